@@ -1,0 +1,249 @@
+"""The catalogue: projects and needs in SQLite (WAL, transactions, versioned schema).
+
+Every record has a stable integer ``key`` (never reused, thanks to AUTOINCREMENT) that the vector
+indexes use as their id, and a per-kind ``revision`` that grows with every change, so an index can
+tell whether it is in step with the catalogue.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import json
+import logging
+import sqlite3
+from collections import Counter
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+from matcher.errors import NotFound
+from matcher.records import Kind, Record
+
+log = logging.getLogger(__name__)
+
+MIGRATIONS: tuple[str, ...] = (
+    # 1: records, revisions, document frequencies of terms
+    """
+    CREATE TABLE records (
+        key INTEGER PRIMARY KEY AUTOINCREMENT,
+        kind TEXT NOT NULL CHECK (kind IN ('projects', 'needs')),
+        id TEXT NOT NULL,
+        data TEXT NOT NULL,
+        content_hash TEXT NOT NULL,
+        text_hash TEXT NOT NULL,
+        created_at TEXT NOT NULL,
+        updated_at TEXT NOT NULL,
+        UNIQUE (kind, id)
+    );
+    CREATE TABLE revisions (kind TEXT PRIMARY KEY, revision INTEGER NOT NULL);
+    INSERT INTO revisions VALUES ('projects', 0), ('needs', 0);
+    CREATE TABLE term_df (term TEXT PRIMARY KEY, df INTEGER NOT NULL) WITHOUT ROWID;
+    """,
+)
+SCHEMA_VERSION = len(MIGRATIONS)
+
+
+def text_hash(text: str) -> str:
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
+@dataclass(frozen=True)
+class StoredRecord:
+    key: int
+    record: Record
+
+
+@dataclass(frozen=True)
+class ChangeSummary:
+    created: int = 0
+    updated: int = 0
+    unchanged: int = 0
+    deleted: int = 0
+
+    @property
+    def changed(self) -> bool:
+        return bool(self.created or self.updated or self.deleted)
+
+
+class Catalogue:
+    """Access to the SQLite catalogue; one short-lived connection per operation (thread-safe)."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+
+    @contextmanager
+    def _connect(self) -> Iterator[sqlite3.Connection]:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        connection = sqlite3.connect(self.path, timeout=30, isolation_level=None)
+        try:
+            connection.execute("PRAGMA journal_mode=WAL")
+            connection.execute("PRAGMA synchronous=NORMAL")
+            yield connection
+        finally:
+            connection.close()
+
+    @contextmanager
+    def _transaction(self) -> Iterator[sqlite3.Connection]:
+        with self._connect() as connection:
+            connection.execute("BEGIN IMMEDIATE")
+            try:
+                yield connection
+            except BaseException:
+                connection.execute("ROLLBACK")
+                raise
+            connection.execute("COMMIT")
+
+    def migrate(self) -> int:
+        """Bring the schema to the current version; return the version it had before."""
+        with self._transaction() as connection:
+            version = connection.execute("PRAGMA user_version").fetchone()[0]
+            if version > SCHEMA_VERSION:
+                raise RuntimeError(
+                    f"{self.path} has schema version {version}, newer than this program's {SCHEMA_VERSION}"
+                )
+            for number in range(version, SCHEMA_VERSION):
+                log.info("Migrating %s to schema version %d", self.path, number + 1)
+                for statement in MIGRATIONS[number].split(";"):
+                    if statement.strip():
+                        connection.execute(statement)
+                connection.execute(f"PRAGMA user_version = {number + 1}")
+        return version
+
+    def schema_version(self) -> int:
+        with self._connect() as connection:
+            return int(connection.execute("PRAGMA user_version").fetchone()[0])
+
+    # -- reading -----------------------------------------------------------------------------
+
+    def revision(self, kind: Kind) -> int:
+        with self._connect() as connection:
+            row = connection.execute("SELECT revision FROM revisions WHERE kind = ?", (kind.value,)).fetchone()
+        return int(row[0])
+
+    def count(self, kind: Kind) -> int:
+        with self._connect() as connection:
+            return int(connection.execute("SELECT COUNT(*) FROM records WHERE kind = ?", (kind.value,)).fetchone()[0])
+
+    def content_hashes(self, kind: Kind) -> dict[str, str]:
+        with self._connect() as connection:
+            rows = connection.execute("SELECT id, content_hash FROM records WHERE kind = ?", (kind.value,))
+            return dict(rows.fetchall())
+
+    def text_hashes(self, kind: Kind) -> dict[int, str]:
+        """``{key: hash of the record's text}``: what the vector index must hold."""
+        with self._connect() as connection:
+            rows = connection.execute("SELECT key, text_hash FROM records WHERE kind = ?", (kind.value,))
+            return dict(rows.fetchall())
+
+    def get(self, kind: Kind, record_id: str) -> StoredRecord:
+        with self._connect() as connection:
+            row = connection.execute(
+                "SELECT key, data FROM records WHERE kind = ? AND id = ?", (kind.value, record_id)
+            ).fetchone()
+        if row is None:
+            raise NotFound(
+                f"{kind.singular.capitalize()} {record_id!r} does not exist",
+                details={"kind": kind.value, "id": record_id},
+            )
+        return StoredRecord(row[0], Record.from_dict(kind, json.loads(row[1])))
+
+    def _records_where_in(self, kind: Kind, column: str, values: Iterable[object]) -> Iterator[tuple[object, Record]]:
+        values = list(values)
+        with self._connect() as connection:
+            for start in range(0, len(values), 500):
+                batch = values[start : start + 500]
+                marks = ",".join("?" * len(batch))
+                rows = connection.execute(
+                    f"SELECT {column}, data FROM records WHERE kind = ? AND {column} IN ({marks})", (kind.value, *batch)
+                )
+                for value, data in rows.fetchall():
+                    yield value, Record.from_dict(kind, json.loads(data))
+
+    def by_keys(self, kind: Kind, keys: Iterable[int]) -> dict[int, Record]:
+        return {int(key): record for key, record in self._records_where_in(kind, "key", keys)}  # type: ignore[call-overload]
+
+    def by_ids(self, kind: Kind, record_ids: Iterable[str]) -> dict[str, Record]:
+        return {str(record_id): record for record_id, record in self._records_where_in(kind, "id", record_ids)}
+
+    def filtered_keys(self, kind: Kind, condition: str, parameters: list[object]) -> set[int]:
+        """Keys of the records of ``kind`` that meet a SQL ``condition`` (see :mod:`matcher.filters`)."""
+        with self._connect() as connection:
+            rows = connection.execute(
+                f"SELECT key FROM records WHERE kind = ? AND {condition}", (kind.value, *parameters)
+            )
+            return {row[0] for row in rows}
+
+    def records(self, kind: Kind) -> Iterator[StoredRecord]:
+        with self._connect() as connection:
+            rows = connection.execute("SELECT key, data FROM records WHERE kind = ? ORDER BY key", (kind.value,))
+            for key, data in rows:
+                yield StoredRecord(key, Record.from_dict(kind, json.loads(data)))
+
+    def document_frequencies(self, terms: Iterable[str]) -> dict[str, int]:
+        terms = list(set(terms))
+        found: dict[str, int] = {}
+        with self._connect() as connection:
+            for start in range(0, len(terms), 500):
+                batch = terms[start : start + 500]
+                marks = ",".join("?" * len(batch))
+                found.update(connection.execute(f"SELECT term, df FROM term_df WHERE term IN ({marks})", batch))
+        return found
+
+    def document_count(self) -> int:
+        with self._connect() as connection:
+            return int(connection.execute("SELECT COUNT(*) FROM records").fetchone()[0])
+
+    # -- writing -----------------------------------------------------------------------------
+
+    def apply(
+        self,
+        kind: Kind,
+        upserts: list[Record],
+        delete_ids: list[str],
+        term_delta: Counter[str],
+    ) -> ChangeSummary:
+        """Upsert and delete records of ``kind`` and adjust term frequencies, all in one transaction."""
+        now = dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")
+        created = updated = unchanged = deleted = 0
+        with self._transaction() as connection:
+            for record in upserts:
+                content_hash = record.content_hash
+                row = connection.execute(
+                    "SELECT content_hash FROM records WHERE kind = ? AND id = ?", (kind.value, record.id)
+                ).fetchone()
+                if row is not None and row[0] == content_hash:
+                    unchanged += 1
+                    continue
+                data = json.dumps(record.to_dict(), ensure_ascii=False, sort_keys=True)
+                connection.execute(
+                    """
+                    INSERT INTO records (kind, id, data, content_hash, text_hash, created_at, updated_at)
+                    VALUES (?, ?, ?, ?, ?, ?, ?)
+                    ON CONFLICT (kind, id) DO UPDATE SET
+                        data = excluded.data, content_hash = excluded.content_hash,
+                        text_hash = excluded.text_hash, updated_at = excluded.updated_at
+                    """,
+                    (kind.value, record.id, data, content_hash, text_hash(record.text), now, now),
+                )
+                if row is None:
+                    created += 1
+                else:
+                    updated += 1
+            for record_id in delete_ids:
+                cursor = connection.execute("DELETE FROM records WHERE kind = ? AND id = ?", (kind.value, record_id))
+                deleted += cursor.rowcount
+            connection.executemany(
+                "INSERT INTO term_df (term, df) VALUES (?, ?) ON CONFLICT (term) DO UPDATE SET df = df + excluded.df",
+                [(term, delta) for term, delta in term_delta.items() if delta > 0],
+            )
+            connection.executemany(
+                "UPDATE term_df SET df = df + ? WHERE term = ?",
+                [(delta, term) for term, delta in term_delta.items() if delta < 0],
+            )
+            connection.execute("DELETE FROM term_df WHERE df <= 0")
+            summary = ChangeSummary(created, updated, unchanged, deleted)
+            if summary.changed:
+                connection.execute("UPDATE revisions SET revision = revision + 1 WHERE kind = ?", (kind.value,))
+        return summary

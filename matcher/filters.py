@@ -1,0 +1,105 @@
+"""Filters on the side being searched, validated and turned into SQL over the catalogue."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import Enum
+from typing import Any
+
+from matcher.errors import InvalidInput
+from matcher.records import Kind
+
+
+class FilterType(str, Enum):
+    ANY_OF = "any_of"  # the field's value is one of the given values (case-insensitive)
+    LIST_ANY_OF = "list_any_of"  # the field is a list sharing at least one given value
+    MIN = "min"
+    MAX = "max"
+
+
+@dataclass(frozen=True)
+class FilterSpec:
+    field: str
+    type: FilterType
+
+
+# Fields and industries share one vocabulary, so either name filters either side.
+FILTERS: dict[Kind, dict[str, FilterSpec]] = {
+    Kind.PROJECTS: {
+        "field": FilterSpec("fields", FilterType.LIST_ANY_OF),
+        "industry": FilterSpec("fields", FilterType.LIST_ANY_OF),
+        "institution": FilterSpec("institution", FilterType.ANY_OF),
+        "language": FilterSpec("language", FilterType.ANY_OF),
+        "trl_min": FilterSpec("trl", FilterType.MIN),
+        "trl_max": FilterSpec("trl", FilterType.MAX),
+    },
+    Kind.NEEDS: {
+        "industry": FilterSpec("industry", FilterType.ANY_OF),
+        "field": FilterSpec("industry", FilterType.ANY_OF),
+        "region": FilterSpec("region", FilterType.ANY_OF),
+        "enterprise": FilterSpec("enterprise", FilterType.ANY_OF),
+        "language": FilterSpec("language", FilterType.ANY_OF),
+    },
+}
+
+
+def _values(name: str, raw: Any) -> list[str]:
+    values = raw if isinstance(raw, list) else [raw]
+    if not values or not all(isinstance(value, str) and value.strip() for value in values):
+        raise InvalidInput(
+            f"Filter '{name}' takes a non-empty string or a list of them, got {raw!r}",
+            details={"parameter": f"filters.{name}", "value": raw},
+        )
+    return [value.strip().lower() for value in values]
+
+
+def _trl(name: str, raw: Any) -> int:
+    if isinstance(raw, bool) or not isinstance(raw, int) or not 1 <= raw <= 9:
+        raise InvalidInput(
+            f"Filter '{name}' takes a whole number from 1 to 9, got {raw!r}",
+            details={"parameter": f"filters.{name}", "value": raw},
+        )
+    return raw
+
+
+def filter_sql(kind: Kind, filters: dict[str, Any] | None) -> tuple[str, list[Any]]:
+    """A SQL condition on ``records.data`` (JSON) and its parameters; ``("", [])`` when unfiltered."""
+    if not filters:
+        return "", []
+    if not isinstance(filters, dict):
+        raise InvalidInput("'filters' must be an object", details={"parameter": "filters", "value": filters})
+    valid = FILTERS[kind]
+    unknown = sorted(set(filters) - set(valid))
+    if unknown:
+        raise InvalidInput(
+            f"Unknown filter(s) {unknown} for {kind.value}; valid filters are {sorted(valid)}",
+            details={"parameter": "filters", "unknown": unknown, "valid": sorted(valid)},
+        )
+    clauses: list[str] = []
+    parameters: list[Any] = []
+    for name, raw in sorted(filters.items()):
+        if raw is None:
+            continue
+        spec = valid[name]
+        path = f"$.{spec.field}"
+        if spec.type is FilterType.ANY_OF:
+            values = _values(name, raw)
+            clauses.append(f"lower(json_extract(data, ?)) IN ({','.join('?' * len(values))})")
+            parameters += [path, *values]
+        elif spec.type is FilterType.LIST_ANY_OF:
+            values = _values(name, raw)
+            clauses.append(
+                f"EXISTS (SELECT 1 FROM json_each(data, ?) WHERE lower(value) IN ({','.join('?' * len(values))}))"
+            )
+            parameters += [path, *values]
+        else:
+            operator = ">=" if spec.type is FilterType.MIN else "<="
+            clauses.append(f"json_extract(data, ?) {operator} ?")
+            parameters += [path, _trl(name, raw)]
+    trl_min, trl_max = filters.get("trl_min"), filters.get("trl_max")
+    if isinstance(trl_min, int) and isinstance(trl_max, int) and trl_min > trl_max:
+        raise InvalidInput(
+            f"Filter trl_min ({trl_min}) is greater than trl_max ({trl_max})",
+            details={"parameter": "filters.trl_min", "value": trl_min},
+        )
+    return " AND ".join(clauses), parameters

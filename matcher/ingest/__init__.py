@@ -1,0 +1,1 @@
+"""Reading and validating catalogue files and batches."""

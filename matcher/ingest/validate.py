@@ -1,0 +1,145 @@
+"""Turn raw rows into records, collecting every problem (file, row, field) before failing."""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+from typing import Any
+
+from matcher.errors import Problem, ValidationFailed
+from matcher.ingest.readers import Table
+from matcher.records import ALIASES, SCHEMAS, FieldSpec, FieldType, Kind, Record
+from matcher.text.tokenize import detect_language
+
+LIST_SEPARATORS = re.compile(r"\s*[;；|、\n]\s*")
+_INVALID_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\ufffd]")
+
+
+class _RowChecker:
+    """Checks one row, recording problems instead of stopping at the first."""
+
+    def __init__(self, source: str, row: RawRow, problems: list[Problem]) -> None:
+        self.source = source
+        self.row = row
+        self.problems = problems
+
+    def problem(self, field: str | None, code: str, message: str) -> None:
+        self.problems.append(Problem(self.source, self.row.number, field, code, message))
+
+    def text(self, spec: FieldSpec, value: Any) -> str | None:
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
+            value = str(value)
+        if not isinstance(value, str):
+            self.problem(spec.name, "wrong_type", f"expected text, got {type(value).__name__}")
+            return None
+        if _INVALID_CONTROL.search(value):
+            self.problem(spec.name, "undecodable_text", "contains control characters or undecodable bytes")
+            return None
+        return value.strip()
+
+    def value(self, spec: FieldSpec, raw: Any) -> Any:
+        if spec.type is FieldType.LIST:
+            return self.list_value(spec, raw)
+        text = self.text(spec, raw)
+        if text is None or text == "":
+            return text
+        if spec.type is FieldType.TRL:
+            return self.trl(spec, text)
+        if spec.type is FieldType.DATE:
+            return self.date(spec, text)
+        return text
+
+    def list_value(self, spec: FieldSpec, raw: Any) -> list[str] | None:
+        if isinstance(raw, list):
+            items = [self.text(spec, item) for item in raw]
+            if any(item is None for item in items):
+                return None
+        else:
+            text = self.text(spec, raw)
+            if text is None:
+                return None
+            items = LIST_SEPARATORS.split(text)
+        return [item for item in items if item]  # type: ignore[misc]
+
+    def trl(self, spec: FieldSpec, text: str) -> int | None:
+        try:
+            number = float(text)
+        except ValueError:
+            number = float("nan")
+        if not number.is_integer() or not 1 <= number <= 9:
+            self.problem(spec.name, "invalid_trl", f"technology readiness level must be a whole number from 1 to 9, got {text!r}")
+            return None
+        return int(number)
+
+    def date(self, spec: FieldSpec, text: str) -> str | None:
+        try:
+            return dt.date.fromisoformat(text[:10] if "T" in text else text).isoformat()
+        except ValueError:
+            self.problem(spec.name, "invalid_date", f"expected a date as YYYY-MM-DD, got {text!r}")
+            return None
+
+
+def _canonical_columns(values: dict[str, Any]) -> dict[str, Any]:
+    renamed: dict[str, Any] = {}
+    for column, value in values.items():
+        name = str(column).strip()
+        key = name.lower().replace(" ", "_")
+        renamed[ALIASES.get(key, key)] = value
+    return renamed
+
+
+def _is_blank(value: Any) -> bool:
+    return value is None or (isinstance(value, str) and not value.strip()) or value == []
+
+
+def validate_table(table: Table, kind: Kind) -> list[Record]:
+    """Validate a table's rows as records of ``kind``; raise :class:`ValidationFailed` listing every problem.
+
+    A required column absent from a spreadsheet's header is reported once, not on every row.
+    """
+    rows, source = table.rows, table.source
+    schema = SCHEMAS[kind]
+    known = {spec.name for spec in schema}
+    problems: list[Problem] = []
+    records: list[Record] = []
+    first_row_of: dict[str, int] = {}
+    if not rows:
+        raise ValidationFailed([Problem(source, None, None, "empty_file", "no records found")])
+    canonical_rows = [(row, _canonical_columns(row.values)) for row in rows]
+    header = set(_canonical_columns(dict.fromkeys(table.columns))) if table.columns is not None else None
+    absent_columns = [spec.name for spec in schema if spec.required and header is not None and spec.name not in header]
+    for name in absent_columns:
+        problems.append(Problem(source, 1, name, "missing_required_column", f"required column '{name}' is missing"))
+    for row, values in canonical_rows:
+        check = _RowChecker(source, row, problems)
+        problems_before = len(problems)
+        parsed: dict[str, Any] = {}
+        for spec in schema:
+            raw = values.get(spec.name)
+            if _is_blank(raw):
+                if spec.required and spec.name not in absent_columns:
+                    state = "missing" if spec.name not in values else "empty"
+                    check.problem(spec.name, f"{state}_required_field", f"required field '{spec.name}' is {state}")
+                continue
+            value = check.value(spec, raw)
+            if spec.required and value == "":
+                check.problem(spec.name, "empty_required_field", f"required field '{spec.name}' is empty")
+            if value not in (None, "", []):
+                parsed[spec.name] = value
+        record_id = parsed.get("id")
+        if record_id is not None:
+            if record_id in first_row_of:
+                check.problem("id", "duplicate_id", f"id {record_id!r} already appears in row {first_row_of[record_id]}")
+            else:
+                first_row_of[record_id] = row.number
+        if len(problems) > problems_before or absent_columns:
+            continue
+        metadata = {key: value for key, value in values.items() if key not in known and not _is_blank(value)}
+        body = parsed.pop(kind.body_field)
+        parsed.setdefault("language", detect_language(f"{parsed['title']} {body}"))
+        records.append(
+            Record(kind, parsed.pop("id"), parsed.pop("title"), body, attributes=parsed, metadata=metadata)
+        )
+    if problems:
+        raise ValidationFailed(problems)
+    return records

@@ -1,0 +1,1 @@
+"""Text processing: tokenisation with offsets (English and Chinese), terms and language."""

@@ -1,0 +1,133 @@
+"""Embeddings cached on disk by a hash of (model, text): no text is ever encoded twice."""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import sqlite3
+import threading
+from collections import OrderedDict
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import numpy as np
+from tqdm import tqdm
+
+from matcher.embedding import Embedder
+from matcher.errors import IndexMismatch
+
+log = logging.getLogger(__name__)
+
+
+def cache_key(model_name: str, text: str) -> bytes:
+    return hashlib.sha256(f"{model_name}\x00{text}".encode("utf-8")).digest()
+
+
+class VectorCache:
+    """Encodes through ``embedder`` only the texts whose vectors are not stored yet."""
+
+    def __init__(
+        self,
+        path: Path,
+        embedder: Embedder,
+        chunk_size: int = 512,
+        show_progress: bool = True,
+        memory_size: int = 1024,
+    ) -> None:
+        self.path = path
+        self.embedder = embedder
+        self.chunk_size = chunk_size
+        self.show_progress = show_progress
+        self.encoded_count = 0  # texts actually sent to the model by this object
+        self._memory: OrderedDict[bytes, np.ndarray] = OrderedDict()
+        self._memory_size = memory_size
+        self._lock = threading.Lock()
+
+    @contextmanager
+    def _connect(self) -> Iterator[sqlite3.Connection]:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        connection = sqlite3.connect(self.path, timeout=30)
+        try:
+            connection.execute("PRAGMA journal_mode=WAL")
+            connection.execute(
+                "CREATE TABLE IF NOT EXISTS vectors (key BLOB PRIMARY KEY, dim INTEGER NOT NULL, vector BLOB NOT NULL)"
+            )
+            yield connection
+        finally:
+            connection.close()
+
+    def _lookup(self, keys: list[bytes]) -> dict[bytes, np.ndarray]:
+        found: dict[bytes, np.ndarray] = {}
+        with self._connect() as connection:
+            for start in range(0, len(keys), 500):
+                batch = keys[start : start + 500]
+                marks = ",".join("?" * len(batch))
+                for key, dim, blob in connection.execute(
+                    f"SELECT key, dim, vector FROM vectors WHERE key IN ({marks})", batch
+                ):
+                    found[key] = np.frombuffer(blob, dtype=np.float32, count=dim)
+        return found
+
+    def _store(self, keys: list[bytes], vectors: np.ndarray) -> None:
+        with self._connect() as connection, connection:
+            connection.executemany(
+                "INSERT OR REPLACE INTO vectors (key, dim, vector) VALUES (?, ?, ?)",
+                [(key, vectors.shape[1], vector.tobytes()) for key, vector in zip(keys, vectors)],
+            )
+
+    def vectors(self, texts: list[str], description: str = "Encoding") -> np.ndarray:
+        """Vectors for ``texts`` in order: stored ones are read back, the rest encoded and stored."""
+        model = self.embedder.name
+        keys = [cache_key(model, text) for text in texts]
+        found = self._lookup(list(set(keys)))
+        missing: dict[bytes, str] = {}
+        for key, text in zip(keys, texts):
+            if key not in found:
+                missing.setdefault(key, text)
+        if missing:
+            self._encode_missing(missing, found, description)
+        if not texts:
+            return np.zeros((0, 0), dtype=np.float32)
+        result = np.vstack([found[key] for key in keys]).astype(np.float32, copy=False)
+        return result
+
+    def _encode_missing(self, missing: dict[bytes, str], found: dict[bytes, np.ndarray], description: str) -> None:
+        items = list(missing.items())
+        log.info("%d of the texts are new to the %s embedding cache", len(items), self.embedder.name)
+        with tqdm(
+            total=len(items), desc=description, unit="text", disable=not self.show_progress, dynamic_ncols=True
+        ) as bar:
+            for start in range(0, len(items), self.chunk_size):
+                chunk = items[start : start + self.chunk_size]
+                vectors = self.embedder.encode([text for _, text in chunk])
+                self.encoded_count += len(chunk)
+                self._store([key for key, _ in chunk], vectors)
+                found.update(zip((key for key, _ in chunk), vectors))
+                bar.update(len(chunk))
+
+    def query_vector(self, text: str) -> np.ndarray:
+        """The vector of one query text, remembered in memory (queries are not written to disk)."""
+        key = cache_key(self.embedder.name, text)
+        with self._lock:
+            cached = self._memory.get(key)
+            if cached is not None:
+                self._memory.move_to_end(key)
+                return cached
+        stored = self._lookup([key]).get(key)
+        vector = stored if stored is not None else self.embedder.encode([text])[0]
+        if stored is None:
+            self.encoded_count += 1
+        with self._lock:
+            self._memory[key] = vector
+            while len(self._memory) > self._memory_size:
+                self._memory.popitem(last=False)
+        return vector
+
+
+def check_dimension(vectors: np.ndarray, expected: int, what: str) -> None:
+    if vectors.size and vectors.shape[1] != expected:
+        raise IndexMismatch(
+            f"{what} has {expected} dimensions but the model gives {vectors.shape[1]}; rebuild with `matcher index --rebuild`",
+            details={"expected_dimension": expected, "model_dimension": int(vectors.shape[1])},
+        )

@@ -1,0 +1,122 @@
+"""The JSON API under /api/v1: parse the request, call the matcher, serialise the answer."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import Blueprint, current_app, jsonify, request
+from flask.typing import ResponseReturnValue
+
+from matcher.engine import Matcher
+from matcher.matching import Direction
+from matcher.records import Kind
+from service.errors import ApiError
+
+api = Blueprint("api", __name__)
+
+MATCH_FIELDS = {"text", "direction", "top_k", "min_score", "filters"}
+QUERY_PARAMETERS = {"top_k", "min_score"}
+INTEGER_FILTERS = {"trl_min", "trl_max"}
+
+
+def _matcher() -> Matcher:
+    return current_app.extensions["techmatch"]  # type: ignore[no-any-return]
+
+
+def _json_body() -> Any:
+    if not request.is_json:
+        raise ApiError(
+            415,
+            "unsupported_media_type",
+            f"Send JSON with 'Content-Type: application/json' (got {request.mimetype or 'none'!r})",
+        )
+    body = request.get_json(silent=True)
+    if body is None:
+        raise ApiError(400, "invalid_json", "The request body is not valid JSON")
+    return body
+
+
+def _number(name: str, raw: str, kind: type) -> Any:
+    try:
+        return kind(raw)
+    except ValueError:
+        raise ApiError(
+            422,
+            "invalid_parameter",
+            f"Query parameter '{name}' must be a {'whole number' if kind is int else 'number'}, got {raw!r}",
+            {"parameter": name, "value": raw},
+        ) from None
+
+
+def _query_string_options() -> dict[str, Any]:
+    """``top_k``, ``min_score`` and filters (every other parameter) from the query string."""
+    options: dict[str, Any] = {}
+    if "top_k" in request.args:
+        options["top_k"] = _number("top_k", request.args["top_k"], int)
+    if "min_score" in request.args:
+        options["min_score"] = _number("min_score", request.args["min_score"], float)
+    filters: dict[str, Any] = {}
+    for name in request.args:
+        if name in QUERY_PARAMETERS:
+            continue
+        values = request.args.getlist(name)
+        if name in INTEGER_FILTERS:
+            filters[name] = _number(name, values[-1], int)
+        else:
+            filters[name] = values if len(values) > 1 else values[0]
+    options["filters"] = filters
+    return options
+
+
+@api.get("/health")
+def health() -> ResponseReturnValue:
+    return jsonify(_matcher().health())
+
+
+@api.post("/match")
+def match_text() -> ResponseReturnValue:
+    body = _json_body()
+    if not isinstance(body, dict):
+        raise ApiError(422, "invalid_parameter", "The request body must be a JSON object", {"parameter": "body"})
+    unknown = sorted(set(body) - MATCH_FIELDS)
+    if unknown:
+        raise ApiError(
+            422,
+            "invalid_parameter",
+            f"Unknown field(s) {unknown}; valid fields are {sorted(MATCH_FIELDS)}",
+            {"parameter": unknown[0], "valid": sorted(MATCH_FIELDS)},
+        )
+    if "text" not in body:
+        raise ApiError(422, "invalid_parameter", "Field 'text' is required", {"parameter": "text"})
+    matcher = _matcher()
+    match_request = matcher.request(
+        direction=body.get("direction", Direction.NEED_TO_PROJECTS.value),
+        text=body["text"],
+        top_k=body.get("top_k"),
+        min_score=body.get("min_score"),
+        filters=body.get("filters"),
+    )
+    return jsonify(matcher.match(match_request).to_dict())
+
+
+def _record_matches(kind: Kind, record_id: str) -> ResponseReturnValue:
+    matcher = _matcher()
+    match_request = matcher.request(
+        direction=Direction.from_kind(kind).value, record_id=record_id, **_query_string_options()
+    )
+    return jsonify(matcher.match(match_request).to_dict())
+
+
+def _record(kind: Kind, record_id: str) -> ResponseReturnValue:
+    return jsonify(_matcher().get(kind, record_id).to_dict())
+
+
+def _ingest(kind: Kind) -> ResponseReturnValue:
+    report = _matcher().ingest_batch(kind, _json_body())
+    return jsonify(report.to_dict())
+
+
+for _kind in Kind:
+    api.add_url_rule(f"/{_kind.value}/<record_id>/matches", f"{_kind.value}_matches", _record_matches, defaults={"kind": _kind})
+    api.add_url_rule(f"/{_kind.value}/<record_id>", f"{_kind.value}_record", _record, defaults={"kind": _kind})
+    api.add_url_rule(f"/{_kind.value}", f"{_kind.value}_ingest", _ingest, methods=["POST"], defaults={"kind": _kind})

@@ -1,0 +1,31 @@
+"""The Flask application factory. Nothing is built at import time."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from flask import Flask
+
+from matcher.config import Settings, load_settings
+from matcher.engine import Matcher
+from service.api import api
+from service.errors import register_error_handlers
+
+EXTENSION = "techmatch"
+
+
+def create_app(config: Settings | Mapping[str, Any] | None = None, matcher: Matcher | None = None) -> Flask:
+    """Build the app from settings (or a mapping of setting overrides), with its own :class:`Matcher`.
+
+    The model loads on the first request that needs it, not here.
+    """
+    settings = config if isinstance(config, Settings) else load_settings(**dict(config or {}))
+    app = Flask(__name__)
+    app.config["MAX_CONTENT_LENGTH"] = settings.max_request_bytes
+    app.json.ensure_ascii = False  # type: ignore[attr-defined]
+    app.json.sort_keys = False  # type: ignore[attr-defined]
+    app.extensions[EXTENSION] = matcher or Matcher(settings)
+    app.register_blueprint(api, url_prefix="/api/v1")
+    register_error_handlers(app)
+    return app

@@ -1,0 +1,195 @@
+"""The ``matcher`` command: each command opens the library, calls it, and reports plainly."""
+
+from __future__ import annotations
+
+import functools
+import json
+import logging
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import click
+
+from matcher.config import Settings, load_settings
+from matcher.errors import MatcherError
+from matcher.matching import Direction, MatchResult
+from matcher.records import Kind
+
+KINDS = click.Choice([kind.value for kind in Kind])
+DIRECTIONS = click.Choice([direction.value for direction in Direction])
+
+
+def _fail_cleanly(command: Callable[..., Any]) -> Callable[..., Any]:
+    """Turn library errors into a clean message and exit code 1."""
+
+    @functools.wraps(command)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return command(*args, **kwargs)
+        except MatcherError as error:
+            raise click.ClickException(error.message) from error
+
+    return wrapper
+
+
+def _settings(context: click.Context) -> Settings:
+    return context.obj["settings"]  # type: ignore[no-any-return]
+
+
+def _open(context: click.Context) -> Any:
+    from matcher.engine import Matcher
+
+    return Matcher(_settings(context))
+
+
+@click.group()
+@click.option("--data-dir", type=click.Path(file_okay=False, path_type=Path), help="Data folder (default ./var, or MATCHER_DATA_DIR).")
+@click.option("--config", "config_file", type=click.Path(dir_okay=False, path_type=Path), help="A TOML config file (or MATCHER_CONFIG).")
+@click.option("--quiet", is_flag=True, help="Only warnings and errors; no progress bars.")
+@click.pass_context
+@_fail_cleanly
+def main(context: click.Context, data_dir: Path | None, config_file: Path | None, quiet: bool) -> None:
+    """techmatch: match research projects with enterprise technology needs."""
+    overrides: dict[str, Any] = {"data_dir": data_dir}
+    if quiet:
+        overrides["show_progress"] = False
+    settings = load_settings(config_file, **overrides)
+    level = logging.WARNING if quiet else getattr(logging, settings.log_level.upper(), logging.INFO)
+    logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s", stream=sys.stderr)
+    for noisy in ("faiss.loader", "sentence_transformers", "jieba", "httpx", "transformers"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)
+    context.obj = {"settings": settings}
+
+
+@main.command()
+@click.pass_context
+@_fail_cleanly
+def init(context: click.Context) -> None:
+    """Create the data folder and the catalogue (or migrate it to the current schema)."""
+    from matcher.catalogue import SCHEMA_VERSION, Catalogue
+
+    settings = _settings(context)
+    before = Catalogue(settings.catalogue_path).migrate()
+    state = "created" if before == 0 else f"migrated from version {before}" if before < SCHEMA_VERSION else "up to date"
+    click.echo(f"Catalogue {settings.catalogue_path}: schema version {SCHEMA_VERSION} ({state})")
+
+
+@main.command()
+@click.argument("file", type=click.Path(path_type=Path))
+@click.option("--kind", type=KINDS, required=True, help="What the file holds.")
+@click.option("--delete-missing", is_flag=True, help="Remove records of this kind that the file does not list.")
+@click.option("--encoding", default="utf-8", show_default=True, help="Text encoding of CSV/JSON files (e.g. gb18030).")
+@click.pass_context
+@_fail_cleanly
+def ingest(context: click.Context, file: Path, kind: str, delete_missing: bool, encoding: str) -> None:
+    """Load a CSV, JSON, JSONL or XLSX FILE of projects or needs (all or nothing) and update the index."""
+    report = _open(context).ingest_file(file, Kind(kind), delete_missing=delete_missing, encoding=encoding)
+    click.echo(
+        f"{file}: {report.records} {kind}: {report.created} created, {report.updated} updated, "
+        f"{report.unchanged} unchanged, {report.deleted} deleted"
+    )
+
+
+@main.command()
+@click.option("--kind", type=KINDS, help="Only this side (default both).")
+@click.option("--rebuild", is_flag=True, help="Build anew, e.g. after changing the model.")
+@click.pass_context
+@_fail_cleanly
+def index(context: click.Context, kind: str | None, rebuild: bool) -> None:
+    """Bring the vector indexes in step with the catalogue (encoding only texts never seen)."""
+    matcher = _open(context)
+    for side in [Kind(kind)] if kind else list(Kind):
+        built = matcher.sync_index(side, rebuild=rebuild)
+        click.echo(f"{side.value}: {built.count} vectors ({built.model_name}, {built.dimension} dimensions)")
+
+
+def _print_matches(result: MatchResult) -> None:
+    if not result.matches:
+        click.echo("No matches.")
+    for match in result.matches:
+        record = match.record
+        owner = record.attributes.get("institution") or record.attributes.get("enterprise") or ""
+        click.echo(f"{match.rank:>3}. {match.score:.3f}  {record.id}  {record.title}" + (f"  [{owner}]" if owner else ""))
+        click.echo(f"       {match.explanation['summary']}")
+
+
+@main.command()
+@click.option("--need-id", help="Match this stored need to projects.")
+@click.option("--project-id", help="Match this stored project to needs.")
+@click.option("--text", help="Match a free text (a need, unless --direction project_to_needs).")
+@click.option("--direction", type=DIRECTIONS, help="For --text: which side the text is.")
+@click.option("--top-k", type=int, help="How many matches (default 10, at most 100).")
+@click.option("--min-score", type=float, help="Leave out matches scoring below this.")
+@click.option("--filter", "filters", multiple=True, metavar="NAME=VALUE", help="e.g. field=automotive, trl_min=4 (repeatable).")
+@click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
+@click.pass_context
+@_fail_cleanly
+def match(
+    context: click.Context,
+    need_id: str | None,
+    project_id: str | None,
+    text: str | None,
+    direction: str | None,
+    top_k: int | None,
+    min_score: float | None,
+    filters: tuple[str, ...],
+    as_json: bool,
+) -> None:
+    """Ranked, explained matches for a stored need or project, or for a free text."""
+    given = [name for name, value in (("--need-id", need_id), ("--project-id", project_id), ("--text", text)) if value]
+    if len(given) != 1:
+        raise click.UsageError("Give exactly one of --need-id, --project-id or --text")
+    if direction and not text:
+        raise click.UsageError("--direction goes with --text; an id already says which side it is")
+    matcher = _open(context)
+    if need_id:
+        direction, record_id = Direction.NEED_TO_PROJECTS.value, need_id
+    elif project_id:
+        direction, record_id = Direction.PROJECT_TO_NEEDS.value, project_id
+    else:
+        direction, record_id = direction or Direction.NEED_TO_PROJECTS.value, None
+    request = matcher.request(
+        direction=direction, text=text, record_id=record_id, top_k=top_k, min_score=min_score,
+        filters=_parse_filters(filters),
+    )
+    result = matcher.match(request)
+    if as_json:
+        click.echo(json.dumps(result.to_dict(), ensure_ascii=False, indent=2))
+    else:
+        _print_matches(result)
+
+
+def _parse_filters(pairs: tuple[str, ...]) -> dict[str, Any]:
+    filters: dict[str, Any] = {}
+    for pair in pairs:
+        name, separator, value = pair.partition("=")
+        if not separator or not name or not value:
+            raise click.BadParameter(f"expected NAME=VALUE, got {pair!r}", param_hint="--filter")
+        if name in {"trl_min", "trl_max"}:
+            if not value.isdigit():
+                raise click.BadParameter(f"{name} takes a whole number, got {value!r}", param_hint="--filter")
+            filters[name] = int(value)
+        else:
+            existing = filters.get(name)
+            filters[name] = value if existing is None else [*([existing] if isinstance(existing, str) else existing), value]
+    return filters
+
+
+@main.command()
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", default=8000, show_default=True, type=int)
+@click.pass_context
+@_fail_cleanly
+def serve(context: click.Context, host: str, port: int) -> None:
+    """Serve the JSON API (a threaded server for one machine; see the README for deployment)."""
+    from service.app import create_app
+
+    app = create_app(_settings(context))
+    click.echo(f"techmatch serving on http://{host}:{port}/api/v1/health", err=True)
+    app.run(host=host, port=port, threaded=True, use_reloader=False)
+
+
+if __name__ == "__main__":
+    main()
