@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import logging
 import os
 import tomllib
 from collections.abc import Mapping
@@ -11,6 +12,8 @@ from pathlib import Path
 from typing import Any
 
 from matcher.errors import ConfigError
+
+log = logging.getLogger(__name__)
 
 ENV_PREFIX = "MATCHER_"
 CONFIG_FILE_VARIABLE = "MATCHER_CONFIG"
@@ -130,6 +133,8 @@ def load_settings(
         for key, value in environ.items()
         if key.startswith(ENV_PREFIX) and key != CONFIG_FILE_VARIABLE
     }
+    for name in sorted(set(env_values) - set(_FIELDS)):
+        log.warning("Ignoring %s%s: not a setting (valid: %s)", ENV_PREFIX, name.upper(), sorted(_FIELDS))
     env_values = {k: v for k, v in env_values.items() if k in _FIELDS}
     values.update(_from_mapping(env_values, "the environment"))
     values.update(_from_mapping({k: v for k, v in overrides.items() if v is not None}, "arguments"))

@@ -1,0 +1,49 @@
+# Set-up and everyday commands. Everything installs into .venv; nothing is downloaded at run time.
+VENV ?= .venv
+PYTHON ?= python3
+BIN := $(VENV)/bin
+DATA_DIR ?= var/sample
+HOST ?= 127.0.0.1
+PORT ?= 8000
+export HF_HUB_OFFLINE := 1
+export TRANSFORMERS_OFFLINE := 1
+
+.PHONY: install serve sample test test-all bench clean
+
+$(BIN)/.installed: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check -e '.[test]'
+	touch $@
+
+install: $(BIN)/.installed
+
+## Load the sample catalogue (data/) into $(DATA_DIR) and build its indexes.
+sample: install
+	$(BIN)/matcher --data-dir $(DATA_DIR) init
+	$(BIN)/matcher --data-dir $(DATA_DIR) ingest data/projects.csv --kind projects
+	$(BIN)/matcher --data-dir $(DATA_DIR) ingest data/needs.csv --kind needs
+	$(BIN)/matcher --data-dir $(DATA_DIR) index
+
+## Install, load the sample data and serve the API on http://$(HOST):$(PORT)/.
+serve: sample
+	@echo
+	@echo "techmatch is starting on http://$(HOST):$(PORT)/api/v1/health"
+	@echo "Try:  curl -s http://$(HOST):$(PORT)/api/v1/needs/N001/matches?top_k=3"
+	@echo "      curl -s -X POST http://$(HOST):$(PORT)/api/v1/match -H 'Content-Type: application/json' \\"
+	@echo "           -d '{\"text\": \"laser welding of aluminium battery trays\", \"top_k\": 3}'"
+	@echo
+	$(BIN)/matcher --data-dir $(DATA_DIR) serve --host $(HOST) --port $(PORT)
+
+## Run the test suite (unit, integration with the real model, end-to-end over HTTP).
+test: install
+	$(BIN)/python -m pytest -q
+
+## Also the slow tests.
+test-all: install
+	$(BIN)/python -m pytest -q -m ''
+
+bench: install
+	$(BIN)/python benchmarks/bench_ingest.py
+
+clean:
+	rm -rf $(VENV) var

@@ -1,0 +1,216 @@
+"""The engine's ingestion and matching logic, with a fake embedder and the real SQLite and FAISS."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import sqlite3
+from pathlib import Path
+
+import pytest
+
+from matcher.catalogue import SCHEMA_VERSION, Catalogue
+from matcher.engine import Matcher
+from matcher.errors import InvalidInput, NotFound, TooLarge, Unavailable, ValidationFailed
+from matcher.records import Kind
+from matcher.text.tokenize import term_set
+
+PROJECTS = [
+    {"id": "P1", "title": "Laser welding", "abstract": "laser welding of aluminium battery trays", "fields": ["automotive"], "trl": 5, "institution": "NEAU"},
+    {"id": "P2", "title": "Rust coatings", "abstract": "corrosion coatings for steel bridges", "fields": ["applied chemistry"], "trl": 3, "institution": "CIAC"},
+    {"id": "P3", "title": "Battery cooling", "abstract": "thermal management of battery packs", "fields": ["automotive", "energy"], "trl": 7, "institution": "NEAU"},
+    {"id": "P4", "title": "Soybean breeding", "abstract": "soybean varieties for black soil", "fields": ["agriculture and food"], "trl": 4, "institution": "CBAU"},
+]
+NEEDS = [
+    {"id": "N1", "title": "Tray welding", "description": "aluminium battery trays laser welding", "industry": "automotive", "region": "Changbai"},
+    {"id": "N2", "title": "Bridge rust", "description": "steel bridges corrosion", "industry": "applied chemistry", "region": "Jilin"},
+]
+
+
+def write_jsonl(path: Path, rows: list[dict]) -> Path:
+    path.write_text("\n".join(json.dumps(row, ensure_ascii=False) for row in rows) + "\n", encoding="utf-8")
+    return path
+
+
+def state(matcher: Matcher) -> tuple:
+    """Everything ingestion may change: catalogue rows, term frequencies and the current index files."""
+    with sqlite3.connect(matcher.settings.catalogue_path) as connection:
+        records = connection.execute("SELECT kind, id, data, key FROM records ORDER BY key").fetchall()
+        terms = connection.execute("SELECT term, df FROM term_df ORDER BY term").fetchall()
+        revisions = connection.execute("SELECT * FROM revisions ORDER BY kind").fetchall()
+    files = {}
+    for kind in Kind:
+        generation = matcher.store.current_generation(kind)
+        if generation:
+            folder = matcher.settings.index_dir / kind.value / generation
+            files[kind.value] = {p.name: hashlib.sha256(p.read_bytes()).hexdigest() for p in folder.iterdir()}
+    return records, terms, revisions, files
+
+
+@pytest.fixture
+def matcher(settings, fake_embedder, tmp_path) -> Matcher:
+    engine = Matcher(settings, embedder=fake_embedder)
+    engine.ingest_file(write_jsonl(tmp_path / "projects.jsonl", PROJECTS), Kind.PROJECTS)
+    engine.ingest_file(write_jsonl(tmp_path / "needs.jsonl", NEEDS), Kind.NEEDS)
+    return engine
+
+
+def test_catalogue_is_created_at_the_current_schema_in_wal_mode(settings, fake_embedder):
+    Matcher(settings, embedder=fake_embedder)
+    assert Catalogue(settings.catalogue_path).schema_version() == SCHEMA_VERSION
+    with sqlite3.connect(settings.catalogue_path) as connection:
+        assert connection.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+
+
+def test_a_file_with_any_problem_changes_nothing(matcher, tmp_path):
+    before = state(matcher)
+    encoded_before = len(matcher.embedder.encoded)
+    bad = PROJECTS[:2] + [{"id": "P9", "title": "New", "abstract": "new text", "trl": 11}]
+    with pytest.raises(ValidationFailed) as caught:
+        matcher.ingest_file(write_jsonl(tmp_path / "bad.jsonl", bad), Kind.PROJECTS, delete_missing=True)
+    assert [(p.row, p.field, p.code) for p in caught.value.problems] == [(3, "trl", "invalid_trl")]
+    assert state(matcher) == before
+    assert len(matcher.embedder.encoded) == encoded_before
+
+
+def test_reingesting_the_same_file_changes_nothing_and_encodes_nothing(matcher, tmp_path):
+    before = state(matcher)
+    encoded_before = len(matcher.embedder.encoded)
+    report = matcher.ingest_file(write_jsonl(tmp_path / "projects.jsonl", PROJECTS), Kind.PROJECTS)
+    assert (report.created, report.updated, report.unchanged, report.deleted) == (0, 0, 4, 0)
+    assert state(matcher) == before
+    assert len(matcher.embedder.encoded) == encoded_before
+
+
+def test_changed_record_is_updated_in_place(matcher, tmp_path):
+    key_before = matcher.catalogue.get(Kind.PROJECTS, "P2").key
+    changed = [dict(PROJECTS[1], abstract="anti-corrosion paint for steel bridges", trl=4)]
+    report = matcher.ingest_file(write_jsonl(tmp_path / "change.jsonl", changed), Kind.PROJECTS)
+    assert (report.created, report.updated, report.unchanged) == (0, 1, 0)
+    stored = matcher.catalogue.get(Kind.PROJECTS, "P2")
+    assert stored.key == key_before
+    assert (stored.record.body, stored.record.attributes["trl"]) == ("anti-corrosion paint for steel bridges", 4)
+    assert matcher.index(Kind.PROJECTS).count == 4
+    assert matcher.embedder.encoded[-1] == "Rust coatings\nanti-corrosion paint for steel bridges"
+
+
+def test_metadata_only_change_does_not_reencode(matcher, tmp_path):
+    encoded_before = len(matcher.embedder.encoded)
+    report = matcher.ingest_file(write_jsonl(tmp_path / "m.jsonl", [dict(PROJECTS[0], trl=6)]), Kind.PROJECTS)
+    assert report.updated == 1
+    assert len(matcher.embedder.encoded) == encoded_before
+
+
+def test_delete_missing_removes_records_from_catalogue_and_index(matcher, tmp_path):
+    report = matcher.ingest_file(write_jsonl(tmp_path / "p.jsonl", PROJECTS[:2]), Kind.PROJECTS, delete_missing=True)
+    assert (report.unchanged, report.deleted) == (2, 2)
+    assert matcher.catalogue.count(Kind.PROJECTS) == 2
+    assert matcher.index(Kind.PROJECTS).count == 2
+    with pytest.raises(NotFound, match="Project 'P3' does not exist"):
+        matcher.get(Kind.PROJECTS, "P3")
+    result = matcher.match(matcher.request(text="battery packs thermal management", top_k=10))
+    assert {m.record.id for m in result.matches} == {"P1", "P2"}
+
+
+def test_document_frequencies_follow_changes(matcher, tmp_path):
+    frequencies = lambda *terms: matcher.catalogue.document_frequencies(terms)  # noqa: E731
+    assert frequencies("batteri", "steel bridg", "soybean") == {"batteri": 3, "steel bridg": 2, "soybean": 1}
+    matcher.ingest_file(write_jsonl(tmp_path / "p.jsonl", PROJECTS[:3]), Kind.PROJECTS, delete_missing=True)
+    assert frequencies("batteri", "soybean") == {"batteri": 3}
+    with sqlite3.connect(matcher.settings.catalogue_path) as connection:
+        stored = dict(connection.execute("SELECT term, df FROM term_df"))
+    expected: dict[str, int] = {}
+    for row in PROJECTS[:3] + NEEDS:
+        body = row.get("abstract") or row["description"]
+        for term in term_set(f"{row['title']}\n{body}"):
+            expected[term] = expected.get(term, 0) + 1
+    assert stored == expected
+
+
+def test_match_by_id_ranks_and_explains(matcher):
+    result = matcher.match(matcher.request(direction="need_to_projects", record_id="N1", top_k=2))
+    assert [m.record.id for m in result.matches] == ["P1", "P3"]
+    assert [m.rank for m in result.matches] == [1, 2]
+    terms = [t["term"] for t in result.matches[0].explanation["shared_terms"]]
+    assert terms[0] == "laser welding" or "laser welding" in terms
+    assert "aluminium battery trays" in terms
+
+
+def test_filters_apply_before_ranking_so_top_k_are_returned(matcher):
+    result = matcher.match(matcher.request(text="laser welding for steel bridges", top_k=2, filters={"trl_max": 4}))
+    assert [m.record.id for m in result.matches] == ["P2", "P4"]
+    assert result.candidates == 2
+    result = matcher.match(matcher.request(text="battery", top_k=3, filters={"field": ["Energy", "agriculture and food"]}))
+    assert {m.record.id for m in result.matches} == {"P3", "P4"}
+    result = matcher.match(matcher.request(text="battery", filters={"institution": "neau", "trl_min": 6}))
+    assert [m.record.id for m in result.matches] == ["P3"]
+    result = matcher.match(matcher.request(direction="project_to_needs", text="corrosion", filters={"region": "Jilin"}))
+    assert [m.record.id for m in result.matches] == ["N2"]
+
+
+def test_min_score_drops_weak_matches(matcher):
+    result = matcher.match(matcher.request(text="soybean varieties for black soil", top_k=4, min_score=0.5))
+    assert [m.record.id for m in result.matches] == ["P4"]
+
+
+@pytest.mark.parametrize(
+    ("parameters", "error", "message"),
+    [
+        ({"text": "x", "direction": "up"}, InvalidInput, "Unknown direction 'up'"),
+        ({"text": "x", "top_k": 0}, InvalidInput, "'top_k' must be a whole number from 1 to 100, got 0"),
+        ({"text": "x", "top_k": 101}, InvalidInput, "'top_k' must be a whole number from 1 to 100"),
+        ({"text": "x", "min_score": 2}, InvalidInput, "'min_score' must be a number from -1 to 1"),
+        ({"text": "  "}, InvalidInput, "'text' must be a non-empty string"),
+        ({"text": "x", "record_id": "N1"}, InvalidInput, "Give exactly one of 'text' or an id"),
+        ({"text": "x" * 20_001}, TooLarge, "'text' has 20001 characters; the limit is 20000"),
+    ],
+)
+def test_bad_requests_are_named(matcher, parameters, error, message):
+    with pytest.raises(error, match=message.replace("(", r"\(").replace(")", r"\)")):
+        matcher.match(matcher.request(**parameters))
+
+
+def test_unknown_filter_lists_the_valid_ones(matcher):
+    with pytest.raises(InvalidInput) as caught:
+        matcher.match(matcher.request(text="x", filters={"colour": "red"}))
+    assert str(caught.value) == (
+        "Unknown filter(s) ['colour'] for projects; valid filters are "
+        "['field', 'industry', 'institution', 'language', 'trl_max', 'trl_min']"
+    )
+    with pytest.raises(InvalidInput, match="Filter 'trl_min' takes a whole number from 1 to 9, got 12"):
+        matcher.match(matcher.request(text="x", filters={"trl_min": 12}))
+
+
+def test_unknown_id_is_not_found(matcher):
+    with pytest.raises(NotFound, match="Need 'N404' does not exist"):
+        matcher.match(matcher.request(record_id="N404"))
+
+
+def test_matching_before_any_index_is_unavailable(settings, fake_embedder):
+    engine = Matcher(settings, embedder=fake_embedder)
+    with pytest.raises(Unavailable, match="There is no projects index yet"):
+        engine.match(engine.request(text="anything"))
+
+
+def test_batch_limit(matcher):
+    too_many = [dict(PROJECTS[0], id=f"X{i}") for i in range(matcher.settings.max_batch_records + 1)]
+    with pytest.raises(TooLarge, match="The batch has 1001 records; the limit is 1000"):
+        matcher.ingest_batch(Kind.PROJECTS, too_many)
+
+
+def test_a_new_process_sees_the_index_another_one_saved(matcher, settings, fake_embedder, tmp_path):
+    other = Matcher(settings, embedder=fake_embedder)
+    assert other.index(Kind.PROJECTS).count == 4
+    matcher.ingest_batch(Kind.PROJECTS, [{"id": "P5", "title": "Hydrogen", "abstract": "hydrogen storage"}])
+    assert other.index(Kind.PROJECTS).count == 5
+    assert other.match(other.request(text="hydrogen storage", top_k=1)).matches[0].record.id == "P5"
+
+
+def test_stale_index_is_brought_in_step_from_the_cache(matcher, fake_embedder):
+    """If a crash left the catalogue ahead of the index, `index` repairs it without re-encoding."""
+    matcher.catalogue.apply(Kind.PROJECTS, [], ["P4"], term_delta=__import__("collections").Counter())
+    assert matcher.health()["indexes"]["projects"]["in_sync"] is False
+    encoded_before = len(fake_embedder.encoded)
+    index = matcher.sync_index(Kind.PROJECTS)
+    assert index.count == 3 and len(fake_embedder.encoded) == encoded_before
+    assert matcher.health()["indexes"]["projects"]["in_sync"] is True

@@ -1,0 +1,102 @@
+"""Tokens, terms and shared keywords in English, Chinese and mixed text, with exact expectations."""
+
+from __future__ import annotations
+
+from matcher.explain import FieldTerms, idf, shared_terms, summary
+from matcher.text.tokenize import detect_language, terms, tokenize
+
+
+def keywords(text: str) -> list[str]:
+    return [token.surface for token in tokenize(text) if token.keyword]
+
+
+def test_english_words_are_stemmed_and_function_words_and_numbers_dropped():
+    assert keywords("The welding of 6061 aluminium alloys, at 3.5 kW.") == ["welding", "aluminium", "alloys", "kW"]
+    assert [token.norm for token in tokenize("Welded welds welding")] == ["weld", "weld", "weld"]
+
+
+def test_chinese_is_segmented_into_words_not_characters():
+    assert keywords("采用激光焊接铝合金电池托盘的方法") == ["激光", "焊接", "铝合金", "电池", "托盘"]
+
+
+def test_offsets_point_at_the_surface_text():
+    text = "Mixed 文本: SiC功率模块 for EVs."
+    for token in tokenize(text):
+        assert text[token.start : token.end] == token.surface
+    assert keywords(text) == ["Mixed", "文本", "SiC", "功率", "模块", "EVs"]
+
+
+def test_terms_are_one_to_three_words_not_crossing_punctuation_or_function_words():
+    found = terms(tokenize("Laser welding, aluminium battery trays of steel"))
+    assert sorted(found) == [
+        "aluminium",
+        "aluminium batteri",
+        "aluminium batteri tray",
+        "batteri",
+        "batteri tray",
+        "laser",
+        "laser weld",
+        "steel",
+        "tray",
+        "weld",
+    ]
+
+
+def test_chinese_terms_join_adjacent_words():
+    assert sorted(terms(tokenize("激光焊接铝合金"))) == ["激光", "激光 焊接", "激光 焊接 铝合金", "焊接", "焊接 铝合金", "铝合金"]
+
+
+def test_language_detection():
+    assert detect_language("激光焊接铝合金电池托盘 using SiC") == "zh"
+    assert detect_language("Laser welding of aluminium with a 激光 head") == "en"
+
+
+def _shared(query: dict[str, str], match: dict[str, str]) -> list[str]:
+    # weight by number of words, so phrases outrank their parts, as corpus IDF does
+    return [term.term for term in shared_terms(FieldTerms.of(query), FieldTerms.of(match), lambda key: 1 + key.count(" "))]
+
+
+def test_shared_english_phrases_name_each_idea_once():
+    query = {"text": "We need laser welding of aluminium battery trays without porosity."}
+    match = {"title": "Laser-welded aluminium battery trays", "abstract": "Reduced porosity in laser welding."}
+    assert _shared(query, match) == ["aluminium battery trays", "laser welding", "porosity"]
+
+
+def test_a_word_also_used_outside_the_phrase_is_kept():
+    query = {"text": "Corrosion coatings. Corrosion of bridges."}
+    match = {"abstract": "Corrosion coatings for bridges."}
+    assert _shared(query, match) == ["Corrosion coatings", "bridges", "Corrosion"]
+
+
+def test_shared_chinese_terms():
+    query = {"text": "激光焊接铝合金电池托盘气孔问题"}
+    match = {"abstract": "研究铝合金激光焊接工艺，减少电池托盘焊缝气孔。"}
+    assert _shared(query, match) == ["激光焊接", "电池托盘", "气孔", "铝合金"]
+
+
+def test_shared_terms_in_mixed_text_with_offsets_in_both():
+    query = {"text": "需要SiC功率模块 for EV inverters"}
+    match = {"title": "SiC功率模块封装", "abstract": "Packaging for EV inverters."}
+    shared = shared_terms(FieldTerms.of(query), FieldTerms.of(match), lambda key: 1 + key.count(" "))
+    assert [(term.term, term.key) for term in shared] == [("SiC功率模块", "sic 功率 模块"), ("EV inverters", "ev invert")]
+    first = shared[0]
+    assert [(o.field, o.start, o.end) for o in first.query] == [("text", 2, 9)]
+    assert [(o.field, o.start, o.end) for o in first.match] == [("title", 0, 7)]
+
+
+def test_limit_and_weights():
+    query = {"text": "alpha beta gamma delta"}
+    match = {"text": "delta gamma beta alpha"}
+    weights = {"alpha": 4.0, "beta": 3.0, "gamma": 2.0, "delta": 1.0}
+    shared = shared_terms(FieldTerms.of(query), FieldTerms.of(match), lambda key: weights.get(key, 0.0), limit=2)
+    assert [(term.term, term.weight) for term in shared] == [("alpha", 4.0), ("beta", 3.0)]
+
+
+def test_idf_falls_with_document_frequency_and_stays_positive():
+    assert idf(1, 100) > idf(10, 100) > idf(100, 100) > 0
+
+
+def test_summary_in_the_query_language():
+    shared = shared_terms(FieldTerms.of({"t": "激光焊接"}), FieldTerms.of({"t": "激光焊接"}), lambda key: 1.0)
+    assert summary(shared, "zh") == "共同关键词：激光焊接"
+    assert summary([], "en") == "No shared keywords; matched on meaning."
