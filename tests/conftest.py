@@ -14,6 +14,8 @@ from matcher.config import Settings, load_settings
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 
+pytest_plugins = ["tests.real_fixtures"]
+
 REPO = Path(__file__).resolve().parents[1]
 SAMPLE_DATA = REPO / "data"
 
