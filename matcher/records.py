@@ -8,8 +8,6 @@ from dataclasses import dataclass, field
 from enum import Enum
 from typing import Any
 
-from matcher.errors import InvalidInput
-
 
 class Kind(str, Enum):
     PROJECTS = "projects"
@@ -26,17 +24,6 @@ class Kind(str, Enum):
     @property
     def singular(self) -> str:
         return "project" if self is Kind.PROJECTS else "need"
-
-    @classmethod
-    def parse(cls, value: str, parameter: str = "kind") -> Kind:
-        try:
-            return cls(value)
-        except ValueError:
-            valid = [kind.value for kind in cls]
-            raise InvalidInput(
-                f"Unknown {parameter} {value!r}; valid values are {valid}",
-                details={"parameter": parameter, "value": value, "valid": valid},
-            ) from None
 
 
 class FieldType(str, Enum):
