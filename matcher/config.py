@@ -12,6 +12,9 @@ from pathlib import Path
 from typing import Any
 
 from matcher.errors import ConfigError
+from matcher.lexical_index import BM25Parameters
+from matcher.ranking import RankingPolicy
+from matcher.text.passages import PassagePolicy
 
 log = logging.getLogger(__name__)
 
@@ -37,6 +40,17 @@ class Settings:
     max_request_bytes: int = 8 * 1024 * 1024
     max_explained_terms: int = 10
     query_cache_size: int = 1_024
+    # Ranking: "hybrid" (dense + BM25), "dense" or "bm25"; fusion "blend" or "rrf" (see benchmarks/RESULTS.md).
+    ranking: str = "hybrid"
+    fusion: str = "blend"
+    dense_weight: float = 0.5
+    rrf_k: int = 60
+    bm25_k1: float = 1.2
+    bm25_b: float = 0.75
+    # Long texts are split into overlapping passages of at most passage_units words (or CJK characters).
+    passage_units: int = 160
+    passage_overlap: int = 40
+    max_passages: int = 8
     show_progress: bool = True
     log_level: str = "INFO"
 
@@ -55,8 +69,21 @@ class Settings:
     def replace(self, **changes: Any) -> Settings:
         return dataclasses.replace(self, **changes)
 
+    @property
+    def passage_policy(self) -> PassagePolicy:
+        return PassagePolicy(self.passage_units, self.passage_overlap, self.max_passages)
+
+    @property
+    def ranking_policy(self) -> RankingPolicy:
+        return RankingPolicy.parse(self.ranking, self.fusion, self.dense_weight, self.rrf_k)
+
+    @property
+    def bm25_parameters(self) -> BM25Parameters:
+        return BM25Parameters(self.bm25_k1, self.bm25_b)
+
 
 _FIELDS = {f.name: f for f in dataclasses.fields(Settings)}
+_MAY_BE_ZERO = {"dense_weight", "bm25_b", "passage_overlap"}
 
 
 def _coerce(name: str, raw: Any, source: str) -> Any:
@@ -72,18 +99,18 @@ def _coerce(name: str, raw: Any, source: str) -> Any:
             if text in {"0", "false", "no", "off"}:
                 return False
             raise ValueError(raw)
-        if isinstance(default, int):
+        if isinstance(default, (int, float)):
             if isinstance(raw, bool):
                 raise ValueError(raw)
-            value = int(raw)
-            if value <= 0:
+            value = type(default)(raw)
+            if value < 0 or (value == 0 and name not in _MAY_BE_ZERO):
                 raise ValueError(raw)
             return value
         if isinstance(default, Path):
             return Path(str(raw)).expanduser()
         return str(raw)
     except (TypeError, ValueError):
-        kind = type(default).__name__
+        kind = {"int": "whole number", "float": "number"}.get(type(default).__name__, type(default).__name__)
         raise ConfigError(
             f"Setting '{name}' from {source} must be a positive {kind}, got {raw!r}",
             details={"setting": name, "source": source, "value": str(raw)},
@@ -139,6 +166,11 @@ def load_settings(
     values.update(_from_mapping(env_values, "the environment"))
     values.update(_from_mapping({k: v for k, v in overrides.items() if v is not None}, "arguments"))
     settings = Settings(**values)
+    settings.ranking_policy  # noqa: B018 -- validates ranking, fusion and dense_weight
+    try:
+        settings.passage_policy  # noqa: B018
+    except ValueError as error:
+        raise ConfigError(str(error), details={"setting": "passage_overlap"}) from None
     if settings.default_top_k > settings.max_top_k:
         raise ConfigError(
             f"default_top_k ({settings.default_top_k}) exceeds max_top_k ({settings.max_top_k})",

@@ -16,15 +16,18 @@ from matcher import __version__
 from matcher.catalogue import Catalogue, ChangeSummary
 from matcher.config import Settings
 from matcher.embedding import Embedder, SentenceTransformerEmbedder
-from matcher.errors import IndexMismatch, TooLarge, Unavailable
+from matcher.errors import TooLarge, Unavailable
 from matcher.explain import FieldTerms, idf, shared_terms, summary
 from matcher.filters import filter_sql
-from matcher.index_store import IndexStore
+from matcher.index_store import IndexStore, SideIndex
+from matcher.lexical_index import LexicalIndex, lexical_tokens
 from matcher.ingest.readers import read_table, rows_from_objects
 from matcher.ingest.validate import validate_table
 from matcher.locks import WriteLock
 from matcher.matching import Match, MatchRequest, MatchResult
+from matcher.ranking import Ranked, RankingPolicy, Scores, rank
 from matcher.records import Kind, Record
+from matcher.text.passages import passages
 from matcher.text.tokenize import detect_language, term_set
 from matcher.vector_cache import VectorCache
 from matcher.vector_index import VectorIndex
@@ -64,7 +67,7 @@ class Matcher:
         )
         self.store = IndexStore(settings.index_dir)
         self._write_lock = WriteLock(settings.data_dir / ".write.lock")
-        self._loaded: dict[Kind, tuple[str, VectorIndex]] = {}
+        self._loaded: dict[Kind, tuple[str, SideIndex]] = {}
         self._load_lock = threading.Lock()
         self.catalogue.migrate()
 
@@ -95,7 +98,8 @@ class Matcher:
             summary_ = ChangeSummary(unchanged=len(records))
             if changed or delete_ids:
                 # Encode before writing anything: a model failure leaves catalogue and indexes as they were.
-                self.vectors.vectors([record.text for record in changed], description=f"Encoding {kind.value}")
+                texts = [text for record in changed for text in self.passages_of(record)]
+                self.vectors.vectors(texts, description=f"Encoding {kind.value}")
                 delta = self._term_delta(kind, changed, delete_ids)
                 summary_ = self.catalogue.apply(kind, changed, delete_ids, delta)
                 self.sync_index(kind)
@@ -123,33 +127,44 @@ class Matcher:
 
     # -- indexes -----------------------------------------------------------------------------
 
-    def sync_index(self, kind: Kind, rebuild: bool = False) -> VectorIndex:
-        """Bring the saved index of ``kind`` in step with the catalogue, touching only what changed.
+    def passages_of(self, record: Record) -> list[str]:
+        """The texts embedded for ``record``: the whole text, or overlapping passages when long."""
+        return passages(record.title, record.body, self.settings.passage_policy)
+
+    def _load_saved(self, kind: Kind) -> SideIndex | None:
+        return self.store.load(kind, self.embedder.name, self.settings.passage_policy, self.settings.bm25_parameters)
+
+    def sync_index(self, kind: Kind, rebuild: bool = False) -> SideIndex:
+        """Bring the saved indexes of ``kind`` in step with the catalogue, touching only what changed.
 
         Vectors come from the embedding cache, so only texts never seen are encoded. With
-        ``rebuild`` the index is made anew (e.g. after the model changed).
+        ``rebuild`` the indexes are made anew (e.g. after the model changed).
         """
         with self._write_lock.held():
             revision = self.catalogue.revision(kind)
             wanted = self.catalogue.text_hashes(kind)
-            index = None if rebuild else self.store.load(kind, self.embedder.name)
-            if index is not None and self.store.current_generation(kind) and index.revision == revision:
-                if index.entries == wanted:
-                    return index
+            index = None if rebuild else self._load_saved(kind)
+            if index is not None and index.revision == revision and index.vector.text_hashes() == wanted:
+                return index
             if index is None:
-                index = VectorIndex(kind, self.embedder.name, self.embedder.dimension)
-            index.remove([key for key, digest in index.entries.items() if wanted.get(key) != digest])
-            missing = [key for key, digest in wanted.items() if index.entries.get(key) != digest]
+                vector = VectorIndex(kind, self.embedder.name, self.embedder.dimension)
+                index = SideIndex(vector, LexicalIndex(self.settings.bm25_parameters), self.settings.passage_policy)
+            index.remove([key for key, digest in index.vector.text_hashes().items() if wanted.get(key) != digest])
+            missing = [key for key in wanted if key not in index.vector.entries]
             records = self.catalogue.by_keys(kind, missing)
-            vectors = self.vectors.vectors([records[key].text for key in missing], description=f"Indexing {kind.value}")
-            index.add(missing, vectors, [wanted[key] for key in missing])
+            groups = [self.passages_of(records[key]) for key in missing]
+            flat = self.vectors.vectors([text for group in groups for text in group], description=f"Indexing {kind.value}")
+            bounds = np.cumsum([0, *(len(group) for group in groups)])
+            blocks = [flat[start:end] for start, end in zip(bounds[:-1], bounds[1:])]
+            index.vector.add(missing, blocks, [wanted[key] for key in missing])
+            index.lexical.set(missing, [lexical_tokens(records[key].text) for key in missing])
             index.revision = revision
             generation = self.store.save(index)
             with self._load_lock:
                 self._loaded[kind] = (generation, index)
             return index
 
-    def index(self, kind: Kind) -> VectorIndex:
+    def index(self, kind: Kind) -> SideIndex:
         """The current saved index of ``kind``, reloaded when another process saved a newer one."""
         generation = self.store.current_generation(kind)
         if generation is None:
@@ -161,8 +176,9 @@ class Matcher:
             loaded = self._loaded.get(kind)
             if loaded is not None and loaded[0] == generation:
                 return loaded[1]
-            index = self.store.load(kind, self.embedder.name)
-            assert index is not None  # the generation exists
+            index = self._load_saved(kind)
+            if index is None:
+                raise Unavailable(f"The {kind.value} index disappeared while loading", details={"kind": kind.value})
             self._loaded[kind] = (generation, index)
             return index
 
@@ -177,28 +193,57 @@ class Matcher:
         if request.record_id is not None:
             stored = self.catalogue.get(request.direction.query_kind, request.record_id)
             query_texts = stored.record.text_fields
-            vector = self.vectors.vectors([stored.record.text])[0]
+            vectors = self.vectors.vectors(self.passages_of(stored.record))
+            tokens = self._stored_tokens(request.direction.query_kind, stored.key, stored.record)
             language = stored.record.language or detect_language(stored.record.text)
         else:
             assert request.text is not None
             query_texts = {"text": request.text}
-            vector = self.vectors.query_vector(request.text)
+            vectors = self.vectors.query_vectors(passages("", request.text, self.settings.passage_policy))
+            tokens = lexical_tokens(request.text)
             language = detect_language(request.text)
-        index = self.index(target)
         condition, parameters = filter_sql(target, request.filters)
         allowed = self.catalogue.filtered_keys(target, condition, parameters) if condition else None
-        hits = index.search(np.asarray(vector), request.top_k, allowed)
-        if request.min_score is not None:
-            hits = [(key, score) for key, score in hits if score >= request.min_score]
-        records = self.catalogue.by_keys(target, [key for key, _ in hits])
-        hits = [(key, score) for key, score in hits if key in records]  # deleted since the index was saved
-        explanations = self._explain(query_texts, [records[key] for key, _ in hits], language)
+        ranked = self.rank(target, vectors, tokens, request.top_k, allowed, min_similarity=request.min_score)
+        records = self.catalogue.by_keys(target, [hit.key for hit in ranked])
+        ranked = [hit for hit in ranked if hit.key in records]  # deleted since the index was saved
+        explanations = self._explain(query_texts, [records[hit.key] for hit in ranked], language)
         matches = [
-            Match(rank, score, records[key], explanation)
-            for rank, ((key, score), explanation) in enumerate(zip(hits, explanations), start=1)
+            Match(position, hit, records[hit.key], explanation)
+            for position, (hit, explanation) in enumerate(zip(ranked, explanations), start=1)
         ]
-        candidates = index.count if allowed is None else len(allowed)
+        candidates = self.index(target).count if allowed is None else len(allowed)
         return MatchResult(request, matches, candidates)
+
+    def _stored_tokens(self, kind: Kind, key: int, record: Record) -> list[str]:
+        tokens = self.index(kind).lexical.tokens.get(key)
+        return tokens if tokens is not None else lexical_tokens(record.text)
+
+    def rank(
+        self,
+        target: Kind,
+        query_vectors: np.ndarray,
+        query_tokens: list[str],
+        top_k: int,
+        allowed: set[int] | None = None,
+        policy: RankingPolicy | None = None,
+        min_similarity: float | None = None,
+    ) -> list[Ranked]:
+        """The ``top_k`` records of ``target`` for a query, by the configured (or given) ranking policy.
+
+        ``min_similarity`` is a floor on the dense (cosine) similarity, which unlike a fused score
+        means the same for every query.
+        """
+        policy = policy or self.settings.ranking_policy
+        index = self.index(target)
+        dense: Scores | None = None
+        if policy.needs_dense or min_similarity is not None:
+            dense = index.vector.record_scores(query_vectors)
+        lexical = index.lexical.scores(query_tokens) if policy.needs_lexical else None
+        if min_similarity is not None and dense is not None:
+            strong = {int(key) for key, score in zip(*dense) if score >= min_similarity}
+            allowed = strong if allowed is None else allowed & strong
+        return rank(policy, dense if policy.needs_dense else None, lexical, top_k, allowed)
 
     def _explain(self, query_texts: dict[str, str], records: Sequence[Record], language: str) -> list[dict[str, Any]]:
         query = FieldTerms.of(query_texts)
@@ -242,5 +287,3 @@ class Matcher:
             "schema_version": self.catalogue.schema_version(),
         }
 
-
-__all__ = ["IndexMismatch", "IngestReport", "Matcher"]

@@ -1,6 +1,6 @@
-"""Saving and loading vector indexes atomically, each with its manifest.
+"""Saving and loading each side's indexes (FAISS and BM25) atomically, under one manifest.
 
-Layout, per side: ``<index_dir>/<kind>/<generation>/{index.faiss, entries.json, manifest.json}``
+Layout, per side: ``<index_dir>/<kind>/<generation>/{index.faiss, entries.json, lexical.json, manifest.json}``
 and ``<index_dir>/<kind>/CURRENT`` naming the generation in use. A save writes a whole new
 generation folder (files fsynced, folder renamed into place), then replaces ``CURRENT`` by an
 atomic rename. A crash at any point before that rename leaves the previous generation current
@@ -15,20 +15,46 @@ import logging
 import os
 import shutil
 import uuid
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
 import faiss
 
 from matcher.errors import IndexMismatch
+from matcher.lexical_index import BM25Parameters, LexicalIndex
 from matcher.records import Kind
+from matcher.text.passages import PassagePolicy
 from matcher.vector_index import VectorIndex
 
 log = logging.getLogger(__name__)
 
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
+TOKENIZER_VERSION = 1  # bump when matcher.text.tokenize changes what tokens it makes
 CURRENT = "CURRENT"
 REBUILD_HINT = "rebuild it with `matcher index --rebuild`"
+
+
+@dataclass
+class SideIndex:
+    """What answers queries on one side: passage vectors, BM25 tokens, and the catalogue revision."""
+
+    vector: VectorIndex
+    lexical: LexicalIndex
+    passages: PassagePolicy
+    revision: int = 0
+
+    @property
+    def kind(self) -> Kind:
+        return self.vector.kind
+
+    @property
+    def count(self) -> int:
+        return self.vector.count
+
+    def remove(self, keys: list[int]) -> None:
+        self.vector.remove(keys)
+        self.lexical.remove(keys)
 
 
 def _fsync_file(path: Path) -> None:
@@ -49,6 +75,38 @@ def _write_json(path: Path, document: Any) -> None:
         json.dump(document, handle, ensure_ascii=False, indent=1)
         handle.flush()
         os.fsync(handle.fileno())
+
+
+def _read_json(path: Path) -> Any:
+    return json.loads(path.read_text(encoding="utf-8"))
+
+
+def _check_manifest(kind: Kind, folder: Path, manifest: dict[str, Any], model_name: str, passages: PassagePolicy) -> None:
+    def refuse(message: str, **details: Any) -> IndexMismatch:
+        return IndexMismatch(f"The {kind.value} index {message}; {REBUILD_HINT}", details={"kind": kind.value, **details})
+
+    if manifest.get("format_version") != FORMAT_VERSION:
+        raise refuse(
+            f"in {folder} has format version {manifest.get('format_version')}, this program reads version {FORMAT_VERSION}",
+            format_version=manifest.get("format_version"),
+        )
+    if manifest["model"] != model_name:
+        raise refuse(
+            f"was built with model '{manifest['model']}' ({manifest['dimension']} dimensions) "
+            f"but the configured model is '{model_name}'",
+            index_model=manifest["model"],
+            configured_model=model_name,
+        )
+    if manifest["passage_policy"] != asdict(passages):
+        raise refuse(
+            f"was built with passages {manifest['passage_policy']} but the configuration asks for {asdict(passages)}",
+            index_passages=manifest["passage_policy"],
+        )
+    if manifest["lexical"]["tokenizer_version"] != TOKENIZER_VERSION:
+        raise refuse(
+            f"was tokenised by tokenizer version {manifest['lexical']['tokenizer_version']}, "
+            f"this program uses version {TOKENIZER_VERSION}"
+        )
 
 
 class IndexStore:
@@ -72,7 +130,7 @@ class IndexStore:
             return None
         return json.loads((self._side(kind) / generation / "manifest.json").read_text(encoding="utf-8"))
 
-    def save(self, index: VectorIndex) -> str:
+    def save(self, index: SideIndex) -> str:
         """Write ``index`` as a new generation and make it current; return the generation's name."""
         side = self._side(index.kind)
         side.mkdir(parents=True, exist_ok=True)
@@ -80,9 +138,10 @@ class IndexStore:
         staging = side / f".staging-{generation}"
         staging.mkdir()
         try:
-            faiss.write_index(index.faiss_index, str(staging / "index.faiss"))
+            faiss.write_index(index.vector.faiss_index, str(staging / "index.faiss"))
             _fsync_file(staging / "index.faiss")
-            _write_json(staging / "entries.json", sorted(index.entries.items()))
+            _write_json(staging / "entries.json", [[key, *entry] for key, entry in sorted(index.vector.entries.items())])
+            _write_json(staging / "lexical.json", sorted(index.lexical.tokens.items()))
             _write_json(staging / "manifest.json", self._manifest_of(index))
             _fsync_dir(staging)
             os.rename(staging, side / generation)
@@ -95,13 +154,16 @@ class IndexStore:
         log.info("Saved %s index generation %s (%d vectors)", index.kind.value, generation, index.count)
         return generation
 
-    def _manifest_of(self, index: VectorIndex) -> dict[str, Any]:
+    def _manifest_of(self, index: SideIndex) -> dict[str, Any]:
         return {
             "format_version": FORMAT_VERSION,
             "kind": index.kind.value,
-            "model": index.model_name,
-            "dimension": index.dimension,
+            "model": index.vector.model_name,
+            "dimension": index.vector.dimension,
             "count": index.count,
+            "passages": index.vector.passage_count,
+            "passage_policy": asdict(index.passages),
+            "lexical": {"tokenizer_version": TOKENIZER_VERSION, "bm25": asdict(index.lexical.parameters)},
             "revision": index.revision,
             "metric": "inner_product",
             "faiss_version": faiss.__version__,
@@ -125,35 +187,24 @@ class IndexStore:
             if path.name not in keep:
                 shutil.rmtree(path, ignore_errors=True)
 
-    def load(self, kind: Kind, model_name: str) -> VectorIndex | None:
-        """The current index of ``kind``, or None if none was saved; refuse one from another model."""
+    def load(
+        self, kind: Kind, model_name: str, passages: PassagePolicy, bm25: BM25Parameters
+    ) -> SideIndex | None:
+        """The current index of ``kind``, or None if none was saved.
+
+        One built by another model, passage policy or tokenizer is refused, with a rebuild hint.
+        """
         generation = self.current_generation(kind)
         if generation is None:
             return None
         folder = self._side(kind) / generation
         manifest = json.loads((folder / "manifest.json").read_text(encoding="utf-8"))
-        if manifest.get("format_version") != FORMAT_VERSION:
-            raise IndexMismatch(
-                f"The {kind.value} index in {folder} has format version {manifest.get('format_version')}, "
-                f"this program reads version {FORMAT_VERSION}; {REBUILD_HINT}",
-                details={"kind": kind.value, "format_version": manifest.get("format_version")},
-            )
-        if manifest["model"] != model_name:
-            raise IndexMismatch(
-                f"The {kind.value} index was built with model '{manifest['model']}' "
-                f"({manifest['dimension']} dimensions) but the configured model is '{model_name}'; {REBUILD_HINT}",
-                details={"kind": kind.value, "index_model": manifest["model"], "configured_model": model_name},
-            )
+        _check_manifest(kind, folder, manifest, model_name, passages)
         faiss_index = faiss.read_index(str(folder / "index.faiss"))
-        entries = {int(key): value for key, value in json.loads((folder / "entries.json").read_text(encoding="utf-8"))}
-        return VectorIndex(
-            kind=kind,
-            model_name=manifest["model"],
-            dimension=int(manifest["dimension"]),
-            revision=int(manifest["revision"]),
-            entries=entries,
-            faiss_index=faiss_index,
-        )
+        entries = {int(key): (digest, int(count)) for key, digest, count in _read_json(folder / "entries.json")}
+        tokens = {int(key): list(words) for key, words in _read_json(folder / "lexical.json")}
+        vector = VectorIndex(kind, manifest["model"], int(manifest["dimension"]), entries, faiss_index)
+        return SideIndex(vector, LexicalIndex(bm25, tokens), passages, int(manifest["revision"]))
 
     def remove_all(self, kind: Kind) -> None:
         shutil.rmtree(self._side(kind), ignore_errors=True)

@@ -8,6 +8,7 @@ from typing import Any
 
 from matcher.config import Settings
 from matcher.errors import InvalidInput, TooLarge
+from matcher.ranking import Ranked
 from matcher.records import Kind, Record
 
 
@@ -99,12 +100,21 @@ class MatchRequest:
         )
 
 
+def _rounded(value: float | None) -> float | None:
+    return None if value is None else round(value, 6)
+
+
 @dataclass(frozen=True)
 class Match:
     rank: int
-    score: float
+    hit: Ranked
     record: Record
     explanation: dict[str, Any]
+
+    @property
+    def score(self) -> float:
+        """The score that ranked the match (fused, for hybrid ranking)."""
+        return self.hit.score
 
     def to_dict(self) -> dict[str, Any]:
         data = self.record.to_dict()
@@ -112,7 +122,9 @@ class Match:
         return {
             "id": self.record.id,
             "rank": self.rank,
-            "score": round(self.score, 6),
+            "score": _rounded(self.hit.score),
+            "similarity": _rounded(self.hit.dense),
+            "lexical_score": _rounded(self.hit.lexical),
             "kind": self.record.kind.value,
             **{key: value for key, value in data.items() if key != "id"},
             "explanation": self.explanation,

@@ -15,7 +15,6 @@ import numpy as np
 from tqdm import tqdm
 
 from matcher.embedding import Embedder
-from matcher.errors import IndexMismatch
 
 log = logging.getLogger(__name__)
 
@@ -106,28 +105,24 @@ class VectorCache:
                 found.update(zip((key for key, _ in chunk), vectors))
                 bar.update(len(chunk))
 
-    def query_vector(self, text: str) -> np.ndarray:
-        """The vector of one query text, remembered in memory (queries are not written to disk)."""
-        key = cache_key(self.embedder.name, text)
+    def query_vectors(self, texts: list[str]) -> np.ndarray:
+        """Vectors of a query's passages, remembered in memory (free-text queries are not written to disk)."""
+        keys = [cache_key(self.embedder.name, text) for text in texts]
         with self._lock:
-            cached = self._memory.get(key)
-            if cached is not None:
+            found = {key: self._memory[key] for key in keys if key in self._memory}
+            for key in found:
                 self._memory.move_to_end(key)
-                return cached
-        stored = self._lookup([key]).get(key)
-        vector = stored if stored is not None else self.embedder.encode([text])[0]
-        if stored is None:
-            self.encoded_count += 1
+        missing = [key for key in dict.fromkeys(keys) if key not in found]
+        if missing:
+            found.update(self._lookup(missing))
+        unknown = {key: text for key, text in zip(keys, texts) if key not in found}
+        if unknown:
+            vectors = self.embedder.encode(list(unknown.values()))
+            self.encoded_count += len(unknown)
+            found.update(zip(unknown, vectors))
         with self._lock:
-            self._memory[key] = vector
+            for key in keys:
+                self._memory[key] = found[key]
             while len(self._memory) > self._memory_size:
                 self._memory.popitem(last=False)
-        return vector
-
-
-def check_dimension(vectors: np.ndarray, expected: int, what: str) -> None:
-    if vectors.size and vectors.shape[1] != expected:
-        raise IndexMismatch(
-            f"{what} has {expected} dimensions but the model gives {vectors.shape[1]}; rebuild with `matcher index --rebuild`",
-            details={"expected_dimension": expected, "model_dimension": int(vectors.shape[1])},
-        )
+        return np.vstack([found[key] for key in keys]).astype(np.float32, copy=False)

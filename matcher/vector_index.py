@@ -1,8 +1,13 @@
-"""A FAISS inner-product index over unit vectors, keyed by catalogue keys, updatable in place."""
+"""A FAISS inner-product index over unit vectors of record passages, keyed by catalogue keys.
+
+A record has one vector per passage; FAISS ids are ``key << PASSAGE_BITS | passage``. A record's
+dense score for a query is its best passage's similarity; a query split into several passages
+scores a record by the mean, over query passages, of that best similarity.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Collection, Iterable
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 import faiss
@@ -11,16 +16,18 @@ import numpy as np
 from matcher.errors import IndexMismatch
 from matcher.records import Kind
 
+PASSAGE_BITS = 8
+MAX_PASSAGES = 1 << PASSAGE_BITS
+
 
 @dataclass
 class VectorIndex:
-    """One side's vectors. ``entries`` maps each key to the hash of the text its vector encodes."""
+    """One side's vectors. ``entries`` maps each key to (hash of the text it encodes, passage count)."""
 
     kind: Kind
     model_name: str
     dimension: int
-    revision: int = 0
-    entries: dict[int, str] = field(default_factory=dict)
+    entries: dict[int, tuple[str, int]] = field(default_factory=dict)
     faiss_index: faiss.Index | None = None
 
     def __post_init__(self) -> None:
@@ -29,7 +36,15 @@ class VectorIndex:
 
     @property
     def count(self) -> int:
+        """How many records (not passages) the index holds."""
+        return len(self.entries)
+
+    @property
+    def passage_count(self) -> int:
         return int(self.faiss_index.ntotal)
+
+    def text_hashes(self) -> dict[int, str]:
+        return {key: digest for key, (digest, _) in self.entries.items()}
 
     def _check(self, vectors: np.ndarray) -> np.ndarray:
         vectors = np.ascontiguousarray(vectors, dtype=np.float32).reshape(-1, vectors.shape[-1])
@@ -42,29 +57,47 @@ class VectorIndex:
         return vectors
 
     def remove(self, keys: Iterable[int]) -> None:
-        keys = [key for key in keys if key in self.entries]
-        if keys:
-            self.faiss_index.remove_ids(np.asarray(keys, dtype=np.int64))
-            for key in keys:
-                del self.entries[key]
+        ids = [
+            (key << PASSAGE_BITS) | passage
+            for key in keys
+            if key in self.entries
+            for passage in range(self.entries[key][1])
+        ]
+        if ids:
+            self.faiss_index.remove_ids(np.asarray(ids, dtype=np.int64))
+        for key in keys:
+            self.entries.pop(key, None)
 
-    def add(self, keys: list[int], vectors: np.ndarray, text_hashes: list[str]) -> None:
-        """Add (or replace) the vectors of ``keys``."""
+    def add(self, keys: list[int], passage_vectors: list[np.ndarray], text_hashes: list[str]) -> None:
+        """Add (or replace) records: ``passage_vectors[i]`` holds one row per passage of ``keys[i]``."""
         if not keys:
             return
-        vectors = self._check(vectors)
         self.remove(keys)
-        self.faiss_index.add_with_ids(vectors, np.asarray(keys, dtype=np.int64))
-        self.entries.update(zip(keys, text_hashes))
+        blocks = [self._check(vectors) for vectors in passage_vectors]
+        for key, block in zip(keys, blocks):
+            if not 1 <= len(block) <= MAX_PASSAGES:
+                raise ValueError(f"record key {key} has {len(block)} passages; allowed 1 to {MAX_PASSAGES}")
+        ids = np.concatenate(
+            [(np.int64(key) << PASSAGE_BITS) + np.arange(len(block), dtype=np.int64) for key, block in zip(keys, blocks)]
+        )
+        self.faiss_index.add_with_ids(np.vstack(blocks), ids)
+        self.entries.update((key, (digest, len(block))) for key, digest, block in zip(keys, text_hashes, blocks))
 
-    def search(self, vector: np.ndarray, k: int, allowed: Collection[int] | None = None) -> list[tuple[int, float]]:
-        """The ``k`` nearest keys by inner product, best first, among ``allowed`` keys when given."""
-        query = self._check(vector)
-        limit = min(k, self.count if allowed is None else len(allowed))
-        if limit <= 0:
-            return []
-        params = None
-        if allowed is not None:
-            params = faiss.SearchParameters(sel=faiss.IDSelectorBatch(np.asarray(list(allowed), dtype=np.int64)))
-        scores, ids = self.faiss_index.search(query, limit, params=params)
-        return [(int(key), float(score)) for key, score in zip(ids[0], scores[0]) if key != -1]
+    def record_scores(self, query_vectors: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Every record's dense score: ``(keys ascending, scores)``.
+
+        Exhaustive (a flat index is exact): each query passage is compared with every passage,
+        a record keeps its best passage, and query passages are averaged.
+        """
+        queries = self._check(query_vectors)
+        total = self.passage_count
+        if total == 0:
+            return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.float32)
+        similarities, ids = self.faiss_index.search(queries, total)
+        all_keys = np.unique(ids[0] >> PASSAGE_BITS)
+        scores = np.zeros(len(all_keys), dtype=np.float32)
+        for row_ids, row_similarities in zip(ids, similarities):
+            # FAISS returns passages best first, so a record's first passage is its best one.
+            row_keys, first = np.unique(row_ids >> PASSAGE_BITS, return_index=True)
+            scores += row_similarities[first]  # row_keys == all_keys: every passage is returned
+        return all_keys, scores / len(queries)

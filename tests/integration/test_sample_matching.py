@@ -30,15 +30,15 @@ def _rank_of(matcher: Matcher, need_id: str, project_id: str, top_k: int) -> int
     return ids.index(project_id) + 1 if project_id in ids else None
 
 
-@pytest.mark.parametrize(("need_id", "project_id", "note"), ENGLISH)
-def test_english_need_finds_its_project_first(sample_matcher, need_id, project_id, note):
+@pytest.mark.parametrize(("need_id", "project_id", "note"), SAME_LANGUAGE)
+def test_need_finds_its_project_first(sample_matcher, need_id, project_id, note):
+    """Hybrid ranking: BM25 over jieba words carries Chinese, where the English-trained model is weak."""
     assert _rank_of(sample_matcher, need_id, project_id, 5) == 1
 
 
-@pytest.mark.parametrize(("need_id", "project_id", "note"), CHINESE)
-def test_chinese_need_finds_its_project_in_the_first_two(sample_matcher, need_id, project_id, note):
-    """all-MiniLM-L6-v2 was trained on English; on Chinese alone it ranks the right project 1st or 2nd."""
-    assert _rank_of(sample_matcher, need_id, project_id, 5) in (1, 2)
+@pytest.mark.parametrize(("need_id", "project_id", "note"), [p for p in CROSS_LANGUAGE if "en->zh" in p[2]])
+def test_english_need_finds_chinese_project_through_shared_acronyms(sample_matcher, need_id, project_id, note):
+    assert _rank_of(sample_matcher, need_id, project_id, 3) is not None
 
 
 @pytest.mark.parametrize(("need_id", "project_id", "note"), SAME_LANGUAGE)
@@ -63,8 +63,8 @@ def test_project_finds_its_need_among_the_first_three(sample_matcher, need_id, p
 
 @pytest.mark.xfail(strict=True, reason="all-MiniLM-L6-v2 is an English model: Chinese needs do not reach English projects")
 @pytest.mark.parametrize(("need_id", "project_id", "note"), [p for p in CROSS_LANGUAGE if "zh->en" in p[2]])
-def test_chinese_need_finds_english_project_in_the_first_ten(sample_matcher, need_id, project_id, note):
-    assert _rank_of(sample_matcher, need_id, project_id, 10) is not None
+def test_chinese_need_finds_english_project_in_the_first_three(sample_matcher, need_id, project_id, note):
+    assert _rank_of(sample_matcher, need_id, project_id, 3) is not None
 
 
 def test_free_text_need_in_english_and_chinese(sample_matcher):

@@ -1,0 +1,73 @@
+"""A BM25 index (bm25s) over the same records as the vector index, kept in step with it.
+
+Records are stored as their token lists, so an update re-tokenises only the records that changed;
+the BM25 matrix itself is rebuilt from the stored tokens when first needed after a change (fast:
+it is a sparse count matrix). Tokens are the normalised keyword tokens of
+:mod:`matcher.text.tokenize`: stemmed English without function words, jieba words for Chinese.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from matcher.text.tokenize import tokenize
+
+log = logging.getLogger(__name__)
+
+
+def lexical_tokens(text: str) -> list[str]:
+    """The tokens BM25 counts: normalised keywords (no function words, bare numbers or lone CJK characters)."""
+    return [token.norm for token in tokenize(text) if token.keyword]
+
+
+@dataclass(frozen=True)
+class BM25Parameters:
+    k1: float = 1.2
+    b: float = 0.75
+
+
+@dataclass
+class LexicalIndex:
+    """Token lists by catalogue key, and the BM25 model built from them."""
+
+    parameters: BM25Parameters = field(default_factory=BM25Parameters)
+    tokens: dict[int, list[str]] = field(default_factory=dict)
+    _model: Any = field(default=None, repr=False)
+    _keys: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int64), repr=False)
+
+    @property
+    def count(self) -> int:
+        return len(self.tokens)
+
+    def set(self, keys: list[int], token_lists: list[list[str]]) -> None:
+        self.tokens.update(zip(keys, token_lists))
+        self._model = None
+
+    def remove(self, keys: list[int]) -> None:
+        for key in keys:
+            self.tokens.pop(key, None)
+        self._model = None
+
+    def _built(self) -> Any:
+        if self._model is None and self.tokens:
+            import bm25s
+
+            self._keys = np.asarray(sorted(self.tokens), dtype=np.int64)
+            model = bm25s.BM25(k1=self.parameters.k1, b=self.parameters.b, method="lucene")
+            model.index([self.tokens[int(key)] for key in self._keys], show_progress=False)
+            self._model = model
+        return self._model
+
+    def scores(self, query_tokens: list[str]) -> tuple[np.ndarray, np.ndarray]:
+        """BM25 scores of every record for ``query_tokens``: ``(keys ascending, scores)``."""
+        model = self._built()
+        if model is None:
+            return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.float32)
+        known = [token for token in query_tokens if token in model.vocab_dict]
+        if not known:
+            return self._keys, np.zeros(len(self._keys), dtype=np.float32)
+        return self._keys, np.asarray(model.get_scores(known), dtype=np.float32)

@@ -1,0 +1,144 @@
+"""Ranking records from dense and lexical scores: one method, chosen once, as a small callable.
+
+Scores arrive exhaustively (every record of the side, keys ascending), so filters are applied
+before anything is ranked or normalised, and fusion sees exactly the candidates that may be shown.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import Enum
+
+import numpy as np
+
+from matcher.errors import ConfigError
+
+Scores = tuple[np.ndarray, np.ndarray]  # (keys ascending, scores)
+
+
+class Method(str, Enum):
+    DENSE = "dense"
+    BM25 = "bm25"
+    HYBRID = "hybrid"
+
+
+class Fusion(str, Enum):
+    RRF = "rrf"  # reciprocal rank fusion
+    BLEND = "blend"  # weighted sum of normalised scores
+
+
+@dataclass(frozen=True)
+class RankingPolicy:
+    method: Method = Method.HYBRID
+    fusion: Fusion = Fusion.BLEND
+    dense_weight: float = 0.5  # blend: weight of the dense score; the lexical score gets the rest
+    rrf_k: int = 60
+    rrf_depth: int = 1000  # RRF: a list contributes only its first rrf_depth records
+
+    @classmethod
+    def parse(cls, method: str, fusion: str, dense_weight: float, rrf_k: int) -> RankingPolicy:
+        try:
+            parsed = cls(Method(method), Fusion(fusion), dense_weight, rrf_k)
+        except ValueError as error:
+            raise ConfigError(
+                f"{error}; ranking is one of {[m.value for m in Method]}, fusion one of {[f.value for f in Fusion]}",
+                details={"setting": "ranking"},
+            ) from None
+        if not 0 <= dense_weight <= 1:
+            raise ConfigError(f"dense_weight must be from 0 to 1, got {dense_weight}", details={"setting": "dense_weight"})
+        return parsed
+
+    @property
+    def needs_dense(self) -> bool:
+        return self.method is not Method.BM25
+
+    @property
+    def needs_lexical(self) -> bool:
+        return self.method is not Method.DENSE
+
+
+@dataclass(frozen=True)
+class Ranked:
+    key: int
+    score: float  # what ranked it
+    dense: float | None  # cosine similarity of the best passage (mean over query passages)
+    lexical: float | None  # BM25 score
+
+
+def _align(universe: np.ndarray, scores: Scores | None) -> np.ndarray | None:
+    """``scores`` laid out over ``universe`` (keys absent from ``scores`` get 0)."""
+    if scores is None:
+        return None
+    keys, values = scores
+    if np.array_equal(keys, universe):
+        return values
+    out = np.zeros(len(universe), dtype=np.float32)
+    positions = np.searchsorted(keys, universe)
+    positions = np.minimum(positions, max(len(keys) - 1, 0))
+    found = keys[positions] == universe if len(keys) else np.zeros(len(universe), dtype=bool)
+    out[found] = values[positions[found]]
+    return out
+
+
+def _minmax(values: np.ndarray) -> np.ndarray:
+    low, high = float(values.min()), float(values.max())
+    return (values - low) / (high - low) if high > low else np.zeros_like(values)
+
+
+def _reciprocal_ranks(values: np.ndarray, k: int, depth: int, positive_only: bool) -> np.ndarray:
+    order = np.argsort(-values, kind="stable")[:depth]
+    if positive_only:
+        order = order[values[order] > 0]
+    contribution = np.zeros(len(values), dtype=np.float64)
+    contribution[order] = 1.0 / (k + np.arange(1, len(order) + 1))
+    return contribution
+
+
+def fuse(policy: RankingPolicy, dense: np.ndarray | None, lexical: np.ndarray | None) -> np.ndarray:
+    """The ranking score of each candidate under ``policy`` (inputs aligned over the same candidates)."""
+    if (policy.needs_dense and dense is None) or (policy.needs_lexical and lexical is None):
+        raise ValueError(f"method {policy.method.value} needs {'dense' if dense is None else 'lexical'} scores")
+    if policy.method is Method.DENSE:
+        return dense.astype(np.float64)  # type: ignore[union-attr]
+    if policy.method is Method.BM25:
+        return lexical.astype(np.float64)  # type: ignore[union-attr]
+    if policy.fusion is Fusion.RRF:
+        return _reciprocal_ranks(dense, policy.rrf_k, policy.rrf_depth, False) + _reciprocal_ranks(
+            lexical, policy.rrf_k, policy.rrf_depth, True
+        )
+    return policy.dense_weight * _minmax(dense.astype(np.float64)) + (1 - policy.dense_weight) * _minmax(
+        lexical.astype(np.float64)
+    )
+
+
+def rank(
+    policy: RankingPolicy,
+    dense: Scores | None,
+    lexical: Scores | None,
+    top_k: int,
+    allowed: set[int] | None = None,
+) -> list[Ranked]:
+    """The ``top_k`` best candidates (those in ``allowed``, or all), best first."""
+    source = dense if dense is not None else lexical
+    if source is None:
+        raise ValueError("rank() needs dense or lexical scores")
+    universe = source[0]
+    if allowed is not None:
+        universe = universe[np.isin(universe, np.fromiter(allowed, dtype=np.int64, count=len(allowed)))]
+    if len(universe) == 0:
+        return []
+    dense_values = _align(universe, dense)
+    lexical_values = _align(universe, lexical)
+    fused = fuse(policy, dense_values, lexical_values)
+    count = min(top_k, len(universe))
+    best = np.argpartition(-fused, count - 1)[:count]
+    best = best[np.lexsort((universe[best], -fused[best]))]
+    return [
+        Ranked(
+            int(universe[i]),
+            float(fused[i]),
+            float(dense_values[i]) if dense_values is not None else None,
+            float(lexical_values[i]) if lexical_values is not None else None,
+        )
+        for i in best
+    ]

@@ -1,0 +1,49 @@
+"""Split long texts into overlapping passages that fit the model's window.
+
+The model reads 256 word pieces. A passage holds at most ``max_units`` units of the body (an
+English word or a single Chinese character each; Chinese is read one character per piece),
+preceded by the title so every passage keeps its context. Passages overlap by ``overlap`` units.
+A text that fits in one passage is left exactly as it is. At most ``max_passages`` are made, so
+the encoding cost of a record grows linearly with its length up to that bound and no further.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+from matcher.text.tokenize import CJK_CLASS
+
+_UNIT = re.compile(rf"[{CJK_CLASS}]|[^\s{CJK_CLASS}]+")
+
+
+@dataclass(frozen=True)
+class PassagePolicy:
+    max_units: int = 160
+    overlap: int = 40
+    max_passages: int = 8
+
+    def __post_init__(self) -> None:
+        if not 0 <= self.overlap < self.max_units:
+            raise ValueError(f"overlap ({self.overlap}) must be at least 0 and below max_units ({self.max_units})")
+        if self.max_passages < 1:
+            raise ValueError(f"max_passages must be at least 1, got {self.max_passages}")
+
+
+def passages(title: str, body: str, policy: PassagePolicy) -> list[str]:
+    """The texts to embed for one record: ``title + "\\n" + body`` when short, else overlapping windows.
+
+    With an empty ``title`` (a free-text query) the passages are the body's windows alone.
+    """
+    head = f"{title}\n" if title else ""
+    units = [(match.start(), match.end()) for match in _UNIT.finditer(body)]
+    if len(units) <= policy.max_units or policy.max_passages == 1:
+        return [f"{head}{body}"]
+    step = policy.max_units - policy.overlap
+    windows: list[str] = []
+    for first in range(0, len(units) - policy.overlap, step):
+        last = min(first + policy.max_units, len(units)) - 1
+        windows.append(f"{head}{body[units[first][0] : units[last][1]]}")
+        if len(windows) == policy.max_passages or last == len(units) - 1:
+            break
+    return windows
