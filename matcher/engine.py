@@ -90,6 +90,10 @@ class Matcher:
         records = validate_table(rows_from_objects(items, source), kind)
         return self._ingest(kind, records, source, delete_missing=False)
 
+    def ingest_records(self, kind: Kind, records: list[Record], source: str, delete_missing: bool = False) -> IngestReport:
+        """Upsert records already validated or built by the caller (e.g. an evaluation corpus)."""
+        return self._ingest(kind, records, source, delete_missing)
+
     def _ingest(self, kind: Kind, records: list[Record], source: str, delete_missing: bool) -> IngestReport:
         with self._write_lock.held():
             stored = self.catalogue.content_hashes(kind)

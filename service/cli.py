@@ -58,7 +58,7 @@ def main(context: click.Context, data_dir: Path | None, config_file: Path | None
     settings = load_settings(config_file, **overrides)
     level = logging.WARNING if quiet else getattr(logging, settings.log_level.upper(), logging.INFO)
     logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s", stream=sys.stderr)
-    for noisy in ("faiss.loader", "sentence_transformers", "jieba", "httpx", "transformers"):
+    for noisy in ("faiss.loader", "sentence_transformers", "jieba", "httpx", "transformers", "bm25s"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
     context.obj = {"settings": settings}
 
@@ -175,6 +175,54 @@ def _parse_filters(pairs: tuple[str, ...]) -> dict[str, Any]:
             existing = filters.get(name)
             filters[name] = value if existing is None else [*([existing] if isinstance(existing, str) else existing), value]
     return filters
+
+
+EVALUATION_METHODS = ["bm25", "dense", "rrf", "hybrid"]
+
+
+@main.command()
+@click.argument("dataset_dir", type=click.Path(exists=True, file_okay=False, path_type=Path))
+@click.option("--method", type=click.Choice([*EVALUATION_METHODS, "all"]), default="all", show_default=True,
+              help="hybrid is the configured default ranking; rrf is plain reciprocal rank fusion (k=60).")
+@click.option("--top-k", type=click.IntRange(1, 1000), default=100, show_default=True, help="Ranking depth.")
+@click.option("--split", type=click.Choice(["all", "dev", "test"]), default="all", show_default=True,
+              help="A fixed half of the queries (dev) or the other half (test).")
+@click.option("--json", "as_json", is_flag=True, help="One JSON object per method, one per line.")
+@click.option("--run-out", type=click.File("w", encoding="utf-8"), help="Write the rankings in TREC run format.")
+@click.option("--work-dir", type=click.Path(file_okay=False, path_type=Path),
+              help="Where the temporary catalogue and indexes go (default: a temporary folder).")
+@click.pass_context
+@_fail_cleanly
+def evaluate(
+    context: click.Context,
+    dataset_dir: Path,
+    method: str,
+    top_k: int,
+    split: str,
+    as_json: bool,
+    run_out: Any,
+    work_dir: Path | None,
+) -> None:
+    """Measure ranking quality on a BEIR folder (corpus.jsonl, queries.jsonl, qrels/test.tsv).
+
+    Never touches the service's catalogue; embeddings are cached, so a second run takes seconds.
+    """
+    from matcher.evaluation.runner import evaluate as run_evaluation
+
+    methods = EVALUATION_METHODS if method == "all" else [method]
+    results = run_evaluation(dataset_dir, _settings(context), methods, top_k, work_dir, run_out, split)
+    if as_json:
+        for result in results:
+            click.echo(json.dumps(result.to_dict()))
+        return
+    click.echo(f"{dataset_dir.name}: {results[0].queries} queries")
+    click.echo(f"{'method':<8} {'nDCG@10':>8} {'R@1':>7} {'R@10':>7} {'R@100':>7} {'MRR':>7}")
+    for result in results:
+        m = result.metrics
+        click.echo(
+            f"{result.method:<8} {m['ndcg@10']:>8.4f} {m['recall@1']:>7.4f} {m['recall@10']:>7.4f} "
+            f"{m['recall@100']:>7.4f} {m['mrr']:>7.4f}"
+        )
 
 
 @main.command()

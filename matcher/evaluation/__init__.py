@@ -1,0 +1,1 @@
+"""Measuring ranking quality on labelled sets in the BEIR layout."""

@@ -1,0 +1,120 @@
+"""Evaluate ranking methods on a BEIR set in a private work folder, reusing cached embeddings."""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import IO, Any
+
+import numpy as np
+from tqdm import tqdm
+
+from matcher.config import Settings
+from matcher.embedding import Embedder
+from matcher.engine import Matcher
+from matcher.errors import InvalidInput
+from matcher.evaluation.beir import BeirSet, load_beir
+from matcher.evaluation.metrics import summarise
+from matcher.lexical_index import lexical_tokens
+from matcher.ranking import Fusion, Method, RankingPolicy, rank
+from matcher.records import Kind, Record
+from matcher.text.passages import passages
+
+log = logging.getLogger(__name__)
+
+SPLITS = ("all", "dev", "test")
+
+
+def method_policies(settings: Settings) -> dict[str, RankingPolicy]:
+    """The methods an evaluation can compare; ``hybrid`` is whatever the settings make the default."""
+    return {
+        "bm25": RankingPolicy(Method.BM25),
+        "dense": RankingPolicy(Method.DENSE),
+        "rrf": RankingPolicy(Method.HYBRID, Fusion.RRF, rrf_k=60),
+        "hybrid": settings.ranking_policy,
+    }
+
+
+@dataclass(frozen=True)
+class MethodResult:
+    method: str
+    metrics: dict[str, float]
+    queries: int
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"method": self.method, **{k: round(v, 4) for k, v in self.metrics.items()}, "queries": self.queries}
+
+
+def in_split(query_id: str, split: str) -> bool:
+    """A fixed half of the queries is ``dev`` (for choosing defaults), the other half ``test``."""
+    if split == "all":
+        return True
+    half = int(hashlib.sha1(query_id.encode("utf-8")).hexdigest(), 16) % 2
+    return half == (0 if split == "dev" else 1)
+
+
+@contextmanager
+def _work_folder(work_dir: Path | None) -> Iterator[Path]:
+    if work_dir is not None:
+        work_dir.mkdir(parents=True, exist_ok=True)
+        yield work_dir
+    else:
+        with tempfile.TemporaryDirectory(prefix="matcher-evaluate-") as folder:
+            yield Path(folder)
+
+
+def _ingest_corpus(matcher: Matcher, beir: BeirSet) -> dict[int, str]:
+    records = [Record(Kind.PROJECTS, doc.id, doc.title, doc.text) for doc in beir.corpus]
+    matcher.ingest_records(Kind.PROJECTS, records, f"{beir.name}/corpus.jsonl", delete_missing=True)
+    return {stored.key: stored.record.id for stored in matcher.catalogue.records(Kind.PROJECTS)}
+
+
+def evaluate(
+    folder: str | Path,
+    settings: Settings,
+    methods: list[str],
+    top_k: int = 100,
+    work_dir: Path | None = None,
+    run_out: IO[str] | None = None,
+    split: str = "all",
+    embedder: Embedder | None = None,
+) -> list[MethodResult]:
+    """Rank every labelled query of a BEIR set with each method and measure the rankings."""
+    policies = method_policies(settings)
+    unknown = [method for method in methods if method not in policies]
+    if unknown or split not in SPLITS:
+        raise InvalidInput(
+            f"Unknown method(s) {unknown} or split {split!r}; methods are {sorted(policies)}, splits {list(SPLITS)}",
+            details={"parameter": "method"},
+        )
+    beir = load_beir(folder)
+    queries = {qid: text for qid, text in beir.queries.items() if in_split(qid, split)}
+    with _work_folder(work_dir) as work:
+        # The work folder gets its own catalogue and indexes; embeddings stay in the shared cache.
+        work_settings = settings.replace(data_dir=work, embedding_cache=str(settings.embedding_cache_path))
+        matcher = Matcher(work_settings, embedder=embedder)
+        id_of = _ingest_corpus(matcher, beir)
+        side = matcher.sync_index(Kind.PROJECTS)
+        groups = [passages("", text, settings.passage_policy) for text in queries.values()]
+        flat = matcher.vectors.vectors([p for group in groups for p in group], description=f"Encoding {beir.name} queries")
+        bounds = np.cumsum([0, *(len(group) for group in groups)])
+        runs: dict[str, dict[str, list[str]]] = {method: {} for method in methods}
+        progress = tqdm(total=len(queries), desc=f"Ranking {beir.name}", unit="query", disable=not settings.show_progress)
+        for (qid, text), start, end in zip(queries.items(), bounds[:-1], bounds[1:]):
+            dense = side.vector.record_scores(flat[start:end])
+            lexical = side.lexical.scores(lexical_tokens(text))
+            for method in methods:
+                policy = policies[method]
+                hits = rank(policy, dense if policy.needs_dense else None, lexical if policy.needs_lexical else None, top_k)
+                runs[method][qid] = [id_of[hit.key] for hit in hits]
+                if run_out is not None:
+                    for position, hit in enumerate(hits, start=1):
+                        run_out.write(f"{qid} Q0 {id_of[hit.key]} {position} {hit.score:.6f} {method}\n")
+            progress.update(1)
+        progress.close()
+    return [MethodResult(method, summarise(runs[method], beir.qrels), len(queries)) for method in methods]
