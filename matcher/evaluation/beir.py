@@ -60,7 +60,7 @@ def load_beir(folder: str | Path, split: str = "test") -> BeirSet:
     qrels: dict[str, dict[str, int]] = {}
     with qrels_path.open(encoding="utf-8", newline="") as handle:
         for number, row in enumerate(csv.reader(handle, delimiter="\t"), start=1):
-            if number == 1 and row and not row[-1].strip().lstrip("-").isdigit():
+            if number == 1 and len(row) >= 3 and not row[2].strip().lstrip("-").isdigit():
                 continue  # header
             if len(row) < 3 or not row[2].strip().lstrip("-").isdigit():
                 raise _fail(qrels_path, f"expected 'query-id<TAB>corpus-id<TAB>score', got {row!r}", number)
