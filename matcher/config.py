@@ -45,14 +45,17 @@ class Settings:
     # Ranking: "hybrid" (dense + BM25), "dense" or "bm25"; fusion "blend" or "rrf" (see benchmarks/RESULTS.md).
     ranking: str = "hybrid"
     fusion: str = "blend"
+    normalization: str = "minmax"
     dense_weight: float = 0.5
     rrf_k: int = 60
     bm25_k1: float = 1.2
     bm25_b: float = 0.75
+    bm25_bigrams: bool = False
     # Long texts are split into overlapping passages of at most passage_units words (or CJK characters).
     passage_units: int = 160
     passage_overlap: int = 40
     max_passages: int = 8
+    title_passage: bool = False
     show_progress: bool = True
     log_level: str = "INFO"
 
@@ -73,11 +76,11 @@ class Settings:
 
     @property
     def passage_policy(self) -> PassagePolicy:
-        return PassagePolicy(self.passage_units, self.passage_overlap, self.max_passages)
+        return PassagePolicy(self.passage_units, self.passage_overlap, self.max_passages, self.title_passage)
 
     @property
     def ranking_policy(self) -> RankingPolicy:
-        return RankingPolicy.parse(self.ranking, self.fusion, self.dense_weight, self.rrf_k)
+        return RankingPolicy.parse(self.ranking, self.fusion, self.dense_weight, self.rrf_k, self.normalization)
 
     @property
     def bm25_parameters(self) -> BM25Parameters:

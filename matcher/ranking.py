@@ -27,6 +27,11 @@ class Fusion(str, Enum):
     BLEND = "blend"  # weighted sum of normalised scores
 
 
+class Normalization(str, Enum):
+    MINMAX = "minmax"  # (s - min) / (max - min) over the candidates
+    ZSCORE = "zscore"  # (s - mean) / std over the candidates
+
+
 @dataclass(frozen=True)
 class RankingPolicy:
     method: Method = Method.HYBRID
@@ -34,14 +39,16 @@ class RankingPolicy:
     dense_weight: float = 0.5  # blend: weight of the dense score; the lexical score gets the rest
     rrf_k: int = 60
     rrf_depth: int = 1000  # RRF: a list contributes only its first rrf_depth records
+    normalization: Normalization = Normalization.MINMAX
 
     @classmethod
-    def parse(cls, method: str, fusion: str, dense_weight: float, rrf_k: int) -> RankingPolicy:
+    def parse(cls, method: str, fusion: str, dense_weight: float, rrf_k: int, normalization: str = "minmax") -> RankingPolicy:
         try:
-            parsed = cls(Method(method), Fusion(fusion), dense_weight, rrf_k)
+            parsed = cls(Method(method), Fusion(fusion), dense_weight, rrf_k, normalization=Normalization(normalization))
         except ValueError as error:
             raise ConfigError(
-                f"{error}; ranking is one of {[m.value for m in Method]}, fusion one of {[f.value for f in Fusion]}",
+                f"{error}; ranking is one of {[m.value for m in Method]}, fusion one of {[f.value for f in Fusion]}, "
+                f"normalization one of {[n.value for n in Normalization]}",
                 details={"setting": "ranking"},
             ) from None
         if not 0 <= dense_weight <= 1:
@@ -80,7 +87,10 @@ def _align(universe: np.ndarray, scores: Scores | None) -> np.ndarray | None:
     return out
 
 
-def _minmax(values: np.ndarray) -> np.ndarray:
+def _normalise(values: np.ndarray, how: Normalization) -> np.ndarray:
+    if how is Normalization.ZSCORE:
+        spread = float(values.std())
+        return (values - values.mean()) / spread if spread > 0 else np.zeros_like(values)
     low, high = float(values.min()), float(values.max())
     return (values - low) / (high - low) if high > low else np.zeros_like(values)
 
@@ -106,8 +116,9 @@ def fuse(policy: RankingPolicy, dense: np.ndarray | None, lexical: np.ndarray | 
         return _reciprocal_ranks(dense, policy.rrf_k, policy.rrf_depth, False) + _reciprocal_ranks(
             lexical, policy.rrf_k, policy.rrf_depth, True
         )
-    return policy.dense_weight * _minmax(dense.astype(np.float64)) + (1 - policy.dense_weight) * _minmax(
-        lexical.astype(np.float64)
+    how = policy.normalization
+    return policy.dense_weight * _normalise(dense.astype(np.float64), how) + (1 - policy.dense_weight) * _normalise(
+        lexical.astype(np.float64), how
     )
 
 

@@ -2,7 +2,8 @@
 
 A record has one vector per passage; FAISS ids are ``key << PASSAGE_BITS | passage``. A record's
 dense score for a query is its best passage's similarity; a query split into several passages
-scores a record by the mean, over query passages, of that best similarity.
+scores a record by its best pair of passages (on long patent claims the best pair beat the mean
+over query passages; see benchmarks/RESULTS.md).
 """
 
 from __future__ import annotations
@@ -86,8 +87,8 @@ class VectorIndex:
     def record_scores(self, query_vectors: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Every record's dense score: ``(keys ascending, scores)``.
 
-        Exhaustive (a flat index is exact): each query passage is compared with every passage,
-        a record keeps its best passage, and query passages are averaged.
+        Exhaustive (a flat index is exact): each query passage is compared with every passage and
+        a record keeps its best pair.
         """
         queries = self._check(query_vectors)
         total = self.passage_count
@@ -95,9 +96,9 @@ class VectorIndex:
             return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.float32)
         similarities, ids = self.faiss_index.search(queries, total)
         all_keys = np.unique(ids[0] >> PASSAGE_BITS)
-        scores = np.zeros(len(all_keys), dtype=np.float32)
+        scores = np.full(len(all_keys), -np.inf, dtype=np.float32)
         for row_ids, row_similarities in zip(ids, similarities):
             # FAISS returns passages best first, so a record's first passage is its best one.
-            row_keys, first = np.unique(row_ids >> PASSAGE_BITS, return_index=True)
-            scores += row_similarities[first]  # row_keys == all_keys: every passage is returned
-        return all_keys, scores / len(queries)
+            _, first = np.unique(row_ids >> PASSAGE_BITS, return_index=True)
+            np.maximum(scores, row_similarities[first], out=scores)  # every passage is returned: same keys
+        return all_keys, scores

@@ -54,7 +54,7 @@ def in_split(query_id: str, split: str) -> bool:
     """A fixed half of the queries is ``dev`` (for choosing defaults), the other half ``test``."""
     if split == "all":
         return True
-    half = int(hashlib.sha1(query_id.encode("utf-8")).hexdigest(), 16) % 2
+    half = hashlib.sha256(query_id.encode("utf-8")).digest()[0] % 2
     return half == (0 if split == "dev" else 1)
 
 
@@ -83,9 +83,14 @@ def evaluate(
     run_out: IO[str] | None = None,
     split: str = "all",
     embedder: Embedder | None = None,
+    policies: dict[str, RankingPolicy] | None = None,
 ) -> list[MethodResult]:
-    """Rank every labelled query of a BEIR set with each method and measure the rankings."""
-    policies = method_policies(settings)
+    """Rank every labelled query of a BEIR set with each method and measure the rankings.
+
+    ``policies`` replaces the named methods of :func:`method_policies` (to compare many fusions
+    while the corpus is ingested and every query scored only once).
+    """
+    policies = policies or method_policies(settings)
     unknown = [method for method in methods if method not in policies]
     if unknown or split not in SPLITS:
         raise InvalidInput(
@@ -107,7 +112,7 @@ def evaluate(
         progress = tqdm(total=len(queries), desc=f"Ranking {beir.name}", unit="query", disable=not settings.show_progress)
         for (qid, text), start, end in zip(queries.items(), bounds[:-1], bounds[1:]):
             dense = side.vector.record_scores(flat[start:end])
-            lexical = side.lexical.scores(lexical_tokens(text))
+            lexical = side.lexical.scores(lexical_tokens(text, settings.bm25_bigrams))
             for method in methods:
                 policy = policies[method]
                 hits = rank(policy, dense if policy.needs_dense else None, lexical if policy.needs_lexical else None, top_k)

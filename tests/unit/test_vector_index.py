@@ -84,7 +84,7 @@ def test_update_and_delete_without_rebuild():
     assert all(key not in (1000, 1001) for key, _ in search(index, replacement, 198))
 
 
-def test_a_record_scores_by_its_best_passage_and_queries_average_their_passages():
+def test_a_record_scores_by_its_best_pair_of_passages():
     index = VectorIndex(Kind.PROJECTS, "model-a", 4)
     eye = np.eye(4, dtype=np.float32)
     index.add([7, 9], [eye[[0, 1, 2]], eye[[3]]], ["a", "b"])
@@ -92,7 +92,9 @@ def test_a_record_scores_by_its_best_passage_and_queries_average_their_passages(
     keys, scores = index.record_scores(eye[[1]])
     assert keys.tolist() == [7, 9] and scores.tolist() == [1.0, 0.0]
     keys, scores = index.record_scores(eye[[1, 3]])
-    assert scores.tolist() == [0.5, 0.5]
+    assert scores.tolist() == [1.0, 1.0]
+    keys, scores = index.record_scores(np.array([[0.6, 0.8, 0, 0], [0, 0, 0, 1]], dtype=np.float32))
+    assert scores.tolist() == pytest.approx([0.8, 1.0])
     index.remove([7])
     assert index.passage_count == 1 and index.record_scores(eye[[0]])[0].tolist() == [9]
 
