@@ -1,8 +1,9 @@
 #!/usr/bin/env python
 """Ranking quality on every labelled set in ../shared/data, and the choice of the default fusion.
 
-1. Every candidate ranking (BM25, dense, plain RRF k=60, and blends of normalised scores with
-   dense weights 0.3 to 0.8) is measured on the *dev* half of each set's queries.
+1. Every candidate ranking (BM25, dense, plain RRF k=60, and blends of min-max normalised scores
+   with dense weights 0.4 to 0.7, each without and with pseudo-relevance feedback for short
+   queries) is measured on the *dev* half of each set's queries.
 2. The candidate with the best mean dev nDCG@10 is the default (it is what `Settings` ships).
 3. All methods are then reported on the *test* half (never used for choosing) and on all queries.
 
@@ -28,15 +29,19 @@ from matcher.evaluation.runner import evaluate, method_policies  # noqa: E402
 from matcher.ranking import RankingPolicy  # noqa: E402
 
 SETS = ("pap2pat-title", "pap2pat-claim", "pap2pat-reverse", "nfcorpus")
-WEIGHTS = (0.3, 0.4, 0.5, 0.6, 0.7, 0.8)
+WEIGHTS = (0.4, 0.5, 0.6, 0.7)
+FEEDBACK = (0.0, 0.5, 1.0)  # weight of pseudo-relevance feedback from the first 3 results (short queries)
 log = logging.getLogger("bench_quality")
 
 
 def candidates() -> dict[str, dict[str, object]]:
     """Name -> settings overrides for the hybrid method."""
-    options: dict[str, dict[str, object]] = {"rrf k=60": {"fusion": "rrf", "rrf_k": 60}}
+    options: dict[str, dict[str, object]] = {"rrf k=60": {"fusion": "rrf", "rrf_k": 60, "feedback_docs": 0}}
     for weight in WEIGHTS:
-        options[f"blend w={weight}"] = {"fusion": "blend", "dense_weight": weight}
+        for feedback in FEEDBACK:
+            options[f"blend w={weight} fb={feedback}"] = {
+                "fusion": "blend", "dense_weight": weight, "feedback_docs": 3 if feedback else 0, "feedback_weight": feedback or 1.0,
+            }
     return options
 
 
@@ -74,10 +79,10 @@ def main() -> None:
     mean = {name: sum(values.values()) / len(values) for name, values in dev.items()}
     chosen = max(candidates(), key=lambda name: mean[name])
     print("\nDev half, nDCG@10 (used to choose the default):")
-    print(f"{'candidate':<14}" + "".join(f"{s:>17}" for s in args.sets) + f"{'mean':>9}")
+    print(f"{'candidate':<22}" + "".join(f"{s:>17}" for s in args.sets) + f"{'mean':>9}")
     for name in ["bm25", "dense", *candidates()]:
         marker = "  <- chosen" if name == chosen else ""
-        print(f"{name:<14}" + "".join(f"{dev[name][s]:>17.4f}" for s in args.sets) + f"{mean[name]:>9.4f}{marker}")
+        print(f"{name:<22}" + "".join(f"{dev[name][s]:>17.4f}" for s in args.sets) + f"{mean[name]:>9.4f}{marker}")
 
     # 3: report on the test halves and on all queries, with the chosen default as `hybrid`
     policies = {**method_policies(load_settings(environ={})), "hybrid": policy_of(candidates()[chosen])}

@@ -42,12 +42,17 @@ class Settings:
     max_request_bytes: int = 8 * 1024 * 1024
     max_explained_terms: int = 10
     query_cache_size: int = 1_024
+    # FAISS threads per search: one query gains nothing from more, and OpenMP's start-up costs ~15 ms.
+    faiss_threads: int = 1
     # Ranking: "hybrid" (dense + BM25), "dense" or "bm25"; fusion "blend" or "rrf" (see benchmarks/RESULTS.md).
     ranking: str = "hybrid"
     fusion: str = "blend"
     normalization: str = "minmax"
-    dense_weight: float = 0.5
+    dense_weight: float = 0.6
     rrf_k: int = 60
+    feedback_docs: int = 3
+    feedback_weight: float = 1.0
+    feedback_max_tokens: int = 32
     bm25_k1: float = 1.2
     bm25_b: float = 0.75
     bm25_bigrams: bool = False
@@ -80,7 +85,16 @@ class Settings:
 
     @property
     def ranking_policy(self) -> RankingPolicy:
-        return RankingPolicy.parse(self.ranking, self.fusion, self.dense_weight, self.rrf_k, self.normalization)
+        return RankingPolicy.parse(
+            self.ranking,
+            self.fusion,
+            self.dense_weight,
+            self.rrf_k,
+            self.normalization,
+            self.feedback_docs,
+            self.feedback_weight,
+            self.feedback_max_tokens,
+        )
 
     @property
     def bm25_parameters(self) -> BM25Parameters:
@@ -88,7 +102,7 @@ class Settings:
 
 
 _FIELDS = {f.name: f for f in dataclasses.fields(Settings)}
-_MAY_BE_ZERO = {"dense_weight", "bm25_b", "passage_overlap"}
+_MAY_BE_ZERO = {"dense_weight", "bm25_b", "passage_overlap", "feedback_docs", "feedback_weight"}
 
 
 def _coerce(name: str, raw: Any, source: str) -> Any:

@@ -10,6 +10,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
+import faiss
 import numpy as np
 
 from matcher import __version__
@@ -25,8 +26,9 @@ from matcher.ingest.readers import read_table, rows_from_objects
 from matcher.ingest.validate import validate_table
 from matcher.locks import WriteLock
 from matcher.matching import Match, MatchRequest, MatchResult
-from matcher.ranking import Ranked, RankingPolicy, Scores, rank
+from matcher.ranking import Ranked, RankingPolicy
 from matcher.records import Kind, Record
+from matcher.retrieval import retrieve
 from matcher.text.passages import passages, record_passages
 from matcher.text.tokenize import detect_language, term_set
 from matcher.vector_cache import VectorCache
@@ -69,6 +71,7 @@ class Matcher:
         self._write_lock = WriteLock(settings.data_dir / ".write.lock")
         self._loaded: dict[Kind, tuple[str, SideIndex]] = {}
         self._load_lock = threading.Lock()
+        faiss.omp_set_num_threads(settings.faiss_threads)
         self.catalogue.migrate()
 
     # -- ingestion ---------------------------------------------------------------------------
@@ -161,8 +164,7 @@ class Matcher:
             bounds = np.cumsum([0, *(len(group) for group in groups)])
             blocks = [flat[start:end] for start, end in zip(bounds[:-1], bounds[1:])]
             index.vector.add(missing, blocks, [wanted[key] for key in missing])
-            bigrams = self.settings.bm25_bigrams
-            index.lexical.set(missing, [lexical_tokens(records[key].text, bigrams) for key in missing])
+            index.lexical.set(missing, [self._record_tokens(records[key]) for key in missing])
             index.revision = revision
             generation = self.store.save(index)
             with self._load_lock:
@@ -222,7 +224,10 @@ class Matcher:
 
     def _stored_tokens(self, kind: Kind, key: int, record: Record) -> list[str]:
         tokens = self.index(kind).lexical.tokens.get(key)
-        return tokens if tokens is not None else lexical_tokens(record.text, self.settings.bm25_bigrams)
+        return tokens if tokens is not None else self._record_tokens(record)
+
+    def _record_tokens(self, record: Record) -> list[str]:
+        return lexical_tokens(record.text, self.settings.bm25_bigrams)
 
     def rank(
         self,
@@ -239,16 +244,9 @@ class Matcher:
         ``min_similarity`` is a floor on the dense (cosine) similarity, which unlike a fused score
         means the same for every query.
         """
-        policy = policy or self.settings.ranking_policy
-        index = self.index(target)
-        dense: Scores | None = None
-        if policy.needs_dense or min_similarity is not None:
-            dense = index.vector.record_scores(query_vectors)
-        lexical = index.lexical.scores(query_tokens) if policy.needs_lexical else None
-        if min_similarity is not None and dense is not None:
-            strong = {int(key) for key, score in zip(*dense) if score >= min_similarity}
-            allowed = strong if allowed is None else allowed & strong
-        return rank(policy, dense if policy.needs_dense else None, lexical, top_k, allowed)
+        return retrieve(
+            self.index(target), policy or self.settings.ranking_policy, query_vectors, query_tokens, top_k, allowed, min_similarity
+        )
 
     def _explain(self, query_texts: dict[str, str], records: Sequence[Record], language: str) -> list[dict[str, Any]]:
         query = FieldTerms.of(query_texts)

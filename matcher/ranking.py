@@ -40,11 +40,35 @@ class RankingPolicy:
     rrf_k: int = 60
     rrf_depth: int = 1000  # RRF: a list contributes only its first rrf_depth records
     normalization: Normalization = Normalization.MINMAX
+    # Pseudo-relevance feedback for short queries: the dense query moves towards the best passages
+    # of the first feedback_docs results, then everything is ranked again. 0 turns it off.
+    feedback_docs: int = 0
+    feedback_weight: float = 1.0
+    feedback_max_tokens: int = 32  # a query with more BM25 tokens than this is left as it is
 
     @classmethod
-    def parse(cls, method: str, fusion: str, dense_weight: float, rrf_k: int, normalization: str = "minmax") -> RankingPolicy:
+    def parse(
+        cls,
+        method: str,
+        fusion: str,
+        dense_weight: float,
+        rrf_k: int,
+        normalization: str = "minmax",
+        feedback_docs: int = 0,
+        feedback_weight: float = 1.0,
+        feedback_max_tokens: int = 32,
+    ) -> RankingPolicy:
         try:
-            parsed = cls(Method(method), Fusion(fusion), dense_weight, rrf_k, normalization=Normalization(normalization))
+            parsed = cls(
+                Method(method),
+                Fusion(fusion),
+                dense_weight,
+                rrf_k,
+                normalization=Normalization(normalization),
+                feedback_docs=feedback_docs,
+                feedback_weight=feedback_weight,
+                feedback_max_tokens=feedback_max_tokens,
+            )
         except ValueError as error:
             raise ConfigError(
                 f"{error}; ranking is one of {[m.value for m in Method]}, fusion one of {[f.value for f in Fusion]}, "
@@ -54,6 +78,9 @@ class RankingPolicy:
         if not 0 <= dense_weight <= 1:
             raise ConfigError(f"dense_weight must be from 0 to 1, got {dense_weight}", details={"setting": "dense_weight"})
         return parsed
+
+    def uses_feedback(self, query_tokens: int) -> bool:
+        return self.needs_dense and self.feedback_docs > 0 and query_tokens <= self.feedback_max_tokens
 
     @property
     def needs_dense(self) -> bool:

@@ -90,15 +90,27 @@ class VectorIndex:
         Exhaustive (a flat index is exact): each query passage is compared with every passage and
         a record keeps its best pair.
         """
+        keys, scores, _ = self.best_passages(query_vectors)
+        return keys, scores
+
+    def best_passages(self, query_vectors: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """``(keys ascending, best similarity, id of the best passage)`` for every record."""
         queries = self._check(query_vectors)
         total = self.passage_count
         if total == 0:
-            return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.float32)
+            empty = np.zeros(0, dtype=np.int64)
+            return empty, np.zeros(0, dtype=np.float32), empty
         similarities, ids = self.faiss_index.search(queries, total)
         all_keys = np.unique(ids[0] >> PASSAGE_BITS)
         scores = np.full(len(all_keys), -np.inf, dtype=np.float32)
+        best_ids = np.zeros(len(all_keys), dtype=np.int64)
         for row_ids, row_similarities in zip(ids, similarities):
             # FAISS returns passages best first, so a record's first passage is its best one.
             _, first = np.unique(row_ids >> PASSAGE_BITS, return_index=True)
-            np.maximum(scores, row_similarities[first], out=scores)  # every passage is returned: same keys
-        return all_keys, scores
+            better = row_similarities[first] > scores  # every passage is returned: the keys are the same
+            scores[better] = row_similarities[first][better]
+            best_ids[better] = row_ids[first][better]
+        return all_keys, scores, best_ids
+
+    def vectors_of(self, passage_ids: np.ndarray) -> np.ndarray:
+        return np.vstack([self.faiss_index.reconstruct(int(passage_id)) for passage_id in passage_ids])

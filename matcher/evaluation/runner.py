@@ -21,8 +21,9 @@ from matcher.errors import InvalidInput
 from matcher.evaluation.beir import BeirSet, load_beir
 from matcher.evaluation.metrics import summarise
 from matcher.lexical_index import lexical_tokens
-from matcher.ranking import Fusion, Method, RankingPolicy, rank
+from matcher.ranking import Fusion, Method, RankingPolicy
 from matcher.records import Kind, Record
+from matcher.retrieval import retrieve
 from matcher.text.passages import passages
 
 log = logging.getLogger(__name__)
@@ -111,11 +112,9 @@ def evaluate(
         runs: dict[str, dict[str, list[str]]] = {method: {} for method in methods}
         progress = tqdm(total=len(queries), desc=f"Ranking {beir.name}", unit="query", disable=not settings.show_progress)
         for (qid, text), start, end in zip(queries.items(), bounds[:-1], bounds[1:]):
-            dense = side.vector.record_scores(flat[start:end])
-            lexical = side.lexical.scores(lexical_tokens(text, settings.bm25_bigrams))
+            tokens = lexical_tokens(text, settings.bm25_bigrams)
             for method in methods:
-                policy = policies[method]
-                hits = rank(policy, dense if policy.needs_dense else None, lexical if policy.needs_lexical else None, top_k)
+                hits = retrieve(side, policies[method], flat[start:end], tokens, top_k)
                 runs[method][qid] = [id_of[hit.key] for hit in hits]
                 if run_out is not None:
                     for position, hit in enumerate(hits, start=1):
