@@ -55,12 +55,10 @@ class Settings:
     feedback_max_tokens: int = 32
     bm25_k1: float = 1.2
     bm25_b: float = 0.75
-    bm25_bigrams: bool = False
     # Long texts are split into overlapping passages of at most passage_units words (or CJK characters).
     passage_units: int = 160
     passage_overlap: int = 40
     max_passages: int = 8
-    title_passage: bool = False
     show_progress: bool = True
     log_level: str = "INFO"
 
@@ -81,7 +79,7 @@ class Settings:
 
     @property
     def passage_policy(self) -> PassagePolicy:
-        return PassagePolicy(self.passage_units, self.passage_overlap, self.max_passages, self.title_passage)
+        return PassagePolicy(self.passage_units, self.passage_overlap, self.max_passages)
 
     @property
     def ranking_policy(self) -> RankingPolicy:

@@ -29,7 +29,7 @@ from matcher.matching import Match, MatchRequest, MatchResult
 from matcher.ranking import Ranked, RankingPolicy
 from matcher.records import Kind, Record
 from matcher.retrieval import retrieve
-from matcher.text.passages import passages, record_passages
+from matcher.text.passages import passages
 from matcher.text.tokenize import detect_language, term_set
 from matcher.vector_cache import VectorCache
 from matcher.vector_index import VectorIndex
@@ -136,7 +136,7 @@ class Matcher:
 
     def passages_of(self, record: Record) -> list[str]:
         """The texts embedded for ``record``: the whole text, or overlapping passages when long."""
-        return record_passages(record.title, record.body, self.settings.passage_policy)
+        return passages(record.title, record.body, self.settings.passage_policy)
 
     def _load_saved(self, kind: Kind) -> SideIndex | None:
         return self.store.load(kind, self.embedder.name, self.settings.passage_policy, self.settings.bm25_parameters)
@@ -164,7 +164,7 @@ class Matcher:
             bounds = np.cumsum([0, *(len(group) for group in groups)])
             blocks = [flat[start:end] for start, end in zip(bounds[:-1], bounds[1:])]
             index.vector.add(missing, blocks, [wanted[key] for key in missing])
-            index.lexical.set(missing, [self._record_tokens(records[key]) for key in missing])
+            index.lexical.set(missing, [lexical_tokens(records[key].text) for key in missing])
             index.revision = revision
             generation = self.store.save(index)
             with self._load_lock:
@@ -200,14 +200,14 @@ class Matcher:
         if request.record_id is not None:
             stored = self.catalogue.get(request.direction.query_kind, request.record_id)
             query_texts = stored.record.text_fields
-            vectors = self.vectors.vectors(passages(stored.record.title, stored.record.body, self.settings.passage_policy))
+            vectors = self.vectors.vectors(self.passages_of(stored.record))
             tokens = self._stored_tokens(request.direction.query_kind, stored.key, stored.record)
             language = stored.record.language or detect_language(stored.record.text)
         else:
             assert request.text is not None
             query_texts = {"text": request.text}
             vectors = self.vectors.query_vectors(passages("", request.text, self.settings.passage_policy))
-            tokens = lexical_tokens(request.text, self.settings.bm25_bigrams)
+            tokens = lexical_tokens(request.text)
             language = detect_language(request.text)
         condition, parameters = filter_sql(target, request.filters)
         allowed = self.catalogue.filtered_keys(target, condition, parameters) if condition else None
@@ -224,10 +224,7 @@ class Matcher:
 
     def _stored_tokens(self, kind: Kind, key: int, record: Record) -> list[str]:
         tokens = self.index(kind).lexical.tokens.get(key)
-        return tokens if tokens is not None else self._record_tokens(record)
-
-    def _record_tokens(self, record: Record) -> list[str]:
-        return lexical_tokens(record.text, self.settings.bm25_bigrams)
+        return tokens if tokens is not None else lexical_tokens(record.text)
 
     def rank(
         self,

@@ -19,21 +19,9 @@ from matcher.text.tokenize import tokenize
 log = logging.getLogger(__name__)
 
 
-def lexical_tokens(text: str, bigrams: bool = False) -> list[str]:
-    """The tokens BM25 counts: normalised keywords (no function words, bare numbers or lone CJK characters).
-
-    With ``bigrams``, each pair of adjacent keywords also counts as one token ("laser weld"), so
-    texts that share a phrase score above texts that merely share its words.
-    """
-    tokens = tokenize(text)
-    words = [token.norm for token in tokens if token.keyword]
-    if bigrams:
-        words += [
-            f"{first.norm} {second.norm}"
-            for first, second in zip(tokens, tokens[1:])
-            if first.keyword and second.keyword and first.chunk == second.chunk
-        ]
-    return words
+def lexical_tokens(text: str) -> list[str]:
+    """The tokens BM25 counts: normalised keywords (no function words, bare numbers or lone CJK characters)."""
+    return [token.norm for token in tokenize(text) if token.keyword]
 
 
 @dataclass(frozen=True)

@@ -112,7 +112,7 @@ def evaluate(
         runs: dict[str, dict[str, list[str]]] = {method: {} for method in methods}
         progress = tqdm(total=len(queries), desc=f"Ranking {beir.name}", unit="query", disable=not settings.show_progress)
         for (qid, text), start, end in zip(queries.items(), bounds[:-1], bounds[1:]):
-            tokens = lexical_tokens(text, settings.bm25_bigrams)
+            tokens = lexical_tokens(text)
             for method in methods:
                 hits = retrieve(side, policies[method], flat[start:end], tokens, top_k)
                 runs[method][qid] = [id_of[hit.key] for hit in hits]

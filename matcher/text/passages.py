@@ -22,7 +22,6 @@ class PassagePolicy:
     max_units: int = 160
     overlap: int = 40
     max_passages: int = 8
-    title_passage: bool = False  # also embed a record's title on its own
 
     def __post_init__(self) -> None:
         if not 0 <= self.overlap < self.max_units:
@@ -49,10 +48,3 @@ def passages(title: str, body: str, policy: PassagePolicy) -> list[str]:
             break
     return windows
 
-
-def record_passages(title: str, body: str, policy: PassagePolicy) -> list[str]:
-    """What is embedded for a stored record: its passages, and its title alone when the policy says so."""
-    texts = passages(title, body, policy)
-    if policy.title_passage and title.strip() and body.strip():
-        texts.append(title)
-    return texts
