@@ -214,3 +214,18 @@ def test_stale_index_is_brought_in_step_from_the_cache(matcher, fake_embedder):
     index = matcher.sync_index(Kind.PROJECTS)
     assert index.count == 3 and len(fake_embedder.encoded) == encoded_before
     assert matcher.health()["indexes"]["projects"]["in_sync"] is True
+
+
+def test_a_deleted_record_never_comes_back_from_either_index(matcher, settings, fake_embedder, tmp_path):
+    key = matcher.catalogue.get(Kind.PROJECTS, "P1").key
+    matcher.ingest_file(write_jsonl(tmp_path / "p.jsonl", PROJECTS[1:]), Kind.PROJECTS, delete_missing=True)
+    reopened = Matcher(settings, embedder=fake_embedder)  # reads the saved generation from disk
+    from matcher.ranking import Method, RankingPolicy
+
+    for engine in (matcher, reopened):
+        side = engine.index(Kind.PROJECTS)
+        assert key not in side.vector.entries and key not in side.lexical.tokens
+        vector = engine.vectors.vectors(["Laser welding\nlaser welding of aluminium battery trays"])
+        for method in Method:
+            hits = engine.rank(Kind.PROJECTS, vector, ["laser", "weld"], 10, policy=RankingPolicy(method))
+            assert key not in [hit.key for hit in hits]
