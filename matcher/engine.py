@@ -269,6 +269,7 @@ class Matcher:
         return self.catalogue.get(kind, record_id).record
 
     def health(self) -> dict[str, Any]:
+        policy = self.settings.ranking_policy
         sides: dict[str, Any] = {}
         for kind in Kind:
             manifest = self.store.manifest(kind)
@@ -283,6 +284,12 @@ class Matcher:
             "status": "ok" if all(side["in_sync"] for side in sides.values()) else "degraded",
             "version": __version__,
             "model": {"name": self.embedder.name, "loaded": bool(getattr(self.embedder, "loaded", True))},
+            "ranking": {
+                "method": policy.method.value,
+                "fusion": policy.fusion.value,
+                "dense_weight": policy.dense_weight,
+                "feedback_docs": policy.feedback_docs,
+            },
             "indexes": sides,
             "schema_version": self.catalogue.schema_version(),
         }
