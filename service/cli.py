@@ -102,7 +102,11 @@ def index(context: click.Context, kind: str | None, rebuild: bool) -> None:
     matcher = _open(context)
     for side in [Kind(kind)] if kind else list(Kind):
         built = matcher.sync_index(side, rebuild=rebuild)
-        click.echo(f"{side.value}: {built.count} vectors ({built.model_name}, {built.dimension} dimensions)")
+        vector = built.vector
+        click.echo(
+            f"{side.value}: {built.count} records, {vector.passage_count} passages "
+            f"({vector.model_name}, {vector.dimension} dimensions)"
+        )
 
 
 def _print_matches(result: MatchResult) -> None:

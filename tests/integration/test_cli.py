@@ -72,6 +72,22 @@ def test_evaluate_prints_one_json_object_per_method(tmp_path, sample_dir):
     assert not (data_dir / "catalogue.sqlite").exists()
 
 
+def test_init_ingest_and_index_a_fresh_folder(tmp_path, sample_dir):
+    data_dir = tmp_path / "var"
+    data_dir.mkdir()
+    shutil.copy(sample_dir / "embeddings.sqlite", data_dir / "embeddings.sqlite")  # no encoding needed
+    assert run("--data-dir", str(data_dir), "init").output.strip() == (
+        f"Catalogue {data_dir / 'catalogue.sqlite'}: schema version 1 (created)"
+    )
+    result = run("--data-dir", str(data_dir), "ingest", str(SAMPLE_DATA / "projects.csv"), "--kind", "projects")
+    assert result.exit_code == 0 and " created, 0 updated, 0 unchanged, 0 deleted" in result.output
+    result = run("--data-dir", str(data_dir), "index", "--kind", "projects", "--rebuild")
+    assert result.exit_code == 0, result.output
+    assert result.output.startswith("projects: 66 records, ") and "(sentence-transformers/all-MiniLM-L6-v2, 384 dimensions)" in result.output
+    result = run("--data-dir", str(data_dir), "index")
+    assert result.exit_code == 0 and result.output.splitlines()[1].startswith("needs: 0 records, 0 passages")
+
+
 def test_every_command_has_help():
     for command in ("init", "ingest", "index", "match", "evaluate", "serve"):
         result = CliRunner().invoke(main, [command, "--help"])
