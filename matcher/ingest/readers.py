@@ -119,7 +119,8 @@ def _read_json(data: bytes, source: str, encoding: str) -> Table:
 def _read_jsonl(data: bytes, source: str, encoding: str) -> Table:
     text = _decode(data, source, encoding)
     rows = []
-    for number, line in enumerate(text.splitlines(), start=1):
+    # Only "\n" ends a JSONL line: str.splitlines() would also break inside strings at U+2028 and the like.
+    for number, line in enumerate(text.split("\n"), start=1):
         if not line.strip():
             continue
         try:

@@ -138,3 +138,10 @@ def test_batch_rows_are_numbered_from_one(tmp_path):
     with pytest.raises(ValidationFailed) as caught:
         validate_table(rows_from_objects([{"id": "P1", "title": "T", "abstract": "A"}, {"id": "P2", "title": "T"}], "request body"), Kind.PROJECTS)
     assert [(p.file, p.row, p.field, p.code) for p in caught.value.problems] == [("request body", 2, "abstract", "missing_required_field")]
+
+
+def test_jsonl_strings_may_hold_line_separator_characters(tmp_path):
+    rows = [{"id": "N1", "title": "A", "description": "first\u2028second\x85third"}, {"id": "N2", "title": "B", "description": "x"}]
+    path = write(tmp_path, "n.jsonl", "\r\n".join(json.dumps(row, ensure_ascii=False) for row in rows) + "\r\n")
+    records = validate_table(read_table(path), Kind.NEEDS)
+    assert [record.body for record in records] == ["first\u2028second\x85third", "x"]
