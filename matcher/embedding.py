@@ -5,6 +5,8 @@ from __future__ import annotations
 import logging
 import os
 import threading
+from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -13,6 +15,31 @@ import numpy as np
 from matcher.errors import Unavailable
 
 log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class SpanVectors:
+    """A text's contextual token vectors summed over character spans (its sentences), with counts.
+
+    The model's text vector is the normalised mean of all its token vectors, so these sums split
+    it exactly into parts (plus the special tokens'); a span past the model's window has no tokens.
+    """
+
+    spans: np.ndarray  # (n, 2) int32: start and end offsets in the text
+    sums: np.ndarray  # (n, dimension) float32
+    tokens: np.ndarray  # (n,) int32: how many word pieces each span holds
+
+    def to_bytes(self) -> bytes:
+        count = np.asarray([len(self.spans), self.sums.shape[1] if self.sums.ndim == 2 else 0], dtype=np.int32)
+        head = np.concatenate([self.spans.reshape(-1, 2), self.tokens.reshape(-1, 1)], axis=1).astype(np.int32)
+        return count.tobytes() + head.tobytes() + self.sums.astype(np.float32).tobytes()
+
+    @classmethod
+    def from_bytes(cls, blob: bytes) -> SpanVectors:
+        count, dimension = np.frombuffer(blob, dtype=np.int32, count=2)
+        head = np.frombuffer(blob, dtype=np.int32, count=3 * count, offset=8).reshape(count, 3)
+        sums = np.frombuffer(blob, dtype=np.float32, offset=8 + 12 * int(count)).reshape(count, dimension)
+        return cls(head[:, :2], sums, head[:, 2])
 
 
 class Embedder(Protocol):
@@ -24,6 +51,16 @@ class Embedder(Protocol):
     def dimension(self) -> int: ...
 
     def encode(self, texts: list[str]) -> np.ndarray: ...
+
+    def encode_spans(
+        self, texts: list[str], spans: Sequence[Sequence[tuple[int, int]]]
+    ) -> tuple[np.ndarray, list[SpanVectors]]:
+        """Like :meth:`encode`, and in the same pass each text's token vectors summed over ``spans``."""
+        ...
+
+    def readable(self, texts: list[str]) -> list[bool]:
+        """Whether the model reads each text without unknown word pieces."""
+        ...
 
 
 def bundled_model_path() -> Path:
@@ -97,3 +134,58 @@ class SentenceTransformerEmbedder:
             show_progress_bar=False,
         )
         return np.ascontiguousarray(vectors, dtype=np.float32)
+
+    def encode_spans(
+        self, texts: list[str], spans: Sequence[Sequence[tuple[int, int]]]
+    ) -> tuple[np.ndarray, list[SpanVectors]]:
+        """Unit vectors as :meth:`encode` gives, and each text's token vectors summed over its spans.
+
+        One forward pass: the token vectors are the ones the model mean-pools into the text vector.
+        Word pieces are placed by the tokenizer's character offsets.
+        """
+        model = self._load()
+        if not texts:
+            return np.zeros((0, self.dimension), dtype=np.float32), []
+        outputs = model.encode(
+            texts, batch_size=self.batch_size, output_value=None, convert_to_numpy=False, show_progress_bar=False
+        )
+        offsets = model.tokenizer(
+            texts, return_offsets_mapping=True, truncation=True, max_length=model.max_seq_length
+        )["offset_mapping"]
+        vectors = np.zeros((len(texts), self.dimension), dtype=np.float32)
+        parts: list[SpanVectors] = []
+        for row, (output, text_offsets, text_spans) in enumerate(zip(outputs, offsets, spans)):
+            mask = output["attention_mask"].bool()
+            tokens = output["token_embeddings"][mask].float().cpu().numpy()
+            places = np.asarray(text_offsets, dtype=np.int64).reshape(-1, 2)
+            if len(places) != len(tokens):
+                raise RuntimeError(
+                    f"The tokenizer's offsets ({len(places)} pieces) disagree with the model's input "
+                    f"({len(tokens)} pieces) for text {row}"
+                )
+            vector = output["sentence_embedding"].float().cpu().numpy()
+            vectors[row] = vector / max(float(np.linalg.norm(vector)), 1e-12)
+            parts.append(sum_over_spans(tokens, places, text_spans))
+        return vectors, parts
+
+
+    def readable(self, texts: list[str]) -> list[bool]:
+        """False for a text the tokenizer turns (partly) into unknown pieces, e.g. Chinese for an English model."""
+        tokenizer = self._load().tokenizer
+        unknown = tokenizer.unk_token_id
+        if unknown is None:
+            return [True] * len(texts)
+        return [unknown not in ids for ids in tokenizer(texts, add_special_tokens=False)["input_ids"]]
+
+
+def sum_over_spans(tokens: np.ndarray, places: np.ndarray, spans: Sequence[tuple[int, int]]) -> SpanVectors:
+    """Sum the rows of ``tokens`` whose character ``places`` (start, end) lie inside each span."""
+    real = places[:, 1] > places[:, 0]  # special tokens have empty offsets
+    bounds = np.asarray(spans, dtype=np.int64).reshape(-1, 2)
+    inside = (
+        real[None, :]
+        & (places[None, :, 0] >= bounds[:, None, 0])
+        & (places[None, :, 1] <= bounds[:, None, 1])
+    )
+    sums = inside.astype(np.float32) @ tokens.astype(np.float32) if len(bounds) else np.zeros((0, tokens.shape[1]), np.float32)
+    return SpanVectors(bounds.astype(np.int32), np.ascontiguousarray(sums, dtype=np.float32), inside.sum(axis=1).astype(np.int32))

@@ -1,4 +1,8 @@
-"""Embeddings cached on disk by a hash of (model, text): no text is ever encoded twice."""
+"""Embeddings cached on disk by a hash of (model, text): no text is ever encoded twice.
+
+Beside each text's vector the cache keeps its sentences' token-vector sums (see
+:class:`matcher.embedding.SpanVectors`), made in the same forward pass, for explanations.
+"""
 
 from __future__ import annotations
 
@@ -14,7 +18,8 @@ from pathlib import Path
 import numpy as np
 from tqdm import tqdm
 
-from matcher.embedding import Embedder
+from matcher.embedding import Embedder, SpanVectors
+from matcher.text.sentences import sentence_spans
 
 log = logging.getLogger(__name__)
 
@@ -39,7 +44,7 @@ class VectorCache:
         self.chunk_size = chunk_size
         self.show_progress = show_progress
         self.encoded_count = 0  # texts actually sent to the model by this object
-        self._memory: OrderedDict[bytes, np.ndarray] = OrderedDict()
+        self._memory: OrderedDict[bytes, tuple[np.ndarray, SpanVectors | None]] = OrderedDict()
         self._memory_size = memory_size
         self._lock = threading.Lock()
 
@@ -52,6 +57,7 @@ class VectorCache:
             connection.execute(
                 "CREATE TABLE IF NOT EXISTS vectors (key BLOB PRIMARY KEY, dim INTEGER NOT NULL, vector BLOB NOT NULL)"
             )
+            connection.execute("CREATE TABLE IF NOT EXISTS sentences (key BLOB PRIMARY KEY, data BLOB NOT NULL)")
             yield connection
         finally:
             connection.close()
@@ -68,15 +74,41 @@ class VectorCache:
                     found[key] = np.frombuffer(blob, dtype=np.float32, count=dim)
         return found
 
-    def _store(self, keys: list[bytes], vectors: np.ndarray) -> None:
+    def _lookup_sentences(self, keys: list[bytes]) -> dict[bytes, SpanVectors]:
+        found: dict[bytes, SpanVectors] = {}
+        with self._connect() as connection:
+            for start in range(0, len(keys), 500):
+                batch = keys[start : start + 500]
+                marks = ",".join("?" * len(batch))
+                for key, blob in connection.execute(f"SELECT key, data FROM sentences WHERE key IN ({marks})", batch):
+                    found[key] = SpanVectors.from_bytes(blob)
+        return found
+
+    def _store(self, keys: list[bytes], vectors: np.ndarray, sentences: list[SpanVectors] | None = None) -> None:
         with self._connect() as connection, connection:
             connection.executemany(
                 "INSERT OR REPLACE INTO vectors (key, dim, vector) VALUES (?, ?, ?)",
                 [(key, vectors.shape[1], vector.tobytes()) for key, vector in zip(keys, vectors)],
             )
+            if sentences is not None:
+                connection.executemany(
+                    "INSERT OR REPLACE INTO sentences (key, data) VALUES (?, ?)",
+                    [(key, parts.to_bytes()) for key, parts in zip(keys, sentences)],
+                )
 
-    def vectors(self, texts: list[str], description: str = "Encoding") -> np.ndarray:
-        """Vectors for ``texts`` in order: stored ones are read back, the rest encoded and stored."""
+    def _encode(self, texts: list[str], with_sentences: bool) -> tuple[np.ndarray, list[SpanVectors] | None]:
+        self.encoded_count += len(texts)
+        if not with_sentences:
+            return self.embedder.encode(texts), None
+        spans = [[(span.start, span.end) for span in sentence_spans(text)] for text in texts]
+        return self.embedder.encode_spans(texts, spans)
+
+    def vectors(self, texts: list[str], description: str = "Encoding", with_sentences: bool = False) -> np.ndarray:
+        """Vectors for ``texts`` in order: stored ones are read back, the rest encoded and stored.
+
+        With ``with_sentences`` the texts encoded now also get their sentence sums stored (at no
+        extra model cost); texts already stored are not encoded again for them.
+        """
         model = self.embedder.name
         keys = [cache_key(model, text) for text in texts]
         found = self._lookup(list(set(keys)))
@@ -85,13 +117,15 @@ class VectorCache:
             if key not in found:
                 missing.setdefault(key, text)
         if missing:
-            self._encode_missing(missing, found, description)
+            self._encode_missing(missing, found, description, with_sentences)
         if not texts:
             return np.zeros((0, 0), dtype=np.float32)
         result = np.vstack([found[key] for key in keys]).astype(np.float32, copy=False)
         return result
 
-    def _encode_missing(self, missing: dict[bytes, str], found: dict[bytes, np.ndarray], description: str) -> None:
+    def _encode_missing(
+        self, missing: dict[bytes, str], found: dict[bytes, np.ndarray], description: str, with_sentences: bool
+    ) -> None:
         # Longest first across all chunks, as encode() orders one call: batches of like lengths pad
         # least. (Chunks in arrival order mixed short and long passages and cost 15% more time.)
         items = sorted(missing.items(), key=lambda item: -len(item[1]))
@@ -101,14 +135,33 @@ class VectorCache:
         ) as bar:
             for start in range(0, len(items), self.chunk_size):
                 chunk = items[start : start + self.chunk_size]
-                vectors = self.embedder.encode([text for _, text in chunk])
-                self.encoded_count += len(chunk)
-                self._store([key for key, _ in chunk], vectors)
+                vectors, sentences = self._encode([text for _, text in chunk], with_sentences)
+                self._store([key for key, _ in chunk], vectors, sentences)
                 found.update(zip((key for key, _ in chunk), vectors))
                 bar.update(len(chunk))
 
-    def query_vectors(self, texts: list[str]) -> np.ndarray:
-        """Vectors of a query's passages, remembered in memory (free-text queries are not written to disk)."""
+    def sentence_vectors(self, texts: list[str]) -> list[SpanVectors]:
+        """The sentence sums of ``texts``; a text stored without them is encoded once more to get them."""
+        keys = [cache_key(self.embedder.name, text) for text in texts]
+        with self._lock:
+            found = {key: self._memory[key][1] for key in keys if key in self._memory and self._memory[key][1] is not None}
+        missing = [key for key in dict.fromkeys(keys) if key not in found]
+        if missing:
+            found.update(self._lookup_sentences(missing))
+        unknown = {key: text for key, text in zip(keys, texts) if key not in found}
+        if unknown:
+            log.info("Encoding %d texts again for their sentence vectors", len(unknown))
+            vectors, sentences = self._encode(list(unknown.values()), with_sentences=True)
+            assert sentences is not None
+            self._store(list(unknown), vectors, sentences)
+            found.update(zip(unknown, sentences))
+        return [found[key] for key in keys]
+
+    def query_vectors(self, texts: list[str], with_sentences: bool = True) -> np.ndarray:
+        """Vectors of a query's passages, remembered in memory (free-text queries are not written to disk).
+
+        With ``with_sentences`` their sentence sums are made in the same pass and remembered too.
+        """
         keys = [cache_key(self.embedder.name, text) for text in texts]
         with self._lock:
             found = {key: self._memory[key] for key in keys if key in self._memory}
@@ -116,15 +169,16 @@ class VectorCache:
                 self._memory.move_to_end(key)
         missing = [key for key in dict.fromkeys(keys) if key not in found]
         if missing:
-            found.update(self._lookup(missing))
+            stored = self._lookup(missing)
+            sentences = self._lookup_sentences(list(stored))
+            found.update((key, (vector, sentences.get(key))) for key, vector in stored.items())
         unknown = {key: text for key, text in zip(keys, texts) if key not in found}
         if unknown:
-            vectors = self.embedder.encode(list(unknown.values()))
-            self.encoded_count += len(unknown)
-            found.update(zip(unknown, vectors))
+            vectors, parts = self._encode(list(unknown.values()), with_sentences)
+            found.update(zip(unknown, zip(vectors, parts or [None] * len(unknown))))
         with self._lock:
             for key in keys:
                 self._memory[key] = found[key]
             while len(self._memory) > self._memory_size:
                 self._memory.popitem(last=False)
-        return np.vstack([found[key] for key in keys]).astype(np.float32, copy=False)
+        return np.vstack([found[key][0] for key in keys]).astype(np.float32, copy=False)

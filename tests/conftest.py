@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import hashlib
 import os
+import re
+from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
 import pytest
 
 from matcher.config import Settings, load_settings
+from matcher.embedding import SpanVectors, sum_over_spans
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
@@ -32,15 +35,30 @@ class FakeEmbedder:
     def dimension(self) -> int:
         return self._dimension
 
+    def _word_vectors(self, text: str) -> tuple[np.ndarray, np.ndarray]:
+        """One "token" per whitespace word: a one-hot row in the word's hash bucket, with its offsets."""
+        words = list(re.finditer(r"\S+", text))
+        tokens = np.zeros((len(words), self._dimension), dtype=np.float32)
+        for row, word in enumerate(words):
+            tokens[row, int.from_bytes(hashlib.md5(word.group().lower().encode()).digest()[:4], "little") % self._dimension] = 1.0
+        return tokens, np.asarray([(word.start(), word.end()) for word in words], dtype=np.int64).reshape(-1, 2)
+
     def encode(self, texts: list[str]) -> np.ndarray:
         self.encoded.extend(texts)
         vectors = np.zeros((len(texts), self._dimension), dtype=np.float32)
         for row, text in enumerate(texts):
-            for word in text.lower().split():
-                bucket = int.from_bytes(hashlib.md5(word.encode()).digest()[:4], "little") % self._dimension
-                vectors[row, bucket] += 1.0
+            vectors[row] = self._word_vectors(text)[0].sum(axis=0)
             vectors[row] /= max(np.linalg.norm(vectors[row]), 1e-9)
         return vectors
+
+    def encode_spans(
+        self, texts: list[str], spans: Sequence[Sequence[tuple[int, int]]]
+    ) -> tuple[np.ndarray, list[SpanVectors]]:
+        parts = [sum_over_spans(*self._word_vectors(text), text_spans) for text, text_spans in zip(texts, spans)]
+        return self.encode(texts), parts
+
+    def readable(self, texts: list[str]) -> list[bool]:
+        return [True] * len(texts)
 
 
 @pytest.fixture

@@ -35,21 +35,25 @@ class PassagePolicy:
             raise ValueError(f"max_passages must be at least 1, got {self.max_passages}")
 
 
+def passage_windows(body: str, policy: PassagePolicy) -> list[tuple[int, int]]:
+    """The character ranges of ``body`` that the passages hold, in order (the whole body when short)."""
+    units = [(match.start(), match.end()) for match in _UNIT.finditer(body)]
+    if len(units) <= policy.max_units or policy.max_passages == 1:
+        return [(0, len(body))]
+    step = policy.max_units - policy.overlap
+    windows: list[tuple[int, int]] = []
+    for first in range(0, len(units) - policy.overlap, step):
+        last = min(first + policy.max_units, len(units)) - 1
+        windows.append((units[first][0], units[last][1]))
+        if len(windows) == policy.max_passages or last == len(units) - 1:
+            break
+    return windows
+
+
 def passages(title: str, body: str, policy: PassagePolicy) -> list[str]:
     """The texts to embed for one record: ``title + "\\n" + body`` when short, else overlapping windows.
 
     With an empty ``title`` (a free-text query) the passages are the body's windows alone.
     """
     head = f"{title}\n" if title else ""
-    units = [(match.start(), match.end()) for match in _UNIT.finditer(body)]
-    if len(units) <= policy.max_units or policy.max_passages == 1:
-        return [f"{head}{body}"]
-    step = policy.max_units - policy.overlap
-    windows: list[str] = []
-    for first in range(0, len(units) - policy.overlap, step):
-        last = min(first + policy.max_units, len(units)) - 1
-        windows.append(f"{head}{body[units[first][0] : units[last][1]]}")
-        if len(windows) == policy.max_passages or last == len(units) - 1:
-            break
-    return windows
-
+    return [f"{head}{body[start:end]}" for start, end in passage_windows(body, policy)]
