@@ -97,6 +97,9 @@ class Ranked:
     score: float  # what ranked it
     dense: float | None  # cosine similarity of the best passage (mean over query passages)
     lexical: float | None  # BM25 score
+    # What each side added to ``score`` (dense_part + lexical_part == score); None for one-sided methods.
+    dense_part: float | None = None
+    lexical_part: float | None = None
 
 
 def _align(universe: np.ndarray, scores: Scores | None) -> np.ndarray | None:
@@ -139,12 +142,18 @@ def fuse(policy: RankingPolicy, dense: np.ndarray | None, lexical: np.ndarray | 
         return dense.astype(np.float64)  # type: ignore[union-attr]
     if policy.method is Method.BM25:
         return lexical.astype(np.float64)  # type: ignore[union-attr]
+    dense_part, lexical_part = fused_parts(policy, dense, lexical)  # type: ignore[arg-type]
+    return dense_part + lexical_part
+
+
+def fused_parts(policy: RankingPolicy, dense: np.ndarray, lexical: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """A hybrid policy's two addends: what the dense and the lexical ranking each give a candidate."""
     if policy.fusion is Fusion.RRF:
-        return _reciprocal_ranks(dense, policy.rrf_k, policy.rrf_depth, False) + _reciprocal_ranks(
+        return _reciprocal_ranks(dense, policy.rrf_k, policy.rrf_depth, False), _reciprocal_ranks(
             lexical, policy.rrf_k, policy.rrf_depth, True
         )
     how = policy.normalization
-    return policy.dense_weight * _normalise(dense.astype(np.float64), how) + (1 - policy.dense_weight) * _normalise(
+    return policy.dense_weight * _normalise(dense.astype(np.float64), how), (1 - policy.dense_weight) * _normalise(
         lexical.astype(np.float64), how
     )
 
@@ -167,7 +176,12 @@ def rank(
         return []
     dense_values = _align(universe, dense)
     lexical_values = _align(universe, lexical)
-    fused = fuse(policy, dense_values, lexical_values)
+    parts = None
+    if dense_values is not None and lexical_values is not None:
+        parts = fused_parts(policy, dense_values, lexical_values)
+        fused = parts[0] + parts[1]
+    else:
+        fused = fuse(policy, dense_values, lexical_values)
     count = min(top_k, len(universe))
     best = np.argpartition(-fused, count - 1)[:count]
     best = best[np.lexsort((universe[best], -fused[best]))]
@@ -177,6 +191,8 @@ def rank(
             float(fused[i]),
             float(dense_values[i]) if dense_values is not None else None,
             float(lexical_values[i]) if lexical_values is not None else None,
+            float(parts[0][i]) if parts is not None else None,
+            float(parts[1][i]) if parts is not None else None,
         )
         for i in best
     ]

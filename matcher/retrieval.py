@@ -49,4 +49,4 @@ def retrieve(
     moved = _feedback_query(side, query_vectors, best_ids, dense[0], first_pass, policy)
     hits = rank(policy, side.vector.record_scores(moved), lexical, top_k, allowed)
     original = dict(zip(dense[0].tolist(), dense[1].tolist()))
-    return [Ranked(hit.key, hit.score, original[hit.key], hit.lexical) for hit in hits]
+    return [Ranked(hit.key, hit.score, original[hit.key], hit.lexical, hit.dense_part, hit.lexical_part) for hit in hits]
