@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from matcher.errors import ConfigError
+from matcher.explanation.explainer import ExplainPolicy
 from matcher.lexical_index import BM25Parameters
 from matcher.ranking import RankingPolicy
 from matcher.text.passages import PassagePolicy
@@ -40,7 +41,15 @@ class Settings:
     max_text_chars: int = 20_000
     max_batch_records: int = 1_000
     max_request_bytes: int = 8 * 1024 * 1024
+    # Explanations: shared keyphrases and related terms per match, candidate keyphrases per text,
+    # and the embedding similarity a related pair must reach (README: "How the threshold was set").
     max_explained_terms: int = 10
+    max_related_terms: int = 5
+    keyphrase_candidates: int = 16
+    related_threshold: float = 0.55
+    # Make each record's explanation material when it is indexed (else on its first match).
+    explain_at_index: bool = True
+    profile_cache_size: int = 4_096
     query_cache_size: int = 1_024
     # FAISS threads per search: one query gains nothing from more, and OpenMP's start-up costs ~15 ms.
     faiss_threads: int = 1
@@ -95,12 +104,20 @@ class Settings:
         )
 
     @property
+    def explain_policy(self) -> ExplainPolicy:
+        return ExplainPolicy(self.max_explained_terms, self.max_related_terms, self.related_threshold, self.keyphrase_candidates)
+
+    @property
+    def profile_path(self) -> Path:
+        return self.data_dir / "explanations.sqlite"
+
+    @property
     def bm25_parameters(self) -> BM25Parameters:
         return BM25Parameters(self.bm25_k1, self.bm25_b)
 
 
 _FIELDS = {f.name: f for f in dataclasses.fields(Settings)}
-_MAY_BE_ZERO = {"dense_weight", "bm25_b", "passage_overlap", "feedback_docs", "feedback_weight"}
+_MAY_BE_ZERO = {"dense_weight", "bm25_b", "passage_overlap", "feedback_docs", "feedback_weight", "max_related_terms", "profile_cache_size"}
 
 
 def _coerce(name: str, raw: Any, source: str) -> Any:

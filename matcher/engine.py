@@ -18,7 +18,8 @@ from matcher.catalogue import Catalogue, ChangeSummary
 from matcher.config import Settings
 from matcher.embedding import Embedder, SentenceTransformerEmbedder
 from matcher.errors import TooLarge, Unavailable
-from matcher.explain import FieldTerms, idf, shared_terms, summary
+from matcher.explaining import Explainer
+from matcher.explanation.explainer import Explanation
 from matcher.filters import filter_sql
 from matcher.index_store import IndexStore, SideIndex
 from matcher.lexical_index import LexicalIndex, lexical_tokens
@@ -68,6 +69,7 @@ class Matcher:
             memory_size=settings.query_cache_size,
         )
         self.store = IndexStore(settings.index_dir)
+        self._explainer: Explainer | None = None
         self._write_lock = WriteLock(settings.data_dir / ".write.lock")
         self._loaded: dict[Kind, tuple[str, SideIndex]] = {}
         self._load_lock = threading.Lock()
@@ -106,7 +108,7 @@ class Matcher:
             if changed or delete_ids:
                 # Encode before writing anything: a model failure leaves catalogue and indexes as they were.
                 texts = [text for record in changed for text in self.passages_of(record)]
-                self.vectors.vectors(texts, description=f"Encoding {kind.value}")
+                self.vectors.vectors(texts, description=f"Encoding {kind.value}", with_sentences=True)
                 delta = self._term_delta(kind, changed, delete_ids)
                 summary_ = self.catalogue.apply(kind, changed, delete_ids, delta)
                 self.sync_index(kind)
@@ -134,6 +136,13 @@ class Matcher:
 
     # -- indexes -----------------------------------------------------------------------------
 
+    @property
+    def explainer(self) -> Explainer:
+        """Explanation profiles; made on first use, since it needs the model's dimension."""
+        if self._explainer is None:
+            self._explainer = Explainer(self.settings, self.catalogue, self.vectors, self.embedder.dimension)
+        return self._explainer
+
     def passages_of(self, record: Record) -> list[str]:
         """The texts embedded for ``record``: the whole text, or overlapping passages when long."""
         return passages(record.title, record.body, self.settings.passage_policy)
@@ -152,6 +161,7 @@ class Matcher:
             wanted = self.catalogue.text_hashes(kind)
             index = None if rebuild else self._load_saved(kind)
             if index is not None and index.revision == revision and index.vector.text_hashes() == wanted:
+                self._update_profiles(kind, wanted)
                 return index
             if index is None:
                 vector = VectorIndex(kind, self.embedder.name, self.embedder.dimension)
@@ -160,7 +170,9 @@ class Matcher:
             missing = [key for key in wanted if key not in index.vector.entries]
             records = self.catalogue.by_keys(kind, missing)
             groups = [self.passages_of(records[key]) for key in missing]
-            flat = self.vectors.vectors([text for group in groups for text in group], description=f"Indexing {kind.value}")
+            flat = self.vectors.vectors(
+                [text for group in groups for text in group], description=f"Indexing {kind.value}", with_sentences=True
+            )
             bounds = np.cumsum([0, *(len(group) for group in groups)])
             blocks = [flat[start:end] for start, end in zip(bounds[:-1], bounds[1:])]
             index.vector.add(missing, blocks, [wanted[key] for key in missing])
@@ -169,7 +181,17 @@ class Matcher:
             generation = self.store.save(index)
             with self._load_lock:
                 self._loaded[kind] = (generation, index)
+            self._update_profiles(kind, wanted)
             return index
+
+    def _update_profiles(self, kind: Kind, wanted: dict[int, str]) -> None:
+        """Make the explanation profiles the index's records lack (when ``explain_at_index``)."""
+        if not self.settings.explain_at_index:
+            return
+        self.explainer.forget_others(kind, set(wanted))
+        lacking = set(wanted) - self.explainer.store.valid_keys(kind, wanted)
+        if lacking:
+            self.explainer.update(kind, self.catalogue.by_keys(kind, lacking))
 
     def index(self, kind: Kind) -> SideIndex:
         """The current saved index of ``kind``, reloaded when another process saved a newer one."""
@@ -199,13 +221,11 @@ class Matcher:
         target = request.direction.target_kind
         if request.record_id is not None:
             stored = self.catalogue.get(request.direction.query_kind, request.record_id)
-            query_texts = stored.record.text_fields
             vectors = self.vectors.vectors(self.passages_of(stored.record))
             tokens = self._stored_tokens(request.direction.query_kind, stored.key, stored.record)
             language = stored.record.language or detect_language(stored.record.text)
         else:
             assert request.text is not None
-            query_texts = {"text": request.text}
             vectors = self.vectors.query_vectors(passages("", request.text, self.settings.passage_policy))
             tokens = lexical_tokens(request.text)
             language = detect_language(request.text)
@@ -214,9 +234,18 @@ class Matcher:
         ranked = self.rank(target, vectors, tokens, request.top_k, allowed, min_similarity=request.min_score)
         records = self.catalogue.by_keys(target, [hit.key for hit in ranked])
         ranked = [hit for hit in ranked if hit.key in records]  # deleted since the index was saved
-        explanations = self._explain(query_texts, [records[hit.key] for hit in ranked], language)
+        explanations: list[Explanation | None] = [None] * len(ranked)
+        if request.explain and ranked:
+            explainer = self.explainer
+            if request.record_id is not None:
+                query_kind = request.direction.query_kind
+                query = explainer.profiles(query_kind, {stored.key: stored.record})[stored.key]
+            else:
+                query = explainer.text_profile(request.text or "")
+            profiles = explainer.profiles(target, records)
+            explanations = list(explainer.explain_all(query, [profiles[hit.key] for hit in ranked], language))
         matches = [
-            Match(position, hit, records[hit.key], explanation)
+            Match(position, hit, records[hit.key], explanation, self.settings.ranking_policy)
             for position, (hit, explanation) in enumerate(zip(ranked, explanations), start=1)
         ]
         candidates = self.index(target).count if allowed is None else len(allowed)
@@ -244,24 +273,6 @@ class Matcher:
         return retrieve(
             self.index(target), policy or self.settings.ranking_policy, query_vectors, query_tokens, top_k, allowed, min_similarity
         )
-
-    def _explain(self, query_texts: dict[str, str], records: Sequence[Record], language: str) -> list[dict[str, Any]]:
-        query = FieldTerms.of(query_texts)
-        matched = [FieldTerms.of(record.text_fields) for record in records]
-        common = set().union(*(query.occurrences.keys() & terms.occurrences.keys() for terms in matched)) if matched else set()
-        frequencies = self.catalogue.document_frequencies(common)
-        count = max(self.catalogue.document_count(), 1)
-
-        def weight(key: str) -> float:
-            return idf(frequencies.get(key, 1), count)
-
-        explanations = []
-        for terms in matched:
-            shared = shared_terms(query, terms, weight, self.settings.max_explained_terms)
-            explanations.append(
-                {"shared_terms": [term.to_dict() for term in shared], "summary": summary(shared, language)}
-            )
-        return explanations
 
     # -- records and status ------------------------------------------------------------------
 

@@ -8,7 +8,8 @@ from typing import Any
 
 from matcher.config import Settings
 from matcher.errors import InvalidInput, TooLarge
-from matcher.ranking import Ranked
+from matcher.explanation.explainer import Explanation
+from matcher.ranking import Method, Ranked, RankingPolicy
 from matcher.records import Kind, Record
 
 
@@ -50,6 +51,7 @@ class MatchRequest:
     top_k: int = 10
     min_score: float | None = None
     filters: dict[str, Any] = field(default_factory=dict)
+    explain: bool = True
 
     @classmethod
     def build(
@@ -61,6 +63,7 @@ class MatchRequest:
         top_k: Any = None,
         min_score: Any = None,
         filters: Any = None,
+        explain: Any = True,
     ) -> MatchRequest:
         """Validate raw parameters (from JSON, a query string or the CLI) into a request."""
         parsed_direction = Direction.parse(direction)
@@ -88,6 +91,12 @@ class MatchRequest:
                 f"'min_score' must be a number from -1 to 1, got {min_score!r}",
                 details={"parameter": "min_score", "value": min_score},
             )
+        if isinstance(explain, str) and explain.strip().lower() in {"true", "1", "yes", "false", "0", "no"}:
+            explain = explain.strip().lower() in {"true", "1", "yes"}
+        if not isinstance(explain, bool):
+            raise InvalidInput(
+                f"'explain' must be true or false, got {explain!r}", details={"parameter": "explain", "value": explain}
+            )
         if filters is not None and not isinstance(filters, dict):
             raise InvalidInput("'filters' must be an object", details={"parameter": "filters", "value": filters})
         return cls(
@@ -97,6 +106,7 @@ class MatchRequest:
             top_k=top_k,
             min_score=float(min_score) if min_score is not None else None,
             filters=dict(filters or {}),
+            explain=explain,
         )
 
 
@@ -104,12 +114,30 @@ def _rounded(value: float | None) -> float | None:
     return None if value is None else round(value, 6)
 
 
+def score_breakdown(hit: Ranked, policy: RankingPolicy) -> dict[str, Any]:
+    """The scores that ranked a match: the fused score and what dense and lexical each gave it."""
+    breakdown: dict[str, Any] = {
+        "method": policy.method.value,
+        "score": _rounded(hit.score),
+        "similarity": _rounded(hit.dense),
+        "lexical_score": _rounded(hit.lexical),
+    }
+    if policy.method is Method.HYBRID:
+        breakdown.update(
+            fusion=policy.fusion.value,
+            dense_part=_rounded(hit.dense_part),
+            lexical_part=_rounded(hit.lexical_part),
+        )
+    return breakdown
+
+
 @dataclass(frozen=True)
 class Match:
     rank: int
     hit: Ranked
     record: Record
-    explanation: dict[str, Any]
+    explanation: Explanation | None
+    policy: RankingPolicy
 
     @property
     def score(self) -> float:
@@ -127,7 +155,11 @@ class Match:
             "lexical_score": _rounded(self.hit.lexical),
             "kind": self.record.kind.value,
             **{key: value for key, value in data.items() if key != "id"},
-            "explanation": self.explanation,
+            "explanation": (
+                {**self.explanation.to_dict(), "scores": score_breakdown(self.hit, self.policy)}
+                if self.explanation is not None
+                else None
+            ),
         }
 
 
@@ -146,6 +178,7 @@ class MatchResult:
         return {
             "query": query,
             "top_k": self.request.top_k,
+            "explain": self.request.explain,
             "min_score": self.request.min_score,
             "filters": self.request.filters,
             "candidates": self.candidates,

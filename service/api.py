@@ -14,8 +14,8 @@ from service.errors import ApiError
 
 api = Blueprint("api", __name__)
 
-MATCH_FIELDS = {"text", "direction", "top_k", "min_score", "filters"}
-QUERY_PARAMETERS = {"top_k", "min_score"}
+MATCH_FIELDS = {"text", "direction", "top_k", "min_score", "filters", "explain"}
+QUERY_PARAMETERS = {"top_k", "min_score", "explain"}
 INTEGER_FILTERS = {"trl_min", "trl_max"}
 
 
@@ -49,8 +49,10 @@ def _number(name: str, raw: str, kind: type) -> Any:
 
 
 def _query_string_options() -> dict[str, Any]:
-    """``top_k``, ``min_score`` and filters (every other parameter) from the query string."""
+    """``top_k``, ``min_score``, ``explain`` and filters (every other parameter) from the query string."""
     options: dict[str, Any] = {}
+    if "explain" in request.args:
+        options["explain"] = request.args["explain"]
     if "top_k" in request.args:
         options["top_k"] = _number("top_k", request.args["top_k"], int)
     if "min_score" in request.args:
@@ -95,6 +97,7 @@ def match_text() -> ResponseReturnValue:
         top_k=body.get("top_k"),
         min_score=body.get("min_score"),
         filters=body.get("filters"),
+        explain=body.get("explain", True),
     )
     return jsonify(matcher.match(match_request).to_dict())
 

@@ -109,6 +109,10 @@ def index(context: click.Context, kind: str | None, rebuild: bool) -> None:
         )
 
 
+def _clip(text: str, limit: int = 100) -> str:
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
 def _print_matches(result: MatchResult) -> None:
     if not result.matches:
         click.echo("No matches.")
@@ -116,7 +120,14 @@ def _print_matches(result: MatchResult) -> None:
         record = match.record
         owner = record.attributes.get("institution") or record.attributes.get("enterprise") or ""
         click.echo(f"{match.rank:>3}. {match.score:.3f}  {record.id}  {record.title}" + (f"  [{owner}]" if owner else ""))
-        click.echo(f"       {match.explanation['summary']}")
+        if match.explanation is not None:
+            click.echo(f"       {match.explanation.summary}")
+            hit = match.hit
+            if hit.dense is not None and hit.lexical is not None:
+                click.echo(f"       dense {hit.dense:.3f}, lexical {hit.lexical:.2f}")
+            evidence = match.explanation.evidence
+            if evidence is not None:
+                click.echo(f"       evidence ({evidence.similarity:.2f}): \"{_clip(evidence.match_text)}\"")
 
 
 @main.command()
@@ -127,6 +138,7 @@ def _print_matches(result: MatchResult) -> None:
 @click.option("--top-k", type=int, help="How many matches (default 10, at most 100).")
 @click.option("--min-score", type=float, help="Leave out matches scoring below this.")
 @click.option("--filter", "filters", multiple=True, metavar="NAME=VALUE", help="e.g. field=automotive, trl_min=4 (repeatable).")
+@click.option("--explain/--no-explain", default=True, show_default=True, help="Explain each match.")
 @click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
 @click.pass_context
 @_fail_cleanly
@@ -139,6 +151,7 @@ def match(
     top_k: int | None,
     min_score: float | None,
     filters: tuple[str, ...],
+    explain: bool,
     as_json: bool,
 ) -> None:
     """Ranked, explained matches for a stored need or project, or for a free text."""
@@ -156,7 +169,7 @@ def match(
         direction, record_id = direction or Direction.NEED_TO_PROJECTS.value, None
     request = matcher.request(
         direction=direction, text=text, record_id=record_id, top_k=top_k, min_score=min_score,
-        filters=_parse_filters(filters),
+        filters=_parse_filters(filters), explain=explain,
     )
     result = matcher.match(request)
     if as_json:
@@ -227,6 +240,33 @@ def evaluate(
             f"{result.method:<8} {m['ndcg@10']:>8.4f} {m['recall@1']:>7.4f} {m['recall@10']:>7.4f} "
             f"{m['recall@100']:>7.4f} {m['mrr']:>7.4f}"
         )
+
+
+@main.command("explain-eval")
+@click.argument("dataset_dir", type=click.Path(exists=True, file_okay=False, path_type=Path))
+@click.option("--max-queries", default=300, show_default=True, type=click.IntRange(1), help="Correct top-1 matches to test.")
+@click.option("--seed", default=13, show_default=True, type=int, help="Seed for the query order and the random deletions.")
+@click.option("--split", type=click.Choice(["all", "dev", "test"]), default="all", show_default=True)
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
+@click.option("--work-dir", type=click.Path(file_okay=False, path_type=Path), help="Keep the work folder here.")
+@click.pass_context
+@_fail_cleanly
+def explain_eval(
+    context: click.Context, dataset_dir: Path, max_queries: int, seed: int, split: str, as_json: bool, work_dir: Path | None
+) -> None:
+    """Measure whether explanations are faithful on a BEIR folder (ERASER comprehensiveness, sufficiency, coverage)."""
+    from matcher.evaluation.faithfulness import explain_eval as run_explain_eval
+
+    report = run_explain_eval(dataset_dir, _settings(context), max_queries, seed, split, work_dir)
+    data = report.to_dict()
+    if as_json:
+        keys = ("queries", "faithful_share", "mean_drop_explained", "mean_drop_random", "sufficiency_mean", "sufficiency_p10", "coverage")
+        click.echo(json.dumps({key: data[key] for key in keys} | {k: v for k, v in data.items() if k not in keys}))
+        return
+    click.echo(f"{report.dataset}: {report.queries} queries with a correct top-1 match")
+    for key, value in data.items():
+        if key not in ("dataset", "queries"):
+            click.echo(f"  {key:<20} {value}")
 
 
 @main.command()

@@ -46,13 +46,13 @@ def test_the_right_project_is_explained_by_shared_terms(sample_matcher, need_id,
     need = sample_matcher.get(Kind.NEEDS, need_id)
     result = sample_matcher.match(sample_matcher.request(record_id=need_id, top_k=5))
     (match,) = [m for m in result.matches if m.record.id == project_id]
-    shared = match.explanation["shared_terms"]
-    assert len(shared) >= 2, shared
+    shared = match.explanation.shared
+    assert len(shared) + len(match.explanation.related) >= 2, shared
     need = sample_matcher.get(Kind.NEEDS, need_id)
     for term in shared:
-        for occurrence in term["query_occurrences"]:
-            text = need.text_fields[occurrence["field"]]
-            assert len(text[occurrence["start"] : occurrence["end"]]) >= 2
+        for occurrence in term.query:
+            text = need.text_fields[occurrence.field]
+            assert len(text[occurrence.start : occurrence.end]) >= 2
 
 
 @pytest.mark.parametrize(("need_id", "project_id", "note"), SAME_LANGUAGE)
@@ -70,7 +70,7 @@ def test_chinese_need_finds_english_project_in_the_first_three(sample_matcher, n
 def test_free_text_need_in_english_and_chinese(sample_matcher):
     english = sample_matcher.match(sample_matcher.request(text="Porosity when laser welding aluminium battery trays", top_k=3))
     assert english.matches[0].record.id == "P024"
-    assert english.matches[0].explanation["summary"].startswith("Shares ")
+    assert english.matches[0].explanation.summary.startswith("Shares ")
 
 
 def test_second_run_over_unchanged_files_encodes_nothing(copied_settings, real_embedder):

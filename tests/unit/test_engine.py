@@ -91,7 +91,7 @@ def test_changed_record_is_updated_in_place(matcher, tmp_path):
     assert stored.key == key_before
     assert (stored.record.body, stored.record.attributes["trl"]) == ("anti-corrosion paint for steel bridges", 4)
     assert matcher.index(Kind.PROJECTS).count == 4
-    assert matcher.embedder.encoded[-1] == "Rust coatings\nanti-corrosion paint for steel bridges"
+    assert matcher.embedder.encoded.count("Rust coatings\nanti-corrosion paint for steel bridges") == 1
 
 
 def test_metadata_only_change_does_not_reencode(matcher, tmp_path):
@@ -131,7 +131,7 @@ def test_match_by_id_ranks_and_explains(matcher):
     result = matcher.match(matcher.request(direction="need_to_projects", record_id="N1", top_k=2))
     assert [m.record.id for m in result.matches] == ["P1", "P3"]
     assert [m.rank for m in result.matches] == [1, 2]
-    terms = [t["term"] for t in result.matches[0].explanation["shared_terms"]]
+    terms = [t.term for t in result.matches[0].explanation.shared]
     assert terms[0] == "laser welding" or "laser welding" in terms
     assert "aluminium battery trays" in terms
 

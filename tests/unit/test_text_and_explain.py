@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from matcher.explain import FieldTerms, idf, shared_terms, summary
+from matcher.explanation.summary import summary
+from matcher.explanation.terms import FieldTerms, idf, shared_terms
 from matcher.text.tokenize import detect_language, terms, tokenize
 
 
@@ -62,10 +63,10 @@ def test_shared_english_phrases_name_each_idea_once():
     assert _shared(query, match) == ["aluminium battery trays", "laser welding", "porosity"]
 
 
-def test_a_word_also_used_outside_the_phrase_is_kept():
-    query = {"text": "Corrosion coatings. Corrosion of bridges."}
-    match = {"abstract": "Corrosion coatings for bridges."}
-    assert _shared(query, match) == ["Corrosion coatings", "bridges", "Corrosion"]
+def test_a_part_or_a_whole_of_a_chosen_phrase_is_not_named_again():
+    query = {"text": "Corrosion coatings. Corrosion of bridges. Anti corrosion coatings."}
+    match = {"abstract": "Corrosion coatings for bridges. Anti corrosion coatings."}
+    assert _shared(query, match) == ["Anti corrosion coatings", "bridges"]
 
 
 def test_shared_chinese_terms():
@@ -98,5 +99,5 @@ def test_idf_falls_with_document_frequency_and_stays_positive():
 
 def test_summary_in_the_query_language():
     shared = shared_terms(FieldTerms.of({"t": "激光焊接"}), FieldTerms.of({"t": "激光焊接"}), lambda key: 1.0)
-    assert summary(shared, "zh") == "共同关键词：激光焊接"
-    assert summary([], "en") == "No shared keywords; matched on meaning."
+    assert summary(shared, [], "zh") == "共同关键词：激光焊接。"
+    assert summary([], [], "en") == "No shared or related terms; matched on overall meaning."

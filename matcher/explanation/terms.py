@@ -1,4 +1,4 @@
-"""Explanations: the keywords and short phrases two texts share, weighted by corpus IDF, with offsets."""
+"""Shared keyphrases: the words and phrases of one to three words two texts both contain, with offsets."""
 
 from __future__ import annotations
 
@@ -23,6 +23,7 @@ class Occurrence:
 @dataclass(frozen=True)
 class SharedTerm:
     term: str  # as first written in the query text
+    match_term: str  # as first written in the matched text
     key: str  # the normalised form both texts share
     weight: float
     query: tuple[Occurrence, ...]
@@ -31,6 +32,7 @@ class SharedTerm:
     def to_dict(self) -> dict[str, Any]:
         return {
             "term": self.term,
+            "match_term": self.match_term,
             "key": self.key,
             "weight": round(self.weight, 4),
             "query_occurrences": [occurrence.to_dict() for occurrence in self.query],
@@ -56,13 +58,16 @@ class FieldTerms:
     def surface(self, occurrence: Occurrence) -> str:
         return self.texts[occurrence.field][occurrence.start : occurrence.end]
 
+    def first_surface(self, key: str) -> str:
+        return self.surface(self.occurrences[key][0])
+
 
 def idf(document_frequency: int, document_count: int) -> float:
     """BM25's inverse document frequency, always positive."""
     return math.log(1 + (document_count - document_frequency + 0.5) / (document_frequency + 0.5))
 
 
-def _covered(occurrences: tuple[Occurrence, ...], by: list[Occurrence]) -> bool:
+def covered(occurrences: tuple[Occurrence, ...], by: list[Occurrence]) -> bool:
     return all(
         any(o.field == c.field and c.start <= o.start and o.end <= c.end for c in by) for o in occurrences
     )
@@ -74,35 +79,26 @@ def shared_terms(
     weight_of: Callable[[str], float],
     limit: int = 10,
 ) -> list[SharedTerm]:
-    """Terms both texts contain, heaviest first, at most ``limit``.
+    """Terms both texts contain, heaviest first, at most ``limit``, each idea named once.
 
-    A term is left out when every occurrence of it, in both texts, lies inside a heavier shared
-    term already chosen ("laser" inside "laser welding"), so each idea is named once.
+    A term is left out when its words are a part or a whole of a heavier term already chosen:
+    after "laser welding" neither "laser" nor "laser welding process" is named again.
     """
     common = query.occurrences.keys() & match.occurrences.keys()
     candidates = sorted(common, key=lambda key: (-weight_of(key), -key.count(" "), key))
     chosen: list[SharedTerm] = []
-    query_cover: list[Occurrence] = []
-    match_cover: list[Occurrence] = []
+    chosen_words: list[set[str]] = []
     for key in candidates:
+        words = set(key.split())
+        if any(words <= other or other <= words for other in chosen_words):
+            continue
         in_query = tuple(query.occurrences[key])
         in_match = tuple(match.occurrences[key])
-        if chosen and _covered(in_query, query_cover) and _covered(in_match, match_cover):
-            continue
-        chosen.append(SharedTerm(query.surface(in_query[0]), key, weight_of(key), in_query, in_match))
-        query_cover.extend(in_query)
-        match_cover.extend(in_match)
+        chosen.append(SharedTerm(query.surface(in_query[0]), match.surface(in_match[0]), key, weight_of(key), in_query, in_match))
+        chosen_words.append(words)
         if len(chosen) == limit:
             break
     return chosen
 
 
-def summary(shared: list[SharedTerm], language: str, limit: int = 4) -> str:
-    """One short sentence naming the heaviest shared terms, in the query's language."""
-    names = [term.term for term in shared[:limit]]
-    if language == "zh":
-        return f"共同关键词：{'、'.join(names)}" if names else "无共同关键词，按语义相似度匹配"
-    return f"Shares {', '.join(names)}." if names else "No shared keywords; matched on meaning."
-
-
-__all__ = ["FieldTerms", "Occurrence", "SharedTerm", "Span", "idf", "shared_terms", "summary"]
+__all__ = ["FieldTerms", "Occurrence", "SharedTerm", "Span", "idf", "shared_terms"]

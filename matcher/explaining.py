@@ -1,0 +1,105 @@
+"""Explanations for the engine: profiles made at indexing time, kept in a store, used per match."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable, Mapping, Sequence
+
+from matcher.catalogue import Catalogue, text_hash
+from matcher.config import Settings
+from matcher.explanation.explainer import Explanation, explain
+from matcher.explanation.profile import PROFILE_VERSION, Profile, ProfileBuilder, Source
+from matcher.explanation.terms import idf
+from matcher.index_store import TOKENIZER_VERSION
+from matcher.profile_store import ProfileStore
+from matcher.records import Kind, Record
+from matcher.vector_cache import VectorCache
+
+log = logging.getLogger(__name__)
+
+QUERY_FIELD = "text"  # the field name of a free-text query
+
+
+class Explainer:
+    """Makes, stores and compares the explanation profiles of one data folder's records."""
+
+    def __init__(self, settings: Settings, catalogue: Catalogue, vectors: VectorCache, dimension: int) -> None:
+        self.settings = settings
+        self.policy = settings.explain_policy
+        self.catalogue = catalogue
+        self.vectors = vectors
+        policy = settings.passage_policy
+        version = (
+            f"p{PROFILE_VERSION}-t{TOKENIZER_VERSION}-{vectors.embedder.name}-c{self.policy.candidates}"
+            f"-w{policy.max_units}.{policy.overlap}.{policy.max_passages}"
+        )
+        self.store = ProfileStore(settings.profile_path, version, settings.profile_cache_size)
+        readable = vectors.embedder.readable
+        self._stored = ProfileBuilder(
+            policy, self.policy.candidates, self.idf, vectors.vectors, vectors.sentence_vectors, readable, dimension
+        )
+        self._query = ProfileBuilder(
+            policy,
+            self.policy.candidates,
+            self.idf,
+            lambda phrases: vectors.query_vectors(phrases, with_sentences=False),
+            vectors.sentence_vectors,
+            readable,
+            dimension,
+        )
+
+    def idf(self, keys: Iterable[str]) -> dict[str, float]:
+        """The catalogue IDF of each term key (a term no record holds counts as held by one)."""
+        keys = list(keys)
+        frequencies = self.catalogue.document_frequencies(keys)
+        count = max(self.catalogue.document_count(), 1)
+        return {key: idf(frequencies.get(key, 1), count) for key in keys}
+
+    # -- profiles ------------------------------------------------------------------------------
+
+    def _build(self, records: list[Record]) -> list[Profile]:
+        return self._stored.build_many([Source("title", r.title, r.kind.body_field, r.body) for r in records])
+
+    def update(self, kind: Kind, records: Mapping[int, Record]) -> int:
+        """Make and store the profiles of ``records`` that lack a current one; return how many were made."""
+        hashes = {key: text_hash(record.text) for key, record in records.items()}
+        valid = self.store.valid_keys(kind, hashes)
+        todo = [key for key in records if key not in valid]
+        for start in range(0, len(todo), 256):
+            batch = todo[start : start + 256]
+            made = self._build([records[key] for key in batch])
+            self.store.save(kind, {key: (hashes[key], profile) for key, profile in zip(batch, made)})
+        if todo:
+            log.info("Made explanation profiles for %d %s", len(todo), kind.value)
+        return len(todo)
+
+    def forget_others(self, kind: Kind, keys: set[int]) -> None:
+        self.store.remove_missing(kind, keys)
+
+    def profiles(self, kind: Kind, records: Mapping[int, Record]) -> dict[int, Profile]:
+        """Profiles of stored records, made now (and stored) for any that lack one."""
+        wanted = {key: (text_hash(record.text), record.text_fields) for key, record in records.items()}
+        found = self.store.load(kind, wanted)
+        missing = {key: records[key] for key in records if key not in found}
+        if missing:
+            made = {
+                key: (wanted[key][0], profile) for key, profile in zip(missing, self._build(list(missing.values())))
+            }
+            self.store.save(kind, made)
+            found.update({key: profile for key, (_, profile) in made.items()})
+        return found
+
+    def text_profile(self, text: str) -> Profile:
+        """The profile of a free-text query (its vectors come from the query cache)."""
+        return self._query.build(Source("title", "", QUERY_FIELD, text))
+
+    # -- explaining ----------------------------------------------------------------------------
+
+    def explain_all(self, query: Profile, matched: Sequence[Profile], language: str) -> list[Explanation]:
+        """Explain each matched profile against ``query``; IDF is read once for all of them."""
+        common: set[str] = set()
+        for profile in matched:
+            common.update(query.terms.occurrences.keys() & profile.terms.occurrences.keys())
+        weights = self.idf(common)
+        return [explain(query, profile, weights, self.policy, language) for profile in matched]
+

@@ -1,0 +1,1 @@
+"""Why a match was made: shared keyphrases, related terms, evidence sentences and a summary."""

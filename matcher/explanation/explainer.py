@@ -1,0 +1,62 @@
+"""One match's explanation from the two sides' profiles: shared, related, evidence, summary."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from matcher.explanation.evidence import Evidence, best_evidence
+from matcher.explanation.profile import Profile
+from matcher.explanation.related import RelatedTerm, related_terms
+from matcher.explanation.summary import summary
+from matcher.explanation.terms import SharedTerm, shared_terms
+
+# How a term's count in the matched text raises its weight: BM25's saturation with k1 = 1.2.
+_K1 = 1.2
+
+
+@dataclass(frozen=True)
+class ExplainPolicy:
+    max_terms: int = 10  # shared keyphrases
+    max_related: int = 5
+    related_threshold: float = 0.55
+    candidates: int = 16
+
+
+@dataclass(frozen=True)
+class Explanation:
+    shared: list[SharedTerm]
+    related: list[RelatedTerm]
+    evidence: Evidence | None
+    summary: str
+
+    @property
+    def term_count(self) -> int:
+        return len(self.shared) + len(self.related)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "summary": self.summary,
+            "shared_terms": [term.to_dict() for term in self.shared],
+            "related_terms": [pair.to_dict() for pair in self.related],
+            "evidence": self.evidence.to_dict() if self.evidence is not None else None,
+        }
+
+
+def shared_weight(idf: float, count_in_match: int) -> float:
+    """A shared term's weight: its IDF, raised (with saturation) by how often the matched text says it."""
+    return idf * count_in_match * (_K1 + 1) / (count_in_match + _K1)
+
+
+def explain(
+    query: Profile, match: Profile, idf: Mapping[str, float], policy: ExplainPolicy, language: str
+) -> Explanation:
+    """Explain why ``match`` was found for ``query``; ``idf`` holds the catalogue IDF of shared keys."""
+
+    def weight(key: str) -> float:
+        return shared_weight(idf.get(key, 0.0), len(match.terms.occurrences[key]))
+
+    related = related_terms(query, match, policy.related_threshold, policy.max_related)
+    shared = shared_terms(query.terms, match.terms, weight, policy.max_terms)
+    return Explanation(shared, related, best_evidence(query, match), summary(shared, related, language))

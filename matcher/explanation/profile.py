@@ -1,0 +1,200 @@
+"""A text's explanation material, made once per stored record (at indexing time) and cached.
+
+A profile holds what explaining a match needs from one side, so that explaining costs no
+tokenising and no model call at query time:
+
+- every term (one to three keyword tokens) with the offsets of its occurrences;
+- candidate keyphrases, the text's heaviest terms by TF-IDF, with their embeddings (each phrase
+  encoded on its own by the same model), for finding related terms;
+- its sentences with the sums of their contextual token vectors (see
+  :class:`matcher.embedding.SpanVectors`), for evidence.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
+
+import numpy as np
+
+from matcher.embedding import SpanVectors
+from matcher.explanation.terms import FieldTerms, Occurrence
+from matcher.text.passages import PassagePolicy, passage_windows
+
+PROFILE_VERSION = 1  # bump when what a profile holds or how it is chosen changes
+
+
+@dataclass(frozen=True)
+class Sentence:
+    field: str
+    start: int
+    end: int
+    tokens: int  # word pieces the model saw of it
+
+    @property
+    def occurrence(self) -> Occurrence:
+        return Occurrence(self.field, self.start, self.end)
+
+
+@dataclass(frozen=True)
+class Profile:
+    terms: FieldTerms
+    candidates: list[str]  # term keys, heaviest first
+    candidate_vectors: np.ndarray  # (len(candidates), dimension), unit length
+    sentences: list[Sentence]
+    sentence_sums: np.ndarray  # (len(sentences), dimension)
+
+    def to_bytes(self) -> bytes:
+        fields = list(self.terms.texts)
+        index = {field: position for position, field in enumerate(fields)}
+        header = {
+            "fields": fields,
+            "terms": {
+                key: [value for o in places for value in (index[o.field], o.start, o.end)]
+                for key, places in self.terms.occurrences.items()
+            },
+            "candidates": self.candidates,
+            "sentences": [[index[s.field], s.start, s.end, s.tokens] for s in self.sentences],
+            "dimension": int(self.sentence_sums.shape[1]) if self.sentence_sums.ndim == 2 else 0,
+        }
+        head = json.dumps(header, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
+        return (
+            len(head).to_bytes(4, "little")
+            + head
+            + self.candidate_vectors.astype(np.float32).tobytes()
+            + self.sentence_sums.astype(np.float32).tobytes()
+        )
+
+    @classmethod
+    def from_bytes(cls, blob: bytes, texts: Mapping[str, str]) -> Profile:
+        """Read a profile back; ``texts`` are the field texts it was made from."""
+        size = int.from_bytes(blob[:4], "little")
+        header = json.loads(blob[4 : 4 + size].decode("utf-8"))
+        fields = header["fields"]
+        occurrences = {
+            key: [Occurrence(fields[flat[i]], flat[i + 1], flat[i + 2]) for i in range(0, len(flat), 3)]
+            for key, flat in header["terms"].items()
+        }
+        dimension = header["dimension"]
+        vectors = np.frombuffer(blob, dtype=np.float32, offset=4 + size).reshape(-1, dimension)
+        count = len(header["candidates"])
+        sentences = [Sentence(fields[f], start, end, tokens) for f, start, end, tokens in header["sentences"]]
+        return cls(
+            FieldTerms(dict(texts), occurrences),
+            header["candidates"],
+            vectors[:count],
+            sentences,
+            vectors[count:],
+        )
+
+
+def candidate_keyphrases(terms: FieldTerms, weight_of: Mapping[str, float], limit: int, max_words: int = 2) -> list[str]:
+    """The ``limit`` heaviest terms of at most ``max_words`` words by TF-IDF.
+
+    Words and two-word phrases are where differently worded equivalents live ("rust" and
+    "corrosion", "EV" and "electric vehicle"); a longer n-gram would outweigh them by its rarity
+    alone. A word inside a chosen phrase stays a candidate: "EV" in "EV frames" may be the
+    equivalent of another text's "electric vehicle".
+    """
+
+    def tf_idf(key: str) -> float:
+        return weight_of.get(key, 0.0) * (1 + math.log(len(terms.occurrences[key])))
+
+    keys = [key for key in terms.occurrences if key.count(" ") < max_words]
+    return sorted(keys, key=lambda key: (-tf_idf(key), -key.count(" "), key))[:limit]
+
+
+def phrase_text(terms: FieldTerms, key: str) -> str:
+    """How a candidate is encoded: its first occurrence as written, lower-cased (so texts share it)."""
+    return terms.first_surface(key).lower()
+
+
+@dataclass(frozen=True)
+class Source:
+    """A text to profile: a record (title and body fields) or a free text (empty title)."""
+
+    title_field: str
+    title: str
+    body_field: str
+    body: str
+
+    @property
+    def texts(self) -> dict[str, str]:
+        return {self.title_field: self.title, self.body_field: self.body} if self.title else {self.body_field: self.body}
+
+
+@dataclass(frozen=True)
+class ProfileBuilder:
+    """Makes profiles; the model and the corpus statistics come in as functions.
+
+    ``readable`` says which phrases the model can read: a phrase it would encode as unknown pieces
+    (Chinese, for an English-only model) is no candidate for related terms, since its vector says
+    nothing about its meaning. It can still be a shared keyphrase.
+    """
+
+    passages: PassagePolicy
+    candidates: int
+    idf_of: Callable[[Iterable[str]], dict[str, float]]
+    phrase_vectors: Callable[[list[str]], np.ndarray]
+    sentence_vectors: Callable[[list[str]], list[SpanVectors]]
+    readable: Callable[[list[str]], list[bool]]
+    dimension: int
+
+    def build(self, source: Source) -> Profile:
+        return self.build_many([source])[0]
+
+    def build_many(self, sources: list[Source]) -> list[Profile]:
+        """Profiles of ``sources``, with one IDF lookup and one encoding call for all of them."""
+        all_terms = [FieldTerms.of(source.texts) for source in sources]
+        weights = self.idf_of({key for terms in all_terms for key in terms.occurrences})
+        chosen = [candidate_keyphrases(terms, weights, self.candidates * 2) for terms in all_terms]
+        phrases = sorted({phrase_text(terms, key) for terms, keys in zip(all_terms, chosen) for key in keys})
+        readable = {phrase for phrase, ok in zip(phrases, self.readable(phrases)) if ok}
+        chosen = [
+            [key for key in keys if phrase_text(terms, key) in readable][: self.candidates]
+            for terms, keys in zip(all_terms, chosen)
+        ]
+        wanted = sorted({phrase_text(terms, key) for terms, keys in zip(all_terms, chosen) for key in keys})
+        vectors = dict(zip(wanted, self.phrase_vectors(wanted))) if wanted else {}
+        windows = [passage_windows(source.body, self.passages) for source in sources]
+        heads = [f"{source.title}\n" if source.title else "" for source in sources]
+        texts = [f"{head}{source.body[start:end]}" for source, head, spans in zip(sources, heads, windows) for start, end in spans]
+        parts = iter(self.sentence_vectors(texts))
+        profiles = []
+        for source, terms, keys, spans in zip(sources, all_terms, chosen, windows):
+            sentences, sums = self._sentences(source, spans, [next(parts) for _ in spans])
+            candidate_vectors = (
+                np.vstack([vectors[phrase_text(terms, key)] for key in keys]).astype(np.float32)
+                if keys
+                else np.zeros((0, self.dimension), np.float32)
+            )
+            profiles.append(Profile(terms, keys, candidate_vectors, sentences, sums))
+        return profiles
+
+    def _sentences(
+        self, source: Source, windows: list[tuple[int, int]], parts: list[SpanVectors]
+    ) -> tuple[list[Sentence], np.ndarray]:
+        """Each sentence once, placed in its field, with its token-vector sum from the first passage holding it."""
+        title = source.title
+        head = len(title) + 1 if title else 0
+        seen: set[tuple[str, int, int]] = set()
+        sentences: list[Sentence] = []
+        sums: list[np.ndarray] = []
+        for (window_start, _), part in zip(windows, parts):
+            for (start, end), total, tokens in zip(part.spans.tolist(), part.sums, part.tokens.tolist()):
+                if tokens == 0:
+                    continue  # past the model's window: it never saw this sentence
+                if title and end <= len(title):
+                    place = (source.title_field, start, end)
+                else:
+                    offset = window_start - head
+                    place = (source.body_field, start + offset, end + offset)
+                if place in seen:
+                    continue
+                seen.add(place)
+                sentences.append(Sentence(*place, tokens))
+                sums.append(total)
+        matrix = np.vstack(sums).astype(np.float32) if sums else np.zeros((0, self.dimension), np.float32)
+        return sentences, matrix

@@ -1,0 +1,97 @@
+"""Related terms: a query term and a matched-text term worded differently but meaning nearly the same.
+
+Found among the two texts' candidate keyphrases by the cosine similarity of their embeddings
+(each phrase encoded on its own by the matching model). A pair is kept when the similarity
+reaches a threshold (see the README for how it was set), the two share no word (so "laser" and
+"laser welding" are not related terms), and the matched term is worded apart from the query
+text. Forms the stemmer does not join ("thermostabilized" and "thermal stabilization") can pair:
+they name one idea in different words. Each term takes part in at most one pair, strongest first.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from matcher.explanation.profile import Profile
+from matcher.explanation.terms import Occurrence
+
+
+@dataclass(frozen=True)
+class RelatedTerm:
+    query_term: str
+    match_term: str
+    query_key: str
+    match_key: str
+    similarity: float
+    query: tuple[Occurrence, ...]
+    match: tuple[Occurrence, ...]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "query_term": self.query_term,
+            "match_term": self.match_term,
+            "similarity": round(self.similarity, 4),
+            "query_occurrences": [occurrence.to_dict() for occurrence in self.query],
+            "match_occurrences": [occurrence.to_dict() for occurrence in self.match],
+        }
+
+
+def _share_a_word(first: str, second: str) -> bool:
+    return not set(first.split()).isdisjoint(second.split())
+
+
+def _in(key: str, profile: Profile) -> list[bool]:
+    return [word in profile.terms.occurrences for word in key.split()]
+
+
+def _eligible(query_key: str, match_key: str, query: Profile, match: Profile) -> bool:
+    """The matched term is worded apart from the query text; the query term is wholly shared or not at all.
+
+    ("EV battery" against a text saying "battery" and "electric vehicle" would pair half a shared
+    term; "deafness" shared and also close to "hearing loss" is a fair pair.)
+    """
+    if any(_in(match_key, query)):
+        return False
+    shared = _in(query_key, match)
+    return all(shared) or not any(shared)
+
+
+def related_terms(query: Profile, match: Profile, threshold: float, limit: int) -> list[RelatedTerm]:
+    """Up to ``limit`` related pairs, most similar first; a word takes part in one pair at most."""
+    if limit <= 0 or not query.candidates or not match.candidates:
+        return []
+    similarities = query.candidate_vectors @ match.candidate_vectors.T
+    rows, columns = np.nonzero(similarities >= threshold)
+    order = np.argsort(-similarities[rows, columns], kind="stable")
+    used_query: set[str] = set()
+    used_match: set[str] = set()
+    found: list[RelatedTerm] = []
+    for position in order:
+        query_key = query.candidates[rows[position]]
+        match_key = match.candidates[columns[position]]
+        query_words, match_words = set(query_key.split()), set(match_key.split())
+        if query_words & used_query or match_words & used_match or _share_a_word(query_key, match_key):
+            continue
+        if not _eligible(query_key, match_key, query, match):
+            continue
+        used_query.update(query_words)
+        used_match.update(match_words)
+        query_places = tuple(query.terms.occurrences[query_key])
+        match_places = tuple(match.terms.occurrences[match_key])
+        found.append(
+            RelatedTerm(
+                query.terms.surface(query_places[0]),
+                match.terms.surface(match_places[0]),
+                query_key,
+                match_key,
+                float(similarities[rows[position], columns[position]]),
+                query_places,
+                match_places,
+            )
+        )
+        if len(found) == limit:
+            break
+    return found

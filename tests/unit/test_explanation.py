@@ -1,0 +1,197 @@
+"""Explanation parts with hand-made inputs: sentences, profiles, related terms, evidence, summary."""
+
+from __future__ import annotations
+
+import random
+
+import numpy as np
+import pytest
+
+from matcher.embedding import SpanVectors, sum_over_spans
+from matcher.evaluation.faithfulness import delete_spans, random_spans, terms_text, tokens_in
+from matcher.explanation.evidence import best_evidence
+from matcher.explanation.explainer import ExplainPolicy, explain, shared_weight
+from matcher.explanation.profile import Profile, ProfileBuilder, Sentence, Source, candidate_keyphrases
+from matcher.explanation.related import related_terms
+from matcher.explanation.summary import summary
+from matcher.explanation.terms import FieldTerms, Occurrence
+from matcher.text.passages import PassagePolicy
+from matcher.text.sentences import sentence_spans
+
+
+def pieces(text: str) -> list[str]:
+    return [text[span.start : span.end] for span in sentence_spans(text)]
+
+
+def test_sentences_in_english_chinese_and_mixed_text():
+    assert pieces("Laser welding of Al. It works! Does it? Yes; always") == [
+        "Laser welding of Al.", "It works!", "Does it?", "Yes;", "always"
+    ]
+    assert pieces("激光焊接技术。用于铝合金！效果好") == ["激光焊接技术。", "用于铝合金！", "效果好"]
+    assert pieces("Title line\n  需要SiC功率模块。For EV inverters.  ") == ["Title line", "需要SiC功率模块。", "For EV inverters."]
+    assert pieces("3.5 kW at 1.2 mm") == ["3.5 kW at 1.2 mm"]  # a point inside a number ends nothing
+    assert pieces(" \n ") == []
+
+
+def test_span_sums_leave_out_special_tokens_and_count_pieces():
+    tokens = np.eye(4, dtype=np.float32)
+    places = np.array([[0, 0], [0, 5], [6, 9], [0, 0]])  # [CLS] "Laser" "rig" [SEP]
+    parts = sum_over_spans(tokens, places, [(0, 5), (6, 9), (20, 30)])
+    assert parts.tokens.tolist() == [1, 1, 0]
+    assert parts.sums.tolist() == [[0, 1, 0, 0], [0, 0, 1, 0], [0, 0, 0, 0]]
+    again = SpanVectors.from_bytes(parts.to_bytes())
+    assert np.array_equal(again.sums, parts.sums) and again.spans.tolist() == [[0, 5], [6, 9], [20, 30]]
+
+
+def test_candidates_are_the_heaviest_words_and_two_word_phrases():
+    terms = FieldTerms.of({"text": "Laser welding of battery trays. Laser welding speed. Software."})
+    weights = {"laser": 1.0, "weld": 1.0, "laser weld": 3.0, "batteri tray": 2.5, "weld speed": 2.0, "softwar": 0.5}
+    # "laser weld" occurs twice: 3 x (1 + ln 2); the three-word "laser welding speed" is no candidate
+    assert candidate_keyphrases(terms, weights, 4) == ["laser weld", "batteri tray", "weld speed", "laser"]
+    assert candidate_keyphrases(terms, weights, 2) == ["laser weld", "batteri tray"]
+
+
+_OWN_DIRECTIONS: dict[str, int] = {}  # shared by all builders, so two texts' phrases never collide
+
+
+def _builder(vectors: dict[str, np.ndarray], readable: bool = True) -> ProfileBuilder:
+    """Phrases in ``vectors`` get those (3-d, padded); every other phrase a direction of its own."""
+    dimension = 64
+    own = _OWN_DIRECTIONS
+
+    def phrase_vector(phrase: str) -> np.ndarray:
+        vector = np.zeros(dimension, dtype=np.float32)
+        if phrase in vectors:
+            vector[:3] = vectors[phrase]
+        else:
+            vector[3 + own.setdefault(phrase, len(own))] = 1.0
+        return vector
+
+    def sentence_vectors(texts: list[str]) -> list[SpanVectors]:
+        out = []
+        for text in texts:
+            spans = [(s.start, s.end) for s in sentence_spans(text)]
+            sums = np.zeros((len(spans), dimension), dtype=np.float32)
+            sums[:, 0] = 1.0
+            sums[:, 1] = np.arange(len(spans))
+            out.append(SpanVectors(np.array(spans, np.int32).reshape(-1, 2), sums, np.ones(len(spans), np.int32)))
+        return out
+
+    return ProfileBuilder(
+        PassagePolicy(),
+        16,
+        lambda keys: {key: 1.0 + key.count(" ") for key in keys},
+        lambda phrases: np.vstack([phrase_vector(p) for p in phrases]),
+        sentence_vectors,
+        lambda phrases: [readable] * len(phrases),
+        dimension,
+    )
+
+
+def test_profile_places_sentences_in_their_fields_and_survives_storage():
+    builder = _builder({})
+    profile = builder.build(Source("title", "Rust coatings", "abstract", "Paint for bridges. Cheap and durable."))
+    assert [(s.field, s.start, s.end) for s in profile.sentences] == [
+        ("title", 0, 13), ("abstract", 0, 18), ("abstract", 19, 37)
+    ]
+    texts = {"title": "Rust coatings", "abstract": "Paint for bridges. Cheap and durable."}
+    again = Profile.from_bytes(profile.to_bytes(), texts)
+    assert again.candidates == profile.candidates and again.sentences == profile.sentences
+    assert again.terms.occurrences == profile.terms.occurrences
+    assert np.array_equal(again.candidate_vectors, profile.candidate_vectors)
+    assert np.array_equal(again.sentence_sums, profile.sentence_sums)
+
+
+def test_phrases_the_model_cannot_read_are_no_related_candidates():
+    profile = _builder({}, readable=False).build(Source("title", "", "text", "激光焊接铝合金"))
+    assert profile.candidates == [] and profile.candidate_vectors.shape == (0, 64)
+    assert "激光 焊接" in profile.terms.occurrences  # still there for shared keyphrases
+
+
+def _profile(text: str, vectors: dict[str, list[float]]) -> Profile:
+    return _builder({k: np.array(v, dtype=np.float32) for k, v in vectors.items()}).build(Source("title", "", "text", text))
+
+
+UNIT = {"corrosion": [1.0, 0.0, 0.0], "rust": [0.96, 0.28, 0.0], "ev": [0.0, 1.0, 0.0], "electric vehicle": [0.0, 0.8, 0.6]}
+
+
+def test_related_terms_pair_different_words_of_like_meaning_once_each():
+    query = _profile("Corrosion of EV frames", UNIT)
+    match = _profile("Rust on electric vehicle bodies", UNIT)
+    pairs = related_terms(query, match, threshold=0.75, limit=5)
+    assert [(p.query_term, p.match_term, round(p.similarity, 2)) for p in pairs] == [
+        ("Corrosion", "Rust", 0.96),
+        ("EV", "electric vehicle", 0.8),
+    ]
+    assert [(o.field, o.start, o.end) for o in pairs[1].match] == [("text", 8, 24)]
+    assert related_terms(query, match, threshold=0.9, limit=5)[0].match_term == "Rust"
+    assert len(related_terms(query, match, threshold=0.9, limit=5)) == 1
+
+
+def test_a_shared_term_or_a_term_sharing_a_word_is_not_related():
+    vectors = {"laser": [1.0, 0.0, 0.0], "laser welding": [0.99, 0.14, 0.0], "welding": [0.0, 1.0, 0.0]}
+    query = _profile("laser", vectors)
+    match = _profile("laser welding", vectors)
+    assert related_terms(query, match, threshold=0.5, limit=5) == []
+
+
+def test_evidence_is_the_sentence_pair_contributing_most():
+    terms = FieldTerms.of({"text": "One. Two. Three."})
+    sentences = [Sentence("text", 0, 4, 2), Sentence("text", 5, 9, 2), Sentence("text", 10, 16, 2)]
+    query = Profile(terms, [], np.zeros((0, 2)), sentences[:2], np.array([[1.0, 0.0], [0.0, 3.0]]))
+    match = Profile(terms, [], np.zeros((0, 2)), sentences, np.array([[2.0, 0.0], [0.0, 1.0], [0.0, 2.0]]))
+    evidence = best_evidence(query, match)
+    assert evidence is not None
+    assert (evidence.query_text, evidence.match_text) == ("Two.", "Three.")
+    assert evidence.similarity == pytest.approx(1.0)
+    assert evidence.share == pytest.approx(6.0 / (np.array([1.0, 3.0]) @ np.array([2.0, 3.0])))
+    empty = Profile(terms, [], np.zeros((0, 2)), [], np.zeros((0, 2)))
+    assert best_evidence(query, empty) is None
+
+
+def test_explain_on_a_hand_made_english_pair():
+    query = _profile("Corrosion of laser welded aluminium battery trays", UNIT)
+    match = _profile("Laser welding of aluminium battery trays resists rust.", UNIT)
+    idf = {"laser weld": 3.0, "aluminium batteri tray": 4.0, "laser weld aluminium": 3.5, "weld aluminium batteri": 3.6}
+    explanation = explain(query, match, idf, ExplainPolicy(max_terms=10, related_threshold=0.75), "en")
+    assert [t.term for t in explanation.shared] == ["aluminium battery trays", "laser welded"]
+    assert [(p.query_term, p.match_term) for p in explanation.related] == [("Corrosion", "rust")]
+    assert explanation.summary == "Shares aluminium battery trays, laser welded; related: Corrosion ~ rust."
+    assert explanation.shared[0].weight == pytest.approx(shared_weight(4.0, 1))
+
+
+def test_explain_on_hand_made_chinese_and_mixed_pairs():
+    query = _profile("需要激光焊接铝合金电池托盘，减少气孔", {})
+    match = _profile("铝合金电池托盘的激光焊接工艺，减少焊缝中的气孔。", {})
+    idf = {"激光 焊接": 3.0, "铝合金 电池 托盘": 4.0, "气孔": 2.0, "铝合金": 1.0, "电池": 1.0, "托盘": 1.0}
+    explanation = explain(query, match, idf, ExplainPolicy(), "zh")
+    # 减少 ("reduce") is shared too; with no IDF it weighs nothing and comes last
+    assert [t.term for t in explanation.shared] == ["铝合金电池托盘", "激光焊接", "气孔", "减少"]
+    assert explanation.summary == "共同关键词：铝合金电池托盘、激光焊接、气孔、减少。"
+    mixed_query = _profile("需要SiC功率模块 for EV inverters", {})
+    mixed_match = _profile("SiC功率模块封装 and packaging for EV inverters", {})
+    idf = {"sic 功率 模块": 5.0, "ev invert": 4.0}
+    shared = explain(mixed_query, mixed_match, idf, ExplainPolicy(), "zh").shared
+    assert [(t.term, t.match_term) for t in shared][:2] == [("SiC功率模块", "SiC功率模块"), ("EV inverters", "EV inverters")]
+
+
+def test_summaries():
+    query = _profile("Corrosion of EV frames", UNIT)
+    match = _profile("Rust on electric vehicle bodies", UNIT)
+    related = related_terms(query, match, 0.75, 5)
+    assert summary([], related, "en") == "Related: Corrosion ~ Rust, EV ~ electric vehicle."
+    assert summary([], related, "zh") == "相关：Corrosion ~ Rust、EV ~ electric vehicle。"
+    assert summary([], [], "zh") == "无共同或相关词语，按整体语义匹配。"
+
+
+def test_faithfulness_edits():
+    texts = {"title": "Laser welding", "abstract": "Laser welding of the aluminium trays."}
+    spans = [Occurrence("title", 0, 13), Occurrence("abstract", 0, 13)]
+    assert delete_spans(texts, spans) == {"title": "", "abstract": "of the aluminium trays."}
+    assert tokens_in(texts, spans) == 4
+    drawn = random_spans(texts, 3, random.Random(1))
+    assert len(drawn) == 3 and all(texts[o.field][o.start : o.end] not in {"of", "the"} for o in drawn)
+    query = _profile("Corrosion of EV frames", UNIT)
+    match = _profile("Rust on electric vehicle frames", UNIT)
+    explanation = explain(query, match, {"frame": 2.0}, ExplainPolicy(related_threshold=0.75), "en")
+    assert terms_text(explanation) == "frames, Rust, electric vehicle"
