@@ -1,0 +1,92 @@
+#!/usr/bin/env python
+"""What explaining the top 10 matches adds to a query's latency, measured in one run.
+
+The corpus is real (as in bench_latency.py): papers from pap2pat-title as projects and SBIR topics
+as needs, ingested with their explanation profiles. Each query runs with and without
+explanations, alternating which goes first, so machine noise falls on both alike. Cases:
+
+- by id: a stored need's top 10 projects (the need's and the projects' profiles were made at
+  indexing time; decoded profiles are kept in a memory LRU, as in a running server);
+- by new text: a free text never seen before, so both variants encode it; the explained variant
+  also builds the text's profile at query time (its candidate phrases are encoded then, unless
+  the corpus already holds them). Each variant gets its own copy of the text (a trailing mark), so
+  neither finds the other's vectors in memory.
+
+Run from the repository root:
+
+    HF_HUB_OFFLINE=1 .venv/bin/python benchmarks/bench_explain_speed.py [--projects 1813 --needs 500]
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import statistics
+import sys
+import time
+from pathlib import Path
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO_ROOT))
+
+from benchmarks.bench_latency import percentile, read_jsonl  # noqa: E402
+from matcher.config import load_settings  # noqa: E402
+from matcher.engine import Matcher  # noqa: E402
+from matcher.records import Kind, Record  # noqa: E402
+
+TARGET = 1.30
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--shared-data", type=Path, default=REPO_ROOT.parent / "shared" / "data")
+    parser.add_argument("--data-dir", type=Path, default=REPO_ROOT / "var" / "bench-explain")
+    parser.add_argument("--projects", type=int, default=1813)
+    parser.add_argument("--needs", type=int, default=500)
+    parser.add_argument("--queries", type=int, default=200)
+    args = parser.parse_args()
+    logging.basicConfig(level=logging.WARNING)
+    papers = args.shared_data / "pap2pat-title" / "corpus.jsonl"
+    topics = args.shared_data / "sbir-topics" / "needs.jsonl"
+    if not papers.is_file() or not topics.is_file():
+        print(f"SKIP: {args.shared_data} lacks pap2pat-title or sbir-topics; this benchmark needs ../shared/data")
+        return
+
+    matcher = Matcher(load_settings(environ={}, data_dir=args.data_dir, show_progress=True))
+    projects = [Record(Kind.PROJECTS, f"P{r['_id']}", r["title"] or "(untitled)", r["text"]) for r in read_jsonl(papers, args.projects)]
+    needs = [Record(Kind.NEEDS, f"N{r['_id']}", r["title"] or "(untitled)", r["text"]) for r in read_jsonl(topics, args.needs)]
+    started = time.perf_counter()
+    matcher.ingest_records(Kind.PROJECTS, projects, "pap2pat-title papers")
+    matcher.ingest_records(Kind.NEEDS, needs, "sbir-topics needs")
+    print(f"ingest with profiles: {time.perf_counter() - started:.1f} s")
+
+    queries = needs[: args.queries]
+    for record in queries[:20]:  # load the model, the indexes and the profile store
+        matcher.match(matcher.request(record_id=record.id))
+        matcher.match(matcher.request(record_id=record.id, explain=False))
+
+    timings: dict[str, dict[bool, list[float]]] = {"by id": {False: [], True: []}, "by new text": {False: [], True: []}}
+    for position, record in enumerate(queries):
+        order = [False, True] if position % 2 == 0 else [True, False]
+        for explain in order:
+            started = time.perf_counter()
+            matcher.match(matcher.request(record_id=record.id, top_k=10, explain=explain))
+            timings["by id"][explain].append((time.perf_counter() - started) * 1000)
+        text = f"{record.title}. {record.body[:600]}"
+        for explain in order:
+            started = time.perf_counter()
+            matcher.match(matcher.request(text=f"{text} {'+' if explain else '-'}", top_k=10, explain=explain))
+            timings["by new text"][explain].append((time.perf_counter() - started) * 1000)
+
+    print(f"corpus: {len(projects)} projects, {len(needs)} needs; {len(queries)} queries per case; top 10")
+    print(f"{'case':<12}{'explained':<10}{'p50 ms':>9}{'p95 ms':>9}{'mean ms':>9}")
+    for case, by_variant in timings.items():
+        for explain, values in by_variant.items():
+            print(f"{case:<12}{str(explain):<10}{percentile(values, 0.5):>9.2f}{percentile(values, 0.95):>9.2f}{statistics.mean(values):>9.2f}")
+        ratio = percentile(by_variant[True], 0.5) / percentile(by_variant[False], 0.5)
+        verdict = "MET" if ratio <= TARGET else "NOT MET"
+        print(f"{case:<12}explained/plain p50 ratio: {ratio:.3f} (target <= {TARGET}): {verdict}")
+
+
+if __name__ == "__main__":
+    main()
