@@ -60,11 +60,21 @@ def _eligible(query_key: str, match_key: str, query: Profile, match: Profile) ->
 
 
 def related_terms(query: Profile, match: Profile, threshold: float, limit: int) -> list[RelatedTerm]:
-    """Up to ``limit`` related pairs, most similar first; a word takes part in one pair at most."""
+    """Up to ``limit`` related pairs, most similar first.
+
+    A word takes part in one pair at most, and a pair gives way to a pair of its own parts that
+    also passes ("corrosion ~ rust" rather than "shows corrosion ~ study rust").
+    """
     if limit <= 0 or not query.candidates or not match.candidates:
         return []
     similarities = query.candidate_vectors @ match.candidate_vectors.T
     rows, columns = np.nonzero(similarities >= threshold)
+    passing = {
+        (frozenset(query.candidates[row].split()), frozenset(match.candidates[column].split()))
+        for row, column in zip(rows, columns)
+        if not _share_a_word(query.candidates[row], match.candidates[column])
+        and _eligible(query.candidates[row], match.candidates[column], query, match)
+    }
     order = np.argsort(-similarities[rows, columns], kind="stable")
     used_query: set[str] = set()
     used_match: set[str] = set()
@@ -72,11 +82,11 @@ def related_terms(query: Profile, match: Profile, threshold: float, limit: int) 
     for position in order:
         query_key = query.candidates[rows[position]]
         match_key = match.candidates[columns[position]]
-        query_words, match_words = set(query_key.split()), set(match_key.split())
-        if query_words & used_query or match_words & used_match or _share_a_word(query_key, match_key):
+        query_words, match_words = frozenset(query_key.split()), frozenset(match_key.split())
+        if query_words & used_query or match_words & used_match or (query_words, match_words) not in passing:
             continue
-        if not _eligible(query_key, match_key, query, match):
-            continue
+        if any(q <= query_words and m <= match_words and (q, m) != (query_words, match_words) for q, m in passing):
+            continue  # a smaller pair says the same
         used_query.update(query_words)
         used_match.update(match_words)
         query_places = tuple(query.terms.occurrences[query_key])

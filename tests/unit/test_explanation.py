@@ -195,3 +195,17 @@ def test_faithfulness_edits():
     match = _profile("Rust on electric vehicle frames", UNIT)
     explanation = explain(query, match, {"frame": 2.0}, ExplainPolicy(related_threshold=0.75), "en")
     assert terms_text(explanation) == "frames, Rust, electric vehicle"
+
+
+def test_a_half_shared_query_term_does_not_pair_and_a_word_pairs_once():
+    vectors = {
+        "ev battery": [0.0, 1.0, 0.0], "ev": [0.0, 0.9, 0.44], "electric vehicle": [0.0, 0.95, 0.31],
+        "corrosion": [1.0, 0.0, 0.0], "rust": [0.96, 0.28, 0.0], "show corrosion": [0.99, 0.1, 0.0], "study rust": [0.98, 0.2, 0.0],
+    }
+    query = _profile("EV battery housings show corrosion", vectors)
+    match = _profile("We study rust on the battery of an electric vehicle", vectors)
+    pairs = [(p.query_term, p.match_term) for p in related_terms(query, match, threshold=0.75, limit=5)]
+    # "EV battery" would pair half a shared term ("battery"); "show corrosion ~ study rust" repeats corrosion ~ rust
+    assert ("EV battery", "electric vehicle") not in pairs
+    assert ("EV", "electric vehicle") in pairs and ("corrosion", "rust") in pairs
+    assert not any(q == "show corrosion" or m == "study rust" for q, m in pairs)
