@@ -74,8 +74,13 @@ def main() -> None:
     print(f"chance pairs: {len(chance_all)}; related pairs: {len(RELATED)}")
     print(f"chance percentiles: 99% {np.percentile(chance_all, 99):.3f}, 99.9% {np.percentile(chance_all, 99.9):.3f}")
     print(f"{'threshold':>9} {'chance passed':>14} {'related passed':>15}")
-    for threshold in np.arange(0.45, 0.81, 0.05):
+    for threshold in np.arange(0.30, 0.81, 0.05):
         print(f"{threshold:>9.2f} {np.mean(chance_all >= threshold):>14.4%} {np.mean(related >= threshold):>15.1%}")
+    budget = 256 * np.mean(chance_all >= 0.55)  # stray pairs per match at 0.55 with 16 x 16 candidates
+    print(f"budget: {budget:.3f} chance pairs per match (0.55 over 16 x 16 pairs); lowest threshold keeping it:")
+    for pairs in (16, 32, 64, 128, 256):
+        allowed = [t for t in np.arange(0.30, 0.81, 0.05) if pairs * np.mean(chance_all >= t) <= budget]
+        print(f"  {pairs:>3} pairs compared: {min(allowed):.2f}")
     for (a, b), value in sorted(zip(RELATED, related), key=lambda item: item[1]):
         print(f"  {value:.3f}  {a} ~ {b}")
 

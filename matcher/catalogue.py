@@ -182,6 +182,10 @@ class Catalogue:
                 yield StoredRecord(key, Record.from_dict(kind, json.loads(data)))
 
     def document_frequencies(self, terms: Iterable[str]) -> dict[str, int]:
+        return self.term_statistics(terms)[0]
+
+    def term_statistics(self, terms: Iterable[str]) -> tuple[dict[str, int], int]:
+        """The document frequency of each term, and how many records there are, read together."""
         terms = list(set(terms))
         found: dict[str, int] = {}
         with self._connect() as connection:
@@ -189,7 +193,8 @@ class Catalogue:
                 batch = terms[start : start + 500]
                 marks = ",".join("?" * len(batch))
                 found.update(connection.execute(f"SELECT term, df FROM term_df WHERE term IN ({marks})", batch))
-        return found
+            count = int(connection.execute("SELECT COUNT(*) FROM records").fetchone()[0])
+        return found, count
 
     def document_count(self) -> int:
         with self._connect() as connection:

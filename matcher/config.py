@@ -47,6 +47,8 @@ class Settings:
     max_related_terms: int = 5
     keyphrase_candidates: int = 16
     related_threshold: float = 0.55
+    # Lower thresholds where a match compares few candidate pairs, "pairs:threshold,...".
+    related_threshold_steps: str = "16:0.40,32:0.45,64:0.50"
     # Make each record's explanation material when it is indexed (else on its first match).
     explain_at_index: bool = True
     profile_cache_size: int = 4_096
@@ -105,7 +107,13 @@ class Settings:
 
     @property
     def explain_policy(self) -> ExplainPolicy:
-        return ExplainPolicy(self.max_explained_terms, self.max_related_terms, self.related_threshold, self.keyphrase_candidates)
+        return ExplainPolicy(
+            self.max_explained_terms,
+            self.max_related_terms,
+            self.related_threshold,
+            self.keyphrase_candidates,
+            threshold_steps=_threshold_steps(self.related_threshold_steps),
+        )
 
     @property
     def profile_path(self) -> Path:
@@ -114,6 +122,22 @@ class Settings:
     @property
     def bm25_parameters(self) -> BM25Parameters:
         return BM25Parameters(self.bm25_k1, self.bm25_b)
+
+
+def _threshold_steps(text: str) -> tuple[tuple[int, float], ...]:
+    steps = []
+    for item in filter(None, (part.strip() for part in text.split(","))):
+        pairs, separator, threshold = item.partition(":")
+        try:
+            steps.append((int(pairs), float(threshold)))
+        except ValueError:
+            separator = ""
+        if not separator or not steps or steps[-1][0] < 1 or not -1 <= steps[-1][1] <= 1:
+            raise ConfigError(
+                f"Setting 'related_threshold_steps' must read like '16:0.40,32:0.45', got {text!r}",
+                details={"setting": "related_threshold_steps", "value": text},
+            )
+    return tuple(steps)
 
 
 _FIELDS = {f.name: f for f in dataclasses.fields(Settings)}
@@ -201,6 +225,7 @@ def load_settings(
     values.update(_from_mapping({k: v for k, v in overrides.items() if v is not None}, "arguments"))
     settings = Settings(**values)
     settings.ranking_policy  # noqa: B018 -- validates ranking, fusion and dense_weight
+    settings.explain_policy  # noqa: B018 -- validates related_threshold_steps
     try:
         settings.passage_policy  # noqa: B018
     except ValueError as error:

@@ -51,9 +51,8 @@ class Explainer:
     def idf(self, keys: Iterable[str]) -> dict[str, float]:
         """The catalogue IDF of each term key (a term no record holds counts as held by one)."""
         keys = list(keys)
-        frequencies = self.catalogue.document_frequencies(keys)
-        count = max(self.catalogue.document_count(), 1)
-        return {key: idf(frequencies.get(key, 1), count) for key in keys}
+        frequencies, count = self.catalogue.term_statistics(keys)
+        return {key: idf(frequencies.get(key, 1), max(count, 1)) for key in keys}
 
     # -- profiles ------------------------------------------------------------------------------
 

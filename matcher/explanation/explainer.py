@@ -22,6 +22,17 @@ class ExplainPolicy:
     max_related: int = 5
     related_threshold: float = 0.55
     candidates: int = 16
+    # (pairs compared, threshold): a match comparing few candidate pairs (a short query) may use a
+    # lower threshold and still let through no more chance pairs per match (README: "How the
+    # threshold was set").
+    threshold_steps: tuple[tuple[int, float], ...] = ((16, 0.40), (32, 0.45), (64, 0.50))
+
+    def threshold_for(self, pairs: int) -> float:
+        """The related-terms threshold for a match comparing ``pairs`` candidate pairs."""
+        for most, threshold in sorted(self.threshold_steps):
+            if pairs <= most:
+                return max(threshold, 0.0)
+        return self.related_threshold
 
 
 @dataclass(frozen=True)
@@ -57,6 +68,7 @@ def explain(
     def weight(key: str) -> float:
         return shared_weight(idf.get(key, 0.0), len(match.terms.occurrences[key]))
 
-    related = related_terms(query, match, policy.related_threshold, policy.max_related)
+    threshold = policy.threshold_for(len(query.candidates) * len(match.candidates))
+    related = related_terms(query, match, threshold, policy.max_related)
     shared = shared_terms(query.terms, match.terms, weight, policy.max_terms)
     return Explanation(shared, related, best_evidence(query, match), summary(shared, related, language))

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import json
 import math
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Iterator, KeysView, Mapping
 from dataclasses import dataclass
 
 import numpy as np
@@ -23,7 +23,7 @@ from matcher.embedding import SpanVectors
 from matcher.explanation.terms import FieldTerms, Occurrence
 from matcher.text.passages import PassagePolicy, passage_windows
 
-PROFILE_VERSION = 1  # bump when what a profile holds or how it is chosen changes
+PROFILE_VERSION = 3  # bump when what a profile holds or how it is chosen changes
 
 
 @dataclass(frozen=True)
@@ -49,61 +49,99 @@ class Profile:
     def to_bytes(self) -> bytes:
         fields = list(self.terms.texts)
         index = {field: position for position, field in enumerate(fields)}
+        keys = list(self.terms.occurrences)
+        places = [self.terms.occurrences[key] for key in keys]
         header = {
             "fields": fields,
-            "terms": {
-                key: [value for o in places for value in (index[o.field], o.start, o.end)]
-                for key, places in self.terms.occurrences.items()
-            },
+            "keys": keys,
+            "counts": [len(group) for group in places],
             "candidates": self.candidates,
             "sentences": [[index[s.field], s.start, s.end, s.tokens] for s in self.sentences],
             "dimension": int(self.sentence_sums.shape[1]) if self.sentence_sums.ndim == 2 else 0,
         }
         head = json.dumps(header, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
+        triples = np.asarray(
+            [(index[o.field], o.start, o.end) for group in places for o in group], dtype=np.int32
+        ).reshape(-1, 3)
         return (
             len(head).to_bytes(4, "little")
             + head
+            + len(triples).to_bytes(4, "little")
+            + triples.tobytes()
             + self.candidate_vectors.astype(np.float32).tobytes()
             + self.sentence_sums.astype(np.float32).tobytes()
         )
 
     @classmethod
     def from_bytes(cls, blob: bytes, texts: Mapping[str, str]) -> Profile:
-        """Read a profile back; ``texts`` are the field texts it was made from."""
+        """Read a profile back; ``texts`` are the field texts it was made from.
+
+        Term occurrences stay packed until a term's are asked for: explaining a match reads those
+        of a few shared terms among hundreds.
+        """
         size = int.from_bytes(blob[:4], "little")
         header = json.loads(blob[4 : 4 + size].decode("utf-8"))
+        offset = 4 + size
+        count = int.from_bytes(blob[offset : offset + 4], "little")
+        triples = np.frombuffer(blob, dtype=np.int32, count=3 * count, offset=offset + 4).reshape(count, 3)
         fields = header["fields"]
-        occurrences = {
-            key: [Occurrence(fields[flat[i]], flat[i + 1], flat[i + 2]) for i in range(0, len(flat), 3)]
-            for key, flat in header["terms"].items()
-        }
-        dimension = header["dimension"]
-        vectors = np.frombuffer(blob, dtype=np.float32, offset=4 + size).reshape(-1, dimension)
-        count = len(header["candidates"])
+        occurrences = PackedOccurrences(header["keys"], header["counts"], triples, fields)
+        vectors = np.frombuffer(blob, dtype=np.float32, offset=offset + 4 + triples.nbytes).reshape(-1, header["dimension"])
+        candidates = len(header["candidates"])
         sentences = [Sentence(fields[f], start, end, tokens) for f, start, end, tokens in header["sentences"]]
-        return cls(
-            FieldTerms(dict(texts), occurrences),
-            header["candidates"],
-            vectors[:count],
-            sentences,
-            vectors[count:],
-        )
+        return cls(FieldTerms(dict(texts), occurrences), header["candidates"], vectors[:candidates], sentences, vectors[candidates:])
 
 
-def candidate_keyphrases(terms: FieldTerms, weight_of: Mapping[str, float], limit: int, max_words: int = 2) -> list[str]:
-    """The ``limit`` heaviest terms of at most ``max_words`` words by TF-IDF.
+class PackedOccurrences(Mapping[str, list[Occurrence]]):
+    """Term key -> occurrences, read from one packed array only for the keys looked up."""
+
+    def __init__(self, keys: list[str], counts: list[int], triples: np.ndarray, fields: list[str]) -> None:
+        self._keys = keys
+        self._index = {key: position for position, key in enumerate(keys)}
+        self._starts = np.concatenate([[0], np.cumsum(counts)]).astype(np.int64)
+        self._triples = triples
+        self._fields = fields
+        self._unpacked: dict[str, list[Occurrence]] = {}
+
+    def __getitem__(self, key: str) -> list[Occurrence]:
+        found = self._unpacked.get(key)
+        if found is None:
+            position = self._index[key]
+            rows = self._triples[self._starts[position] : self._starts[position + 1]].tolist()
+            found = self._unpacked[key] = [Occurrence(self._fields[f], start, end) for f, start, end in rows]
+        return found
+
+    def __contains__(self, key: object) -> bool:
+        return key in self._index
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._keys)
+
+    def __len__(self) -> int:
+        return len(self._keys)
+
+    def keys(self) -> KeysView[str]:  # type: ignore[override]
+        return self._index.keys()
+
+
+def candidate_keyphrases(terms: FieldTerms, weight_of: Mapping[str, float], limit: int) -> list[str]:
+    """The text's heaviest words and two-word phrases by TF-IDF: ``limit`` in all, at most a third phrases.
 
     Words and two-word phrases are where differently worded equivalents live ("rust" and
     "corrosion", "EV" and "electric vehicle"); a longer n-gram would outweigh them by its rarity
-    alone. A word inside a chosen phrase stays a candidate: "EV" in "EV frames" may be the
-    equivalent of another text's "electric vehicle".
+    alone, and two-word phrases would crowd out the words, which carry most synonyms. A word inside a chosen phrase
+    stays a candidate: "EV" in "EV frames" may be the equivalent of another text's "electric vehicle".
     """
 
     def tf_idf(key: str) -> float:
         return weight_of.get(key, 0.0) * (1 + math.log(len(terms.occurrences[key])))
 
-    keys = [key for key in terms.occurrences if key.count(" ") < max_words]
-    return sorted(keys, key=lambda key: (-tf_idf(key), -key.count(" "), key))[:limit]
+    def heaviest(keys: list[str], count: int) -> list[str]:
+        return sorted(keys, key=lambda key: (-tf_idf(key), key))[:count]
+
+    phrases = heaviest([key for key in terms.occurrences if key.count(" ") == 1], limit // 3)
+    words = heaviest([key for key in terms.occurrences if " " not in key], limit - len(phrases))
+    return heaviest(words + phrases, limit)
 
 
 def phrase_text(terms: FieldTerms, key: str) -> str:

@@ -10,6 +10,7 @@ they name one idea in different words. Each term takes part in at most one pair,
 
 from __future__ import annotations
 
+from collections import Counter
 from dataclasses import dataclass
 from typing import Any
 
@@ -59,11 +60,15 @@ def _eligible(query_key: str, match_key: str, query: Profile, match: Profile) ->
     return all(shared) or not any(shared)
 
 
+PAIRS_PER_QUERY_WORD = 2  # a query idea may have more than one equivalent in the matched text
+
+
 def related_terms(query: Profile, match: Profile, threshold: float, limit: int) -> list[RelatedTerm]:
     """Up to ``limit`` related pairs, most similar first.
 
-    A word takes part in one pair at most, and a pair gives way to a pair of its own parts that
-    also passes ("corrosion ~ rust" rather than "shows corrosion ~ study rust").
+    A matched-text word takes part in one pair at most, a query word in two; a pair gives way to
+    a pair of its own parts that also passes ("corrosion ~ rust" rather than "shows corrosion ~
+    study rust").
     """
     if limit <= 0 or not query.candidates or not match.candidates:
         return []
@@ -76,14 +81,16 @@ def related_terms(query: Profile, match: Profile, threshold: float, limit: int) 
         and _eligible(query.candidates[row], match.candidates[column], query, match)
     }
     order = np.argsort(-similarities[rows, columns], kind="stable")
-    used_query: set[str] = set()
+    used_query: Counter[str] = Counter()
     used_match: set[str] = set()
     found: list[RelatedTerm] = []
     for position in order:
         query_key = query.candidates[rows[position]]
         match_key = match.candidates[columns[position]]
         query_words, match_words = frozenset(query_key.split()), frozenset(match_key.split())
-        if query_words & used_query or match_words & used_match or (query_words, match_words) not in passing:
+        if any(used_query[word] >= PAIRS_PER_QUERY_WORD for word in query_words):
+            continue
+        if match_words & used_match or (query_words, match_words) not in passing:
             continue
         if any(q <= query_words and m <= match_words and (q, m) != (query_words, match_words) for q, m in passing):
             continue  # a smaller pair says the same

@@ -45,7 +45,7 @@ class FieldTerms:
     """The terms of a record's (or query's) text fields, with where each occurs."""
 
     texts: Mapping[str, str]
-    occurrences: dict[str, list[Occurrence]]
+    occurrences: Mapping[str, list[Occurrence]]
 
     @classmethod
     def of(cls, texts: Mapping[str, str]) -> FieldTerms:
