@@ -20,6 +20,7 @@ from pathlib import Path
 
 from matcher.errors import NotFound
 from matcher.records import Kind, Record
+from matcher.sqlite_connections import ThreadConnections
 
 log = logging.getLogger(__name__)
 
@@ -41,8 +42,24 @@ MIGRATIONS: tuple[str, ...] = (
     INSERT INTO revisions VALUES ('projects', 0), ('needs', 0);
     CREATE TABLE term_df (term TEXT PRIMARY KEY, df INTEGER NOT NULL) WITHOUT ROWID;
     """,
+    # 2: API keys, stored as hashes
+    """
+    CREATE TABLE api_keys (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        name TEXT NOT NULL,
+        prefix TEXT NOT NULL,
+        key_hash TEXT NOT NULL UNIQUE,
+        created_at TEXT NOT NULL,
+        revoked_at TEXT
+    );
+    """,
 )
 SCHEMA_VERSION = len(MIGRATIONS)
+
+
+def _setup(connection: sqlite3.Connection) -> None:
+    connection.execute("PRAGMA journal_mode=WAL")
+    connection.execute("PRAGMA synchronous=NORMAL")
 
 
 def text_hash(text: str) -> str:
@@ -72,17 +89,11 @@ class Catalogue:
 
     def __init__(self, path: Path) -> None:
         self.path = path
+        self._connections = ThreadConnections(path, _setup, isolation_level=None)
 
     @contextmanager
     def _connect(self) -> Iterator[sqlite3.Connection]:
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        connection = sqlite3.connect(self.path, timeout=30, isolation_level=None)
-        try:
-            connection.execute("PRAGMA journal_mode=WAL")
-            connection.execute("PRAGMA synchronous=NORMAL")
-            yield connection
-        finally:
-            connection.close()
+        yield self._connections.get()
 
     @contextmanager
     def _transaction(self) -> Iterator[sqlite3.Connection]:
@@ -116,6 +127,11 @@ class Catalogue:
             return int(connection.execute("PRAGMA user_version").fetchone()[0])
 
     # -- reading -----------------------------------------------------------------------------
+
+    def change_stamp(self) -> int:
+        """A number that grows with every change to either side (for caches of corpus statistics)."""
+        with self._connect() as connection:
+            return int(connection.execute("SELECT SUM(revision) FROM revisions").fetchone()[0] or 0)
 
     def revision(self, kind: Kind) -> int:
         with self._connect() as connection:

@@ -46,6 +46,9 @@ class Settings:
     max_explained_terms: int = 10
     max_related_terms: int = 5
     keyphrase_candidates: int = 16
+    # A free-text query's candidates the cache does not know are encoded at query time, at most
+    # this many (the heaviest); each costs about a millisecond of model time.
+    query_new_phrases: int = 4
     related_threshold: float = 0.55
     # Lower thresholds where a match compares few candidate pairs, "pairs:threshold,...".
     related_threshold_steps: str = "16:0.40,32:0.45,64:0.50"
@@ -72,6 +75,16 @@ class Settings:
     max_passages: int = 8
     show_progress: bool = True
     log_level: str = "INFO"
+    # Service: reads (match, get) without a key unless public_reads is off; writes always need one.
+    public_reads: bool = True
+    # Origins allowed to call the API from a browser, comma-separated ("*" for any); empty: none.
+    cors_origins: str = ""
+    # Requests per client address and worker process (flask-limiter syntax); empty turns a limit off.
+    rate_limit: str = "600 per minute"
+    write_rate_limit: str = "60 per minute"
+    # `matcher serve`: gunicorn worker processes and threads per worker.
+    workers: int = 2
+    threads: int = 4
 
     @property
     def catalogue_path(self) -> Path:
@@ -141,7 +154,10 @@ def _threshold_steps(text: str) -> tuple[tuple[int, float], ...]:
 
 
 _FIELDS = {f.name: f for f in dataclasses.fields(Settings)}
-_MAY_BE_ZERO = {"dense_weight", "bm25_b", "passage_overlap", "feedback_docs", "feedback_weight", "max_related_terms", "profile_cache_size"}
+_MAY_BE_ZERO = {
+    "dense_weight", "bm25_b", "passage_overlap", "feedback_docs", "feedback_weight", "max_related_terms",
+    "profile_cache_size", "query_new_phrases",
+}
 
 
 def _coerce(name: str, raw: Any, source: str) -> Any:

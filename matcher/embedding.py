@@ -171,6 +171,8 @@ class SentenceTransformerEmbedder:
 
     def readable(self, texts: list[str]) -> list[bool]:
         """False for a text the tokenizer turns (partly) into unknown pieces, e.g. Chinese for an English model."""
+        if not texts:
+            return []
         tokenizer = self._load().tokenizer
         unknown = tokenizer.unk_token_id
         if unknown is None:

@@ -14,10 +14,11 @@ import faiss
 import numpy as np
 
 from matcher import __version__
+from matcher.api_keys import ApiKeys
 from matcher.catalogue import Catalogue, ChangeSummary
 from matcher.config import Settings
 from matcher.embedding import Embedder, SentenceTransformerEmbedder
-from matcher.errors import TooLarge, Unavailable
+from matcher.errors import NotFound, TooLarge, Unavailable
 from matcher.explaining import Explainer
 from matcher.explanation.explainer import Explanation
 from matcher.filters import filter_sql
@@ -75,6 +76,7 @@ class Matcher:
         self._load_lock = threading.Lock()
         faiss.omp_set_num_threads(settings.faiss_threads)
         self.catalogue.migrate()
+        self.api_keys = ApiKeys(settings.catalogue_path)
 
     # -- ingestion ---------------------------------------------------------------------------
 
@@ -117,6 +119,22 @@ class Matcher:
                 kind.value, source, len(records), summary_.created, summary_.updated, unchanged, summary_.deleted
             )
         log.info("Ingested %s", report)
+        return report
+
+    def delete(self, kind: Kind, record_ids: list[str]) -> IngestReport:
+        """Remove records by id (all must exist, or nothing changes) and update the indexes."""
+        with self._write_lock.held():
+            present = self.catalogue.by_ids(kind, record_ids)
+            missing = [record_id for record_id in record_ids if record_id not in present]
+            if missing:
+                raise NotFound(
+                    f"{kind.singular.capitalize()} {missing[0]!r} does not exist",
+                    details={"kind": kind.value, "id": missing[0]},
+                )
+            summary_ = self.catalogue.apply(kind, [], record_ids, self._term_delta(kind, [], record_ids))
+            self.sync_index(kind)
+        report = IngestReport(kind.value, "delete", len(record_ids), 0, 0, 0, summary_.deleted)
+        log.info("Deleted %s", report)
         return report
 
     def _term_delta(self, kind: Kind, changed: list[Record], delete_ids: list[str]) -> Counter[str]:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import threading
 from collections.abc import Iterable, Mapping, Sequence
 
 from matcher.catalogue import Catalogue, text_hash
@@ -18,6 +19,7 @@ from matcher.vector_cache import VectorCache
 log = logging.getLogger(__name__)
 
 QUERY_FIELD = "text"  # the field name of a free-text query
+DF_CACHE_SIZE = 200_000  # document frequencies kept in memory between catalogue changes
 
 
 class Explainer:
@@ -34,25 +36,52 @@ class Explainer:
             f"-w{policy.max_units}.{policy.overlap}.{policy.max_passages}"
         )
         self.store = ProfileStore(settings.profile_path, version, settings.profile_cache_size)
+        self._df: dict[str, int] = {}
+        self._df_stamp = -1
+        self._count = 0
+        self._df_lock = threading.Lock()
         readable = vectors.embedder.readable
         self._stored = ProfileBuilder(
-            policy, self.policy.candidates, self.idf, vectors.vectors, vectors.sentence_vectors, readable, dimension
+            policy,
+            self.policy.candidates,
+            self.idf,
+            lambda phrases: dict(zip(phrases, vectors.vectors(phrases))),
+            vectors.sentence_vectors,
+            readable,
+            dimension,
         )
         self._query = ProfileBuilder(
             policy,
             self.policy.candidates,
             self.idf,
-            lambda phrases: vectors.query_vectors(phrases, with_sentences=False),
+            lambda phrases: vectors.phrase_vectors(phrases, settings.query_new_phrases),
             vectors.sentence_vectors,
             readable,
             dimension,
         )
 
     def idf(self, keys: Iterable[str]) -> dict[str, float]:
-        """The catalogue IDF of each term key (a term no record holds counts as held by one)."""
+        """The catalogue IDF of each term key (a term no record holds counts as held by one).
+
+        Document frequencies read once are kept until the catalogue changes.
+        """
         keys = list(keys)
-        frequencies, count = self.catalogue.term_statistics(keys)
-        return {key: idf(frequencies.get(key, 1), max(count, 1)) for key in keys}
+        stamp = self.catalogue.change_stamp()
+        with self._df_lock:
+            if stamp != self._df_stamp or len(self._df) > DF_CACHE_SIZE:
+                self._df, self._df_stamp, self._count = {}, stamp, 0
+            missing = [key for key in keys if key not in self._df]
+        if missing or not self._count:
+            frequencies, count = self.catalogue.term_statistics(missing)
+            with self._df_lock:
+                if stamp == self._df_stamp:
+                    self._df.update((key, frequencies.get(key, 1)) for key in missing)
+                    self._count = count
+        else:
+            frequencies, count = {}, self._count
+        known = self._df
+        count = max(count, 1)
+        return {key: idf(known.get(key) or frequencies.get(key, 1), count) for key in keys}
 
     # -- profiles ------------------------------------------------------------------------------
 

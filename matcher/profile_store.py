@@ -16,6 +16,16 @@ from pathlib import Path
 
 from matcher.explanation.profile import Profile
 from matcher.records import Kind
+from matcher.sqlite_connections import ThreadConnections
+
+
+def _setup(connection: sqlite3.Connection) -> None:
+    connection.execute("PRAGMA journal_mode=WAL")
+    connection.execute(
+        "CREATE TABLE IF NOT EXISTS profiles (kind TEXT NOT NULL, key INTEGER NOT NULL, "
+        "text_hash TEXT NOT NULL, version TEXT NOT NULL, data BLOB NOT NULL, PRIMARY KEY (kind, key))"
+    )
+    connection.commit()
 
 
 class ProfileStore:
@@ -25,20 +35,11 @@ class ProfileStore:
         self._memory: OrderedDict[tuple[str, int, str], Profile] = OrderedDict()
         self._memory_size = memory_size
         self._lock = threading.Lock()
+        self._connections = ThreadConnections(path, _setup, isolation_level="DEFERRED")
 
     @contextmanager
     def _connect(self) -> Iterator[sqlite3.Connection]:
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        connection = sqlite3.connect(self.path, timeout=30)
-        try:
-            connection.execute("PRAGMA journal_mode=WAL")
-            connection.execute(
-                "CREATE TABLE IF NOT EXISTS profiles (kind TEXT NOT NULL, key INTEGER NOT NULL, "
-                "text_hash TEXT NOT NULL, version TEXT NOT NULL, data BLOB NOT NULL, PRIMARY KEY (kind, key))"
-            )
-            yield connection
-        finally:
-            connection.close()
+        yield self._connections.get()
 
     def valid_keys(self, kind: Kind, text_hashes: Mapping[int, str]) -> set[int]:
         """Which of the records (key -> text hash) have a profile made for their current text."""

@@ -19,9 +19,17 @@ import numpy as np
 from tqdm import tqdm
 
 from matcher.embedding import Embedder, SpanVectors
+from matcher.sqlite_connections import ThreadConnections
 from matcher.text.sentences import sentence_spans
 
 log = logging.getLogger(__name__)
+
+
+def _setup(connection: sqlite3.Connection) -> None:
+    connection.execute("PRAGMA journal_mode=WAL")
+    connection.execute("CREATE TABLE IF NOT EXISTS vectors (key BLOB PRIMARY KEY, dim INTEGER NOT NULL, vector BLOB NOT NULL)")
+    connection.execute("CREATE TABLE IF NOT EXISTS sentences (key BLOB PRIMARY KEY, data BLOB NOT NULL)")
+    connection.commit()
 
 
 def cache_key(model_name: str, text: str) -> bytes:
@@ -47,20 +55,11 @@ class VectorCache:
         self._memory: OrderedDict[bytes, tuple[np.ndarray, SpanVectors | None]] = OrderedDict()
         self._memory_size = memory_size
         self._lock = threading.Lock()
+        self._connections = ThreadConnections(path, _setup, isolation_level="DEFERRED")
 
     @contextmanager
     def _connect(self) -> Iterator[sqlite3.Connection]:
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        connection = sqlite3.connect(self.path, timeout=30)
-        try:
-            connection.execute("PRAGMA journal_mode=WAL")
-            connection.execute(
-                "CREATE TABLE IF NOT EXISTS vectors (key BLOB PRIMARY KEY, dim INTEGER NOT NULL, vector BLOB NOT NULL)"
-            )
-            connection.execute("CREATE TABLE IF NOT EXISTS sentences (key BLOB PRIMARY KEY, data BLOB NOT NULL)")
-            yield connection
-        finally:
-            connection.close()
+        yield self._connections.get()
 
     def _lookup(self, keys: list[bytes]) -> dict[bytes, np.ndarray]:
         found: dict[bytes, np.ndarray] = {}
@@ -156,6 +155,26 @@ class VectorCache:
             self._store(list(unknown), vectors, sentences)
             found.update(zip(unknown, sentences))
         return [found[key] for key in keys]
+
+    def phrase_vectors(self, phrases: list[str], new_budget: int | None = None) -> dict[str, np.ndarray]:
+        """Vectors of short phrases: those known (memory, then disk) and at most ``new_budget`` new ones.
+
+        Phrases come heaviest first, so a spent budget drops the lightest. New ones are encoded
+        and kept in memory only (a query's phrases are not written to disk).
+        """
+        keys = {phrase: cache_key(self.embedder.name, phrase) for phrase in phrases}
+        with self._lock:
+            known = {phrase: self._memory[key][0] for phrase, key in keys.items() if key in self._memory}
+        unknown = [phrase for phrase in phrases if phrase not in known]
+        if unknown:
+            stored = self._lookup([keys[phrase] for phrase in unknown])
+            known.update((phrase, stored[keys[phrase]]) for phrase in unknown if keys[phrase] in stored)
+        new = [phrase for phrase in phrases if phrase not in known]
+        if new_budget is not None:
+            new = new[:new_budget]
+        if new:
+            known.update(zip(new, self.query_vectors(new, with_sentences=False)))
+        return {phrase: known[phrase] for phrase in phrases if phrase in known}
 
     def query_vectors(self, texts: list[str], with_sentences: bool = True) -> np.ndarray:
         """Vectors of a query's passages, remembered in memory (free-text queries are not written to disk).

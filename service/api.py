@@ -1,4 +1,4 @@
-"""The JSON API under /api/v1: parse the request, call the matcher, serialise the answer."""
+"""The JSON API under /api/v1: check access, parse the request, call the matcher, serialise the answer."""
 
 from __future__ import annotations
 
@@ -6,15 +6,18 @@ from typing import Any
 
 from flask import Blueprint, current_app, jsonify, request
 from flask.typing import ResponseReturnValue
+from pydantic import ValidationError
 
 from matcher.engine import Matcher
 from matcher.matching import Direction
 from matcher.records import Kind
+from service.access import reads, writes
+from service.contract import MatchBody, first_problem
 from service.errors import ApiError
+from service.openapi import openapi_document
 
 api = Blueprint("api", __name__)
 
-MATCH_FIELDS = {"text", "direction", "top_k", "min_score", "filters", "explain"}
 QUERY_PARAMETERS = {"top_k", "min_score", "explain"}
 INTEGER_FILTERS = {"trl_min", "trl_max"}
 
@@ -51,12 +54,12 @@ def _number(name: str, raw: str, kind: type) -> Any:
 def _query_string_options() -> dict[str, Any]:
     """``top_k``, ``min_score``, ``explain`` and filters (every other parameter) from the query string."""
     options: dict[str, Any] = {}
-    if "explain" in request.args:
-        options["explain"] = request.args["explain"]
     if "top_k" in request.args:
         options["top_k"] = _number("top_k", request.args["top_k"], int)
     if "min_score" in request.args:
         options["min_score"] = _number("min_score", request.args["min_score"], float)
+    if "explain" in request.args:
+        options["explain"] = request.args["explain"]
     filters: dict[str, Any] = {}
     for name in request.args:
         if name in QUERY_PARAMETERS:
@@ -75,33 +78,35 @@ def health() -> ResponseReturnValue:
     return jsonify(_matcher().health())
 
 
+@api.get("/openapi.json")
+def openapi() -> ResponseReturnValue:
+    return jsonify(openapi_document(_matcher().settings))
+
+
 @api.post("/match")
+@reads
 def match_text() -> ResponseReturnValue:
     body = _json_body()
     if not isinstance(body, dict):
         raise ApiError(422, "invalid_parameter", "The request body must be a JSON object", {"parameter": "body"})
-    unknown = sorted(set(body) - MATCH_FIELDS)
-    if unknown:
-        raise ApiError(
-            422,
-            "invalid_parameter",
-            f"Unknown field(s) {unknown}; valid fields are {sorted(MATCH_FIELDS)}",
-            {"parameter": unknown[0], "valid": sorted(MATCH_FIELDS)},
-        )
-    if "text" not in body:
-        raise ApiError(422, "invalid_parameter", "Field 'text' is required", {"parameter": "text"})
+    try:
+        parsed = MatchBody.model_validate(body)
+    except ValidationError as error:
+        parameter, message = first_problem(error)
+        raise ApiError(422, "invalid_parameter", message, {"parameter": parameter}) from None
     matcher = _matcher()
     match_request = matcher.request(
-        direction=body.get("direction", Direction.NEED_TO_PROJECTS.value),
-        text=body["text"],
-        top_k=body.get("top_k"),
-        min_score=body.get("min_score"),
-        filters=body.get("filters"),
-        explain=body.get("explain", True),
+        direction=parsed.direction,
+        text=parsed.text,
+        top_k=parsed.top_k,
+        min_score=parsed.min_score,
+        filters=parsed.filters,
+        explain=parsed.explain,
     )
     return jsonify(matcher.match(match_request).to_dict())
 
 
+@reads
 def _record_matches(kind: Kind, record_id: str) -> ResponseReturnValue:
     matcher = _matcher()
     match_request = matcher.request(
@@ -110,16 +115,41 @@ def _record_matches(kind: Kind, record_id: str) -> ResponseReturnValue:
     return jsonify(matcher.match(match_request).to_dict())
 
 
+@reads
 def _record(kind: Kind, record_id: str) -> ResponseReturnValue:
     return jsonify(_matcher().get(kind, record_id).to_dict())
 
 
+@writes
 def _ingest(kind: Kind) -> ResponseReturnValue:
     report = _matcher().ingest_batch(kind, _json_body())
     return jsonify(report.to_dict())
 
 
+@writes
+def _put_record(kind: Kind, record_id: str) -> ResponseReturnValue:
+    body = _json_body()
+    if not isinstance(body, dict):
+        raise ApiError(422, "invalid_parameter", "The request body must be one record (a JSON object)", {"parameter": "body"})
+    if "id" in body:
+        raise ApiError(422, "invalid_parameter", "The id is the path's; leave it out of the body", {"parameter": "id"})
+    report = _matcher().ingest_batch(kind, [{**body, "id": record_id}], source=f"PUT /{kind.value}/{record_id}")
+    return jsonify(report.to_dict())
+
+
+@writes
+def _delete_record(kind: Kind, record_id: str) -> ResponseReturnValue:
+    _matcher().delete(kind, [record_id])
+    return jsonify({"kind": kind.value, "id": record_id, "deleted": True})
+
+
 for _kind in Kind:
     api.add_url_rule(f"/{_kind.value}/<record_id>/matches", f"{_kind.value}_matches", _record_matches, defaults={"kind": _kind})
     api.add_url_rule(f"/{_kind.value}/<record_id>", f"{_kind.value}_record", _record, defaults={"kind": _kind})
+    api.add_url_rule(
+        f"/{_kind.value}/<record_id>", f"{_kind.value}_put", _put_record, methods=["PUT"], defaults={"kind": _kind}
+    )
+    api.add_url_rule(
+        f"/{_kind.value}/<record_id>", f"{_kind.value}_delete", _delete_record, methods=["DELETE"], defaults={"kind": _kind}
+    )
     api.add_url_rule(f"/{_kind.value}", f"{_kind.value}_ingest", _ingest, methods=["POST"], defaults={"kind": _kind})

@@ -9,8 +9,11 @@ from flask import Flask
 
 from matcher.config import Settings, load_settings
 from matcher.engine import Matcher
+from service.access import install_cors, install_limits
 from service.api import api
 from service.errors import register_error_handlers
+from service.json_provider import OrjsonProvider
+from service.web import web
 
 EXTENSION = "techmatch"
 
@@ -21,11 +24,17 @@ def create_app(config: Settings | Mapping[str, Any] | None = None, matcher: Matc
     The model loads on the first request that needs it, not here.
     """
     settings = config if isinstance(config, Settings) else load_settings(**dict(config or {}))
-    app = Flask(__name__)
+    app = Flask(__name__, static_folder=None)
+    app.json = OrjsonProvider(app)
     app.config["MAX_CONTENT_LENGTH"] = settings.max_request_bytes
-    app.json.ensure_ascii = False  # type: ignore[attr-defined]
-    app.json.sort_keys = False  # type: ignore[attr-defined]
     app.extensions[EXTENSION] = matcher or Matcher(settings)
     app.register_blueprint(api, url_prefix="/api/v1")
+    app.register_blueprint(web)
+    limiter = install_limits(app, settings)
+    if settings.write_rate_limit.strip():
+        for endpoint, view in list(app.view_functions.items()):
+            if getattr(view, "techmatch_write", False):
+                app.view_functions[endpoint] = limiter.limit(settings.write_rate_limit)(view)
+    install_cors(app, settings)
     register_error_handlers(app)
     return app

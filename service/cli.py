@@ -272,15 +272,73 @@ def explain_eval(
 @main.command()
 @click.option("--host", default="127.0.0.1", show_default=True)
 @click.option("--port", default=8000, show_default=True, type=int)
+@click.option("--workers", type=click.IntRange(1), help="gunicorn worker processes (default: setting 'workers', 2).")
+@click.option("--threads", type=click.IntRange(1), help="Threads per worker (default: setting 'threads', 4).")
+@click.option("--dev", is_flag=True, help="Flask's single-process development server instead of gunicorn.")
 @click.pass_context
 @_fail_cleanly
-def serve(context: click.Context, host: str, port: int) -> None:
-    """Serve the JSON API (a threaded server for one machine; see the README for deployment)."""
-    from service.app import create_app
+def serve(context: click.Context, host: str, port: int, workers: int | None, threads: int | None, dev: bool) -> None:
+    """Serve the web page and the JSON API with gunicorn (each worker loads the model and indexes once)."""
+    settings = _settings(context)
+    click.echo(f"techmatch serving on http://{host}:{port}/ (API: /api/v1, docs: /api/docs)", err=True)
+    if dev:
+        from service.app import create_app
 
-    app = create_app(_settings(context))
-    click.echo(f"techmatch serving on http://{host}:{port}/api/v1/health", err=True)
-    app.run(host=host, port=port, threaded=True, use_reloader=False)
+        create_app(settings).run(host=host, port=port, threaded=True, use_reloader=False)
+        return
+    from service.server import Server
+
+    Server(settings, host, port, workers or settings.workers, threads or settings.threads).run()
+
+
+@main.group()
+def keys() -> None:
+    """API keys for writing (ingest, update, delete): create, list, revoke."""
+
+
+@keys.command("create")
+@click.option("--name", required=True, help="Who or what uses the key.")
+@click.pass_context
+@_fail_cleanly
+def keys_create(context: click.Context, name: str) -> None:
+    """Make a key; it is printed once and stored only as a hash."""
+    key, info = _open_keys(context).create(name)
+    click.echo(key)
+    click.echo(f"key {info.id} ({info.name}) created; store it now, it cannot be shown again", err=True)
+
+
+@keys.command("list")
+@click.option("--json", "as_json", is_flag=True)
+@click.pass_context
+@_fail_cleanly
+def keys_list(context: click.Context, as_json: bool) -> None:
+    """The keys: id, name, first characters, created, revoked."""
+    infos = _open_keys(context).list()
+    if as_json:
+        click.echo(json.dumps([info.to_dict() for info in infos]))
+        return
+    for info in infos:
+        state = f"revoked {info.revoked_at}" if info.revoked_at else "active"
+        click.echo(f"{info.id:>4}  {info.prefix}…  {info.name}  created {info.created_at}  {state}")
+
+
+@keys.command("revoke")
+@click.argument("key_id", type=int)
+@click.pass_context
+@_fail_cleanly
+def keys_revoke(context: click.Context, key_id: int) -> None:
+    """Revoke a key by its id (from `matcher keys list`)."""
+    info = _open_keys(context).revoke(key_id)
+    click.echo(f"key {info.id} ({info.name}) revoked {info.revoked_at}")
+
+
+def _open_keys(context: click.Context) -> Any:
+    from matcher.api_keys import ApiKeys
+    from matcher.catalogue import Catalogue
+
+    settings = _settings(context)
+    Catalogue(settings.catalogue_path).migrate()
+    return ApiKeys(settings.catalogue_path)
 
 
 if __name__ == "__main__":

@@ -36,8 +36,10 @@ HTTP_CODES: dict[int, str] = {
     404: "not_found",
     405: "method_not_allowed",
     413: "payload_too_large",
+    401: "unauthorized",
     415: "unsupported_media_type",
     422: "invalid_parameter",
+    429: "rate_limited",
 }
 
 

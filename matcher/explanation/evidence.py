@@ -45,9 +45,8 @@ def best_evidence(query: Profile, match: Profile) -> Evidence | None:
         return None
     parts = query.sentence_sums @ match.sentence_sums.T
     row, column = np.unravel_index(int(np.argmax(parts)), parts.shape)
-    first, second = query.sentence_sums[row], match.sentence_sums[column]
-    norms = float(np.linalg.norm(first) * np.linalg.norm(second))
-    total = float(query.sentence_sums.sum(axis=0) @ match.sentence_sums.sum(axis=0))
+    norms = float(query.sentence_norms[row] * match.sentence_norms[column])
+    total = float(query.sentence_total @ match.sentence_total)
     query_sentence, match_sentence = query.sentences[row], match.sentences[column]
     return Evidence(
         query_sentence,

@@ -65,10 +65,13 @@ def explain(
 ) -> Explanation:
     """Explain why ``match`` was found for ``query``; ``idf`` holds the catalogue IDF of shared keys."""
 
-    def weight(key: str) -> float:
-        return shared_weight(idf.get(key, 0.0), len(match.terms.occurrences[key]))
+    count, idf_of = match.terms.count, idf.get
+    weights = {
+        key: shared_weight(idf_of(key, 0.0), count(key))
+        for key in query.terms.occurrences.keys() & match.terms.occurrences.keys()
+    }
 
     threshold = policy.threshold_for(len(query.candidates) * len(match.candidates))
     related = related_terms(query, match, threshold, policy.max_related)
-    shared = shared_terms(query.terms, match.terms, weight, policy.max_terms)
+    shared = shared_terms(query.terms, match.terms, weights.__getitem__, policy.max_terms, common=weights)
     return Explanation(shared, related, best_evidence(query, match), summary(shared, related, language))

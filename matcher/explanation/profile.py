@@ -12,12 +12,13 @@ tokenising and no model call at query time:
 
 from __future__ import annotations
 
-import json
 import math
 from collections.abc import Callable, Iterable, Iterator, KeysView, Mapping
 from dataclasses import dataclass
+from functools import cached_property
 
 import numpy as np
+import orjson
 
 from matcher.embedding import SpanVectors
 from matcher.explanation.terms import FieldTerms, Occurrence
@@ -46,6 +47,14 @@ class Profile:
     sentences: list[Sentence]
     sentence_sums: np.ndarray  # (len(sentences), dimension)
 
+    @cached_property
+    def sentence_norms(self) -> np.ndarray:
+        return np.linalg.norm(self.sentence_sums, axis=1)
+
+    @cached_property
+    def sentence_total(self) -> np.ndarray:
+        return self.sentence_sums.sum(axis=0)
+
     def to_bytes(self) -> bytes:
         fields = list(self.terms.texts)
         index = {field: position for position, field in enumerate(fields)}
@@ -59,7 +68,7 @@ class Profile:
             "sentences": [[index[s.field], s.start, s.end, s.tokens] for s in self.sentences],
             "dimension": int(self.sentence_sums.shape[1]) if self.sentence_sums.ndim == 2 else 0,
         }
-        head = json.dumps(header, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
+        head = orjson.dumps(header)
         triples = np.asarray(
             [(index[o.field], o.start, o.end) for group in places for o in group], dtype=np.int32
         ).reshape(-1, 3)
@@ -80,7 +89,7 @@ class Profile:
         of a few shared terms among hundreds.
         """
         size = int.from_bytes(blob[:4], "little")
-        header = json.loads(blob[4 : 4 + size].decode("utf-8"))
+        header = orjson.loads(blob[4 : 4 + size])
         offset = 4 + size
         count = int.from_bytes(blob[offset : offset + 4], "little")
         triples = np.frombuffer(blob, dtype=np.int32, count=3 * count, offset=offset + 4).reshape(count, 3)
@@ -98,7 +107,7 @@ class PackedOccurrences(Mapping[str, list[Occurrence]]):
     def __init__(self, keys: list[str], counts: list[int], triples: np.ndarray, fields: list[str]) -> None:
         self._keys = keys
         self._index = {key: position for position, key in enumerate(keys)}
-        self._starts = np.concatenate([[0], np.cumsum(counts)]).astype(np.int64)
+        self._starts = [0, *np.cumsum(counts, dtype=np.int64).tolist()]
         self._triples = triples
         self._fields = fields
         self._unpacked: dict[str, list[Occurrence]] = {}
@@ -108,11 +117,16 @@ class PackedOccurrences(Mapping[str, list[Occurrence]]):
         if found is None:
             position = self._index[key]
             rows = self._triples[self._starts[position] : self._starts[position + 1]].tolist()
-            found = self._unpacked[key] = [Occurrence(self._fields[f], start, end) for f, start, end in rows]
+            fields, make = self._fields, tuple.__new__  # tuple.__new__ skips NamedTuple's slow Python __new__
+            found = self._unpacked[key] = [make(Occurrence, (fields[f], start, end)) for f, start, end in rows]
         return found
 
     def __contains__(self, key: object) -> bool:
         return key in self._index
+
+    def count(self, key: str) -> int:
+        position = self._index[key]
+        return int(self._starts[position + 1] - self._starts[position])
 
     def __iter__(self) -> Iterator[str]:
         return iter(self._keys)
@@ -175,7 +189,8 @@ class ProfileBuilder:
     passages: PassagePolicy
     candidates: int
     idf_of: Callable[[Iterable[str]], dict[str, float]]
-    phrase_vectors: Callable[[list[str]], np.ndarray]
+    # Vectors of the phrases, heaviest first; a phrase left out (a budget spent) is no candidate.
+    phrase_vectors: Callable[[list[str]], Mapping[str, np.ndarray]]
     sentence_vectors: Callable[[list[str]], list[SpanVectors]]
     readable: Callable[[list[str]], list[bool]]
     dimension: int
@@ -194,8 +209,9 @@ class ProfileBuilder:
             [key for key in keys if phrase_text(terms, key) in readable][: self.candidates]
             for terms, keys in zip(all_terms, chosen)
         ]
-        wanted = sorted({phrase_text(terms, key) for terms, keys in zip(all_terms, chosen) for key in keys})
-        vectors = dict(zip(wanted, self.phrase_vectors(wanted))) if wanted else {}
+        wanted = list(dict.fromkeys(phrase_text(terms, key) for terms, keys in zip(all_terms, chosen) for key in keys))
+        vectors = self.phrase_vectors(wanted) if wanted else {}
+        chosen = [[key for key in keys if phrase_text(terms, key) in vectors] for terms, keys in zip(all_terms, chosen)]
         windows = [passage_windows(source.body, self.passages) for source in sources]
         heads = [f"{source.title}\n" if source.title else "" for source in sources]
         texts = [f"{head}{source.body[start:end]}" for source, head, spans in zip(sources, heads, windows) for start, end in spans]

@@ -17,7 +17,7 @@ from typing import Any
 import numpy as np
 
 from matcher.explanation.profile import Profile
-from matcher.explanation.terms import Occurrence
+from matcher.explanation.terms import Occurrence, occurrence_dicts
 
 
 @dataclass(frozen=True)
@@ -35,8 +35,8 @@ class RelatedTerm:
             "query_term": self.query_term,
             "match_term": self.match_term,
             "similarity": round(self.similarity, 4),
-            "query_occurrences": [occurrence.to_dict() for occurrence in self.query],
-            "match_occurrences": [occurrence.to_dict() for occurrence in self.match],
+            "query_occurrences": occurrence_dicts(self.query),
+            "match_occurrences": occurrence_dicts(self.match),
         }
 
 

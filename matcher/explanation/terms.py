@@ -3,21 +3,26 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 from matcher.text.tokenize import Span, terms, tokenize
 
 
-@dataclass(frozen=True)
-class Occurrence:
+class Occurrence(NamedTuple):
+    """Where a term occurs: a field and character offsets (a tuple: millions are made cheaply)."""
+
     field: str
     start: int
     end: int
 
     def to_dict(self) -> dict[str, Any]:
         return {"field": self.field, "start": self.start, "end": self.end}
+
+
+def occurrence_dicts(occurrences: Iterable[Occurrence]) -> list[dict[str, Any]]:
+    return [{"field": field, "start": start, "end": end} for field, start, end in occurrences]
 
 
 @dataclass(frozen=True)
@@ -35,8 +40,8 @@ class SharedTerm:
             "match_term": self.match_term,
             "key": self.key,
             "weight": round(self.weight, 4),
-            "query_occurrences": [occurrence.to_dict() for occurrence in self.query],
-            "match_occurrences": [occurrence.to_dict() for occurrence in self.match],
+            "query_occurrences": occurrence_dicts(self.query),
+            "match_occurrences": occurrence_dicts(self.match),
         }
 
 
@@ -61,6 +66,11 @@ class FieldTerms:
     def first_surface(self, key: str) -> str:
         return self.surface(self.occurrences[key][0])
 
+    def count(self, key: str) -> int:
+        """How often ``key`` occurs (without unpacking its occurrences where they are packed)."""
+        counter = getattr(self.occurrences, "count", None)
+        return int(counter(key)) if counter is not None else len(self.occurrences[key])
+
 
 def idf(document_frequency: int, document_count: int) -> float:
     """BM25's inverse document frequency, always positive."""
@@ -78,14 +88,18 @@ def shared_terms(
     match: FieldTerms,
     weight_of: Callable[[str], float],
     limit: int = 10,
+    common: Mapping[str, float] | None = None,
 ) -> list[SharedTerm]:
     """Terms both texts contain, heaviest first, at most ``limit``, each idea named once.
 
     A term is left out when its words are a part or a whole of a heavier term already chosen:
     after "laser welding" neither "laser" nor "laser welding process" is named again.
+    ``common`` may give the shared keys with their weights already worked out.
     """
-    common = query.occurrences.keys() & match.occurrences.keys()
-    candidates = sorted(common, key=lambda key: (-weight_of(key), -key.count(" "), key))
+    weights = common if common is not None else {
+        key: weight_of(key) for key in query.occurrences.keys() & match.occurrences.keys()
+    }
+    candidates = sorted(weights, key=lambda key: (-weights[key], -key.count(" "), key))
     chosen: list[SharedTerm] = []
     chosen_words: list[set[str]] = []
     for key in candidates:
@@ -94,7 +108,7 @@ def shared_terms(
             continue
         in_query = tuple(query.occurrences[key])
         in_match = tuple(match.occurrences[key])
-        chosen.append(SharedTerm(query.surface(in_query[0]), match.surface(in_match[0]), key, weight_of(key), in_query, in_match))
+        chosen.append(SharedTerm(query.surface(in_query[0]), match.surface(in_match[0]), key, weights[key], in_query, in_match))
         chosen_words.append(words)
         if len(chosen) == limit:
             break

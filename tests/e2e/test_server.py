@@ -3,70 +3,17 @@
 from __future__ import annotations
 
 import json
-import os
-import shutil
-import socket
-import subprocess
-import sys
-import time
-import urllib.error
-import urllib.request
 from collections.abc import Iterator
 
 import pytest
 
-from tests.conftest import REPO
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def call(url: str, body: bytes | None = None, content_type: str = "application/json") -> tuple[int, dict]:
-    request = urllib.request.Request(url, data=body, headers={"Content-Type": content_type} if body is not None else {})
-    try:
-        with urllib.request.urlopen(request, timeout=60) as response:
-            return response.status, json.loads(response.read())
-    except urllib.error.HTTPError as error:
-        return error.code, json.loads(error.read())
+from tests.e2e.conftest import call, copy_sample, serve
 
 
 @pytest.fixture(scope="module")
 def server(sample_dir, tmp_path_factory) -> Iterator[str]:
-    data_dir = tmp_path_factory.mktemp("served") / "var"
-    shutil.copytree(sample_dir, data_dir)
-    port = free_port()
-    environ = {**os.environ, "HF_HUB_OFFLINE": "1", "MATCHER_SHOW_PROGRESS": "false"}
-    log_path = data_dir.parent / "server.log"
-    log = log_path.open("wb")
-    process = subprocess.Popen(
-        [sys.executable, "-m", "service.cli", "--data-dir", str(data_dir), "serve", "--port", str(port)],
-        cwd=REPO,
-        env=environ,
-        stdout=log,
-        stderr=subprocess.STDOUT,
-    )
-    base = f"http://127.0.0.1:{port}/api/v1"
-    try:
-        deadline = time.monotonic() + 120
-        while True:
-            if process.poll() is not None:
-                raise RuntimeError(f"server exited: {log_path.read_text(errors='replace')}")
-            try:
-                if call(f"{base}/health")[0] == 200:
-                    break
-            except OSError:
-                pass
-            if time.monotonic() > deadline:
-                raise RuntimeError("server did not answer /health within 120 s")
-            time.sleep(0.3)
-        yield base
-    finally:
-        process.terminate()
-        process.wait(timeout=30)
-        log.close()
+    with serve(copy_sample(sample_dir, tmp_path_factory, "served")) as served:
+        yield served.api
 
 
 def test_health_over_http(server):

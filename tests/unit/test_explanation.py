@@ -82,7 +82,7 @@ def _builder(vectors: dict[str, np.ndarray], readable: bool = True) -> ProfileBu
         PassagePolicy(),
         16,
         lambda keys: {key: 1.0 + key.count(" ") for key in keys},
-        lambda phrases: np.vstack([phrase_vector(p) for p in phrases]),
+        lambda phrases: {p: phrase_vector(p) for p in phrases},
         sentence_vectors,
         lambda phrases: [readable] * len(phrases),
         dimension,

@@ -1,0 +1,253 @@
+"""The API contract: pydantic models of every request and response, from which the OpenAPI document is made.
+
+Requests are validated with these models before the matcher sees them; responses are built by
+the matcher and checked against these models by the contract tests (schemathesis), not on every
+request.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from matcher.matching import Direction
+
+DirectionName = Literal["need_to_projects", "project_to_needs"]
+FilterValue = str | int | list[str]
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+# -- requests --------------------------------------------------------------------------------
+
+
+NON_BLANK = r"\S"
+
+
+class MatchBody(Strict):
+    """A free text to match: a need (to find projects) or a project (to find needs)."""
+
+    text: str = Field(min_length=1, pattern=NON_BLANK, description="The need or project description.")
+    direction: DirectionName = Field(Direction.NEED_TO_PROJECTS.value, description="Which side the text is.")
+    top_k: int | None = Field(None, ge=1, description="How many matches (default 10, at most max_top_k).")
+    min_score: float | None = Field(None, ge=-1, le=1, description="A floor on the dense (cosine) similarity.")
+    filters: dict[str, FilterValue] | None = Field(
+        None,
+        description="Projects: field, industry, institution, language, trl_min, trl_max. "
+        "Needs: industry, field, region, enterprise, language. Text filters take a value or a list.",
+    )
+    explain: bool = Field(True, description="Explain each match (shared and related terms, evidence, scores).")
+
+
+class ProjectFields(BaseModel):
+    """A research project's fields (the same as a projects file's columns); the id is the path's."""
+
+    model_config = ConfigDict(extra="forbid")
+    title: str = Field(min_length=1, pattern=NON_BLANK)
+    abstract: str = Field(min_length=1, pattern=NON_BLANK)
+    institution: str | None = None
+    contact: str | None = None
+    fields: list[str] | str | None = Field(None, description="A list, or one text split on ';'.")
+    keywords: list[str] | str | None = None
+    trl: int | None = Field(None, ge=1, le=9, description="Technology readiness level, 1 to 9.")
+    ip_status: str | None = None
+    language: str | None = None
+    url: str | None = None
+    updated: str | None = Field(None, pattern=r"^\d{4}-\d{2}-\d{2}$", description="YYYY-MM-DD")
+    metadata: dict[str, Any] | None = None
+
+
+class ProjectIn(ProjectFields):
+    """A research project as sent to POST /projects."""
+
+    id: str = Field(min_length=1, pattern=NON_BLANK)
+
+
+class NeedFields(BaseModel):
+    """An enterprise technology need's fields (the same as a needs file's columns); the id is the path's."""
+
+    model_config = ConfigDict(extra="forbid")
+    title: str = Field(min_length=1, pattern=NON_BLANK)
+    description: str = Field(min_length=1, pattern=NON_BLANK)
+    enterprise: str | None = None
+    industry: str | None = None
+    region: str | None = None
+    budget: str | int | float | None = None
+    deadline: str | None = Field(None, pattern=r"^\d{4}-\d{2}-\d{2}$", description="YYYY-MM-DD")
+    contact: str | None = None
+    language: str | None = None
+    metadata: dict[str, Any] | None = None
+
+
+class NeedIn(NeedFields):
+    """An enterprise technology need as sent to POST /needs."""
+
+    id: str = Field(min_length=1, pattern=NON_BLANK)
+
+
+class ProjectBatch(BaseModel):
+    records: list[ProjectIn]
+
+
+class NeedBatch(BaseModel):
+    records: list[NeedIn]
+
+
+# -- responses -------------------------------------------------------------------------------
+
+
+class Occurrence(BaseModel):
+    field: str
+    start: int = Field(ge=0)
+    end: int = Field(ge=0)
+
+
+class SharedTermOut(BaseModel):
+    term: str = Field(description="As the query writes it.")
+    match_term: str = Field(description="As the matched record writes it.")
+    key: str = Field(description="The normalised form both share.")
+    weight: float
+    query_occurrences: list[Occurrence]
+    match_occurrences: list[Occurrence]
+
+
+class RelatedTermOut(BaseModel):
+    query_term: str
+    match_term: str
+    similarity: float
+    query_occurrences: list[Occurrence]
+    match_occurrences: list[Occurrence]
+
+
+class EvidenceSide(Occurrence):
+    text: str
+
+
+class EvidenceOut(BaseModel):
+    query: EvidenceSide
+    match: EvidenceSide
+    similarity: float
+    share: float
+
+
+class ScoresOut(BaseModel):
+    method: Literal["hybrid", "dense", "bm25"]
+    score: float | None
+    similarity: float | None
+    lexical_score: float | None
+    fusion: Literal["blend", "rrf"] | None = None
+    dense_part: float | None = None
+    lexical_part: float | None = None
+
+
+class ExplanationOut(BaseModel):
+    summary: str
+    shared_terms: list[SharedTermOut]
+    related_terms: list[RelatedTermOut]
+    evidence: EvidenceOut | None
+    scores: ScoresOut
+
+
+class RecordOut(BaseModel):
+    """A stored project or need: the fields of its kind, with metadata when read one at a time."""
+
+    id: str
+    title: str
+    abstract: str | None = None
+    description: str | None = None
+    institution: str | None = None
+    enterprise: str | None = None
+    contact: str | None = None
+    fields: list[str] | None = None
+    keywords: list[str] | None = None
+    trl: int | None = None
+    ip_status: str | None = None
+    industry: str | None = None
+    region: str | None = None
+    budget: str | None = None
+    deadline: str | None = None
+    language: str | None = None
+    url: str | None = None
+    updated: str | None = None
+    metadata: dict[str, Any] | None = None
+
+
+class MatchOut(RecordOut):
+    rank: int = Field(ge=1)
+    score: float | None = Field(description="The fused score that ranked the match (relative to this query).")
+    similarity: float | None = Field(description="Dense cosine similarity, comparable across queries.")
+    lexical_score: float | None = Field(description="BM25 score.")
+    kind: Literal["projects", "needs"]
+    explanation: ExplanationOut | None
+
+
+class QueryOut(BaseModel):
+    direction: DirectionName
+    id: str | None = None
+    text: str | None = None
+
+
+class MatchResponse(BaseModel):
+    query: QueryOut
+    top_k: int
+    explain: bool
+    min_score: float | None
+    filters: dict[str, Any]
+    candidates: int = Field(description="Records of the target side that passed the filters.")
+    count: int
+    matches: list[MatchOut]
+
+
+class IngestReportOut(BaseModel):
+    kind: Literal["projects", "needs"]
+    source: str
+    records: int
+    created: int
+    updated: int
+    unchanged: int
+    deleted: int
+
+
+class DeleteReportOut(BaseModel):
+    kind: Literal["projects", "needs"]
+    id: str
+    deleted: bool
+
+
+class SideHealth(BaseModel):
+    records: int
+    indexed: int
+    index_model: str | None
+    in_sync: bool
+
+
+class HealthOut(BaseModel):
+    status: Literal["ok", "degraded"]
+    version: str
+    model: dict[str, Any]
+    ranking: dict[str, Any]
+    indexes: dict[str, SideHealth]
+    schema_version: int
+
+
+class ErrorBody(BaseModel):
+    code: str
+    message: str
+    details: dict[str, Any]
+
+
+class ErrorOut(BaseModel):
+    error: ErrorBody
+
+
+def first_problem(error: ValidationError) -> tuple[str, str]:
+    """The parameter and message of a request model's first validation error, in our words."""
+    problem = error.errors()[0]
+    parameter = ".".join(str(part) for part in problem["loc"]) or "body"
+    message = problem["msg"]
+    if problem["type"] == "extra_forbidden":
+        message = "unknown field"
+    return parameter, f"'{parameter}': {message}"

@@ -1,0 +1,169 @@
+"""The OpenAPI 3 document of /api/v1, generated from the pydantic models in :mod:`service.contract`."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from typing import Any
+
+from pydantic import BaseModel
+
+from matcher import __version__
+from matcher.config import Settings
+from matcher.filters import FILTERS
+from matcher.records import Kind
+from service.access import KEY_HEADER
+from service.contract import (
+    DeleteReportOut,
+    ErrorOut,
+    HealthOut,
+    IngestReportOut,
+    MatchBody,
+    MatchResponse,
+    NeedBatch,
+    NeedFields,
+    NeedIn,
+    ProjectBatch,
+    ProjectFields,
+    ProjectIn,
+    RecordOut,
+)
+
+ERRORS = {
+    "400": "The body is not valid JSON",
+    "401": "A key is needed, or the key is not valid",
+    "404": "No such record or path",
+    "413": "The request, a text or a batch is over its limit",
+    "415": "The body is not application/json",
+    "422": "A parameter or a record is not valid (details name it)",
+    "429": "Too many requests from this address; wait and retry",
+    "503": "No index yet, or an index of another model",
+}
+INPUT_OF = {Kind.PROJECTS: (ProjectIn, ProjectBatch, ProjectFields), Kind.NEEDS: (NeedIn, NeedBatch, NeedFields)}
+
+
+class _Components:
+    def __init__(self) -> None:
+        self.schemas: dict[str, Any] = {}
+
+    def ref(self, model: type[BaseModel]) -> dict[str, str]:
+        if model.__name__ not in self.schemas:
+            schema = model.model_json_schema(ref_template="#/components/schemas/{model}")
+            self.schemas.update(schema.pop("$defs", {}))
+            self.schemas[model.__name__] = schema
+        return {"$ref": f"#/components/schemas/{model.__name__}"}
+
+
+def _json(schema: dict[str, Any]) -> dict[str, Any]:
+    return {"content": {"application/json": {"schema": schema}}}
+
+
+def _operation(
+    components: _Components,
+    summary: str,
+    response: type[BaseModel] | dict[str, Any],
+    *,
+    tag: str,
+    secured: bool,
+    body: dict[str, Any] | None = None,
+    parameters: list[dict[str, Any]] | None = None,
+) -> dict[str, Any]:
+    error = components.ref(ErrorOut)
+    success = response if isinstance(response, dict) else components.ref(response)
+    operation: dict[str, Any] = {
+        "summary": summary,
+        "tags": [tag],
+        "operationId": summary.lower().replace(" ", "_").replace("'", ""),
+        "responses": {"200": {"description": "OK", **_json(success)}}
+        | {status: {"description": text, **_json(error)} for status, text in ERRORS.items()},
+    }
+    if parameters:
+        operation["parameters"] = parameters
+    if body is not None:
+        operation["requestBody"] = {"required": True, **_json(body)}
+    operation["security"] = [{"ApiKey": []}] if secured else [{}, {"ApiKey": []}]
+    return operation
+
+
+def _path_id(kind: Kind) -> dict[str, Any]:
+    return {"name": "record_id", "in": "path", "required": True, "schema": {"type": "string"},
+            "description": f"The {kind.singular}'s id"}
+
+
+def _match_parameters(target: Kind, max_top_k: int) -> list[dict[str, Any]]:
+    parameters = [
+        {"name": "top_k", "in": "query", "schema": {"type": "integer", "minimum": 1, "maximum": max_top_k},
+         "description": "How many matches"},
+        {"name": "min_score", "in": "query", "schema": {"type": "number", "minimum": -1, "maximum": 1},
+         "description": "A floor on the dense similarity"},
+        {"name": "explain", "in": "query", "schema": {"type": "boolean"}, "description": "Explain each match (default true)"},
+    ]
+    for name in FILTERS[target]:
+        schema = {"type": "integer", "minimum": 1, "maximum": 9} if name.startswith("trl") else {"type": "string"}
+        parameters.append({"name": name, "in": "query", "schema": schema, "description": f"Filter the {target.value}"})
+    return parameters
+
+
+@lru_cache(maxsize=4)
+def _document(public_reads: bool, max_top_k: int, max_text_chars: int, max_batch_records: int) -> dict[str, Any]:
+    components = _Components()
+    reads_secured = not public_reads
+    paths: dict[str, Any] = {
+        "/api/v1/health": {"get": _operation(components, "Health", HealthOut, tag="status", secured=False)},
+        "/api/v1/openapi.json": {
+            "get": _operation(components, "OpenAPI document", {"type": "object"}, tag="status", secured=False)
+        },
+        "/api/v1/match": {
+            "post": _operation(
+                components, "Match a free text", MatchResponse, tag="matching", secured=reads_secured,
+                body=components.ref(MatchBody),
+            )
+        },
+    }
+    for kind in Kind:
+        single, batch, fields = INPUT_OF[kind]
+        records = {"type": "array", "items": components.ref(single), "minItems": 1, "maxItems": max_batch_records}
+        components.ref(batch)
+        components.schemas[batch.__name__]["properties"]["records"] = records
+        paths[f"/api/v1/{kind.value}"] = {
+            "post": _operation(
+                components, f"Upsert a batch of {kind.value}", IngestReportOut, tag="records", secured=True,
+                body={"oneOf": [records, components.ref(batch)]},
+            )
+        }
+        paths[f"/api/v1/{kind.value}/{{record_id}}"] = {
+            "get": _operation(components, f"Get a {kind.singular}", RecordOut, tag="records", secured=reads_secured,
+                              parameters=[_path_id(kind)]),
+            "put": _operation(components, f"Upsert a {kind.singular}", IngestReportOut, tag="records", secured=True,
+                              parameters=[_path_id(kind)], body=components.ref(fields)),
+            "delete": _operation(components, f"Delete a {kind.singular}", DeleteReportOut, tag="records", secured=True,
+                                 parameters=[_path_id(kind)]),
+        }
+        paths[f"/api/v1/{kind.value}/{{record_id}}/matches"] = {
+            "get": _operation(
+                components, f"Match a stored {kind.singular}", MatchResponse, tag="matching", secured=reads_secured,
+                parameters=[_path_id(kind), *_match_parameters(kind.other, max_top_k)],
+            )
+        }
+    components.schemas["MatchBody"]["properties"]["text"]["maxLength"] = max_text_chars
+    components.schemas["MatchBody"]["properties"]["top_k"]["anyOf"][0]["maximum"] = max_top_k
+    return {
+        "openapi": "3.1.0",
+        "info": {
+            "title": "techmatch",
+            "version": __version__,
+            "description": "Match research projects with enterprise technology needs, with explanations. "
+            f"Writes need an API key in the {KEY_HEADER} header; reads are "
+            + ("public." if public_reads else "key-protected too.")
+            + f" top_k is at most {max_top_k}.",
+        },
+        "paths": paths,
+        "components": {
+            "schemas": components.schemas,
+            "securitySchemes": {"ApiKey": {"type": "apiKey", "in": "header", "name": KEY_HEADER}},
+        },
+    }
+
+
+def openapi_document(settings: Settings) -> dict[str, Any]:
+    """The document for these settings (whether reads need a key changes it)."""
+    return _document(settings.public_reads, settings.max_top_k, settings.max_text_chars, settings.max_batch_records)

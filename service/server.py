@@ -1,0 +1,57 @@
+"""Running the app under gunicorn: the app factory, worker and thread counts, warm workers."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from gunicorn.app.base import BaseApplication
+
+from matcher.config import Settings
+from matcher.records import Kind
+from service.app import EXTENSION, create_app
+
+log = logging.getLogger(__name__)
+
+
+def warm(worker: Any) -> None:
+    """Load the model and the indexes in a new worker, before it takes requests.
+
+    Each worker loads its own copy: torch's thread pools do not survive a fork, so the model is
+    never loaded in the master. The app object (cheap) is preloaded and shared.
+    """
+    matcher = worker.wsgi.extensions[EXTENSION]
+    _ = matcher.embedder.dimension
+    for kind in Kind:
+        try:
+            matcher.index(kind)
+        except Exception as error:  # an empty side is fine: it answers 503 until something is ingested
+            log.warning("Worker %s: no %s index yet (%s)", worker.pid, kind.value, error)
+
+
+class Server(BaseApplication):  # type: ignore[misc]
+    """gunicorn with the techmatch app; re-indexing needs no restart (readers follow CURRENT)."""
+
+    def __init__(self, settings: Settings, host: str, port: int, workers: int, threads: int) -> None:
+        self.settings = settings.replace(show_progress=False)  # no progress bars in a server's log
+        self.options = {
+            "bind": f"{host}:{port}",
+            "workers": workers,
+            "threads": threads,
+            "worker_class": "gthread" if threads > 1 else "sync",
+            "preload_app": True,
+            "timeout": 120,
+            "graceful_timeout": 30,
+            "post_worker_init": warm,
+            "accesslog": None,
+            "errorlog": "-",
+            "loglevel": "warning",
+        }
+        super().__init__()
+
+    def load_config(self) -> None:
+        for key, value in self.options.items():
+            self.cfg.set(key, value)
+
+    def load(self) -> Any:
+        return create_app(self.settings)

@@ -1,0 +1,74 @@
+"""The web page at / (static files served by the app: no CDN) and human API docs at /api/docs."""
+
+from __future__ import annotations
+
+from html import escape
+from typing import Any
+
+from flask import Blueprint, current_app, send_from_directory
+from flask.typing import ResponseReturnValue
+
+from service.openapi import openapi_document
+
+web = Blueprint("web", __name__, static_folder="static", static_url_path="/static")
+
+
+@web.get("/")
+def index() -> ResponseReturnValue:
+    return send_from_directory(web.static_folder or "static", "index.html")
+
+
+def _schema_name(schema: dict[str, Any]) -> str:
+    if "$ref" in schema:
+        return schema["$ref"].rsplit("/", 1)[-1]
+    if "oneOf" in schema:
+        return " or ".join(_schema_name(option) for option in schema["oneOf"])
+    if schema.get("type") == "array":
+        return f"array of {_schema_name(schema.get('items', {}))}"
+    return str(schema.get("type", "object"))
+
+
+def _field_rows(schema: dict[str, Any]) -> str:
+    required = set(schema.get("required", []))
+    rows = []
+    for name, spec in schema.get("properties", {}).items():
+        kinds = spec.get("anyOf", [spec])
+        kind = " | ".join(_schema_name(option) for option in kinds)
+        rows.append(
+            f"<tr><td><code>{escape(name)}</code>{' *' if name in required else ''}</td><td>{escape(kind)}</td>"
+            f"<td>{escape(spec.get('description', ''))}</td></tr>"
+        )
+    return "".join(rows)
+
+
+@web.get("/api/docs")
+def docs() -> ResponseReturnValue:
+    document = openapi_document(current_app.extensions["techmatch"].settings)
+    parts = [
+        "<!doctype html><html lang='en'><head><meta charset='utf-8'><meta name='viewport' content='width=device-width, initial-scale=1'>",
+        "<title>techmatch API</title><link rel='stylesheet' href='/static/style.css'></head><body><main>",
+        f"<h1>{escape(document['info']['title'])} API {escape(document['info']['version'])}</h1>",
+        f"<p>{escape(document['info']['description'])} Machine-readable: <a href='/api/v1/openapi.json'>/api/v1/openapi.json</a>.</p>",
+    ]
+    for path, operations in document["paths"].items():
+        for method, operation in operations.items():
+            secured = operation["security"] == [{"ApiKey": []}]
+            parts.append(f"<section class='match'><h3><code>{method.upper()} {escape(path)}</code></h3>")
+            parts.append(f"<p>{escape(operation['summary'])}{' — needs an API key' if secured else ''}</p>")
+            if operation.get("parameters"):
+                parts.append("<p>Parameters: " + ", ".join(
+                    f"<code>{escape(p['name'])}</code> ({p['in']})" for p in operation["parameters"]) + "</p>")
+            if "requestBody" in operation:
+                body = operation["requestBody"]["content"]["application/json"]["schema"]
+                parts.append(f"<p>Body: {escape(_schema_name(body))}</p>")
+            response = operation["responses"]["200"]["content"]["application/json"]["schema"]
+            parts.append(f"<p>Returns: {escape(_schema_name(response))}; errors: "
+                         + ", ".join(code for code in operation["responses"] if code != "200") + "</p></section>")
+    parts.append("<h2>Schemas</h2>")
+    for name, schema in document["components"]["schemas"].items():
+        parts.append(f"<section class='match'><h3 id='{escape(name)}'>{escape(name)}</h3>")
+        if schema.get("description"):
+            parts.append(f"<p>{escape(schema['description'])}</p>")
+        parts.append(f"<table>{_field_rows(schema)}</table></section>")
+    parts.append("</main></body></html>")
+    return "".join(parts), 200, {"Content-Type": "text/html; charset=utf-8"}
