@@ -31,7 +31,7 @@ def main() -> None:
     parser.add_argument("--max-queries", type=int, default=300)
     args = parser.parse_args()
     logging.basicConfig(level=logging.WARNING)
-    sets = sorted(path.parent for path in args.shared_data.glob("*/qrels/test.tsv"))
+    sets = sorted(path.parent.parent for path in args.shared_data.glob("*/qrels/test.tsv"))
     if not sets:
         print(f"SKIP: no labelled BEIR sets under {args.shared_data}; this benchmark needs ../shared/data")
         return

@@ -86,6 +86,9 @@ class SentenceTransformerEmbedder:
         self.device = device
         self._model: Any = None
         self._lock = threading.Lock()
+        # One call at a time: the fast tokenizer keeps truncation and padding state, and threads
+        # sharing it mid-call got each other's settings (offsets then disagreed with the input).
+        self._use = threading.Lock()
 
     @property
     def path(self) -> Path:
@@ -126,13 +129,14 @@ class SentenceTransformerEmbedder:
         model = self._load()
         if not texts:
             return np.zeros((0, self.dimension), dtype=np.float32)
-        vectors = model.encode(
-            texts,
-            batch_size=self.batch_size,
-            convert_to_numpy=True,
-            normalize_embeddings=True,
-            show_progress_bar=False,
-        )
+        with self._use:
+            vectors = model.encode(
+                texts,
+                batch_size=self.batch_size,
+                convert_to_numpy=True,
+                normalize_embeddings=True,
+                show_progress_bar=False,
+            )
         return np.ascontiguousarray(vectors, dtype=np.float32)
 
     def encode_spans(
@@ -146,12 +150,13 @@ class SentenceTransformerEmbedder:
         model = self._load()
         if not texts:
             return np.zeros((0, self.dimension), dtype=np.float32), []
-        outputs = model.encode(
-            texts, batch_size=self.batch_size, output_value=None, convert_to_numpy=False, show_progress_bar=False
-        )
-        offsets = model.tokenizer(
-            texts, return_offsets_mapping=True, truncation=True, max_length=model.max_seq_length
-        )["offset_mapping"]
+        with self._use:
+            outputs = model.encode(
+                texts, batch_size=self.batch_size, output_value=None, convert_to_numpy=False, show_progress_bar=False
+            )
+            offsets = model.tokenizer(
+                texts, return_offsets_mapping=True, truncation=True, max_length=model.max_seq_length
+            )["offset_mapping"]
         vectors = np.zeros((len(texts), self.dimension), dtype=np.float32)
         parts: list[SpanVectors] = []
         for row, (output, text_offsets, text_spans) in enumerate(zip(outputs, offsets, spans)):
@@ -177,7 +182,9 @@ class SentenceTransformerEmbedder:
         unknown = tokenizer.unk_token_id
         if unknown is None:
             return [True] * len(texts)
-        return [unknown not in ids for ids in tokenizer(texts, add_special_tokens=False)["input_ids"]]
+        with self._use:
+            pieces = tokenizer(texts, add_special_tokens=False)["input_ids"]
+        return [unknown not in ids for ids in pieces]
 
 
 def sum_over_spans(tokens: np.ndarray, places: np.ndarray, spans: Sequence[tuple[int, int]]) -> SpanVectors:

@@ -1,0 +1,99 @@
+"""The web page in a real browser: headless Chromium (Debian's) driven by Playwright.
+
+A person can look at what the test saw: screenshots go to tests/e2e/screenshots/.
+"""
+
+from __future__ import annotations
+
+import shutil
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from playwright.sync_api import Browser, Page, expect, sync_playwright
+
+from tests.e2e.conftest import Served, copy_sample, serve
+
+SCREENSHOTS = Path(__file__).parent / "screenshots"
+CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser") or "/usr/bin/chromium"
+NEED = (
+    "We laser-weld aluminium battery trays for electric vehicles and get porosity in the welds; "
+    "we need a partner to reduce pores and pass the helium leak test."
+)
+
+
+@pytest.fixture(scope="module")
+def site(sample_dir, tmp_path_factory) -> Iterator[Served]:
+    with serve(copy_sample(sample_dir, tmp_path_factory, "web"), "--workers", "1") as served:
+        yield served
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Browser]:
+    assert Path(CHROMIUM).exists(), f"Chromium is needed for the browser tests (looked for {CHROMIUM}); .ci/run installs it"
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, headless=True, args=["--no-sandbox"])
+        yield browser
+        browser.close()
+
+
+def open_page(browser: Browser, site: Served, width: int = 1200, language: str = "en-GB") -> Page:
+    context = browser.new_context(viewport={"width": width, "height": 900}, locale=language)
+    page = context.new_page()
+    page.goto(site.root + "/")
+    return page
+
+
+def test_a_typed_need_shows_the_expected_project_with_highlighted_terms(browser, site):
+    page = open_page(browser, site)
+    page.fill("#query", NEED)
+    page.click("#go")
+    first = page.locator("#results > li").first
+    expect(first.locator("h3 a")).to_have_text("Low-porosity laser welding of aluminium alloy battery trays", timeout=60_000)
+    expect(first.locator(".summary")).to_contain_text("Shares")
+    # the explanation is open on the first result: shared terms are marked in both texts
+    assert first.locator(".query-text mark.shared").count() >= 2
+    assert first.locator(".match-text mark.shared").count() >= 2
+    assert first.locator(".terms li.shared").count() >= 2
+    marked = first.locator(".match-text mark.shared").all_inner_texts()
+    assert any("por" in text.lower() for text in marked), marked
+    SCREENSHOTS.mkdir(exist_ok=True)
+    page.screenshot(path=str(SCREENSHOTS / "need-search.png"), full_page=True)
+
+
+def test_detail_view_shows_a_record_and_its_own_matches(browser, site):
+    page = open_page(browser, site)
+    page.fill("#query", NEED)
+    page.click("#go")
+    page.locator("#results > li h3 a").first.click()
+    expect(page.locator("#detail h2")).to_have_text("Low-porosity laser welding of aluminium alloy battery trays", timeout=60_000)
+    expect(page.locator("#detail-results > li").first).to_be_visible(timeout=60_000)
+    assert page.locator("#detail-results > li").count() >= 3
+    assert page.url.endswith("#/projects/P024")
+    page.screenshot(path=str(SCREENSHOTS / "detail.png"), full_page=True)
+
+
+def test_chinese_page_and_chinese_search(browser, site):
+    page = open_page(browser, site, language="zh-CN")
+    expect(page.locator("#go")).to_have_text("查找匹配")
+    page.fill("#query", "我们需要提高人参皂苷提取率，采用绿色溶剂替代乙醇回流")
+    page.click("#go")
+    first = page.locator("#results > li").first
+    expect(first).to_have_attribute("data-id", "P066", timeout=60_000)
+    expect(first.locator(".summary")).to_contain_text("共同关键词")
+    assert first.locator(".query-text mark.shared").count() >= 1
+    page.click("#language")
+    expect(page.locator("#go")).to_have_text("Find matches")
+    page.screenshot(path=str(SCREENSHOTS / "chinese.png"), full_page=True)
+
+
+def test_usable_at_phone_width(browser, site):
+    page = open_page(browser, site, width=375)
+    page.fill("#query", NEED)
+    page.click("#go")
+    expect(page.locator("#results > li").first).to_be_visible(timeout=60_000)
+    overflow = page.evaluate("document.documentElement.scrollWidth - window.innerWidth")
+    assert overflow <= 0, f"the page is {overflow}px wider than a phone screen"
+    box = page.locator("#go").bounding_box()
+    assert box is not None and box["width"] >= 300  # the button spans the narrow screen
+    page.screenshot(path=str(SCREENSHOTS / "phone.png"), full_page=True)

@@ -1,0 +1,136 @@
+"""Access to the service: API keys (CLI and hashes), 401s, public or protected reads, CORS, limits."""
+
+from __future__ import annotations
+
+import logging
+import sqlite3
+
+import pytest
+from click.testing import CliRunner
+
+from matcher.engine import Matcher
+from matcher.records import Kind
+from service import create_app
+from service.cli import main
+
+PROJECT = {"id": "P1", "title": "Laser welding", "abstract": "laser welding of aluminium battery trays"}
+NEED = {"id": "N1", "title": "Tray welding", "description": "aluminium battery trays laser welding"}
+
+
+def make_app(settings, fake_embedder, **changes):
+    settings = settings.replace(**changes)
+    matcher = Matcher(settings, embedder=fake_embedder)
+    matcher.ingest_batch(Kind.PROJECTS, [PROJECT])
+    matcher.ingest_batch(Kind.NEEDS, [NEED])
+    key, _ = matcher.api_keys.create("tests")
+    return create_app(settings, matcher=matcher), matcher, key
+
+
+def code(response) -> tuple[int, str]:
+    return response.status_code, response.get_json()["error"]["code"]
+
+
+def test_writes_need_a_valid_key(settings, fake_embedder):
+    app, matcher, key = make_app(settings, fake_embedder)
+    client = app.test_client()
+    record = {"id": "P2", "title": "Rust", "abstract": "corrosion coatings"}
+    assert code(client.post("/api/v1/projects", json=[record])) == (401, "unauthorized")
+    assert code(client.post("/api/v1/projects", json=[record], headers={"X-API-Key": "tm_wrong"})) == (401, "unauthorized")
+    assert code(client.delete("/api/v1/projects/P1")) == (401, "unauthorized")
+    assert code(client.put("/api/v1/projects/P1", json={"title": "t", "abstract": "a"})) == (401, "unauthorized")
+    assert matcher.catalogue.count(Kind.PROJECTS) == 1  # nothing changed
+    response = client.post("/api/v1/projects", json=[record], headers={"X-API-Key": key})
+    assert response.status_code == 200 and response.get_json()["created"] == 1
+    response = client.put(
+        "/api/v1/projects/P2", json={"title": "Rust", "abstract": "rust removal"}, headers={"Authorization": f"Bearer {key}"}
+    )
+    assert response.status_code == 200 and response.get_json()["updated"] == 1
+    assert client.delete("/api/v1/projects/P2", headers={"X-API-Key": key}).get_json() == {"kind": "projects", "id": "P2", "deleted": True}
+    assert code(client.delete("/api/v1/projects/P2", headers={"X-API-Key": key})) == (404, "not_found")
+    assert matcher.catalogue.count(Kind.PROJECTS) == 1
+
+
+def test_a_revoked_key_stops_working(settings, fake_embedder):
+    app, matcher, key = make_app(settings, fake_embedder)
+    client = app.test_client()
+    (info,) = matcher.api_keys.list()
+    matcher.api_keys.revoke(info.id)
+    assert code(client.delete("/api/v1/projects/P1", headers={"X-API-Key": key})) == (401, "unauthorized")
+
+
+def test_reads_are_public_unless_configured(settings, fake_embedder):
+    app, _, key = make_app(settings, fake_embedder)
+    assert app.test_client().get("/api/v1/needs/N1/matches").status_code == 200
+    app, _, key = make_app(settings.replace(data_dir=settings.data_dir / "closed"), fake_embedder, public_reads=False)
+    client = app.test_client()
+    assert code(client.get("/api/v1/needs/N1/matches")) == (401, "unauthorized")
+    assert code(client.post("/api/v1/match", json={"text": "laser"})) == (401, "unauthorized")
+    assert client.get("/api/v1/needs/N1/matches", headers={"X-API-Key": key}).status_code == 200
+    assert client.get("/api/v1/health").status_code == 200  # health stays open for monitoring
+    document = client.get("/api/v1/openapi.json").get_json()
+    assert document["paths"]["/api/v1/match"]["post"]["security"] == [{"ApiKey": []}]
+
+
+def test_keys_are_stored_hashed_and_never_logged(settings, fake_embedder, caplog):
+    caplog.set_level(logging.DEBUG)
+    app, matcher, key = make_app(settings, fake_embedder)
+    app.test_client().post("/api/v1/projects", json=[PROJECT], headers={"X-API-Key": key})
+    with sqlite3.connect(settings.catalogue_path) as connection:
+        rows = connection.execute("SELECT * FROM api_keys").fetchall()
+    assert rows and all(key not in str(row) for row in rows)
+    assert key not in caplog.text
+
+
+def test_keys_cli_create_list_revoke(settings):
+    data_dir = str(settings.data_dir)
+    created = CliRunner().invoke(main, ["--quiet", "--data-dir", data_dir, "keys", "create", "--name", "office"])
+    assert created.exit_code == 0
+    key = created.stdout.strip()
+    assert key.startswith("tm_") and len(key) > 40
+    listed = CliRunner().invoke(main, ["--quiet", "--data-dir", data_dir, "keys", "list", "--json"])
+    (entry,) = __import__("json").loads(listed.stdout)
+    assert entry["name"] == "office" and entry["active"] and key.startswith(entry["prefix"]) and key not in listed.stdout
+    revoked = CliRunner().invoke(main, ["--quiet", "--data-dir", data_dir, "keys", "revoke", str(entry["id"])])
+    assert revoked.exit_code == 0 and "revoked" in revoked.stdout
+    missing = CliRunner().invoke(main, ["--quiet", "--data-dir", data_dir, "keys", "revoke", "99"])
+    assert missing.exit_code == 1 and "There is no API key with id 99" in missing.output
+
+
+def test_cors_answers_only_configured_origins(settings, fake_embedder):
+    app, _, _ = make_app(settings, fake_embedder, cors_origins="https://office.example.org")
+    client = app.test_client()
+    allowed = client.get("/api/v1/health", headers={"Origin": "https://office.example.org"})
+    assert allowed.headers["Access-Control-Allow-Origin"] == "https://office.example.org"
+    preflight = client.options(
+        "/api/v1/match", headers={"Origin": "https://office.example.org", "Access-Control-Request-Method": "POST"}
+    )
+    assert preflight.status_code == 200 and "X-API-Key" in preflight.headers["Access-Control-Allow-Headers"]
+    other = client.get("/api/v1/health", headers={"Origin": "https://elsewhere.example.com"})
+    assert "Access-Control-Allow-Origin" not in other.headers
+    app, _, _ = make_app(settings.replace(data_dir=settings.data_dir / "nocors"), fake_embedder)
+    assert "Access-Control-Allow-Origin" not in app.test_client().get("/api/v1/health", headers={"Origin": "https://x.org"}).headers
+
+
+def test_rate_limit_answers_429_json(settings, fake_embedder):
+    app, _, _ = make_app(settings, fake_embedder, rate_limit="3 per minute")
+    client = app.test_client()
+    statuses = [client.get("/api/v1/needs/N1/matches").status_code for _ in range(4)]
+    assert statuses == [200, 200, 200, 429]
+    response = client.get("/api/v1/needs/N1/matches")
+    assert code(response) == (429, "rate_limited") and "Retry-After" in response.headers
+
+
+def test_body_over_the_limit_is_413_json(settings, fake_embedder):
+    app, _, key = make_app(settings, fake_embedder, max_request_bytes=1000)
+    response = app.test_client().post("/api/v1/match", json={"text": "x" * 2000})
+    assert code(response) == (413, "payload_too_large")
+
+
+@pytest.mark.parametrize("path", ["/", "/static/app.js", "/static/style.css", "/api/docs"])
+def test_the_page_and_the_docs_are_served_by_the_app(settings, fake_embedder, path):
+    app, _, _ = make_app(settings, fake_embedder)
+    response = app.test_client().get(path)
+    body = response.data
+    response.close()  # a static file is streamed from disk; close it as a server would
+    assert response.status_code == 200 and len(body) > 500
+    assert b"https://" not in body and b"http://" not in body  # nothing fetched from elsewhere
