@@ -8,7 +8,7 @@ PORT ?= 8000
 export HF_HUB_OFFLINE := 1
 export TRANSFORMERS_OFFLINE := 1
 
-.PHONY: install serve sample test test-all bench clean
+.PHONY: install browser serve sample test test-all bench clean
 
 $(BIN)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -27,15 +27,22 @@ sample: install
 ## Install, load the sample data and serve the API on http://$(HOST):$(PORT)/.
 serve: sample
 	@echo
-	@echo "techmatch is starting on http://$(HOST):$(PORT)/api/v1/health"
+	@echo "techmatch is starting on http://$(HOST):$(PORT)/ (API docs: http://$(HOST):$(PORT)/api/docs)"
 	@echo "Try:  curl -s http://$(HOST):$(PORT)/api/v1/needs/N001/matches?top_k=3"
 	@echo "      curl -s -X POST http://$(HOST):$(PORT)/api/v1/match -H 'Content-Type: application/json' \\"
 	@echo "           -d '{\"text\": \"laser welding of aluminium battery trays\", \"top_k\": 3}'"
 	@echo
 	$(BIN)/matcher --data-dir $(DATA_DIR) serve --host $(HOST) --port $(PORT)
 
-## Run the test suite (unit, integration with the real model, end-to-end over HTTP).
-test: install
+## Debian's Chromium for the browser tests (installed once; Playwright drives it, nothing is downloaded by Playwright).
+browser:
+	@command -v chromium >/dev/null 2>&1 || { \
+	  SUDO=""; [ "$$(id -u)" -ne 0 ] && SUDO="sudo"; \
+	  $$SUDO env DEBIAN_FRONTEND=noninteractive apt-get update -q && \
+	  $$SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium; }
+
+## Run the test suite (unit, integration with the real model, end-to-end over HTTP and in a browser).
+test: install browser
 	$(BIN)/python -m pytest -q
 
 ## Also the slow tests.

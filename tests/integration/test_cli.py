@@ -89,6 +89,6 @@ def test_init_ingest_and_index_a_fresh_folder(tmp_path, sample_dir):
 
 
 def test_every_command_has_help():
-    for command in ("init", "ingest", "index", "match", "evaluate", "serve"):
+    for command in ("init", "ingest", "index", "match", "evaluate", "explain-eval", "serve", "keys"):
         result = CliRunner().invoke(main, [command, "--help"])
         assert result.exit_code == 0 and "Usage:" in result.output
