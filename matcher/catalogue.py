@@ -101,10 +101,11 @@ class Catalogue:
             connection.execute("BEGIN IMMEDIATE")
             try:
                 yield connection
+                connection.execute("COMMIT")
             except BaseException:
-                connection.execute("ROLLBACK")
+                if connection.in_transaction:
+                    connection.execute("ROLLBACK")  # the connection lives on: never leave it holding the lock
                 raise
-            connection.execute("COMMIT")
 
     def migrate(self) -> int:
         """Bring the schema to the current version; return the version it had before."""
@@ -205,11 +206,15 @@ class Catalogue:
         terms = list(set(terms))
         found: dict[str, int] = {}
         with self._connect() as connection:
-            for start in range(0, len(terms), 500):
-                batch = terms[start : start + 500]
-                marks = ",".join("?" * len(batch))
-                found.update(connection.execute(f"SELECT term, df FROM term_df WHERE term IN ({marks})", batch))
-            count = int(connection.execute("SELECT COUNT(*) FROM records").fetchone()[0])
+            connection.execute("BEGIN")  # one snapshot: frequencies and the count agree
+            try:
+                for start in range(0, len(terms), 500):
+                    batch = terms[start : start + 500]
+                    marks = ",".join("?" * len(batch))
+                    found.update(connection.execute(f"SELECT term, df FROM term_df WHERE term IN ({marks})", batch))
+                count = int(connection.execute("SELECT COUNT(*) FROM records").fetchone()[0])
+            finally:
+                connection.execute("COMMIT")
         return found, count
 
     def document_count(self) -> int:

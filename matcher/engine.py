@@ -89,12 +89,13 @@ class Matcher:
 
     def ingest_batch(self, kind: Kind, items: Any, source: str = "request body") -> IngestReport:
         """Validate and upsert a parsed JSON batch, with the same rules as a file."""
-        if isinstance(items, list) and len(items) > self.settings.max_batch_records:
+        table = rows_from_objects(items, source)
+        if len(table.rows) > self.settings.max_batch_records:
             raise TooLarge(
-                f"The batch has {len(items)} records; the limit is {self.settings.max_batch_records}",
-                details={"parameter": "records", "count": len(items), "limit": self.settings.max_batch_records},
+                f"The batch has {len(table.rows)} records; the limit is {self.settings.max_batch_records}",
+                details={"parameter": "records", "count": len(table.rows), "limit": self.settings.max_batch_records},
             )
-        records = validate_table(rows_from_objects(items, source), kind)
+        records = validate_table(table, kind)
         return self._ingest(kind, records, source, delete_missing=False)
 
     def ingest_records(self, kind: Kind, records: list[Record], source: str, delete_missing: bool = False) -> IngestReport:
@@ -157,8 +158,9 @@ class Matcher:
     @property
     def explainer(self) -> Explainer:
         """Explanation profiles; made on first use, since it needs the model's dimension."""
-        if self._explainer is None:
-            self._explainer = Explainer(self.settings, self.catalogue, self.vectors, self.embedder.dimension)
+        with self._load_lock:
+            if self._explainer is None:
+                self._explainer = Explainer(self.settings, self.catalogue, self.vectors, self.embedder.dimension)
         return self._explainer
 
     def passages_of(self, record: Record) -> list[str]:

@@ -71,17 +71,17 @@ class Explainer:
             if stamp != self._df_stamp or len(self._df) > DF_CACHE_SIZE:
                 self._df, self._df_stamp, self._count = {}, stamp, 0
             missing = [key for key in keys if key not in self._df]
-        if missing or not self._count:
+            known, count = self._df, self._count
+        if missing or not count:
             frequencies, count = self.catalogue.term_statistics(missing)
             with self._df_lock:
                 if stamp == self._df_stamp:
                     self._df.update((key, frequencies.get(key, 1)) for key in missing)
                     self._count = count
         else:
-            frequencies, count = {}, self._count
-        known = self._df
+            frequencies = {}
         count = max(count, 1)
-        return {key: idf(known.get(key) or frequencies.get(key, 1), count) for key in keys}
+        return {key: idf(frequencies.get(key) or known.get(key) or 1, count) for key in keys}
 
     # -- profiles ------------------------------------------------------------------------------
 

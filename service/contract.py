@@ -18,7 +18,7 @@ FilterValue = str | int | list[str]
 
 
 class Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", strict=True)
 
 
 # -- requests --------------------------------------------------------------------------------

@@ -32,10 +32,12 @@ ERRORS = {
     "400": "The body is not valid JSON",
     "401": "A key is needed, or the key is not valid",
     "404": "No such record or path",
+    "405": "The path does not take this method",
     "413": "The request, a text or a batch is over its limit",
     "415": "The body is not application/json",
     "422": "A parameter or a record is not valid (details name it)",
     "429": "Too many requests from this address; wait and retry",
+    "500": "An unexpected error (see the server log)",
     "503": "No index yet, or an index of another model",
 }
 INPUT_OF = {Kind.PROJECTS: (ProjectIn, ProjectBatch, ProjectFields), Kind.NEEDS: (NeedIn, NeedBatch, NeedFields)}

@@ -18,7 +18,7 @@ def warm(worker: Any) -> None:
     """Load the model and the indexes in a new worker, before it takes requests.
 
     Each worker loads its own copy: torch's thread pools do not survive a fork, so the model is
-    never loaded in the master. The app object (cheap) is preloaded and shared.
+    never loaded in the master.
     """
     matcher = worker.wsgi.extensions[EXTENSION]
     _ = matcher.embedder.dimension
@@ -39,7 +39,9 @@ class Server(BaseApplication):  # type: ignore[misc]
             "workers": workers,
             "threads": threads,
             "worker_class": "gthread" if threads > 1 else "sync",
-            "preload_app": True,
+            # Not preloaded: each worker builds its own app, so no SQLite connection or torch state
+            # crosses a fork (the app is cheap; the model is loaded per worker either way).
+            "preload_app": False,
             "timeout": 120,
             "graceful_timeout": 30,
             "post_worker_init": warm,

@@ -236,7 +236,7 @@ class ProfileBuilder:
         seen: set[tuple[str, int, int]] = set()
         sentences: list[Sentence] = []
         sums: list[np.ndarray] = []
-        for (window_start, _), part in zip(windows, parts):
+        for (window_start, window_end), part in zip(windows, parts):
             for (start, end), total, tokens in zip(part.spans.tolist(), part.sums, part.tokens.tolist()):
                 if tokens == 0:
                     continue  # past the model's window: it never saw this sentence
@@ -245,6 +245,10 @@ class ProfileBuilder:
                 else:
                     offset = window_start - head
                     place = (source.body_field, start + offset, end + offset)
+                    cut_at_start = window_start > 0 and place[1] == window_start
+                    cut_at_end = window_end < len(source.body) and place[2] == window_end
+                    if cut_at_start or cut_at_end:
+                        continue  # a piece of a sentence the window cut; the overlapping window holds it whole
                 if place in seen:
                     continue
                 seen.add(place)

@@ -60,22 +60,23 @@ def _eligible(query_key: str, match_key: str, query: Profile, match: Profile) ->
     return all(shared) or not any(shared)
 
 
-PAIRS_PER_QUERY_WORD = 2  # a query idea may have more than one equivalent in the matched text
+PAIRS_PER_QUERY_WORD = 1
+PARTS_MARGIN = 0.03  # a pair gives way to a pair of its parts that is at most this much less similar
 
 
 def related_terms(query: Profile, match: Profile, threshold: float, limit: int) -> list[RelatedTerm]:
     """Up to ``limit`` related pairs, most similar first.
 
-    A matched-text word takes part in one pair at most, a query word in two; a pair gives way to
-    a pair of its own parts that also passes ("corrosion ~ rust" rather than "shows corrosion ~
-    study rust").
+    A word takes part in one pair at most; a pair gives way to a pair of its own parts that is
+    about as similar ("corrosion ~ rust" rather than "shows corrosion ~ study rust"), but not to
+    a clearly less similar one ("EV ~ electric vehicle" stays rather than "EV ~ electric").
     """
     if limit <= 0 or not query.candidates or not match.candidates:
         return []
     similarities = query.candidate_vectors @ match.candidate_vectors.T
     rows, columns = np.nonzero(similarities >= threshold)
     passing = {
-        (frozenset(query.candidates[row].split()), frozenset(match.candidates[column].split()))
+        (frozenset(query.candidates[row].split()), frozenset(match.candidates[column].split())): float(similarities[row, column])
         for row, column in zip(rows, columns)
         if not _share_a_word(query.candidates[row], match.candidates[column])
         and _eligible(query.candidates[row], match.candidates[column], query, match)
@@ -92,7 +93,11 @@ def related_terms(query: Profile, match: Profile, threshold: float, limit: int) 
             continue
         if match_words & used_match or (query_words, match_words) not in passing:
             continue
-        if any(q <= query_words and m <= match_words and (q, m) != (query_words, match_words) for q, m in passing):
+        similarity = passing[(query_words, match_words)]
+        if any(
+            q <= query_words and m <= match_words and (q, m) != (query_words, match_words) and value >= similarity - PARTS_MARGIN
+            for (q, m), value in passing.items()
+        ):
             continue  # a smaller pair says the same
         used_query.update(query_words)
         used_match.update(match_words)

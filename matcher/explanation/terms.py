@@ -21,6 +21,9 @@ class Occurrence(NamedTuple):
         return {"field": self.field, "start": self.start, "end": self.end}
 
 
+PHRASE_PREFERENCE = 0.75  # a phrase replaces a chosen word it contains when it weighs at least this share
+
+
 def occurrence_dicts(occurrences: Iterable[Occurrence]) -> list[dict[str, Any]]:
     return [{"field": field, "start": start, "end": end} for field, start, end in occurrences]
 
@@ -100,19 +103,30 @@ def shared_terms(
         key: weight_of(key) for key in query.occurrences.keys() & match.occurrences.keys()
     }
     candidates = sorted(weights, key=lambda key: (-weights[key], -key.count(" "), key))
-    chosen: list[SharedTerm] = []
-    chosen_words: list[set[str]] = []
+    chosen: list[str] = []
     for key in candidates:
         words = set(key.split())
-        if any(words <= other or other <= words for other in chosen_words):
+        related = [index for index, other in enumerate(chosen) if words <= set(other.split()) or set(other.split()) <= words]
+        if not related:
+            if len(chosen) < limit:
+                chosen.append(key)
             continue
-        in_query = tuple(query.occurrences[key])
-        in_match = tuple(match.occurrences[key])
-        chosen.append(SharedTerm(query.surface(in_query[0]), match.surface(in_match[0]), key, weights[key], in_query, in_match))
-        chosen_words.append(words)
-        if len(chosen) == limit:
-            break
-    return chosen
+        # A phrase that contains a chosen word names the idea more fully: it takes the word's place
+        # when it weighs nearly as much ("battery trays" rather than "trays").
+        (index, *others) = related
+        if not others and len(words) > len(chosen[index].split()) and weights[key] >= PHRASE_PREFERENCE * weights[chosen[index]]:
+            chosen[index] = key
+    return [
+        SharedTerm(
+            query.surface(query.occurrences[key][0]),
+            match.surface(match.occurrences[key][0]),
+            key,
+            weights[key],
+            tuple(query.occurrences[key]),
+            tuple(match.occurrences[key]),
+        )
+        for key in chosen
+    ]
 
 
 __all__ = ["FieldTerms", "Occurrence", "SharedTerm", "Span", "idf", "shared_terms"]

@@ -134,7 +134,11 @@ def validate_table(table: Table, kind: Kind) -> list[Record]:
                 first_row_of[record_id] = row.number
         if len(problems) > problems_before or absent_columns:
             continue
-        metadata = {key: value for key, value in values.items() if key not in known and not _is_blank(value)}
+        metadata = {
+            key: value for key, value in values.items() if key not in known and key != "metadata" and not _is_blank(value)
+        }
+        if isinstance(values.get("metadata"), dict):  # a record read back and sent again keeps one level
+            metadata = {**values["metadata"], **metadata}
         body = parsed.pop(kind.body_field)
         parsed.setdefault("language", detect_language(f"{parsed['title']} {body}"))
         records.append(

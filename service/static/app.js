@@ -84,8 +84,21 @@ function escapeHtml(text) {
   return text.replace(/[&<>"']/g, (c) => ({ "&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;", "'": "&#39;" })[c]);
 }
 
-// Wrap parts of `text` in marks: `spans` are {start, end, cls}; overlapping spans add their classes.
-function highlight(text, spans) {
+// The server counts offsets in code points; JavaScript strings index UTF-16 units. Map one to the other
+// so a character outside the BMP (an emoji, a math letter) does not shift every later highlight.
+function unitOffsets(text) {
+  const units = [];
+  let unit = 0;
+  for (const character of text) { units.push(unit); unit += character.length; }
+  units.push(unit);
+  return units;
+}
+
+// Wrap parts of `text` in marks: `spans` are {start, end, cls} in code points; overlapping spans add their classes.
+function highlight(text, codePointSpans) {
+  const units = unitOffsets(text);
+  const at = (offset) => units[Math.max(0, Math.min(offset, units.length - 1))];
+  const spans = codePointSpans.map((s) => ({ start: at(s.start), end: at(s.end), cls: s.cls }));
   const cuts = new Set([0, text.length]);
   spans.forEach((s) => { cuts.add(Math.max(0, Math.min(s.start, text.length))); cuts.add(Math.max(0, Math.min(s.end, text.length))); });
   const points = [...cuts].sort((a, b) => a - b);

@@ -9,8 +9,12 @@ from service import create_app
 
 @pytest.fixture
 def client(copied_matcher):
+    """A client that sends a valid API key with every request (access itself is tested in test_service_access)."""
     app = create_app(copied_matcher.settings, matcher=copied_matcher)
-    return app.test_client()
+    key, _ = copied_matcher.api_keys.create("api tests")
+    client = app.test_client()
+    client.environ_base["HTTP_X_API_KEY"] = key
+    return client
 
 
 def error_of(response) -> tuple[int, str]:
@@ -120,7 +124,9 @@ def test_bad_batch_is_rejected_whole_with_every_problem(client):
         ("get", "/api/v1/needs/N027/matches?min_score=x", {}, (422, "invalid_parameter")),
         ("get", "/api/v1/needs/N027/matches?region=x", {}, (422, "invalid_parameter")),
         ("get", "/api/v1/nowhere", {}, (404, "not_found")),
-        ("delete", "/api/v1/projects/P024", {}, (405, "method_not_allowed")),
+        ("patch", "/api/v1/projects/P024", {}, (405, "method_not_allowed")),
+        ("delete", "/api/v1/projects/NOPE", {}, (404, "not_found")),
+        ("put", "/api/v1/projects/P024", {"json": {"id": "P024", "title": "t", "abstract": "a"}}, (422, "invalid_parameter")),
     ],
 )
 def test_bad_requests_get_json_errors(client, method, url, kwargs, expected):

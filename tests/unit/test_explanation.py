@@ -201,7 +201,7 @@ def test_faithfulness_edits():
 def test_a_half_shared_query_term_does_not_pair_and_a_word_pairs_once():
     vectors = {
         "ev battery": [0.0, 1.0, 0.0], "ev": [0.0, 0.9, 0.44], "electric vehicle": [0.0, 0.95, 0.31],
-        "corrosion": [1.0, 0.0, 0.0], "rust": [0.96, 0.28, 0.0], "show corrosion": [0.99, 0.1, 0.0], "study rust": [0.98, 0.2, 0.0],
+        "corrosion": [1.0, 0.0, 0.0], "rust": [0.96, 0.28, 0.0], "show corrosion": [1.0, 0.0, 0.0], "study rust": [0.96, 0.28, 0.0],
     }
     query = _profile("EV battery housings show corrosion", vectors)
     match = _profile("We study rust on the battery of an electric vehicle", vectors)

@@ -134,3 +134,27 @@ def test_the_page_and_the_docs_are_served_by_the_app(settings, fake_embedder, pa
     response.close()  # a static file is streamed from disk; close it as a server would
     assert response.status_code == 200 and len(body) > 500
     assert b"https://" not in body and b"http://" not in body  # nothing fetched from elsewhere
+
+
+def test_records_read_back_and_sent_again_keep_their_metadata_flat(settings, fake_embedder):
+    app, matcher, key = make_app(settings, fake_embedder)
+    client = app.test_client()
+    headers = {"X-API-Key": key}
+    assert client.put("/api/v1/projects/P7", json={"title": "T", "abstract": "A", "grant": 12345678901234567890123}, headers=headers).status_code == 200
+    stored = client.get("/api/v1/projects/P7").get_json()  # a number past 64 bits still serialises
+    assert stored["metadata"] == {"grant": 12345678901234567890123}
+    again = {key_: value for key_, value in stored.items() if key_ != "id"}
+    report = client.put("/api/v1/projects/P7", json=again, headers=headers).get_json()
+    assert report["unchanged"] == 1
+    assert client.get("/api/v1/projects/P7").get_json()["metadata"] == {"grant": 12345678901234567890123}
+
+
+def test_request_types_are_strict_and_batch_limits_hold_in_both_shapes(settings, fake_embedder):
+    app, _, key = make_app(settings, fake_embedder, max_batch_records=2)
+    client = app.test_client()
+    response = client.post("/api/v1/match", json={"text": "laser", "top_k": True})
+    assert code(response) == (422, "invalid_parameter") and response.get_json()["error"]["details"]["parameter"] == "top_k"
+    assert code(client.post("/api/v1/match", json={"text": "laser", "top_k": "3"})) == (422, "invalid_parameter")
+    records = [{"id": f"B{n}", "title": "t", "abstract": "a"} for n in range(3)]
+    for body in (records, {"records": records}):
+        assert code(client.post("/api/v1/projects", json=body, headers={"X-API-Key": key})) == (413, "payload_too_large")
