@@ -24,7 +24,7 @@ from matcher.embedding import SpanVectors
 from matcher.explanation.terms import FieldTerms, Occurrence
 from matcher.text.passages import PassagePolicy, passage_windows
 
-PROFILE_VERSION = 3  # bump when what a profile holds or how it is chosen changes
+PROFILE_VERSION = 4  # bump when what a profile holds or how it is chosen changes
 
 
 @dataclass(frozen=True)
