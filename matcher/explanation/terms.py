@@ -96,7 +96,9 @@ def shared_terms(
     """Terms both texts contain, heaviest first, at most ``limit``, each idea named once.
 
     A term is left out when its words are a part or a whole of a heavier term already chosen:
-    after "laser welding" neither "laser" nor "laser welding process" is named again.
+    after "laser welding" neither "laser" nor "laser welding process" is named again, except
+    that a phrase nearly as heavy as a chosen word it contains replaces the word, or is named
+    beside it when the word also stands alone.
     ``common`` may give the shared keys with their weights already worked out.
     """
     weights = common if common is not None else {
@@ -111,11 +113,20 @@ def shared_terms(
             if len(chosen) < limit:
                 chosen.append(key)
             continue
-        # A phrase that contains a chosen word names the idea more fully: it takes the word's place
-        # when it weighs nearly as much ("battery trays" rather than "trays").
+        # A phrase that contains a chosen word names the idea more fully when it weighs nearly as
+        # much: it takes the word's place ("battery trays" rather than "trays"), or joins it when
+        # the word also stands alone in a text, outside the phrase ("trays" and "battery trays").
         (index, *others) = related
-        if not others and len(words) > len(chosen[index].split()) and weights[key] >= PHRASE_PREFERENCE * weights[chosen[index]]:
+        word = chosen[index]
+        if others or len(words) <= len(word.split()) or weights[key] < PHRASE_PREFERENCE * weights[word]:
+            continue
+        alone = not covered(tuple(query.occurrences[word]), list(query.occurrences[key])) or not covered(
+            tuple(match.occurrences[word]), list(match.occurrences[key])
+        )
+        if not alone:
             chosen[index] = key
+        elif len(chosen) < limit:
+            chosen.insert(index + 1, key)
     return [
         SharedTerm(
             query.surface(query.occurrences[key][0]),

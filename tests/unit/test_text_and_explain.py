@@ -101,3 +101,15 @@ def test_summary_in_the_query_language():
     shared = shared_terms(FieldTerms.of({"t": "激光焊接"}), FieldTerms.of({"t": "激光焊接"}), lambda key: 1.0)
     assert summary(shared, [], "zh") == "共同关键词：激光焊接。"
     assert summary([], [], "en") == "No shared or related terms; matched on overall meaning."
+
+
+def test_a_phrase_replaces_its_word_or_joins_it_when_the_word_also_stands_alone():
+    weights = {"tray": 3.0, "batteri tray": 2.5, "batteri": 1.0}
+    only_inside = _shared_weighted({"text": "Battery trays leak."}, {"text": "Welded battery trays."}, weights)
+    assert only_inside == ["Battery trays"]
+    also_alone = _shared_weighted({"text": "Battery trays leak. Test trays too."}, {"text": "Welded battery trays."}, weights)
+    assert also_alone == ["trays", "Battery trays"]
+
+
+def _shared_weighted(query: dict[str, str], match: dict[str, str], weights: dict[str, float]) -> list[str]:
+    return [term.term for term in shared_terms(FieldTerms.of(query), FieldTerms.of(match), lambda key: weights.get(key, 0.0))]
