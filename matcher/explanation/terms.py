@@ -106,12 +106,16 @@ def shared_terms(
     }
     candidates = sorted(weights, key=lambda key: (-weights[key], -key.count(" "), key))
     chosen: list[str] = []
+    chosen_words: list[frozenset[str]] = []
     for key in candidates:
-        words = set(key.split())
-        related = [index for index, other in enumerate(chosen) if words <= set(other.split()) or set(other.split()) <= words]
+        if len(chosen) == limit and weights[key] < PHRASE_PREFERENCE * min(weights[other] for other in chosen):
+            break  # full, and nothing lighter can replace or join a chosen term
+        words = frozenset(key.split())
+        related = [index for index, other in enumerate(chosen_words) if words <= other or other <= words]
         if not related:
             if len(chosen) < limit:
                 chosen.append(key)
+                chosen_words.append(words)
             continue
         # A phrase that contains a chosen word names the idea more fully when it weighs nearly as
         # much: it takes the word's place ("battery trays" rather than "trays"), or joins it when
@@ -124,9 +128,10 @@ def shared_terms(
             tuple(match.occurrences[word]), list(match.occurrences[key])
         )
         if not alone:
-            chosen[index] = key
+            chosen[index], chosen_words[index] = key, words
         elif len(chosen) < limit:
             chosen.insert(index + 1, key)
+            chosen_words.insert(index + 1, words)
     return [
         SharedTerm(
             query.surface(query.occurrences[key][0]),
