@@ -209,9 +209,7 @@ class Matcher:
         if not self.settings.explain_at_index:
             return
         self.explainer.forget_others(kind, set(wanted))
-        lacking = set(wanted) - self.explainer.store.valid_keys(kind, wanted)
-        if lacking:
-            self.explainer.update(kind, self.catalogue.by_keys(kind, lacking))
+        self.explainer.update(kind, wanted)
 
     def index(self, kind: Kind) -> SideIndex:
         """The current saved index of ``kind``, reloaded when another process saved a newer one."""

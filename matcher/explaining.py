@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import threading
 from collections.abc import Iterable, Mapping, Sequence
@@ -40,24 +41,18 @@ class Explainer:
         self._df_stamp = -1
         self._count = 0
         self._df_lock = threading.Lock()
-        readable = vectors.embedder.readable
         self._stored = ProfileBuilder(
             policy,
             self.policy.candidates,
             self.idf,
             lambda phrases: dict(zip(phrases, vectors.vectors(phrases))),
             vectors.sentence_vectors,
-            readable,
+            vectors.embedder.readable,
             dimension,
         )
-        self._query = ProfileBuilder(
-            policy,
-            self.policy.candidates,
-            self.idf,
-            lambda phrases: vectors.phrase_vectors(phrases, settings.query_new_phrases),
-            vectors.sentence_vectors,
-            readable,
-            dimension,
+        # A free-text query differs only in where phrase vectors come from: memory, a budget of new ones.
+        self._query = dataclasses.replace(
+            self._stored, phrase_vectors=lambda phrases: vectors.phrase_vectors(phrases, settings.query_new_phrases)
         )
 
     def idf(self, keys: Iterable[str]) -> dict[str, float]:
@@ -88,15 +83,18 @@ class Explainer:
     def _build(self, records: list[Record]) -> list[Profile]:
         return self._stored.build_many([Source("title", r.title, r.kind.body_field, r.body) for r in records])
 
-    def update(self, kind: Kind, records: Mapping[int, Record]) -> int:
-        """Make and store the profiles of ``records`` that lack a current one; return how many were made."""
-        hashes = {key: text_hash(record.text) for key, record in records.items()}
-        valid = self.store.valid_keys(kind, hashes)
-        todo = [key for key in records if key not in valid]
+    def update(self, kind: Kind, text_hashes: Mapping[int, str]) -> int:
+        """Make and store the profiles that records (key -> text hash, as the catalogue has them) lack.
+
+        Returns how many were made; records are read from the catalogue a batch at a time.
+        """
+        valid = self.store.valid_keys(kind, text_hashes)
+        todo = [key for key in text_hashes if key not in valid]
         for start in range(0, len(todo), 256):
-            batch = todo[start : start + 256]
-            made = self._build([records[key] for key in batch])
-            self.store.save(kind, {key: (hashes[key], profile) for key, profile in zip(batch, made)})
+            records = self.catalogue.by_keys(kind, todo[start : start + 256])
+            keys = list(records)
+            made = self._build([records[key] for key in keys])
+            self.store.save(kind, {key: (text_hashes[key], profile) for key, profile in zip(keys, made)})
         if todo:
             log.info("Made explanation profiles for %d %s", len(todo), kind.value)
         return len(todo)
