@@ -90,10 +90,7 @@ class Catalogue:
     def __init__(self, path: Path) -> None:
         self.path = path
         self._connections = ThreadConnections(path, _setup, isolation_level=None)
-
-    @contextmanager
-    def _connect(self) -> Iterator[sqlite3.Connection]:
-        yield self._connections.get()
+        self._connect = self._connections.connect
 
     @contextmanager
     def _transaction(self) -> Iterator[sqlite3.Connection]:

@@ -10,8 +10,7 @@ from __future__ import annotations
 import sqlite3
 import threading
 from collections import OrderedDict
-from collections.abc import Iterator, Mapping
-from contextlib import contextmanager
+from collections.abc import Mapping
 from pathlib import Path
 
 from matcher.explanation.profile import Profile
@@ -36,10 +35,7 @@ class ProfileStore:
         self._memory_size = memory_size
         self._lock = threading.Lock()
         self._connections = ThreadConnections(path, _setup, isolation_level="DEFERRED")
-
-    @contextmanager
-    def _connect(self) -> Iterator[sqlite3.Connection]:
-        yield self._connections.get()
+        self._connect = self._connections.connect
 
     def valid_keys(self, kind: Kind, text_hashes: Mapping[int, str]) -> set[int]:
         """Which of the records (key -> text hash) have a profile made for their current text."""

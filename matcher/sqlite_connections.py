@@ -10,7 +10,8 @@ from __future__ import annotations
 import os
 import sqlite3
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 
@@ -31,3 +32,8 @@ class ThreadConnections:
             self._setup(connection)
             local.connection, local.pid = connection, os.getpid()
         return local.connection  # type: ignore[no-any-return]
+
+    @contextmanager
+    def connect(self) -> Iterator[sqlite3.Connection]:
+        """This thread's connection for a ``with`` block; it stays open afterwards."""
+        yield self.get()

@@ -11,8 +11,6 @@ import logging
 import sqlite3
 import threading
 from collections import OrderedDict
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
@@ -56,10 +54,7 @@ class VectorCache:
         self._memory_size = memory_size
         self._lock = threading.Lock()
         self._connections = ThreadConnections(path, _setup, isolation_level="DEFERRED")
-
-    @contextmanager
-    def _connect(self) -> Iterator[sqlite3.Connection]:
-        yield self._connections.get()
+        self._connect = self._connections.connect
 
     def _lookup(self, keys: list[bytes]) -> dict[bytes, np.ndarray]:
         found: dict[bytes, np.ndarray] = {}
