@@ -30,10 +30,10 @@ from pathlib import Path
 REPO_ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO_ROOT))
 
-from benchmarks.bench_latency import percentile, read_jsonl  # noqa: E402
+from benchmarks.bench_latency import percentile, real_corpus  # noqa: E402
 from matcher.config import load_settings  # noqa: E402
 from matcher.engine import Matcher  # noqa: E402
-from matcher.records import Kind, Record  # noqa: E402
+from matcher.records import Kind  # noqa: E402
 from service.app import create_app  # noqa: E402
 
 TARGET = 1.30
@@ -52,15 +52,12 @@ def main() -> None:
     )
     args = parser.parse_args()
     logging.basicConfig(level=logging.WARNING)
-    papers = args.shared_data / "pap2pat-title" / "corpus.jsonl"
-    topics = args.shared_data / "sbir-topics" / "needs.jsonl"
-    if not papers.is_file() or not topics.is_file():
-        print(f"SKIP: {args.shared_data} lacks pap2pat-title or sbir-topics; this benchmark needs ../shared/data")
+    corpus = real_corpus(args.shared_data, args.projects, args.needs)
+    if corpus is None:
         return
+    projects, needs = corpus
 
     matcher = Matcher(load_settings(environ={}, data_dir=args.data_dir, show_progress=True))
-    projects = [Record(Kind.PROJECTS, f"P{r['_id']}", r["title"] or "(untitled)", r["text"]) for r in read_jsonl(papers, args.projects)]
-    needs = [Record(Kind.NEEDS, f"N{r['_id']}", r["title"] or "(untitled)", r["text"]) for r in read_jsonl(topics, args.needs)]
     started = time.perf_counter()
     matcher.ingest_records(Kind.PROJECTS, projects, "pap2pat-title papers")
     matcher.ingest_records(Kind.NEEDS, needs, "sbir-topics needs")

@@ -45,6 +45,19 @@ def read_jsonl(path: Path, limit: int) -> list[dict]:
     return rows
 
 
+def real_corpus(shared: Path, projects: int, needs: int) -> tuple[list[Record], list[Record]] | None:
+    """pap2pat-title papers as projects and SBIR topics as needs, or None (after saying so) if absent."""
+    papers = shared / "pap2pat-title" / "corpus.jsonl"
+    topics = shared / "sbir-topics" / "needs.jsonl"
+    if not papers.is_file() or not topics.is_file():
+        print(f"SKIP: {shared} lacks pap2pat-title or sbir-topics; this benchmark needs ../shared/data")
+        return None
+    return (
+        [Record(Kind.PROJECTS, f"P{r['_id']}", r["title"] or "(untitled)", r["text"]) for r in read_jsonl(papers, projects)],
+        [Record(Kind.NEEDS, f"N{r['_id']}", r["title"] or "(untitled)", r["text"]) for r in read_jsonl(topics, needs)],
+    )
+
+
 def percentile(values: list[float], share: float) -> float:
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, int(share * len(ordered)))]
@@ -59,16 +72,13 @@ def main() -> None:
     parser.add_argument("--queries", type=int, default=300)
     args = parser.parse_args()
     logging.basicConfig(level=logging.WARNING)
-    papers = args.shared_data / "pap2pat-title" / "corpus.jsonl"
-    topics = args.shared_data / "sbir-topics" / "needs.jsonl"
-    if not papers.is_file() or not topics.is_file():
-        print(f"SKIP: {args.shared_data} lacks pap2pat-title or sbir-topics; this benchmark needs ../shared/data")
+    corpus = real_corpus(args.shared_data, args.projects, args.needs)
+    if corpus is None:
         return
+    projects, needs = corpus
 
     base = load_settings(environ={}, data_dir=args.data_dir, show_progress=True)
     hybrid = Matcher(base)
-    projects = [Record(Kind.PROJECTS, f"P{r['_id']}", r["title"] or "(untitled)", r["text"]) for r in read_jsonl(papers, args.projects)]
-    needs = [Record(Kind.NEEDS, f"N{r['_id']}", r["title"] or "(untitled)", r["text"]) for r in read_jsonl(topics, args.needs)]
     hybrid.ingest_records(Kind.PROJECTS, projects, "pap2pat-title papers")
     hybrid.ingest_records(Kind.NEEDS, needs, "sbir-topics needs")
     dense = Matcher(base.replace(ranking="dense", show_progress=False), embedder=hybrid.embedder)
