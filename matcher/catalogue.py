@@ -53,6 +53,33 @@ MIGRATIONS: tuple[str, ...] = (
         revoked_at TEXT
     );
     """,
+    # 3: outcomes of introductions and matches, and introduction-plan jobs
+    """
+    CREATE TABLE outcomes (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        project_id TEXT NOT NULL,
+        need_id TEXT NOT NULL,
+        status TEXT NOT NULL CHECK (status IN ('contacted', 'meeting', 'agreement', 'declined')),
+        agreement_type TEXT,
+        decline_reason TEXT,
+        note TEXT NOT NULL DEFAULT '',
+        score REAL,
+        plan_id TEXT,
+        author TEXT NOT NULL,
+        recorded_at TEXT NOT NULL
+    );
+    CREATE INDEX outcomes_by_pair ON outcomes (need_id, project_id);
+    CREATE TABLE plan_jobs (
+        id TEXT PRIMARY KEY,
+        state TEXT NOT NULL CHECK (state IN ('queued', 'running', 'done', 'failed')),
+        parameters TEXT NOT NULL,
+        result TEXT,
+        error TEXT,
+        author TEXT NOT NULL,
+        created_at TEXT NOT NULL,
+        finished_at TEXT
+    );
+    """,
 )
 SCHEMA_VERSION = len(MIGRATIONS)
 
