@@ -28,6 +28,7 @@ from matcher.ingest.readers import read_table, rows_from_objects
 from matcher.ingest.validate import validate_table
 from matcher.locks import WriteLock
 from matcher.matching import Match, MatchRequest, MatchResult
+from matcher.outcomes import OutcomeStore
 from matcher.ranking import Ranked, RankingPolicy
 from matcher.records import Kind, Record
 from matcher.retrieval import retrieve
@@ -77,6 +78,7 @@ class Matcher:
         faiss.omp_set_num_threads(settings.faiss_threads)
         self.catalogue.migrate()
         self.api_keys = ApiKeys(settings.catalogue_path)
+        self.outcomes = OutcomeStore(settings.catalogue_path)
 
     # -- ingestion ---------------------------------------------------------------------------
 
@@ -248,6 +250,8 @@ class Matcher:
             tokens = lexical_tokens(request.text)
             language = detect_language(request.text)
         condition, parameters = filter_sql(target, request.filters)
+        if request.record_id is not None:
+            condition, parameters = self._without_declined(request.direction.query_kind, request.record_id, condition, parameters)
         allowed = self.catalogue.filtered_keys(target, condition, parameters) if condition else None
         ranked = self.rank(target, vectors, tokens, request.top_k, allowed, min_similarity=request.min_score)
         records = self.catalogue.by_keys(target, [hit.key for hit in ranked])
@@ -268,6 +272,16 @@ class Matcher:
         ]
         candidates = self.index(target).count if allowed is None else len(allowed)
         return MatchResult(request, matches, candidates)
+
+    def _without_declined(
+        self, query_kind: Kind, record_id: str, condition: str, parameters: list[Any]
+    ) -> tuple[str, list[Any]]:
+        """The filter condition, also leaving out the records declined as not relevant with this one."""
+        declined = sorted(self.outcomes.declined_not_relevant_for(query_kind, record_id))
+        if not declined:
+            return condition, parameters
+        clause = f"id NOT IN ({','.join('?' * len(declined))})"
+        return (f"({condition}) AND {clause}" if condition else clause), [*parameters, *declined]
 
     def _stored_tokens(self, kind: Kind, key: int, record: Record) -> list[str]:
         tokens = self.index(kind).lexical.tokens.get(key)

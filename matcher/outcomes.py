@@ -1,0 +1,456 @@
+"""What happened to a proposed pair (project, need): contacted, meeting, agreement or declined.
+
+Outcomes live in the catalogue's ``outcomes`` table (schema version 3, see :mod:`matcher.catalogue`).
+Each is kept with its author and time; nothing is ever overwritten, so a pair's history stays and
+its *latest* outcome (by ``recorded_at``, then ``id``) is the one that counts. ``score`` is the
+pair's dense (cosine) similarity when it was proposed, when known.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import math
+import sqlite3
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from enum import Enum
+from pathlib import Path
+from typing import Any
+
+from matcher.errors import InvalidInput, NotFound, Problem, ValidationFailed
+from matcher.records import Kind
+from matcher.sqlite_connections import ThreadConnections
+
+Pair = tuple[str, str]  # (project_id, need_id)
+
+MAX_NOTE_CHARS = 2000
+FIELDS = ("project_id", "need_id", "status", "agreement_type", "decline_reason", "note", "score", "plan_id")
+IMPORT_FIELDS = (*FIELDS, "author", "recorded_at")
+_COLUMNS = "id, project_id, need_id, status, agreement_type, decline_reason, note, score, plan_id, author, recorded_at"
+
+
+class OutcomeStatus(str, Enum):
+    CONTACTED = "contacted"
+    MEETING = "meeting"
+    AGREEMENT = "agreement"
+    DECLINED = "declined"
+
+
+class AgreementType(str, Enum):
+    LICENCE = "licence"
+    JOINT_RESEARCH = "joint_research"
+    JOINT_VENTURE = "joint_venture"
+    OTHER = "other"
+
+
+class DeclineReason(str, Enum):
+    NOT_RELEVANT = "not_relevant"
+    TOO_EARLY_STAGE = "too_early_stage"
+    DESCRIPTION_UNCLEAR = "description_unclear"
+    NO_BUDGET = "no_budget"
+    IP_UNAVAILABLE = "ip_unavailable"
+    OTHER = "other"
+
+
+# Spellings people write in spreadsheets, after lower-casing and turning spaces and hyphens into "_".
+_ALIASES = {"license": "licence"}
+
+
+@dataclass(frozen=True)
+class Outcome:
+    id: int
+    project_id: str
+    need_id: str
+    status: OutcomeStatus
+    agreement_type: AgreementType | None
+    decline_reason: DeclineReason | None
+    note: str
+    score: float | None
+    plan_id: str | None
+    author: str
+    recorded_at: str
+
+    @property
+    def pair(self) -> Pair:
+        return (self.project_id, self.need_id)
+
+    @property
+    def label(self) -> bool | None:
+        """True for a meeting or an agreement, False for a decline, None while only contacted."""
+        if self.status is OutcomeStatus.CONTACTED:
+            return None
+        return self.status is not OutcomeStatus.DECLINED
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "project_id": self.project_id,
+            "need_id": self.need_id,
+            "status": self.status.value,
+            "agreement_type": self.agreement_type.value if self.agreement_type else None,
+            "decline_reason": self.decline_reason.value if self.decline_reason else None,
+            "note": self.note,
+            "score": self.score,
+            "plan_id": self.plan_id,
+            "author": self.author,
+            "recorded_at": self.recorded_at,
+        }
+
+    @classmethod
+    def _from_row(cls, row: Sequence[Any]) -> Outcome:
+        return cls(
+            id=int(row[0]),
+            project_id=row[1],
+            need_id=row[2],
+            status=OutcomeStatus(row[3]),
+            agreement_type=AgreementType(row[4]) if row[4] else None,
+            decline_reason=DeclineReason(row[5]) if row[5] else None,
+            note=row[6],
+            score=row[7],
+            plan_id=row[8],
+            author=row[9],
+            recorded_at=row[10],
+        )
+
+
+@dataclass(frozen=True)
+class NewOutcome:
+    """A validated outcome not stored yet (see :func:`parse_outcome`)."""
+
+    project_id: str
+    need_id: str
+    status: OutcomeStatus
+    agreement_type: AgreementType | None
+    decline_reason: DeclineReason | None
+    note: str
+    score: float | None
+    plan_id: str | None
+    author: str
+    recorded_at: str
+
+
+class _Invalid(Exception):
+    def __init__(self, field: str, code: str, message: str) -> None:
+        super().__init__(message)
+        self.field, self.code, self.message = field, code, message
+
+
+def _now() -> str:
+    return dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")
+
+
+def _blank(value: Any) -> bool:
+    return value is None or (isinstance(value, str) and not value.strip())
+
+
+def _text(values: Mapping[str, Any], field: str, required: bool) -> str | None:
+    value = values.get(field)
+    if _blank(value):
+        if required:
+            raise _Invalid(field, "missing_field", f"'{field}' is required")
+        return None
+    if isinstance(value, bool) or not isinstance(value, (str, int)):
+        raise _Invalid(field, "invalid_type", f"'{field}' must be text, got {value!r}")
+    return str(value).strip()
+
+
+def _choice(values: Mapping[str, Any], field: str, enum: type[Enum]) -> Any:
+    value = _text(values, field, required=False)
+    if value is None:
+        return None
+    key = value.lower().replace(" ", "_").replace("-", "_")
+    try:
+        return enum(_ALIASES.get(key, key))
+    except ValueError:
+        valid = [member.value for member in enum]
+        raise _Invalid(field, f"invalid_{field}", f"'{field}' must be one of {valid}, got {value!r}") from None
+
+
+def _score(value: Any) -> float | None:
+    if _blank(value):
+        return None
+    try:
+        if isinstance(value, bool):
+            raise ValueError
+        score = float(value.strip() if isinstance(value, str) else value)
+    except (TypeError, ValueError):
+        raise _Invalid("score", "invalid_score", f"'score' must be a number from -1 to 1, got {value!r}") from None
+    if not math.isfinite(score) or not -1 <= score <= 1:
+        raise _Invalid("score", "invalid_score", f"'score' must be a number from -1 to 1, got {value!r}")
+    return score
+
+
+def _timestamp(value: Any) -> str:
+    """An ISO date or date-time as UTC ``YYYY-MM-DDTHH:MM:SS+00:00`` (naive times are taken as UTC)."""
+    if _blank(value):
+        return _now()
+    try:
+        if isinstance(value, dt.datetime):
+            moment = value
+        elif isinstance(value, dt.date):
+            moment = dt.datetime.combine(value, dt.time())
+        else:
+            moment = dt.datetime.fromisoformat(str(value).strip())
+    except ValueError:
+        raise _Invalid(
+            "recorded_at", "invalid_date", f"'recorded_at' must be a date (YYYY-MM-DD) or ISO date-time, got {value!r}"
+        ) from None
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=dt.timezone.utc)
+    return moment.astimezone(dt.timezone.utc).isoformat(timespec="seconds")
+
+
+def parse_outcome(values: Mapping[str, Any], author: str, recorded_at: Any = None) -> NewOutcome:
+    """Check one outcome's fields; raise :class:`InvalidInput` naming the first bad parameter.
+
+    ``agreement_type`` goes with (and only with) status ``agreement``, ``decline_reason`` with
+    ``declined``. Whether the project and the need exist is checked when the outcome is stored.
+    """
+    try:
+        return _parse(values, author, recorded_at)
+    except _Invalid as problem:
+        raise InvalidInput(problem.message, details={"parameter": problem.field}) from None
+
+
+def _parse(values: Mapping[str, Any], author: str, recorded_at: Any) -> NewOutcome:
+    project_id = _text(values, "project_id", required=True)
+    need_id = _text(values, "need_id", required=True)
+    if _blank(values.get("status")):
+        raise _Invalid("status", "missing_field", "'status' is required")
+    status = _choice(values, "status", OutcomeStatus)
+    agreement_type = _choice(values, "agreement_type", AgreementType)
+    decline_reason = _choice(values, "decline_reason", DeclineReason)
+    if status is OutcomeStatus.AGREEMENT and agreement_type is None:
+        valid = [member.value for member in AgreementType]
+        raise _Invalid("agreement_type", "missing_field", f"An agreement needs 'agreement_type', one of {valid}")
+    if status is not OutcomeStatus.AGREEMENT and agreement_type is not None:
+        raise _Invalid("agreement_type", "unexpected_field", f"'agreement_type' goes only with status 'agreement', not {status.value!r}")
+    if status is OutcomeStatus.DECLINED and decline_reason is None:
+        valid = [member.value for member in DeclineReason]
+        raise _Invalid("decline_reason", "missing_field", f"A decline needs 'decline_reason', one of {valid}")
+    if status is not OutcomeStatus.DECLINED and decline_reason is not None:
+        raise _Invalid("decline_reason", "unexpected_field", f"'decline_reason' goes only with status 'declined', not {status.value!r}")
+    note = values.get("note")
+    if note is not None and (isinstance(note, bool) or not isinstance(note, (str, int, float))):
+        raise _Invalid("note", "invalid_type", f"'note' must be text, got {note!r}")
+    note = "" if note is None else str(note).strip()
+    if len(note) > MAX_NOTE_CHARS:
+        raise _Invalid("note", "note_too_long", f"'note' has {len(note)} characters; the limit is {MAX_NOTE_CHARS}")
+    if _blank(author) or not isinstance(author, str):
+        raise _Invalid("author", "missing_field", "'author' is required (who recorded the outcome)")
+    return NewOutcome(
+        project_id=project_id or "",
+        need_id=need_id or "",
+        status=status,
+        agreement_type=agreement_type,
+        decline_reason=decline_reason,
+        note=note,
+        score=_score(values.get("score")),
+        plan_id=_text(values, "plan_id", required=False),
+        author=author.strip(),
+        recorded_at=_timestamp(recorded_at),
+    )
+
+
+def _setup(connection: sqlite3.Connection) -> None:
+    connection.execute("PRAGMA synchronous=NORMAL")
+
+
+class OutcomeStore:
+    """The outcomes table of a catalogue database (schema version 3 or later)."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self._connections = ThreadConnections(path, _setup, isolation_level=None)
+
+    @contextmanager
+    def _transaction(self) -> Iterator[sqlite3.Connection]:
+        connection = self._connections.get()
+        connection.execute("BEGIN IMMEDIATE")
+        try:
+            yield connection
+            connection.execute("COMMIT")
+        except BaseException:
+            if connection.in_transaction:
+                connection.execute("ROLLBACK")
+            raise
+
+    # -- writing -----------------------------------------------------------------------------
+
+    def record(
+        self,
+        project_id: str,
+        need_id: str,
+        status: str | OutcomeStatus,
+        author: str,
+        agreement_type: str | AgreementType | None = None,
+        decline_reason: str | DeclineReason | None = None,
+        note: str | None = None,
+        score: float | None = None,
+        plan_id: str | None = None,
+        recorded_at: str | None = None,
+    ) -> Outcome:
+        """Validate and store one outcome; :class:`NotFound` when the project or the need does not exist."""
+        values = {
+            "project_id": project_id,
+            "need_id": need_id,
+            "status": status.value if isinstance(status, Enum) else status,
+            "agreement_type": agreement_type.value if isinstance(agreement_type, Enum) else agreement_type,
+            "decline_reason": decline_reason.value if isinstance(decline_reason, Enum) else decline_reason,
+            "note": note,
+            "score": score,
+            "plan_id": plan_id,
+        }
+        new = parse_outcome(values, author, recorded_at)
+        with self._transaction() as connection:
+            for kind, record_id in ((Kind.PROJECTS, new.project_id), (Kind.NEEDS, new.need_id)):
+                if record_id not in _existing(connection, kind, [record_id]):
+                    raise NotFound(
+                        f"{kind.singular.capitalize()} {record_id!r} does not exist",
+                        details={"parameter": f"{kind.singular}_id", "kind": kind.value, "id": record_id},
+                    )
+            (stored,) = _insert(connection, [new])
+        return stored
+
+    def record_many(self, rows: Iterable[tuple[int, Mapping[str, Any]]], source: str, author: str) -> list[Outcome]:
+        """Validate every ``(row number, values)`` and store them all in one transaction, or none.
+
+        A row may carry its own ``author`` and ``recorded_at`` (a date or ISO date-time); otherwise
+        ``author`` and now are used. Every problem is reported at once, naming the row and field.
+        """
+        parsed: list[tuple[int, NewOutcome]] = []
+        problems: list[Problem] = []
+        unknown_seen: set[str] = set()
+        for number, values in rows:
+            for name in sorted(str(name) for name in values if name not in IMPORT_FIELDS and name not in unknown_seen):
+                unknown_seen.add(name)
+                message = f"unknown field; the fields are {list(IMPORT_FIELDS)}"
+                problems.append(Problem(source, number, name, "unknown_field", message))
+            try:
+                row_author = values.get("author")
+                parsed.append((number, _parse(values, row_author if not _blank(row_author) else author, values.get("recorded_at"))))
+            except _Invalid as problem:
+                problems.append(Problem(source, number, problem.field, problem.code, problem.message))
+        if not parsed and not problems:
+            problems.append(Problem(source, None, None, "empty_file", "there are no outcomes to record"))
+        with self._transaction() as connection:
+            for kind, field in ((Kind.PROJECTS, "project_id"), (Kind.NEEDS, "need_id")):
+                ids = [getattr(new, field) for _, new in parsed]
+                present = _existing(connection, kind, ids)
+                for number, new in parsed:
+                    if getattr(new, field) not in present:
+                        message = f"{kind.singular} {getattr(new, field)!r} does not exist"
+                        problems.append(Problem(source, number, field, f"unknown_{kind.singular}", message))
+            if problems:
+                problems.sort(key=lambda problem: problem.row or 0)  # stable: a row's problems keep their order
+                raise ValidationFailed(problems)
+            return _insert(connection, [new for _, new in parsed])
+
+    # -- reading -----------------------------------------------------------------------------
+
+    def list(
+        self,
+        need_id: str | None = None,
+        project_id: str | None = None,
+        status: str | OutcomeStatus | None = None,
+        limit: int | None = None,
+    ) -> list[Outcome]:
+        """Outcomes, newest first, optionally of one need, one project and one status."""
+        clauses: list[str] = []
+        parameters: list[Any] = []
+        if need_id is not None:
+            clauses.append("need_id = ?")
+            parameters.append(need_id)
+        if project_id is not None:
+            clauses.append("project_id = ?")
+            parameters.append(project_id)
+        if status is not None:
+            if not isinstance(status, OutcomeStatus):
+                status = parse_status(status)
+            clauses.append("status = ?")
+            parameters.append(status.value)
+        if limit is not None:
+            if isinstance(limit, bool) or not isinstance(limit, int) or limit < 1:
+                raise InvalidInput(f"'limit' must be a whole number of at least 1, got {limit!r}", details={"parameter": "limit"})
+        where = f"WHERE {' AND '.join(clauses)}" if clauses else ""
+        tail = f" LIMIT {int(limit)}" if limit is not None else ""
+        with self._connections.connect() as connection:
+            rows = connection.execute(
+                f"SELECT {_COLUMNS} FROM outcomes {where} ORDER BY recorded_at DESC, id DESC{tail}", parameters
+            ).fetchall()
+        return [Outcome._from_row(row) for row in rows]
+
+    def latest(self) -> dict[Pair, Outcome]:
+        """Each pair's latest outcome: the one that says where the pair stands."""
+        return latest_by_pair(self.list())
+
+    def introduced_pairs(self) -> set[Pair]:
+        """Every ``(project_id, need_id)`` with any outcome: they were introduced already."""
+        with self._connections.connect() as connection:
+            return {(row[0], row[1]) for row in connection.execute("SELECT DISTINCT project_id, need_id FROM outcomes")}
+
+    def declined_not_relevant(self) -> set[Pair]:
+        """Pairs whose latest outcome is a decline as not relevant: they are not proposed again."""
+        return {pair for pair, outcome in self.latest().items() if _not_relevant(outcome)}
+
+    def declined_not_relevant_for(self, kind: Kind, record_id: str) -> set[str]:
+        """The ids of the other side declined as not relevant (latest outcome) with one project or need."""
+        column = "project_id" if kind is Kind.PROJECTS else "need_id"
+        with self._connections.connect() as connection:
+            rows = connection.execute(f"SELECT {_COLUMNS} FROM outcomes WHERE {column} = ?", (record_id,)).fetchall()
+        latest = latest_by_pair(Outcome._from_row(row) for row in rows)
+        index = 1 if kind is Kind.PROJECTS else 0  # the other side's id in a pair
+        return {pair[index] for pair, outcome in latest.items() if _not_relevant(outcome)}
+
+
+def parse_status(value: Any) -> OutcomeStatus:
+    """A status given as text, e.g. a query parameter; :class:`InvalidInput` naming ``status`` otherwise."""
+    try:
+        return _choice({"status": value}, "status", OutcomeStatus)  # type: ignore[no-any-return]
+    except _Invalid as problem:
+        raise InvalidInput(problem.message, details={"parameter": "status"}) from None
+
+
+def latest_by_pair(outcomes: Iterable[Outcome]) -> dict[Pair, Outcome]:
+    """Each pair's latest outcome (by ``recorded_at``, then ``id``)."""
+    return {outcome.pair: outcome for outcome in sorted(outcomes, key=lambda o: (o.recorded_at, o.id))}
+
+
+def _not_relevant(outcome: Outcome) -> bool:
+    return outcome.status is OutcomeStatus.DECLINED and outcome.decline_reason is DeclineReason.NOT_RELEVANT
+
+
+def _existing(connection: sqlite3.Connection, kind: Kind, ids: Iterable[str]) -> set[str]:
+    wanted = sorted(set(ids))
+    found: set[str] = set()
+    for start in range(0, len(wanted), 500):
+        batch = wanted[start : start + 500]
+        rows = connection.execute(
+            f"SELECT id FROM records WHERE kind = ? AND id IN ({','.join('?' * len(batch))})", (kind.value, *batch)
+        )
+        found.update(row[0] for row in rows)
+    return found
+
+
+def _insert(connection: sqlite3.Connection, outcomes: Sequence[NewOutcome]) -> list[Outcome]:
+    stored = []
+    for new in outcomes:
+        cursor = connection.execute(
+            "INSERT INTO outcomes (project_id, need_id, status, agreement_type, decline_reason, note, score, plan_id,"
+            " author, recorded_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            (
+                new.project_id,
+                new.need_id,
+                new.status.value,
+                new.agreement_type.value if new.agreement_type else None,
+                new.decline_reason.value if new.decline_reason else None,
+                new.note,
+                new.score,
+                new.plan_id,
+                new.author,
+                new.recorded_at,
+            ),
+        )
+        stored.append(Outcome(int(cursor.lastrowid or 0), **{name: getattr(new, name) for name in NewOutcome.__dataclass_fields__}))
+    return stored
