@@ -1,0 +1,1 @@
+"""Introductions in bulk: all-pairs scoring, conflicts, the plan solver and its exports."""

@@ -1,0 +1,139 @@
+"""Introduction plans as background jobs, kept in the catalogue so any server process can report them.
+
+A job is queued, run in a thread of the process that accepted it, and its result (the plan as
+JSON) or its error is stored. A job whose process has gone (a restarted worker) is reported as
+failed rather than running forever.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import logging
+import os
+import secrets
+import sqlite3
+import threading
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from matcher.errors import MatcherError, NotFound
+from matcher.introductions.planner import PlanRequest, plan_introductions
+from matcher.sqlite_connections import ThreadConnections
+
+if TYPE_CHECKING:
+    from matcher.engine import Matcher
+
+log = logging.getLogger(__name__)
+
+
+def _now() -> str:
+    return dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+@dataclass(frozen=True)
+class PlanJob:
+    id: str
+    state: str  # queued, running, done or failed
+    parameters: dict[str, Any]
+    author: str
+    created_at: str
+    finished_at: str | None
+    error: dict[str, Any] | None
+    result: dict[str, Any] | None
+
+    def to_dict(self, with_result: bool = True) -> dict[str, Any]:
+        body = {
+            "job_id": self.id,
+            "state": self.state,
+            "parameters": self.parameters,
+            "author": self.author,
+            "created_at": self.created_at,
+            "finished_at": self.finished_at,
+            "error": self.error,
+        }
+        if with_result:
+            body["result"] = self.result
+        return body
+
+
+def _setup(connection: sqlite3.Connection) -> None:
+    connection.execute("PRAGMA journal_mode=WAL")
+
+
+class PlanJobs:
+    """The ``plan_jobs`` table of a catalogue (schema version 3)."""
+
+    def __init__(self, path: Path) -> None:
+        self._connections = ThreadConnections(path, _setup, isolation_level=None)
+
+    def _write(self, sql: str, parameters: tuple[Any, ...]) -> None:
+        with self._connections.connect() as connection:
+            connection.execute(sql, parameters)
+
+    def create(self, request: PlanRequest, author: str) -> str:
+        job_id = secrets.token_hex(8)
+        parameters = {**request.to_dict(), "worker_pid": os.getpid()}
+        self._write(
+            "INSERT INTO plan_jobs (id, state, parameters, author, created_at) VALUES (?, 'queued', ?, ?, ?)",
+            (job_id, json.dumps(parameters, ensure_ascii=False), author, _now()),
+        )
+        return job_id
+
+    def get(self, job_id: str) -> PlanJob:
+        with self._connections.connect() as connection:
+            row = connection.execute(
+                "SELECT id, state, parameters, author, created_at, finished_at, error, result FROM plan_jobs WHERE id = ?",
+                (job_id,),
+            ).fetchone()
+        if row is None:
+            raise NotFound(f"Plan job {job_id!r} does not exist", details={"job_id": job_id})
+        parameters = json.loads(row[2])
+        pid = parameters.pop("worker_pid", None)
+        job = PlanJob(row[0], row[1], parameters, row[3], row[4], row[5],
+                      json.loads(row[6]) if row[6] else None, json.loads(row[7]) if row[7] else None)
+        if job.state in {"queued", "running"} and isinstance(pid, int) and not _alive(pid):
+            self._fail(job_id, {"code": "worker_stopped", "message": "The server process running this plan stopped; submit it again"})
+            return self.get(job_id)
+        return job
+
+    def _fail(self, job_id: str, error: dict[str, Any]) -> None:
+        self._write(
+            "UPDATE plan_jobs SET state = 'failed', error = ?, finished_at = ? WHERE id = ?",
+            (json.dumps(error, ensure_ascii=False), _now(), job_id),
+        )
+
+    def run(self, matcher: Matcher, job_id: str, request: PlanRequest) -> None:
+        """Run a queued job to its end, storing the plan or the error (never raising)."""
+        self._write("UPDATE plan_jobs SET state = 'running' WHERE id = ?", (job_id,))
+        try:
+            plan = plan_introductions(matcher, request)
+        except MatcherError as error:
+            self._fail(job_id, {"code": type(error).__name__, "message": error.message, "details": error.details})
+            return
+        except Exception as error:  # noqa: BLE001 -- a job must end with a state, whatever happened
+            log.exception("Plan job %s failed", job_id)
+            self._fail(job_id, {"code": "internal_error", "message": f"{type(error).__name__}: {error}"})
+            return
+        self._write(
+            "UPDATE plan_jobs SET state = 'done', result = ?, finished_at = ? WHERE id = ?",
+            (json.dumps(plan.to_dict(), ensure_ascii=False), _now(), job_id),
+        )
+        log.info("Plan job %s done: %d introductions", job_id, len(plan.introductions))
+
+    def submit(self, matcher: Matcher, request: PlanRequest, author: str) -> str:
+        """Queue a plan and start it in a background thread of this process; returns the job id."""
+        job_id = self.create(request, author)
+        threading.Thread(target=self.run, args=(matcher, job_id, request), name=f"plan-{job_id}", daemon=True).start()
+        return job_id

@@ -1,0 +1,303 @@
+"""An introduction plan: every project in scope against every need in scope, solved under caps.
+
+Steps: choose the records in scope (filters, a date), find the pairs that must not meet
+(:mod:`.conflicts`), score all pairs from the stored vectors keeping each record's best
+candidates (:mod:`.scoring`), solve (:mod:`.solver`), then rank and explain the chosen pairs.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import time
+from collections import Counter
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from matcher.config import Settings
+from matcher.errors import InvalidInput
+from matcher.filters import filter_sql
+from matcher.introductions.conflicts import PARTY_FIELD, ConflictRule, find_exclusions, normalise
+from matcher.introductions.scoring import best_pairs, ranks_within, side_vectors
+from matcher.introductions.solver import SOLVERS, Caps, PairTable
+from matcher.records import Kind, Record
+from matcher.text.tokenize import detect_language
+
+if TYPE_CHECKING:
+    from matcher.engine import Matcher
+
+log = logging.getLogger(__name__)
+
+CAP_PARAMETERS = ("max_per_project", "max_per_need", "max_per_enterprise", "max_per_institution", "max_per_need_institution")
+
+
+def _cap(name: str, value: Any, required: bool) -> int | None:
+    if value is None and not required:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise InvalidInput(f"'{name}' must be a whole number of at least 1, got {value!r}", details={"parameter": name, "value": value})
+    return value
+
+
+def _date(name: str, value: Any) -> str | None:
+    if value is None:
+        return None
+    try:
+        return dt.date.fromisoformat(str(value)).isoformat()
+    except ValueError:
+        raise InvalidInput(f"'{name}' must be a date like 2026-01-31, got {value!r}", details={"parameter": name, "value": value}) from None
+
+
+@dataclass(frozen=True)
+class PlanRequest:
+    """What staff ask for: caps, a floor, the records in scope, conflicts, and the solver."""
+
+    caps: Caps
+    min_score: float
+    candidates: int
+    project_filters: dict[str, Any] = field(default_factory=dict)
+    need_filters: dict[str, Any] = field(default_factory=dict)
+    updated_since: str | None = None
+    conflicts: tuple[ConflictRule, ...] = ()
+    solver: str = "flow"
+    explain: bool = True
+
+    @classmethod
+    def build(
+        cls,
+        settings: Settings,
+        max_per_project: Any = None,
+        max_per_need: Any = None,
+        max_per_enterprise: Any = None,
+        max_per_institution: Any = None,
+        max_per_need_institution: Any = None,
+        min_score: Any = None,
+        candidates: Any = None,
+        project_filters: Any = None,
+        need_filters: Any = None,
+        updated_since: Any = None,
+        conflicts: Sequence[ConflictRule] = (),
+        solver: Any = "flow",
+        explain: Any = True,
+    ) -> PlanRequest:
+        """Validate raw parameters (from JSON or the CLI); errors name the parameter."""
+        caps = Caps(
+            _cap("max_per_project", max_per_project, True),  # type: ignore[arg-type]
+            _cap("max_per_need", max_per_need, True),  # type: ignore[arg-type]
+            _cap("max_per_enterprise", max_per_enterprise, False),
+            _cap("max_per_institution", max_per_institution, False),
+            _cap("max_per_need_institution", max_per_need_institution, False),
+        )
+        if min_score is None:
+            min_score = settings.plan_min_score
+        if isinstance(min_score, bool) or not isinstance(min_score, (int, float)) or not -1 <= min_score <= 1:
+            raise InvalidInput(f"'min_score' must be a number from -1 to 1, got {min_score!r}", details={"parameter": "min_score", "value": min_score})
+        candidates = settings.plan_candidates if candidates is None else _cap("candidates", candidates, True)
+        if solver not in SOLVERS:
+            raise InvalidInput(f"'solver' must be one of {sorted(SOLVERS)}, got {solver!r}", details={"parameter": "solver", "value": solver})
+        if not isinstance(explain, bool):
+            raise InvalidInput(f"'explain' must be true or false, got {explain!r}", details={"parameter": "explain", "value": explain})
+        for name, filters, kind in (("project_filters", project_filters, Kind.PROJECTS), ("need_filters", need_filters, Kind.NEEDS)):
+            if filters is not None and not isinstance(filters, dict):
+                raise InvalidInput(f"'{name}' must be an object", details={"parameter": name, "value": filters})
+            try:
+                filter_sql(kind, filters)
+            except InvalidInput as error:
+                raise InvalidInput(f"'{name}': {error.message}", details={**error.details, "parameter": name}) from None
+        return cls(
+            caps, float(min_score), int(candidates), dict(project_filters or {}), dict(need_filters or {}),
+            _date("updated_since", updated_since), tuple(conflicts), solver, explain,
+        )
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "max_per_project": self.caps.per_project,
+            "max_per_need": self.caps.per_need,
+            "max_per_enterprise": self.caps.per_enterprise,
+            "max_per_institution": self.caps.per_institution,
+            "max_per_need_institution": self.caps.per_need_institution,
+            "min_score": self.min_score,
+            "candidates": self.candidates,
+            "project_filters": self.project_filters,
+            "need_filters": self.need_filters,
+            "updated_since": self.updated_since,
+            "conflict_rules": len(self.conflicts),
+            "solver": self.solver,
+        }
+
+
+@dataclass(frozen=True)
+class Introduction:
+    """One proposed meeting, with both contacts, its score, where each side ranks the other, and why."""
+
+    project: Record
+    need: Record
+    score: float
+    rank_for_need: int  # the project's place among all projects in scope for this need (1 = best)
+    rank_for_project: int  # the need's place among all needs in scope for this project
+    explanation: str
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "project_id": self.project.id,
+            "project_title": self.project.title,
+            "project_institution": self.project.attributes.get("institution") or "",
+            "project_contact": self.project.attributes.get("contact") or "",
+            "need_id": self.need.id,
+            "need_title": self.need.title,
+            "need_enterprise": self.need.attributes.get("enterprise") or "",
+            "need_contact": self.need.attributes.get("contact") or "",
+            "score": round(self.score, 4),
+            "rank_for_need": self.rank_for_need,
+            "rank_for_project": self.rank_for_project,
+            "explanation": self.explanation,
+        }
+
+
+COLUMNS = (
+    "project_id", "project_title", "project_institution", "project_contact", "need_id", "need_title",
+    "need_enterprise", "need_contact", "score", "rank_for_need", "rank_for_project", "explanation",
+)
+
+
+@dataclass(frozen=True)
+class Plan:
+    request: PlanRequest
+    introductions: list[Introduction]
+    diagnostics: dict[str, Any]
+
+    @property
+    def total_score(self) -> float:
+        return float(sum(introduction.score for introduction in self.introductions))
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "parameters": self.request.to_dict(),
+            "introductions": [introduction.to_dict() for introduction in self.introductions],
+            "count": len(self.introductions),
+            "total_score": round(self.total_score, 4),
+            "diagnostics": self.diagnostics,
+        }
+
+
+def _in_scope(matcher: Matcher, kind: Kind, filters: dict[str, Any], updated_since: str | None) -> dict[int, Record]:
+    condition, parameters = filter_sql(kind, filters)
+    clauses = [condition] if condition else []
+    if updated_since is not None:
+        # A project's own `updated` date when it has one, else when the catalogue last changed it.
+        clauses.append("COALESCE(json_extract(data, '$.updated'), substr(updated_at, 1, 10)) >= ?")
+        parameters = [*parameters, updated_since]
+    indexed = matcher.index(kind).vector.entries
+    keys = matcher.catalogue.filtered_keys(kind, " AND ".join(clauses), parameters) if clauses else set(indexed)
+    return matcher.catalogue.by_keys(kind, sorted(key for key in keys if key in indexed))
+
+
+def _party(record: Record, key: int) -> str:
+    """The record's enterprise or institution; a record that names none is a party of its own."""
+    name = record.attributes.get(PARTY_FIELD[record.kind])
+    return normalise(name) if isinstance(name, str) and name.strip() else f"record:{key}"
+
+
+def _empty_reason(diagnostics: dict[str, Any], request: PlanRequest) -> str:
+    if not diagnostics["projects_in_scope"] or not diagnostics["needs_in_scope"]:
+        side = "projects" if not diagnostics["projects_in_scope"] else "needs"
+        return f"No {side} are in scope: check the filters and updated_since"
+    best = diagnostics["best_score"]
+    if diagnostics["candidate_pairs"] == 0 and diagnostics["pairs_excluded_at_floor"] == 0:
+        return f"No pair reaches min_score {request.min_score:g} (the best pair scores {best:.3f}); lower min_score"
+    if diagnostics["candidate_pairs"] == 0:
+        return (
+            f"Every pair reaching min_score {request.min_score:g} is excluded "
+            f"({', '.join(f'{n} {reason}' for reason, n in diagnostics['excluded_pairs'].items())})"
+        )
+    return ""
+
+
+def plan_introductions(
+    matcher: Matcher, request: PlanRequest, progress: Callable[[int, int], None] | None = None
+) -> Plan:
+    """The plan of greatest total score that keeps every cap, floor and conflict of ``request``."""
+    started = time.perf_counter()
+    projects = _in_scope(matcher, Kind.PROJECTS, request.project_filters, request.updated_since)
+    needs = _in_scope(matcher, Kind.NEEDS, request.need_filters, request.updated_since)
+    exclusions = find_exclusions(
+        projects, needs, request.conflicts, matcher.outcomes.introduced_pairs(), matcher.outcomes.declined_not_relevant()
+    )
+    project_side = side_vectors(matcher.index(Kind.PROJECTS).vector, projects)
+    need_side = side_vectors(matcher.index(Kind.NEEDS).vector, needs)
+    scored = time.perf_counter()
+    candidates = best_pairs(need_side, project_side, request.candidates, request.min_score, exclusions.by_need, progress=progress)
+    solving = time.perf_counter()
+    table = PairTable(
+        candidates.need_keys.tolist(),
+        candidates.project_keys.tolist(),
+        candidates.scores,
+        [_party(needs[key], key) for key in candidates.need_keys.tolist()],
+        [_party(projects[key], key) for key in candidates.project_keys.tolist()],
+    )
+    chosen = np.flatnonzero(SOLVERS[request.solver](table, request.caps))
+    solved = time.perf_counter()
+    pairs = [(table.needs[i], table.projects[i]) for i in chosen]
+    need_ranks = ranks_within(need_side, project_side, pairs)
+    project_ranks = ranks_within(project_side, need_side, [(project, need) for need, project in pairs])
+    summaries = _summaries(matcher, needs, projects, pairs) if request.explain else {}
+    introductions = [
+        Introduction(
+            projects[project], needs[need], float(table.scores[i]), need_ranks[(need, project)],
+            project_ranks[(project, need)], summaries.get((need, project), ""),
+        )
+        for i, (need, project) in zip(chosen, pairs)
+    ]
+    introductions.sort(key=lambda item: (item.need.id, -item.score, item.project.id))
+    used_needs = Counter(need for need, _ in pairs)
+    candidate_needs = set(table.needs)
+    diagnostics: dict[str, Any] = {
+        "projects_in_scope": len(projects),
+        "needs_in_scope": len(needs),
+        "pairs_scored": candidates.scored_pairs,
+        "pairs_below_min_score": candidates.below_floor,
+        "excluded_pairs": dict(sorted(exclusions.reasons.items())),
+        "pairs_excluded_at_floor": candidates.excluded,
+        "best_score": None if candidates.best_score is None else round(candidates.best_score, 4),
+        "candidate_pairs": len(candidates),
+        "introductions": len(introductions),
+        "needs_introduced": len(used_needs),
+        "needs_without_candidates": len(needs) - len(candidate_needs),
+        "projects_introduced": len({project for _, project in pairs}),
+        "solver": request.solver,
+        "seconds": {
+            "scope_and_conflicts": round(scored - started, 3),
+            "scoring": round(solving - scored, 3),
+            "solving": round(solved - solving, 3),
+            "ranks_and_explanations": round(time.perf_counter() - solved, 3),
+        },
+    }
+    diagnostics["empty_reason"] = _empty_reason(diagnostics, request) if not introductions else ""
+    log.info("Planned %d introductions (total score %.3f) from %d candidate pairs", len(introductions),
+             sum(item.score for item in introductions), len(candidates))
+    return Plan(request, introductions, diagnostics)
+
+
+def _summaries(
+    matcher: Matcher, needs: dict[int, Record], projects: dict[int, Record], pairs: list[tuple[int, int]]
+) -> dict[tuple[int, int], str]:
+    """The explanation summary of each (need, project) pair, in the need's language."""
+    if not pairs:
+        return {}
+    explainer = matcher.explainer
+    need_keys = sorted({need for need, _ in pairs})
+    need_profiles = explainer.profiles(Kind.NEEDS, {key: needs[key] for key in need_keys})
+    project_profiles = explainer.profiles(Kind.PROJECTS, {project: projects[project] for _, project in pairs})
+    by_need: dict[int, list[int]] = {}
+    for need, project in pairs:
+        by_need.setdefault(need, []).append(project)
+    summaries: dict[tuple[int, int], str] = {}
+    for need, project_keys in by_need.items():
+        record = needs[need]
+        language = record.language or detect_language(record.text)
+        explained = explainer.explain_all(need_profiles[need], [project_profiles[key] for key in project_keys], language)
+        summaries.update(((need, key), explanation.summary) for key, explanation in zip(project_keys, explained))
+    return summaries

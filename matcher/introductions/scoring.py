@@ -1,0 +1,233 @@
+"""All-pairs dense scoring of projects against needs from the stored passage vectors, in blocks.
+
+A pair's score is the cosine similarity of its best pair of passages, as in a match (see
+:mod:`matcher.vector_index`). Nothing is encoded: the vectors are read back from the FAISS
+indexes. The score matrix is never held whole: needs are scored a block at a time against every
+project, and only each need's and each project's best candidates are kept.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+import faiss
+import numpy as np
+
+from matcher.records import Kind
+from matcher.vector_index import PASSAGE_BITS, VectorIndex
+
+if TYPE_CHECKING:
+    from matcher.engine import Matcher
+
+BLOCK_CELLS = 16_000_000  # passage-by-passage similarities computed at once (64 MB of float32)
+
+
+@dataclass(frozen=True)
+class SideVectors:
+    """One side's records as rows of passage vectors: record ``i`` owns rows ``starts[i]:starts[i+1]``."""
+
+    keys: np.ndarray  # record keys, ascending
+    starts: np.ndarray  # first passage row of each record
+    vectors: np.ndarray  # (passages, dimension), unit length
+
+    @property
+    def count(self) -> int:
+        return len(self.keys)
+
+    def block(self, first: int, last: int) -> SideVectors:
+        """Records ``first`` to ``last - 1`` as their own :class:`SideVectors`."""
+        begin = int(self.starts[first])
+        end = int(self.starts[last]) if last < self.count else len(self.vectors)
+        return SideVectors(self.keys[first:last], self.starts[first:last] - begin, self.vectors[begin:end])
+
+
+def side_vectors(index: VectorIndex, keys: Iterable[int] | None = None) -> SideVectors:
+    """The stored passage vectors of ``keys`` (default: every record), grouped by record."""
+    wanted = np.asarray(sorted(index.entries if keys is None else set(keys) & index.entries.keys()), dtype=np.int64)
+    if len(wanted) == 0:
+        return SideVectors(wanted, wanted.copy(), np.zeros((0, index.dimension), dtype=np.float32))
+    counts = np.asarray([index.entries[int(key)][1] for key in wanted], dtype=np.int64)
+    starts = np.concatenate([[0], np.cumsum(counts)[:-1]])
+    wanted_ids = np.concatenate([(key << PASSAGE_BITS) + np.arange(count) for key, count in zip(wanted, counts)])
+    stored_ids = faiss.vector_to_array(index.faiss_index.id_map)
+    flat = faiss.downcast_index(index.faiss_index.index)
+    order = np.argsort(stored_ids)
+    rows = order[np.searchsorted(stored_ids, wanted_ids, sorter=order)]
+    vectors = flat.reconstruct_n(0, flat.ntotal)[rows] if len(rows) else np.zeros((0, index.dimension), np.float32)
+    return SideVectors(wanted, starts, np.ascontiguousarray(vectors, dtype=np.float32))
+
+
+def record_similarities(rows: SideVectors, columns: SideVectors) -> np.ndarray:
+    """``(rows.count, columns.count)`` best-passage-pair similarities (exact, one matrix product)."""
+    if rows.count == 0 or columns.count == 0:
+        return np.zeros((rows.count, columns.count), dtype=np.float32)
+    passages = rows.vectors @ columns.vectors.T
+    by_column = np.maximum.reduceat(passages, columns.starts, axis=1)
+    return np.maximum.reduceat(by_column, rows.starts, axis=0)
+
+
+def row_blocks(rows: SideVectors, columns: SideVectors, cells: int = BLOCK_CELLS) -> Iterable[tuple[int, int]]:
+    """``(first, last)`` record ranges of ``rows`` whose passages times all of ``columns`` fit in ``cells``."""
+    budget = max(cells // max(len(columns.vectors), 1), 1)
+    first = 0
+    while first < rows.count:
+        last = max(int(np.searchsorted(rows.starts, rows.starts[first] + budget)), first + 1)
+        yield first, last
+        first = last
+
+
+@dataclass(frozen=True)
+class Candidates:
+    """Candidate pairs as parallel arrays of need keys, project keys and scores (best first per need)."""
+
+    need_keys: np.ndarray
+    project_keys: np.ndarray
+    scores: np.ndarray
+    scored_pairs: int  # how many pairs were scored in all
+    below_floor: int  # of those, how many scored under the floor
+    excluded: int  # of those at or above the floor, how many were excluded (conflicts, history)
+    best_score: float | None  # the best score of any pair scored, excluded or not
+
+    def __len__(self) -> int:
+        return len(self.scores)
+
+
+class _ColumnBest:
+    """The running ``depth`` best (score, row key) of every column across row blocks."""
+
+    def __init__(self, columns: int, depth: int) -> None:
+        self.scores = np.full((0, columns), -np.inf, dtype=np.float32)
+        self.rows = np.zeros((0, columns), dtype=np.int64)
+        self.depth = depth
+
+    def merge(self, scores: np.ndarray, row_keys: np.ndarray) -> None:
+        scores = np.vstack([self.scores, scores])
+        rows = np.vstack([self.rows, np.broadcast_to(row_keys[:, None], (len(row_keys), scores.shape[1]))])
+        if len(scores) > self.depth:
+            keep = np.argpartition(-scores, self.depth - 1, axis=0)[: self.depth]
+            scores = np.take_along_axis(scores, keep, axis=0)
+            rows = np.take_along_axis(rows, keep, axis=0)
+        self.scores, self.rows = scores, rows
+
+
+def best_pairs(
+    needs: SideVectors,
+    projects: SideVectors,
+    depth: int,
+    floor: float,
+    excluded: Mapping[int, set[int]] | None = None,
+    cells: int = BLOCK_CELLS,
+    progress: Callable[[int, int], None] | None = None,
+) -> Candidates:
+    """Each need's ``depth`` best projects and each project's ``depth`` best needs, at or above ``floor``.
+
+    ``excluded`` maps a need key to project keys it must not be paired with; those pairs are left
+    out before the best are chosen, so a need with conflicts still gets ``depth`` candidates.
+    Memory is one block of scores plus ``depth`` rows per side.
+    """
+    excluded = excluded or {}
+    project_index = {int(key): column for column, key in enumerate(projects.keys)}
+    column_best = _ColumnBest(projects.count, depth)
+    found: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []
+    below = removed = 0
+    best = -np.inf
+    for first, last in row_blocks(needs, projects, cells):
+        block = needs.block(first, last)
+        scores = record_similarities(block, projects)
+        if scores.size:
+            best = max(best, float(scores.max()))
+        below += int((scores < floor).sum())
+        for row, need_key in enumerate(block.keys):
+            columns = [project_index[key] for key in excluded.get(int(need_key), ()) if key in project_index]
+            if columns:
+                removed += int((scores[row, columns] >= floor).sum())
+                scores[row, columns] = -np.inf
+        scores[scores < floor] = -np.inf
+        take = min(depth, projects.count)
+        top = np.argpartition(-scores, take - 1, axis=1)[:, :take] if take else np.zeros((len(scores), 0), int)
+        top_scores = np.take_along_axis(scores, top, axis=1)
+        keep = np.isfinite(top_scores)
+        rows_of = np.broadcast_to(block.keys[:, None], top.shape)[keep]
+        found.append((rows_of, projects.keys[top[keep]], top_scores[keep]))
+        column_best.merge(scores, block.keys)
+        if progress is not None:
+            progress(last, needs.count)
+    need_parts = [part[0] for part in found]
+    project_parts = [part[1] for part in found]
+    score_parts = [part[2] for part in found]
+    keep = np.isfinite(column_best.scores)
+    need_parts.append(column_best.rows[keep])
+    project_parts.append(np.broadcast_to(projects.keys[None, :], column_best.scores.shape)[keep])
+    score_parts.append(column_best.scores[keep])
+    need_keys = np.concatenate(need_parts) if need_parts else np.zeros(0, np.int64)
+    project_keys = np.concatenate(project_parts) if project_parts else np.zeros(0, np.int64)
+    scores = np.concatenate(score_parts) if score_parts else np.zeros(0, np.float32)
+    # A pair in both lists appears twice: keep one, ordered by need then best score first.
+    order = np.lexsort((-scores, project_keys, need_keys))
+    need_keys, project_keys, scores = need_keys[order], project_keys[order], scores[order]
+    unique = np.ones(len(order), dtype=bool)
+    unique[1:] = (need_keys[1:] != need_keys[:-1]) | (project_keys[1:] != project_keys[:-1])
+    need_keys, project_keys, scores = need_keys[unique], project_keys[unique], scores[unique]
+    order = np.lexsort((-scores, need_keys))
+    return Candidates(
+        need_keys[order].astype(np.int64),
+        project_keys[order].astype(np.int64),
+        scores[order].astype(np.float32),
+        scored_pairs=needs.count * projects.count,
+        below_floor=below,
+        excluded=removed,
+        best_score=None if not np.isfinite(best) else best,
+    )
+
+
+def ranks_within(rows: SideVectors, columns: SideVectors, pairs: Iterable[tuple[int, int]], cells: int = BLOCK_CELLS) -> dict[tuple[int, int], int]:
+    """For each ``(row key, column key)``, the column's place (1 = best) among all ``columns`` for that row."""
+    wanted: dict[int, list[int]] = {}
+    for row_key, column_key in pairs:
+        wanted.setdefault(int(row_key), []).append(int(column_key))
+    column_index = {int(key): column for column, key in enumerate(columns.keys)}
+    subset = side_vectors_subset(rows, wanted)
+    ranks: dict[tuple[int, int], int] = {}
+    for first, last in row_blocks(subset, columns, cells):
+        block = subset.block(first, last)
+        scores = record_similarities(block, columns)
+        for row, row_key in enumerate(block.keys):
+            for column_key in wanted[int(row_key)]:
+                own = scores[row, column_index[column_key]]
+                ranks[(int(row_key), column_key)] = int((scores[row] > own).sum()) + 1
+    return ranks
+
+
+def side_vectors_subset(side: SideVectors, keys: Iterable[int]) -> SideVectors:
+    """The records of ``side`` whose key is in ``keys``, in key order."""
+    wanted = set(int(key) for key in keys)
+    positions = [position for position, key in enumerate(side.keys) if int(key) in wanted]
+    if not positions:
+        return SideVectors(side.keys[:0], side.starts[:0], side.vectors[:0])
+    ends = np.append(side.starts[1:], len(side.vectors))
+    pieces = [side.vectors[side.starts[p] : ends[p]] for p in positions]
+    counts = np.asarray([len(piece) for piece in pieces], dtype=np.int64)
+    return SideVectors(side.keys[positions], np.concatenate([[0], np.cumsum(counts)[:-1]]), np.vstack(pieces))
+
+
+def pair_similarities(matcher: Matcher, pairs: Iterable[tuple[str, str]]) -> dict[tuple[str, str], float]:
+    """``(project_id, need_id) -> dense similarity`` from the stored vectors; unknown records are left out."""
+    pairs = list(pairs)
+    projects = matcher.catalogue.keys_of(Kind.PROJECTS, {project for project, _ in pairs})
+    needs = matcher.catalogue.keys_of(Kind.NEEDS, {need for _, need in pairs})
+    known = [(project, need) for project, need in pairs if project in projects and need in needs]
+    if not known:
+        return {}
+    project_side = side_vectors(matcher.index(Kind.PROJECTS).vector, projects.values())
+    need_side = side_vectors(matcher.index(Kind.NEEDS).vector, needs.values())
+    scores = record_similarities(need_side, project_side)
+    need_row = {int(key): row for row, key in enumerate(need_side.keys)}
+    project_column = {int(key): column for column, key in enumerate(project_side.keys)}
+    result: dict[tuple[str, str], float] = {}
+    for project, need in known:
+        row, column = need_row.get(needs[need]), project_column.get(projects[project])
+        if row is not None and column is not None:
+            result[(project, need)] = float(scores[row, column])
+    return result
