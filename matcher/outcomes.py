@@ -11,7 +11,7 @@ from __future__ import annotations
 import datetime as dt
 import math
 import sqlite3
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from enum import Enum
@@ -25,6 +25,7 @@ from matcher.sqlite_connections import ThreadConnections
 Pair = tuple[str, str]  # (project_id, need_id)
 
 MAX_NOTE_CHARS = 2000
+SQLITE_MAX_INTEGER = 2**63 - 1
 FIELDS = ("project_id", "need_id", "status", "agreement_type", "decline_reason", "note", "score", "plan_id")
 IMPORT_FIELDS = (*FIELDS, "author", "recorded_at")
 _COLUMNS = "id, project_id, need_id, status, agreement_type, decline_reason, note, score, plan_id, author, recorded_at"
@@ -131,9 +132,17 @@ class NewOutcome:
 
 
 class _Invalid(Exception):
+    """One problem with one field."""
+
     def __init__(self, field: str, code: str, message: str) -> None:
         super().__init__(message)
         self.field, self.code, self.message = field, code, message
+
+
+class _Problems(Exception):
+    def __init__(self, problems: list[_Invalid]) -> None:
+        super().__init__(problems[0].message)
+        self.problems = problems
 
 
 def _now() -> str:
@@ -152,11 +161,20 @@ def _text(values: Mapping[str, Any], field: str, required: bool) -> str | None:
         return None
     if isinstance(value, bool) or not isinstance(value, (str, int)):
         raise _Invalid(field, "invalid_type", f"'{field}' must be text, got {value!r}")
-    return str(value).strip()
+    return _encodable(field, str(value).strip())
 
 
-def _choice(values: Mapping[str, Any], field: str, enum: type[Enum]) -> Any:
-    value = _text(values, field, required=False)
+def _encodable(field: str, text: str) -> str:
+    """``text``, unless it holds a lone surrogate (JSON allows it; UTF-8 and SQLite do not)."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        raise _Invalid(field, "invalid_text", f"'{field}' holds characters that are not valid Unicode") from None
+    return text
+
+
+def _choice(values: Mapping[str, Any], field: str, enum: type[Enum], required: bool = False) -> Any:
+    value = _text(values, field, required=required)
     if value is None:
         return None
     key = value.lower().replace(" ", "_").replace("-", "_")
@@ -209,48 +227,69 @@ def parse_outcome(values: Mapping[str, Any], author: str, recorded_at: Any = Non
     """
     try:
         return _parse(values, author, recorded_at)
-    except _Invalid as problem:
-        raise InvalidInput(problem.message, details={"parameter": problem.field}) from None
+    except _Problems as error:
+        first = error.problems[0]
+        raise InvalidInput(first.message, details={"parameter": first.field}) from None
 
 
 def _parse(values: Mapping[str, Any], author: str, recorded_at: Any) -> NewOutcome:
-    project_id = _text(values, "project_id", required=True)
-    need_id = _text(values, "need_id", required=True)
-    if _blank(values.get("status")):
-        raise _Invalid("status", "missing_field", "'status' is required")
-    status = _choice(values, "status", OutcomeStatus)
-    agreement_type = _choice(values, "agreement_type", AgreementType)
-    decline_reason = _choice(values, "decline_reason", DeclineReason)
-    if status is OutcomeStatus.AGREEMENT and agreement_type is None:
-        valid = [member.value for member in AgreementType]
-        raise _Invalid("agreement_type", "missing_field", f"An agreement needs 'agreement_type', one of {valid}")
-    if status is not OutcomeStatus.AGREEMENT and agreement_type is not None:
-        raise _Invalid("agreement_type", "unexpected_field", f"'agreement_type' goes only with status 'agreement', not {status.value!r}")
-    if status is OutcomeStatus.DECLINED and decline_reason is None:
-        valid = [member.value for member in DeclineReason]
-        raise _Invalid("decline_reason", "missing_field", f"A decline needs 'decline_reason', one of {valid}")
-    if status is not OutcomeStatus.DECLINED and decline_reason is not None:
-        raise _Invalid("decline_reason", "unexpected_field", f"'decline_reason' goes only with status 'declined', not {status.value!r}")
-    note = values.get("note")
-    if note is not None and (isinstance(note, bool) or not isinstance(note, (str, int, float))):
-        raise _Invalid("note", "invalid_type", f"'note' must be text, got {note!r}")
-    note = "" if note is None else str(note).strip()
-    if len(note) > MAX_NOTE_CHARS:
-        raise _Invalid("note", "note_too_long", f"'note' has {len(note)} characters; the limit is {MAX_NOTE_CHARS}")
-    if _blank(author) or not isinstance(author, str):
-        raise _Invalid("author", "missing_field", "'author' is required (who recorded the outcome)")
+    """One outcome's fields, or :class:`_Problems` with every problem found, in field order."""
+    problems: list[_Invalid] = []
+
+    def check(read: Callable[[], Any]) -> Any:
+        try:
+            return read()
+        except _Invalid as problem:
+            problems.append(problem)
+            return None
+
+    project_id = check(lambda: _text(values, "project_id", required=True))
+    need_id = check(lambda: _text(values, "need_id", required=True))
+    status = check(lambda: _choice(values, "status", OutcomeStatus, required=True))
+    agreement_type = check(lambda: _choice(values, "agreement_type", AgreementType))
+    if status is not None and not any(problem.field == "agreement_type" for problem in problems):
+        check(lambda: _goes_with(status, OutcomeStatus.AGREEMENT, "agreement_type", agreement_type, AgreementType))
+    decline_reason = check(lambda: _choice(values, "decline_reason", DeclineReason))
+    if status is not None and not any(problem.field == "decline_reason" for problem in problems):
+        check(lambda: _goes_with(status, OutcomeStatus.DECLINED, "decline_reason", decline_reason, DeclineReason))
+    note = check(lambda: _note(values.get("note")))
+    score = check(lambda: _score(values.get("score")))
+    plan_id = check(lambda: _text(values, "plan_id", required=False))
+    check(lambda: _text({"author": author}, "author", required=True))
+    moment = check(lambda: _timestamp(recorded_at))
+    if problems:
+        raise _Problems(problems)
     return NewOutcome(
-        project_id=project_id or "",
-        need_id=need_id or "",
+        project_id=project_id,
+        need_id=need_id,
         status=status,
         agreement_type=agreement_type,
         decline_reason=decline_reason,
         note=note,
-        score=_score(values.get("score")),
-        plan_id=_text(values, "plan_id", required=False),
+        score=score,
+        plan_id=plan_id,
         author=author.strip(),
-        recorded_at=_timestamp(recorded_at),
+        recorded_at=moment,
     )
+
+
+def _goes_with(status: OutcomeStatus, wanted: OutcomeStatus, field: str, value: Any, enum: type[Enum]) -> None:
+    """``field`` is required with status ``wanted`` and only then."""
+    if status is wanted and value is None:
+        valid = [member.value for member in enum]
+        what = {OutcomeStatus.AGREEMENT: "An agreement", OutcomeStatus.DECLINED: "A decline"}[wanted]
+        raise _Invalid(field, "missing_field", f"{what} needs '{field}', one of {valid}")
+    if status is not wanted and value is not None:
+        raise _Invalid(field, "unexpected_field", f"'{field}' goes only with status '{wanted.value}', not {status.value!r}")
+
+
+def _note(value: Any) -> str:
+    if value is not None and (isinstance(value, bool) or not isinstance(value, (str, int, float))):
+        raise _Invalid("note", "invalid_type", f"'note' must be text, got {value!r}")
+    note = "" if value is None else _encodable("note", str(value).strip())
+    if len(note) > MAX_NOTE_CHARS:
+        raise _Invalid("note", "note_too_long", f"'note' has {len(note)} characters; the limit is {MAX_NOTE_CHARS}")
+    return note
 
 
 def _setup(connection: sqlite3.Connection) -> None:
@@ -330,8 +369,8 @@ class OutcomeStore:
             try:
                 row_author = values.get("author")
                 parsed.append((number, _parse(values, row_author if not _blank(row_author) else author, values.get("recorded_at"))))
-            except _Invalid as problem:
-                problems.append(Problem(source, number, problem.field, problem.code, problem.message))
+            except _Problems as error:
+                problems += [Problem(source, number, p.field, p.code, p.message) for p in error.problems]
         if not parsed and not problems:
             problems.append(Problem(source, None, None, "empty_file", "there are no outcomes to record"))
         with self._transaction() as connection:
@@ -374,7 +413,7 @@ class OutcomeStore:
             if isinstance(limit, bool) or not isinstance(limit, int) or limit < 1:
                 raise InvalidInput(f"'limit' must be a whole number of at least 1, got {limit!r}", details={"parameter": "limit"})
         where = f"WHERE {' AND '.join(clauses)}" if clauses else ""
-        tail = f" LIMIT {int(limit)}" if limit is not None else ""
+        tail = f" LIMIT {min(limit, SQLITE_MAX_INTEGER)}" if limit is not None else ""
         with self._connections.connect() as connection:
             rows = connection.execute(
                 f"SELECT {_COLUMNS} FROM outcomes {where} ORDER BY recorded_at DESC, id DESC{tail}", parameters

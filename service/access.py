@@ -6,10 +6,11 @@ import functools
 from collections.abc import Callable
 from typing import Any
 
-from flask import Flask, Response, current_app, request
+from flask import Flask, Response, current_app, g, request
 from flask_limiter import Limiter
 from flask_limiter.util import get_remote_address
 
+from matcher.api_keys import KeyInfo
 from matcher.config import Settings
 from matcher.engine import Matcher
 from service.errors import ApiError
@@ -34,8 +35,15 @@ def _check_key() -> None:
         raise ApiError(
             401, "unauthorized", f"This request needs an API key in the {KEY_HEADER} header", {"header": KEY_HEADER}
         )
-    if matcher.api_keys.check(key) is None:
+    info = matcher.api_keys.check(key)
+    if info is None:
         raise ApiError(401, "unauthorized", "The API key is not valid or was revoked", {"header": KEY_HEADER})
+    g.techmatch_key = info
+
+
+def current_key() -> KeyInfo | None:
+    """The key that authorised this request (its id and name, never the key), or None for a public read."""
+    return g.get("techmatch_key")
 
 
 def writes(view: Callable[..., Any]) -> Callable[..., Any]:

@@ -11,8 +11,8 @@ from pydantic import ValidationError
 from matcher.engine import Matcher
 from matcher.matching import Direction
 from matcher.records import Kind
-from service.access import reads, writes
-from service.contract import MatchBody, first_problem
+from service.access import KEY_HEADER, current_key, reads, writes
+from service.contract import MatchBody, OutcomeBody, first_problem
 from service.errors import ApiError
 from service.openapi import openapi_document
 
@@ -153,3 +153,45 @@ for _kind in Kind:
         f"/{_kind.value}/<record_id>", f"{_kind.value}_delete", _delete_record, methods=["DELETE"], defaults={"kind": _kind}
     )
     api.add_url_rule(f"/{_kind.value}", f"{_kind.value}_ingest", _ingest, methods=["POST"], defaults={"kind": _kind})
+
+
+OUTCOME_QUERY = ("need_id", "project_id", "status", "limit")
+
+
+@api.post("/outcomes")
+@writes
+def record_outcome() -> ResponseReturnValue:
+    body = _json_body()
+    if not isinstance(body, dict):
+        raise ApiError(422, "invalid_parameter", "The request body must be a JSON object", {"parameter": "body"})
+    try:
+        parsed = OutcomeBody.model_validate(body)
+    except ValidationError as error:
+        parameter, message = first_problem(error)
+        raise ApiError(422, "invalid_parameter", message, {"parameter": parameter}) from None
+    key = current_key()
+    if key is None:  # `writes` let the request in, so a key was checked
+        raise ApiError(401, "unauthorized", f"This request needs an API key in the {KEY_HEADER} header", {"header": KEY_HEADER})
+    outcome = _matcher().outcomes.record(author=key.name, **parsed.model_dump())
+    return jsonify(outcome.to_dict()), 201
+
+
+@api.get("/outcomes")
+@reads
+def list_outcomes() -> ResponseReturnValue:
+    unknown = sorted(set(request.args) - set(OUTCOME_QUERY))
+    if unknown:
+        raise ApiError(
+            422,
+            "invalid_parameter",
+            f"Unknown query parameter {unknown[0]!r}; valid ones are {list(OUTCOME_QUERY)}",
+            {"parameter": unknown[0], "valid": list(OUTCOME_QUERY)},
+        )
+    limit = _number("limit", request.args["limit"], int) if "limit" in request.args else None
+    outcomes = _matcher().outcomes.list(
+        need_id=request.args.get("need_id"),
+        project_id=request.args.get("project_id"),
+        status=request.args.get("status"),
+        limit=limit,
+    )
+    return jsonify({"count": len(outcomes), "outcomes": [outcome.to_dict() for outcome in outcomes]})

@@ -341,5 +341,151 @@ def _open_keys(context: click.Context) -> Any:
     return ApiKeys(settings.catalogue_path)
 
 
+@main.group()
+def outcomes() -> None:
+    """What happened to proposed pairs: record, list, import (declines as not relevant are not matched again)."""
+
+
+STATUSES = ["contacted", "meeting", "agreement", "declined"]
+AGREEMENT_TYPES = ["licence", "joint_research", "joint_venture", "other"]
+DECLINE_REASONS = ["not_relevant", "too_early_stage", "description_unclear", "no_budget", "ip_unavailable", "other"]
+
+
+def _open_outcomes(context: click.Context) -> Any:
+    from matcher.catalogue import Catalogue
+    from matcher.outcomes import OutcomeStore
+
+    settings = _settings(context)
+    Catalogue(settings.catalogue_path).migrate()
+    return OutcomeStore(settings.catalogue_path)
+
+
+def _author(author: str | None) -> str:
+    if not author or not author.strip():
+        raise click.UsageError("Give --author (USER is not set)")
+    return author
+
+
+def _describe_outcome(outcome: Any) -> str:
+    status = outcome.status.value
+    detail = outcome.agreement_type or outcome.decline_reason
+    score = f"{outcome.score:.3f}" if outcome.score is not None else "-"
+    note = f'  "{_clip(outcome.note, 60)}"' if outcome.note else ""
+    return (
+        f"{outcome.id:>5}  {outcome.recorded_at}  {outcome.need_id}  {outcome.project_id}  "
+        f"{status}{f' ({detail.value})' if detail else ''}  {score}  {outcome.author}{note}"
+    )
+
+
+@outcomes.command("record")
+@click.option("--project-id", required=True)
+@click.option("--need-id", required=True)
+@click.option("--status", type=click.Choice(STATUSES), required=True, help="meeting and agreement are positive, declined negative.")
+@click.option("--agreement-type", type=click.Choice(AGREEMENT_TYPES), help="Required with --status agreement.")
+@click.option("--decline-reason", type=click.Choice(DECLINE_REASONS), help="Required with --status declined.")
+@click.option("--note", help="Free text.")
+@click.option("--score", type=float, help="The pair's similarity when it was proposed, if known.")
+@click.option("--plan-id", help="The introduction plan that proposed the pair.")
+@click.option("--author", envvar="USER", show_envvar=True, help="Who records it (default: $USER).")
+@click.pass_context
+@_fail_cleanly
+def outcomes_record(context: click.Context, author: str | None, **values: Any) -> None:
+    """Record one outcome for a project and a need (both must exist)."""
+    outcome = _open_outcomes(context).record(author=_author(author), **values)
+    click.echo(f"Recorded outcome {outcome.id}: {outcome.need_id} / {outcome.project_id} {outcome.status.value}")
+
+
+@outcomes.command("list")
+@click.option("--need-id", help="Only this need's outcomes.")
+@click.option("--project-id", help="Only this project's outcomes.")
+@click.option("--status", type=click.Choice(STATUSES), help="Only this status.")
+@click.option("--limit", type=click.IntRange(1), help="At most this many, newest first.")
+@click.option("--json", "as_json", is_flag=True, help="Print a JSON array.")
+@click.pass_context
+@_fail_cleanly
+def outcomes_list(
+    context: click.Context, need_id: str | None, project_id: str | None, status: str | None, limit: int | None, as_json: bool
+) -> None:
+    """Recorded outcomes, newest first: id, time, need, project, status, score, author, note."""
+    found = _open_outcomes(context).list(need_id=need_id, project_id=project_id, status=status, limit=limit)
+    if as_json:
+        click.echo(json.dumps([outcome.to_dict() for outcome in found], ensure_ascii=False, indent=2))
+        return
+    if not found:
+        click.echo("No outcomes.")
+    for outcome in found:
+        click.echo(_describe_outcome(outcome))
+
+
+@outcomes.command("import")
+@click.argument("file", type=click.Path(path_type=Path))
+@click.option("--author", envvar="USER", show_envvar=True, help="Author of rows without an author column (default: $USER).")
+@click.option("--encoding", default="utf-8", show_default=True, help="Text encoding of CSV/JSON files (e.g. gb18030).")
+@click.pass_context
+@_fail_cleanly
+def outcomes_import(context: click.Context, file: Path, author: str | None, encoding: str) -> None:
+    """Record every outcome of a CSV, JSON, JSONL or XLSX FILE, all or nothing.
+
+    Columns: project_id, need_id, status, agreement_type, decline_reason, note, score, plan_id,
+    and optionally author and recorded_at (a date or ISO date-time; default now).
+    """
+    from matcher.ingest.readers import read_table
+
+    table = read_table(file, encoding)
+    stored = _open_outcomes(context).record_many(
+        [(row.number, row.values) for row in table.rows], table.source, author=_author(author)
+    )
+    click.echo(f"{file}: {len(stored)} outcomes recorded")
+
+
+@main.command("evaluate-outcomes")
+@click.option("--k", "k", default=5, show_default=True, type=click.IntRange(1), help="Precision of each need's top k scored pairs.")
+@click.option("--keep", default=0.9, show_default=True, type=click.FloatRange(0, 1, min_open=True),
+              help="Share of positive outcomes the recommended min_score keeps.")
+@click.option("--min-labelled", default=20, show_default=True, type=click.IntRange(1),
+              help="Pairs with a final outcome needed before any figure is given.")
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
+@click.pass_context
+@_fail_cleanly
+def evaluate_outcomes(context: click.Context, k: int, keep: float, min_labelled: int, as_json: bool) -> None:
+    """How well scores foretold the recorded outcomes: precision@k, rates by score band, a min_score."""
+    from matcher.outcome_evaluation import evaluate_recorded_outcomes
+
+    report = evaluate_recorded_outcomes(_open(context), k=k, keep=keep, min_labelled=min_labelled)
+    if as_json:
+        click.echo(json.dumps(report.to_dict(), indent=2))
+        return
+    counts = ", ".join(f"{count} {status}" for status, count in report.counts.items())
+    click.echo(f"{report.pairs} pairs, each by its latest outcome: {counts}")
+    click.echo(
+        f"{report.labelled} with a final outcome: {report.positives} positive (meeting or agreement), "
+        f"{report.negatives} declined; {report.pending} pending (contacted); {report.unscored} without a score"
+    )
+    if not report.enough:
+        click.echo(report.message)
+        return
+    click.echo(f"Positive rate: {report.positive_rate:.2f}")
+    if report.precision_at_k is not None:
+        click.echo(
+            f"Precision@{k}: {report.precision_at_k:.2f} (mean over {report.needs_evaluated} needs), "
+            f"{report.precision_at_k_pooled:.2f} pooled over their top {k}"
+        )
+    click.echo("By score band (cosine similarity):")
+    click.echo(f"  {'band':<11} {'labelled':>8} {'positive':>9} {'agreement':>10} {'pending':>8}")
+    for band in report.bands:
+        positive = f"{band.positive_rate:.2f}" if band.positive_rate is not None else "-"
+        agreement = f"{band.agreement_rate:.2f}" if band.agreement_rate is not None else "-"
+        label = f"{band.low:.1f} to {band.high:.1f}"
+        click.echo(f"  {label:<11} {band.labelled:>8} {positive:>9} {agreement:>10} {band.pending:>8}")
+    calibration = report.calibration
+    if calibration is None:
+        click.echo(report.message)
+        return
+    click.echo(
+        f"Recommended min_score {calibration.min_score:.2f} (keeping at least {calibration.keep:.0%} of positive "
+        f"outcomes): keeps {calibration.positives_kept} of {calibration.positives} positive outcomes and would have "
+        f"removed {calibration.negatives_removed} of {calibration.negatives} declined pairs"
+    )
+
 if __name__ == "__main__":
     main()

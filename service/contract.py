@@ -12,6 +12,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from matcher.matching import Direction
+from matcher.outcomes import MAX_NOTE_CHARS
 
 DirectionName = Literal["need_to_projects", "project_to_needs"]
 FilterValue = str | int | list[str]
@@ -94,6 +95,28 @@ class ProjectBatch(BaseModel):
 
 class NeedBatch(BaseModel):
     records: list[NeedIn]
+
+
+OutcomeStatusName = Literal["contacted", "meeting", "agreement", "declined"]
+AgreementTypeName = Literal["licence", "joint_research", "joint_venture", "other"]
+DeclineReasonName = Literal["not_relevant", "too_early_stage", "description_unclear", "no_budget", "ip_unavailable", "other"]
+
+
+class OutcomeBody(Strict):
+    """What happened to a proposed pair. The author is the API key's name; the time is now."""
+
+    project_id: str = Field(min_length=1, pattern=NON_BLANK)
+    need_id: str = Field(min_length=1, pattern=NON_BLANK)
+    status: OutcomeStatusName = Field(description="A meeting or an agreement is a positive outcome, a decline a negative one.")
+    agreement_type: AgreementTypeName | None = Field(None, description="Required with status 'agreement', only then.")
+    decline_reason: DeclineReasonName | None = Field(
+        None, description="Required with status 'declined', only then. Pairs declined as not_relevant are not matched again."
+    )
+    note: str = Field("", max_length=MAX_NOTE_CHARS)
+    score: float | None = Field(
+        None, ge=-1, le=1, allow_inf_nan=False, description="The pair's dense (cosine) similarity when it was proposed."
+    )
+    plan_id: str | None = Field(None, min_length=1, pattern=NON_BLANK, description="The introduction plan that proposed the pair.")
 
 
 # -- responses -------------------------------------------------------------------------------
@@ -241,6 +264,25 @@ class ErrorBody(BaseModel):
 
 class ErrorOut(BaseModel):
     error: ErrorBody
+
+
+class OutcomeOut(BaseModel):
+    id: int
+    project_id: str
+    need_id: str
+    status: OutcomeStatusName
+    agreement_type: AgreementTypeName | None
+    decline_reason: DeclineReasonName | None
+    note: str
+    score: float | None
+    plan_id: str | None
+    author: str = Field(description="The name of the API key (or the person, from the CLI) that recorded it.")
+    recorded_at: str = Field(description="UTC, ISO 8601.")
+
+
+class OutcomeList(BaseModel):
+    count: int
+    outcomes: list[OutcomeOut] = Field(description="Newest first.")
 
 
 def first_problem(error: ValidationError) -> tuple[str, str]:

@@ -22,6 +22,9 @@ from service.contract import (
     NeedBatch,
     NeedFields,
     NeedIn,
+    OutcomeBody,
+    OutcomeList,
+    OutcomeOut,
     ProjectBatch,
     ProjectFields,
     ProjectIn,
@@ -68,6 +71,7 @@ def _operation(
     secured: bool,
     body: dict[str, Any] | None = None,
     parameters: list[dict[str, Any]] | None = None,
+    success_status: str = "200",
 ) -> dict[str, Any]:
     error = components.ref(ErrorOut)
     success = response if isinstance(response, dict) else components.ref(response)
@@ -75,7 +79,7 @@ def _operation(
         "summary": summary,
         "tags": [tag],
         "operationId": summary.lower().replace(" ", "_").replace("'", ""),
-        "responses": {"200": {"description": "OK", **_json(success)}}
+        "responses": {success_status: {"description": "Created" if success_status == "201" else "OK", **_json(success)}}
         | {status: {"description": text, **_json(error)} for status, text in ERRORS.items()},
     }
     if parameters:
@@ -103,6 +107,16 @@ def _match_parameters(target: Kind, max_top_k: int) -> list[dict[str, Any]]:
         schema = {"type": "integer", "minimum": 1, "maximum": 9} if name.startswith("trl") else {"type": "string"}
         parameters.append({"name": name, "in": "query", "schema": schema, "description": f"Filter the {target.value}"})
     return parameters
+
+
+def _outcome_parameters() -> list[dict[str, Any]]:
+    statuses = OutcomeOut.model_json_schema()["properties"]["status"]["enum"]
+    return [
+        {"name": "need_id", "in": "query", "schema": {"type": "string"}, "description": "Only this need's outcomes"},
+        {"name": "project_id", "in": "query", "schema": {"type": "string"}, "description": "Only this project's outcomes"},
+        {"name": "status", "in": "query", "schema": {"type": "string", "enum": statuses}, "description": "Only this status"},
+        {"name": "limit", "in": "query", "schema": {"type": "integer", "minimum": 1}, "description": "At most this many, newest first"},
+    ]
 
 
 @lru_cache(maxsize=4)
@@ -146,6 +160,16 @@ def _document(public_reads: bool, max_top_k: int, max_text_chars: int, max_batch
                 parameters=[_path_id(kind), *_match_parameters(kind.other, max_top_k)],
             )
         }
+    paths["/api/v1/outcomes"] = {
+        "post": _operation(
+            components, "Record an outcome", OutcomeOut, tag="outcomes", secured=True,
+            body=components.ref(OutcomeBody), success_status="201",
+        ),
+        "get": _operation(
+            components, "List outcomes", OutcomeList, tag="outcomes", secured=reads_secured,
+            parameters=_outcome_parameters(),
+        ),
+    }
     components.schemas["MatchBody"]["properties"]["text"]["maxLength"] = max_text_chars
     components.schemas["MatchBody"]["properties"]["top_k"]["anyOf"][0]["maximum"] = max_top_k
     return {

@@ -64,6 +64,8 @@ def test_label_is_positive_negative_or_pending(matcher, status, label):
         ({"score": float("nan")}, "score", "'score' must be a number from -1 to 1"),
         ({"note": "x" * 2001}, "note", "'note' has 2001 characters; the limit is 2000"),
         ({"author": ""}, "author", "'author' is required"),
+        ({"note": "bad \ud800 text"}, "note", "'note' holds characters that are not valid Unicode"),
+        ({"need_id": "N\udfff"}, "need_id", "'need_id' holds characters that are not valid Unicode"),
     ],
 )
 def test_invalid_outcomes_name_the_parameter_and_store_nothing(matcher, changes, parameter, words):
@@ -100,6 +102,7 @@ def test_list_filters_and_newest_first(matcher):
     assert [o.id for o in store.list(project_id="P1", need_id="N2")] == [third.id]
     assert [o.id for o in store.list(status="contacted")] == [first.id]
     assert [o.id for o in store.list(limit=1)] == [third.id]
+    assert len(store.list(limit=10**30)) == 3  # more than SQLite's integers hold: every outcome
     with pytest.raises(InvalidInput) as caught:
         store.list(status="lost")
     assert caught.value.details == {"parameter": "status"}
@@ -157,13 +160,18 @@ def test_record_many_is_all_or_nothing_with_every_problem_named(matcher):
     rows = import_rows(
         {"project_id": "P1", "need_id": "N1", "status": "meeting", "score": "0.7"},
         {"project_id": "P9", "need_id": "N1", "status": "meeting"},
-        {"project_id": "P2", "need_id": "N2", "status": "declined", "decline_reason": ""},
+        {"project_id": "P2", "need_id": "N2", "status": "declined", "decline_reason": "", "score": "-2"},
         {"project_id": "P2", "need_id": "N1", "status": "meeting", "colour": "red"},
     )
     with pytest.raises(ValidationFailed) as caught:
         matcher.outcomes.record_many(rows, "outcomes.csv", author="bob")
     problems = [(p.row, p.field, p.code) for p in caught.value.problems]
-    assert problems == [(3, "project_id", "unknown_project"), (4, "decline_reason", "missing_field"), (5, "colour", "unknown_field")]
+    assert problems == [
+        (3, "project_id", "unknown_project"),
+        (4, "decline_reason", "missing_field"),
+        (4, "score", "invalid_score"),
+        (5, "colour", "unknown_field"),
+    ]
     assert "outcomes.csv, row 3, field 'project_id': project 'P9' does not exist" in caught.value.message
     assert rows_in_table(matcher) == []
 
