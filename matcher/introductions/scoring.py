@@ -21,7 +21,7 @@ from matcher.vector_index import PASSAGE_BITS, VectorIndex
 if TYPE_CHECKING:
     from matcher.engine import Matcher
 
-BLOCK_CELLS = 16_000_000  # passage-by-passage similarities computed at once (64 MB of float32)
+BLOCK_CELLS = 2_000_000  # passage-by-passage similarities at once (8 MB; the peak is about six times that)
 
 
 @dataclass(frozen=True)
@@ -103,8 +103,13 @@ class _ColumnBest:
         self.depth = depth
 
     def merge(self, scores: np.ndarray, row_keys: np.ndarray) -> None:
+        if len(scores) > self.depth:  # the block's own best first, so nothing block-sized is copied
+            keep = np.argpartition(-scores, self.depth - 1, axis=0)[: self.depth]
+            scores, block_rows = np.take_along_axis(scores, keep, axis=0), row_keys[keep]
+        else:
+            block_rows = np.broadcast_to(row_keys[:, None], scores.shape)
         scores = np.vstack([self.scores, scores])
-        rows = np.vstack([self.rows, np.broadcast_to(row_keys[:, None], (len(row_keys), scores.shape[1]))])
+        rows = np.vstack([self.rows, block_rows])
         if len(scores) > self.depth:
             keep = np.argpartition(-scores, self.depth - 1, axis=0)[: self.depth]
             scores = np.take_along_axis(scores, keep, axis=0)
