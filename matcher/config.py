@@ -67,6 +67,11 @@ class Settings:
     feedback_docs: int = 3
     feedback_weight: float = 1.0
     feedback_max_tokens: int = 32
+    # Re-ranker learnt from outcomes (`matcher train-reranker`): used for matches of stored needs
+    # when its saved model showed a positive cross-validated gain; it re-orders the base ranking's
+    # first rerank_depth projects.
+    use_reranker: bool = True
+    rerank_depth: int = 30
     bm25_k1: float = 1.2
     bm25_b: float = 0.75
     # Long texts are split into overlapping passages of at most passage_units words (or CJK characters).
@@ -131,6 +136,10 @@ class Settings:
     @property
     def profile_path(self) -> Path:
         return self.data_dir / "explanations.sqlite"
+
+    @property
+    def reranker_path(self) -> Path:
+        return self.data_dir / "reranker.json"
 
     @property
     def bm25_parameters(self) -> BM25Parameters:

@@ -1,0 +1,119 @@
+"""Outcomes simulated from relevance labels (a BEIR set's qrels), to train and test the re-ranker.
+
+A BEIR set's queries become needs (the query text as the description, no title, so a need's
+passages are exactly the texts `matcher evaluate` encodes for the query) and its documents
+projects. For each need the first ``depth`` projects of the base ranking are "introduced": a
+pair the qrels mark relevant ends in a meeting or an agreement, any other is declined as not
+relevant. With ``noise`` a share of the labels is flipped at random (a fixed seed).
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+from tqdm import tqdm
+
+from matcher.engine import IngestReport, Matcher
+from matcher.evaluation.beir import BeirSet
+from matcher.lexical_index import LexicalIndex, lexical_tokens
+from matcher.records import Kind, Record
+from matcher.reranking.dataset import base_ranking, need_query
+
+log = logging.getLogger(__name__)
+
+AGREEMENT_SHARE = 0.3  # of simulated positive outcomes, the share that are agreements rather than meetings
+
+
+def subset(beir: BeirSet, query_ids: Iterable[str], neighbours: int) -> BeirSet:
+    """``beir`` cut to some queries, their relevant documents and each query's ``neighbours`` best BM25 documents.
+
+    The neighbours are hard negatives found without any encoding, so a small corpus still ranks like a large one.
+    """
+    chosen = [query_id for query_id in query_ids if query_id in beir.queries]
+    index = LexicalIndex()
+    index.set(list(range(len(beir.corpus))), [lexical_tokens(f"{doc.title}\n{doc.text}") for doc in beir.corpus])
+    keep: set[str] = set()
+    for query_id in chosen:
+        keys, scores = index.scores(lexical_tokens(beir.queries[query_id]))
+        keep.update(beir.corpus[int(keys[i])].id for i in (-scores).argsort(kind="stable")[:neighbours])
+        keep.update(beir.qrels[query_id])
+    return BeirSet(
+        beir.name,
+        [doc for doc in beir.corpus if doc.id in keep],
+        {query_id: beir.queries[query_id] for query_id in chosen},
+        {query_id: beir.qrels[query_id] for query_id in chosen},
+    )
+
+
+def ingest_beir(matcher: Matcher, beir: BeirSet) -> tuple[IngestReport, IngestReport]:
+    """Documents as projects and queries as needs (embeddings through the cache; indexes and profiles made)."""
+    projects = [Record(Kind.PROJECTS, doc.id, doc.title, doc.text) for doc in beir.corpus]
+    needs = [Record(Kind.NEEDS, query_id, "", text) for query_id, text in beir.queries.items()]
+    return (
+        matcher.ingest_records(Kind.PROJECTS, projects, f"{beir.name}/corpus.jsonl", delete_missing=True),
+        matcher.ingest_records(Kind.NEEDS, needs, f"{beir.name}/queries.jsonl", delete_missing=True),
+    )
+
+
+@dataclass(frozen=True)
+class SimulatedOutcome:
+    need_id: str
+    project_id: str
+    status: str  # meeting, agreement or declined
+    agreement_type: str | None = None
+    decline_reason: str | None = None
+
+    @property
+    def label(self) -> bool:
+        return self.status != "declined"
+
+    def values(self) -> dict[str, str]:
+        row = {"need_id": self.need_id, "project_id": self.project_id, "status": self.status}
+        if self.agreement_type:
+            row["agreement_type"] = self.agreement_type
+        if self.decline_reason:
+            row["decline_reason"] = self.decline_reason
+        return row
+
+
+def simulate_outcomes(
+    matcher: Matcher,
+    qrels: dict[str, dict[str, int]],
+    need_ids: Iterable[str],
+    depth: int = 20,
+    seed: int = 13,
+    noise: float = 0.0,
+) -> list[SimulatedOutcome]:
+    """An outcome for each of the first ``depth`` projects of each need's base ranking, from ``qrels``."""
+    if not 0 <= noise <= 1:
+        raise ValueError(f"noise must be from 0 to 1, got {noise}")
+    rng = random.Random(seed)
+    outcomes: list[SimulatedOutcome] = []
+    for need_id in tqdm(list(need_ids), desc="Simulating outcomes", unit="need", disable=not matcher.settings.show_progress):
+        hits = base_ranking(matcher, need_query(matcher, need_id), depth)
+        records = matcher.catalogue.by_keys(Kind.PROJECTS, [hit.key for hit in hits])
+        relevant = qrels.get(need_id, {})
+        for hit in hits:
+            project_id = records[hit.key].id
+            positive = relevant.get(project_id, 0) > 0
+            if noise and rng.random() < noise:
+                positive = not positive
+            if not positive:
+                outcomes.append(SimulatedOutcome(need_id, project_id, "declined", decline_reason="not_relevant"))
+            elif rng.random() < AGREEMENT_SHARE:
+                outcomes.append(SimulatedOutcome(need_id, project_id, "agreement", agreement_type="joint_research"))
+            else:
+                outcomes.append(SimulatedOutcome(need_id, project_id, "meeting"))
+    return outcomes
+
+
+def record_outcomes(matcher: Matcher, outcomes: list[SimulatedOutcome], author: str = "simulation") -> int:
+    """Store simulated outcomes in the data folder's outcome store, all in one transaction."""
+    stored = matcher.outcomes.record_many(
+        ((number, outcome.values()) for number, outcome in enumerate(outcomes, start=1)), "simulated outcomes", author
+    )
+    log.info("Recorded %d simulated outcomes", len(stored))
+    return len(stored)
