@@ -27,10 +27,12 @@ from matcher.lexical_index import LexicalIndex, lexical_tokens
 from matcher.ingest.readers import read_table, rows_from_objects
 from matcher.ingest.validate import validate_table
 from matcher.locks import WriteLock
-from matcher.matching import Match, MatchRequest, MatchResult
+from matcher.matching import Direction, Match, MatchRequest, MatchResult
 from matcher.outcomes import OutcomeStore
 from matcher.ranking import Ranked, RankingPolicy
 from matcher.records import Kind, Record
+from matcher.reranking.features import Candidate, feature_matrix
+from matcher.reranking.model import RerankerModel, base_signature, load_model
 from matcher.retrieval import retrieve
 from matcher.text.passages import passages
 from matcher.text.tokenize import detect_language, term_set
@@ -75,6 +77,7 @@ class Matcher:
         self._write_lock = WriteLock(settings.data_dir / ".write.lock")
         self._loaded: dict[Kind, tuple[str, SideIndex]] = {}
         self._load_lock = threading.Lock()
+        self._reranker: tuple[tuple[int, int], RerankerModel | None, str | None] | None = None
         faiss.omp_set_num_threads(settings.faiss_threads)
         self.catalogue.migrate()
         self.api_keys = ApiKeys(settings.catalogue_path)
@@ -253,11 +256,13 @@ class Matcher:
         if request.record_id is not None:
             condition, parameters = self._without_declined(request.direction.query_kind, request.record_id, condition, parameters)
         allowed = self.catalogue.filtered_keys(target, condition, parameters) if condition else None
-        ranked = self.rank(target, vectors, tokens, request.top_k, allowed, min_similarity=request.min_score)
+        reranker = self.reranker_for(request)
+        depth = max(request.top_k, self.settings.rerank_depth) if reranker else request.top_k
+        ranked = self.rank(target, vectors, tokens, depth, allowed, min_similarity=request.min_score)
         records = self.catalogue.by_keys(target, [hit.key for hit in ranked])
         ranked = [hit for hit in ranked if hit.key in records]  # deleted since the index was saved
         explanations: list[Explanation | None] = [None] * len(ranked)
-        if request.explain and ranked:
+        if (request.explain or reranker) and ranked:
             explainer = self.explainer
             if request.record_id is not None:
                 query_kind = request.direction.query_kind
@@ -266,12 +271,65 @@ class Matcher:
                 query = explainer.text_profile(request.text or "")
             profiles = explainer.profiles(target, records)
             explanations = list(explainer.explain_all(query, [profiles[hit.key] for hit in ranked], language))
+        rerank_scores: list[float | None] = [None] * len(ranked)
+        if reranker is not None:
+            ranked, explanations, rerank_scores = self._rerank(reranker, stored.record, ranked, records, explanations)
+        ranked = ranked[: request.top_k]
         matches = [
-            Match(position, hit, records[hit.key], explanation, self.settings.ranking_policy)
-            for position, (hit, explanation) in enumerate(zip(ranked, explanations), start=1)
+            Match(position, hit, records[hit.key], explanation if request.explain else None,
+                  self.settings.ranking_policy, rerank_score)
+            for position, (hit, explanation, rerank_score) in enumerate(zip(ranked, explanations, rerank_scores), start=1)
         ]
         candidates = self.index(target).count if allowed is None else len(allowed)
-        return MatchResult(request, matches, candidates)
+        return MatchResult(request, matches, candidates, ranking="reranked" if reranker is not None else "base")
+
+    # -- re-ranking learnt from outcomes (matcher.reranking) ---------------------------------
+
+    def reranker_status(self) -> tuple[RerankerModel | None, str | None]:
+        """The saved re-ranker when it may be used, else None and why (the file is re-read when it changes)."""
+        if not self.settings.use_reranker:
+            return None, "turned off (setting use_reranker)"
+        path = self.settings.reranker_path
+        try:
+            stat = path.stat()
+        except FileNotFoundError:
+            return None, "no model has been trained (matcher train-reranker)"
+        stamp = (stat.st_mtime_ns, stat.st_size)
+        cached = self._reranker
+        if cached is None or cached[0] != stamp:
+            model = load_model(path)
+            reason = (
+                f"the saved model {path} cannot be read" if model is None
+                else model.unusable_because(self.embedder.name, base_signature(self.settings))
+            )
+            cached = self._reranker = (stamp, model if reason is None else None, reason)
+            if reason is not None:
+                log.warning("Not re-ranking: %s", reason)
+        return cached[1], cached[2]
+
+    def reranker_for(self, request: MatchRequest) -> RerankerModel | None:
+        """The re-ranker for ``request``: only stored needs matched to projects, as it was trained and measured."""
+        if request.record_id is None or request.direction is not Direction.NEED_TO_PROJECTS:
+            return None
+        return self.reranker_status()[0]
+
+    def _rerank(
+        self, model: RerankerModel, need: Record, ranked: list[Ranked], records: dict[int, Record],
+        explanations: list[Explanation | None],
+    ) -> tuple[list[Ranked], list[Explanation | None], list[float | None]]:
+        """The base ranking with its first ``rerank_depth`` hits re-ordered by the model's scores."""
+        depth = min(self.settings.rerank_depth, len(ranked))
+        candidates = [
+            Candidate(position, hit, records[hit.key], explanation)
+            for position, (hit, explanation) in enumerate(zip(ranked[:depth], explanations[:depth]), start=1)
+        ]
+        scores = model.score(feature_matrix(need, candidates)).tolist()
+        order = sorted(range(depth), key=lambda i: (-scores[i], i)) + list(range(depth, len(ranked)))
+        return (
+            [ranked[i] for i in order],
+            [explanations[i] for i in order],
+            [scores[i] if i < depth else None for i in order],
+        )
 
     def _without_declined(
         self, query_kind: Kind, record_id: str, condition: str, parameters: list[Any]
@@ -332,8 +390,16 @@ class Matcher:
                 "fusion": policy.fusion.value,
                 "dense_weight": policy.dense_weight,
                 "feedback_docs": policy.feedback_docs,
+                "reranker": self._reranker_health(),
             },
             "indexes": sides,
             "schema_version": self.catalogue.schema_version(),
         }
+
+    def _reranker_health(self) -> dict[str, Any]:
+        model, reason = self.reranker_status()
+        if model is None:
+            return {"used": False, "reason": reason}
+        return {"used": True, "model": model.name, "cv_gain": model.cv_gain, "metric": model.cv.get("metric"),
+                "trained_at": model.trained_at, "depth": self.settings.rerank_depth}
 

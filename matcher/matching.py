@@ -138,6 +138,7 @@ class Match:
     record: Record
     explanation: Explanation | None
     policy: RankingPolicy
+    rerank_score: float | None = None  # the learnt re-ranker's score, when it ordered this match
 
     @property
     def score(self) -> float:
@@ -147,12 +148,14 @@ class Match:
     def to_dict(self) -> dict[str, Any]:
         data = self.record.to_dict()
         data.pop("metadata", None)
+        rerank = {} if self.rerank_score is None else {"rerank_score": _rounded(self.rerank_score)}
         return {
             "id": self.record.id,
             "rank": self.rank,
             "score": _rounded(self.hit.score),
             "similarity": _rounded(self.hit.dense),
             "lexical_score": _rounded(self.hit.lexical),
+            **rerank,
             "kind": self.record.kind.value,
             **{key: value for key, value in data.items() if key != "id"},
             "explanation": (
@@ -168,6 +171,7 @@ class MatchResult:
     request: MatchRequest
     matches: list[Match]
     candidates: int  # how many records of the target side passed the filters
+    ranking: str = "base"  # "reranked" when the re-ranker learnt from outcomes ordered the matches
 
     def to_dict(self) -> dict[str, Any]:
         query: dict[str, Any] = {"direction": self.request.direction.value}
@@ -182,6 +186,7 @@ class MatchResult:
             "min_score": self.request.min_score,
             "filters": self.request.filters,
             "candidates": self.candidates,
+            "ranking": self.ranking,
             "count": len(self.matches),
             "matches": [match.to_dict() for match in self.matches],
         }

@@ -116,6 +116,8 @@ def _clip(text: str, limit: int = 100) -> str:
 def _print_matches(result: MatchResult) -> None:
     if not result.matches:
         click.echo("No matches.")
+    elif result.ranking == "reranked":
+        click.echo("Ordered by the re-ranker learnt from recorded outcomes (matcher train-reranker).")
     for match in result.matches:
         record = match.record
         owner = record.attributes.get("institution") or record.attributes.get("enterprise") or ""
@@ -267,6 +269,35 @@ def explain_eval(
     for key, value in data.items():
         if key not in ("dataset", "queries"):
             click.echo(f"  {key:<20} {value}")
+
+
+@main.command("train-reranker")
+@click.option("--folds", default=5, show_default=True, type=click.IntRange(2), help="Cross-validation folds (groups of needs).")
+@click.option("--seed", default=13, show_default=True, type=int, help="Seed for the folds and the models.")
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
+@click.pass_context
+@_fail_cleanly
+def train_reranker(context: click.Context, folds: int, seed: int, as_json: bool) -> None:
+    """Learn a re-ranker from recorded outcomes; keep it only if it beats the base ranking in cross-validation."""
+    from matcher.reranking.trainer import train_reranker as run_training
+
+    report = run_training(_open(context), folds=folds, seed=seed)
+    if as_json:
+        click.echo(json.dumps(report.to_dict(), indent=2))
+        return
+    counts = report.counts
+    click.echo(
+        f"{counts['pairs']} labelled pairs ({counts['positives']} positive, {counts['negatives']} declined) over "
+        f"{counts['needs']} needs, {counts['evaluable_needs']} with both; {report.folds} folds grouped by need"
+    )
+    for result in report.results:
+        click.echo(
+            f"{result.model}: {result.metric} base {result.base:.4f}, re-ranked {result.reranked:.4f}, "
+            f"gain {result.gain:+.4f} (spread across folds: std {result.gain_std:.4f})"
+        )
+        for fold in result.folds:
+            click.echo(f"  fold {fold.fold}: {fold.needs} needs, {fold.base:.4f} -> {fold.reranked:.4f} ({fold.gain:+.4f})")
+    click.echo(report.message)
 
 
 @main.command()

@@ -203,6 +203,9 @@ class MatchOut(RecordOut):
     score: float | None = Field(description="The fused score that ranked the match (relative to this query).")
     similarity: float | None = Field(description="Dense cosine similarity, comparable across queries.")
     lexical_score: float | None = Field(description="BM25 score.")
+    rerank_score: float | None = Field(
+        default=None, description="The re-ranker's score (a log-odds), present when it ordered the matches."
+    )
     kind: Literal["projects", "needs"]
     explanation: ExplanationOut | None
 
@@ -220,6 +223,9 @@ class MatchResponse(BaseModel):
     min_score: float | None
     filters: dict[str, Any]
     candidates: int = Field(description="Records of the target side that passed the filters.")
+    ranking: Literal["base", "reranked"] = Field(
+        default="base", description="'reranked' when the re-ranker learnt from outcomes ordered the matches."
+    )
     count: int
     matches: list[MatchOut]
 
