@@ -402,4 +402,3 @@ class Matcher:
             return {"used": False, "reason": reason}
         return {"used": True, "model": model.name, "cv_gain": model.cv_gain, "metric": model.cv.get("metric"),
                 "trained_at": model.trained_at, "depth": self.settings.rerank_depth}
-
