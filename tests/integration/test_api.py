@@ -27,7 +27,10 @@ def test_health(client):
     body = client.get("/api/v1/health").get_json()
     assert body["status"] == "ok" and body["version"] == "0.1.0"
     assert body["model"]["name"] == "sentence-transformers/all-MiniLM-L6-v2"
-    assert body["ranking"] == {"method": "hybrid", "fusion": "blend", "dense_weight": 0.6, "feedback_docs": 3}
+    assert body["ranking"] == {
+        "method": "hybrid", "fusion": "blend", "dense_weight": 0.6, "feedback_docs": 3,
+        "reranker": {"used": False, "reason": "no model has been trained (matcher train-reranker)"},
+    }
     assert body["indexes"]["projects"]["records"] == body["indexes"]["projects"]["indexed"] >= 60
     assert body["indexes"]["needs"]["records"] == body["indexes"]["needs"]["indexed"] >= 40
 
