@@ -12,11 +12,11 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-import faiss
 import numpy as np
 
+from matcher.arrays import ranges
 from matcher.records import Kind
-from matcher.vector_index import PASSAGE_BITS, VectorIndex
+from matcher.vector_index import VectorIndex
 
 if TYPE_CHECKING:
     from matcher.engine import Matcher
@@ -45,18 +45,9 @@ class SideVectors:
 
 def side_vectors(index: VectorIndex, keys: Iterable[int] | None = None) -> SideVectors:
     """The stored passage vectors of ``keys`` (default: every record), grouped by record."""
-    wanted = np.asarray(sorted(index.entries if keys is None else set(keys) & index.entries.keys()), dtype=np.int64)
-    if len(wanted) == 0:
-        return SideVectors(wanted, wanted.copy(), np.zeros((0, index.dimension), dtype=np.float32))
-    counts = np.asarray([index.entries[int(key)][1] for key in wanted], dtype=np.int64)
-    starts = np.concatenate([[0], np.cumsum(counts)[:-1]])
-    wanted_ids = np.concatenate([(key << PASSAGE_BITS) + np.arange(count) for key, count in zip(wanted, counts)])
-    stored_ids = faiss.vector_to_array(index.faiss_index.id_map)
-    flat = faiss.downcast_index(index.faiss_index.index)
-    order = np.argsort(stored_ids)
-    rows = order[np.searchsorted(stored_ids, wanted_ids, sorter=order)]
-    vectors = flat.reconstruct_n(0, flat.ntotal)[rows] if len(rows) else np.zeros((0, index.dimension), np.float32)
-    return SideVectors(wanted, starts, np.ascontiguousarray(vectors, dtype=np.float32))
+    layout = index.layout()
+    whole = SideVectors(layout.keys, layout.starts, layout.vectors)
+    return whole if keys is None else side_vectors_subset(whole, keys)
 
 
 def record_similarities(rows: SideVectors, columns: SideVectors) -> np.ndarray:
@@ -207,14 +198,11 @@ def ranks_within(rows: SideVectors, columns: SideVectors, pairs: Iterable[tuple[
 
 def side_vectors_subset(side: SideVectors, keys: Iterable[int]) -> SideVectors:
     """The records of ``side`` whose key is in ``keys``, in key order."""
-    wanted = set(int(key) for key in keys)
-    positions = [position for position, key in enumerate(side.keys) if int(key) in wanted]
-    if not positions:
-        return SideVectors(side.keys[:0], side.starts[:0], side.vectors[:0])
+    positions = np.flatnonzero(np.isin(side.keys, np.fromiter((int(key) for key in keys), dtype=np.int64)))
     ends = np.append(side.starts[1:], len(side.vectors))
-    pieces = [side.vectors[side.starts[p] : ends[p]] for p in positions]
-    counts = np.asarray([len(piece) for piece in pieces], dtype=np.int64)
-    return SideVectors(side.keys[positions], np.concatenate([[0], np.cumsum(counts)[:-1]]), np.vstack(pieces))
+    counts = ends[positions] - side.starts[positions]
+    rows = ranges(side.starts[positions], counts)
+    return SideVectors(side.keys[positions], np.cumsum(counts) - counts, side.vectors[rows])
 
 
 def pair_similarities(matcher: Matcher, pairs: Iterable[tuple[str, str]]) -> dict[tuple[str, str], float]:

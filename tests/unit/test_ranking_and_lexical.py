@@ -102,3 +102,16 @@ def test_short_text_is_one_passage_and_long_text_overlapping_windows():
 def test_passage_policy_rejects_nonsense():
     with pytest.raises(ValueError, match="overlap"):
         PassagePolicy(max_units=4, overlap=4)
+
+
+def test_bm25_scores_equal_bm25s_own_including_repeated_query_tokens():
+    index = LexicalIndex()
+    texts = ["laser welding of aluminium trays", "welding robots", "电池 激光 焊接", "aluminium casting aluminium dies"]
+    index.set([3, 1, 8, 5], [lexical_tokens(text) for text in texts])
+    query = lexical_tokens("aluminium laser welding welding 激光 unknownword")
+    keys, scores = index.scores(query)
+    model = index._built()
+    expected = model.get_scores([token for token in query if token in model.vocab_dict])
+    assert keys.tolist() == [1, 3, 5, 8]
+    np.testing.assert_allclose(scores, expected, rtol=1e-6)
+    assert scores[keys.tolist().index(3)] > scores[keys.tolist().index(1)] > 0

@@ -16,7 +16,7 @@ from matcher.lexical_index import BM25Parameters, LexicalIndex
 from matcher.ranking import Method, RankingPolicy, rank
 from matcher.records import Kind
 from matcher.text.passages import PassagePolicy
-from matcher.vector_index import VectorIndex
+from matcher.vector_index import PASSAGE_BITS, VectorIndex
 
 DENSE = RankingPolicy(method=Method.DENSE)
 POLICY = PassagePolicy()
@@ -199,3 +199,16 @@ def test_process_killed_in_the_middle_of_a_save_leaves_the_previous_index_loadab
     assert result.returncode == 9, result.stderr
     loaded = IndexStore(tmp_path).load(Kind.PROJECTS, "model-a", POLICY, BM25)
     assert (loaded.revision, loaded.count) == (1, 50)
+
+
+def test_best_passages_name_each_records_best_passage_after_changes():
+    index = VectorIndex(Kind.PROJECTS, "model-a", 4)
+    eye = np.eye(4, dtype=np.float32)
+    index.add([9, 7], [eye[[3]], eye[[0, 1, 2]]], ["b", "a"])
+    keys, scores, best = index.best_passages(eye[[2]])
+    assert keys.tolist() == [7, 9] and scores.tolist() == [1.0, 0.0]
+    assert best.tolist() == [(7 << PASSAGE_BITS) | 2, 9 << PASSAGE_BITS]
+    index.add([7], [eye[[1, 0]]], ["a2"])  # replaced: its passages now come last in FAISS
+    keys, scores, best = index.best_passages(eye[[0, 3]])
+    assert keys.tolist() == [7, 9] and scores.tolist() == [1.0, 1.0]
+    assert best.tolist() == [(7 << PASSAGE_BITS) | 1, 9 << PASSAGE_BITS]
