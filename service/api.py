@@ -4,15 +4,18 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import Blueprint, current_app, jsonify, request
+from flask import Blueprint, Response, current_app, jsonify, request
 from flask.typing import ResponseReturnValue
 from pydantic import ValidationError
 
 from matcher.engine import Matcher
+from matcher.introductions.conflicts import rules_from_objects
+from matcher.introductions.export import FORMATS, XLSX_MEDIA_TYPE, plan_bytes
+from matcher.introductions.planner import PlanRequest
 from matcher.matching import Direction
 from matcher.records import Kind
-from service.access import KEY_HEADER, current_key, reads, writes
-from service.contract import MatchBody, OutcomeBody, first_problem
+from service.access import KEY_HEADER, current_key, reads, staff_reads, writes
+from service.contract import MatchBody, OutcomeBody, PlanBody, first_problem
 from service.errors import ApiError
 from service.openapi import openapi_document
 
@@ -177,7 +180,7 @@ def record_outcome() -> ResponseReturnValue:
 
 
 @api.get("/outcomes")
-@reads
+@staff_reads
 def list_outcomes() -> ResponseReturnValue:
     unknown = sorted(set(request.args) - set(OUTCOME_QUERY))
     if unknown:
@@ -195,3 +198,53 @@ def list_outcomes() -> ResponseReturnValue:
         limit=limit,
     )
     return jsonify({"count": len(outcomes), "outcomes": [outcome.to_dict() for outcome in outcomes]})
+
+
+def _plan_job(job_id: str) -> Any:
+    return _matcher().plan_jobs.get(job_id)
+
+
+@api.post("/introductions/plan")
+@writes
+def submit_plan() -> ResponseReturnValue:
+    body = _json_body()
+    if not isinstance(body, dict):
+        raise ApiError(422, "invalid_parameter", "The request body must be a JSON object", {"parameter": "body"})
+    try:
+        parsed = PlanBody.model_validate(body)
+    except ValidationError as error:
+        parameter, message = first_problem(error)
+        raise ApiError(422, "invalid_parameter", message, {"parameter": parameter}) from None
+    matcher = _matcher()
+    options = parsed.model_dump(exclude={"conflicts"})
+    plan_request = PlanRequest.build(
+        matcher.settings, conflicts=rules_from_objects(parsed.model_dump()["conflicts"], "conflicts"), **options
+    )
+    key = current_key()
+    job_id = matcher.plan_jobs.submit(matcher, plan_request, key.name if key else "")
+    response = jsonify(_plan_job(job_id).to_dict(with_result=False))
+    response.status_code = 202
+    response.headers["Location"] = f"{request.script_root}/api/v1/introductions/plan/{job_id}"
+    return response
+
+
+@api.get("/introductions/plan/<job_id>")
+@staff_reads
+def plan_status(job_id: str) -> ResponseReturnValue:
+    return jsonify(_plan_job(job_id).to_dict())
+
+
+@api.get("/introductions/plan/<job_id>/export.<file_format>")
+@staff_reads
+def plan_export(job_id: str, file_format: str) -> ResponseReturnValue:
+    if file_format not in FORMATS:
+        raise ApiError(404, "not_found", f"A plan exports as {' or '.join(FORMATS)}, not {file_format!r}", {"format": file_format})
+    job = _plan_job(job_id)
+    if job.state != "done" or job.result is None:
+        raise ApiError(409, "not_ready", f"Plan job {job_id} is {job.state}; export it once it is done", {"state": job.state})
+    media = "text/csv; charset=utf-8" if file_format == "csv" else XLSX_MEDIA_TYPE
+    return Response(
+        plan_bytes(job.result, file_format),
+        mimetype=media,
+        headers={"Content-Disposition": f'attachment; filename="plan-{job_id}.{file_format}"'},
+    )

@@ -10,6 +10,7 @@ from pydantic import BaseModel
 from matcher import __version__
 from matcher.config import Settings
 from matcher.filters import FILTERS
+from matcher.introductions.export import XLSX_MEDIA_TYPE
 from matcher.records import Kind
 from service.access import KEY_HEADER
 from service.contract import (
@@ -22,6 +23,8 @@ from service.contract import (
     NeedBatch,
     NeedFields,
     NeedIn,
+    PlanBody,
+    PlanJobOut,
     OutcomeBody,
     OutcomeList,
     OutcomeOut,
@@ -79,7 +82,7 @@ def _operation(
         "summary": summary,
         "tags": [tag],
         "operationId": summary.lower().replace(" ", "_").replace("'", ""),
-        "responses": {success_status: {"description": "Created" if success_status == "201" else "OK", **_json(success)}}
+        "responses": {success_status: {"description": {"201": "Created", "202": "Accepted"}.get(success_status, "OK"), **_json(success)}}
         | {status: {"description": text, **_json(error)} for status, text in ERRORS.items()},
     }
     if parameters:
@@ -166,10 +169,25 @@ def _document(public_reads: bool, max_top_k: int, max_text_chars: int, max_batch
             body=components.ref(OutcomeBody), success_status="201",
         ),
         "get": _operation(
-            components, "List outcomes", OutcomeList, tag="outcomes", secured=reads_secured,
+            components, "List outcomes", OutcomeList, tag="outcomes", secured=True,
             parameters=_outcome_parameters(),
         ),
     }
+    job_id = {"name": "job_id", "in": "path", "required": True, "schema": {"type": "string"}, "description": "The plan job's id"}
+    submit = _operation(components, "Plan introductions", PlanJobOut, tag="introductions", secured=True,
+                        body=components.ref(PlanBody), success_status="202")
+    submit["responses"]["202"]["description"] = "Accepted: poll the job (Location header) until its state is done"
+    export = _operation(components, "Export a plan", {"type": "string"}, tag="introductions", secured=True,
+                        parameters=[job_id, {"name": "file_format", "in": "path", "required": True,
+                                             "schema": {"type": "string", "enum": ["csv", "xlsx"]}}])
+    export["responses"]["200"] = {"description": "The plan as a file", "content": {
+        "text/csv": {"schema": {"type": "string"}}, XLSX_MEDIA_TYPE: {"schema": {"type": "string", "format": "binary"}}}}
+    export["responses"]["409"] = {"description": "The job is not done yet", **_json(components.ref(ErrorOut))}
+    paths["/api/v1/introductions/plan"] = {"post": submit}
+    paths["/api/v1/introductions/plan/{job_id}"] = {
+        "get": _operation(components, "Get a plan job", PlanJobOut, tag="introductions", secured=True, parameters=[job_id])
+    }
+    paths["/api/v1/introductions/plan/{job_id}/export.{file_format}"] = {"get": export}
     components.schemas["MatchBody"]["properties"]["text"]["maxLength"] = max_text_chars
     components.schemas["MatchBody"]["properties"]["top_k"]["anyOf"][0]["maximum"] = max_top_k
     return {

@@ -88,6 +88,8 @@ def test_list_filters_by_need_project_and_status(app_and_key, copied_matcher):
         {"project_id": "P032", "need_id": "N027", "status": "declined", "decline_reason": "no_budget"},
     ):
         assert client.post("/api/v1/outcomes", json=body, headers={"X-API-Key": key}).status_code == 201
+    assert client.get("/api/v1/outcomes").status_code == 401  # staff notes: never public
+    client.environ_base["HTTP_X_API_KEY"] = key
     everything = client.get("/api/v1/outcomes").get_json()
     assert everything["count"] == 3 and [o["project_id"] for o in everything["outcomes"]] == ["P032", "P015", "P024"]
     assert [o["project_id"] for o in client.get("/api/v1/outcomes?need_id=N027").get_json()["outcomes"]] == ["P032", "P024"]
