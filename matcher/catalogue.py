@@ -208,6 +208,21 @@ class Catalogue:
     def by_ids(self, kind: Kind, record_ids: Iterable[str]) -> dict[str, Record]:
         return {str(record_id): record for record_id, record in self._records_where_in(kind, "id", record_ids)}
 
+    def keys_of(self, kind: Kind, record_ids: Iterable[str]) -> dict[str, int]:
+        """``{id: key}`` of the given records of ``kind`` that exist."""
+        record_ids = list(record_ids)
+        found: dict[str, int] = {}
+        with self._connect() as connection:
+            for start in range(0, len(record_ids), 500):
+                batch = record_ids[start : start + 500]
+                marks = ",".join("?" * len(batch))
+                found.update(
+                    connection.execute(
+                        f"SELECT id, key FROM records WHERE kind = ? AND id IN ({marks})", (kind.value, *batch)
+                    )
+                )
+        return found
+
     def filtered_keys(self, kind: Kind, condition: str, parameters: list[object]) -> set[int]:
         """Keys of the records of ``kind`` that meet a SQL ``condition`` (see :mod:`matcher.filters`)."""
         with self._connect() as connection:

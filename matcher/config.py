@@ -90,6 +90,10 @@ class Settings:
     # `matcher serve`: gunicorn worker processes and threads per worker.
     workers: int = 2
     threads: int = 4
+    # Introduction plans: the default similarity floor, and how many best candidates of each
+    # record (both sides) the solver considers (README: "Planning introductions").
+    plan_min_score: float = 0.35
+    plan_candidates: int = 50
 
     @property
     def catalogue_path(self) -> Path:
@@ -165,7 +169,7 @@ def _threshold_steps(text: str) -> tuple[tuple[int, float], ...]:
 _FIELDS = {f.name: f for f in dataclasses.fields(Settings)}
 _MAY_BE_ZERO = {
     "dense_weight", "bm25_b", "passage_overlap", "feedback_docs", "feedback_weight", "max_related_terms",
-    "profile_cache_size", "query_new_phrases",
+    "profile_cache_size", "query_new_phrases", "plan_min_score",
 }
 
 

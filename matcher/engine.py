@@ -28,6 +28,7 @@ from matcher.ingest.readers import read_table, rows_from_objects
 from matcher.ingest.validate import validate_table
 from matcher.locks import WriteLock
 from matcher.matching import Direction, Match, MatchRequest, MatchResult
+from matcher.introductions.jobs import PlanJobs
 from matcher.outcomes import OutcomeStore
 from matcher.ranking import Ranked, RankingPolicy
 from matcher.records import Kind, Record
@@ -82,6 +83,7 @@ class Matcher:
         self.catalogue.migrate()
         self.api_keys = ApiKeys(settings.catalogue_path)
         self.outcomes = OutcomeStore(settings.catalogue_path)
+        self.plan_jobs = PlanJobs(settings.catalogue_path)
 
     # -- ingestion ---------------------------------------------------------------------------
 
@@ -165,8 +167,17 @@ class Matcher:
         """Explanation profiles; made on first use, since it needs the model's dimension."""
         with self._load_lock:
             if self._explainer is None:
-                self._explainer = Explainer(self.settings, self.catalogue, self.vectors, self.embedder.dimension)
+                self._explainer = Explainer(self.settings, self.catalogue, self.vectors, self._dimension())
         return self._explainer
+
+    def _dimension(self) -> int:
+        """The model's dimension, from a saved index of this model when there is one: stored profiles
+        can then be compared (e.g. for a plan) without loading the model."""
+        for kind in Kind:
+            manifest = self.store.manifest(kind)
+            if manifest and manifest["model"] == self.embedder.name:
+                return int(manifest["dimension"])
+        return self.embedder.dimension
 
     def passages_of(self, record: Record) -> list[str]:
         """The texts embedded for ``record``: the whole text, or overlapping passages when long."""

@@ -58,6 +58,17 @@ def writes(view: Callable[..., Any]) -> Callable[..., Any]:
     return wrapper
 
 
+def staff_reads(view: Callable[..., Any]) -> Callable[..., Any]:
+    """A view that only reads but shows contacts in bulk (plan jobs): it always needs a valid key."""
+
+    @functools.wraps(view)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        _check_key()
+        return view(*args, **kwargs)
+
+    return wrapper
+
+
 def reads(view: Callable[..., Any]) -> Callable[..., Any]:
     """A view that only reads: it needs a key when ``public_reads`` is off."""
 

@@ -180,15 +180,15 @@ def match(
         _print_matches(result)
 
 
-def _parse_filters(pairs: tuple[str, ...]) -> dict[str, Any]:
+def _parse_filters(pairs: tuple[str, ...], option: str = "--filter") -> dict[str, Any]:
     filters: dict[str, Any] = {}
     for pair in pairs:
         name, separator, value = pair.partition("=")
         if not separator or not name or not value:
-            raise click.BadParameter(f"expected NAME=VALUE, got {pair!r}", param_hint="--filter")
+            raise click.BadParameter(f"expected NAME=VALUE, got {pair!r}", param_hint=option)
         if name in {"trl_min", "trl_max"}:
             if not value.isdigit():
-                raise click.BadParameter(f"{name} takes a whole number, got {value!r}", param_hint="--filter")
+                raise click.BadParameter(f"{name} takes a whole number, got {value!r}", param_hint=option)
             filters[name] = int(value)
         else:
             existing = filters.get(name)
@@ -269,6 +269,60 @@ def explain_eval(
     for key, value in data.items():
         if key not in ("dataset", "queries"):
             click.echo(f"  {key:<20} {value}")
+
+
+@main.command()
+@click.option("--max-per-project", type=int, required=True, help="Introductions a project may take.")
+@click.option("--max-per-need", type=int, required=True, help="Introductions a need may take.")
+@click.option("--max-per-enterprise", type=int, help="Introductions all needs of one enterprise may take.")
+@click.option("--max-per-institution", type=int, help="Introductions all projects of one institution may take.")
+@click.option("--max-per-need-institution", type=int,
+              help="Diversity: at most this many projects of one institution for any one need.")
+@click.option("--min-score", type=float, help="Similarity floor (default: setting plan_min_score).")
+@click.option("--candidates", type=int, help="Best candidates of each record the solver weighs (default: setting plan_candidates).")
+@click.option("--conflicts", "conflicts_file", type=click.Path(path_type=Path),
+              help="CSV/XLSX with columns project,need naming parties that must not meet (id, name, email or domain).")
+@click.option("--project-filter", "project_filters", multiple=True, metavar="NAME=VALUE", help="e.g. field=automotive (repeatable).")
+@click.option("--need-filter", "need_filters", multiple=True, metavar="NAME=VALUE", help="e.g. region=Dalian (repeatable).")
+@click.option("--updated-since", help="Only records updated on or after this date (YYYY-MM-DD).")
+@click.option("--solver", type=click.Choice(["flow", "greedy"]), default="flow", show_default=True,
+              help="flow: exact min-cost flow; greedy: best pairs first (baseline).")
+@click.option("--explain/--no-explain", default=True, show_default=True, help="Add each pair's explanation summary.")
+@click.option("--out", type=click.Path(dir_okay=False, path_type=Path), required=True, help="plan.csv or plan.xlsx")
+@click.option("--json", "as_json", is_flag=True, help="Print the plan's parameters and diagnostics as JSON.")
+@click.pass_context
+@_fail_cleanly
+def introduce(context: click.Context, conflicts_file: Path | None, project_filters: tuple[str, ...],
+              need_filters: tuple[str, ...], out: Path, as_json: bool, **options: Any) -> None:
+    """Plan introductions of projects to needs for an event, under caps and conflicts."""
+    from matcher.introductions.conflicts import read_conflicts
+    from matcher.introductions.export import plan_format, write_plan
+    from matcher.introductions.planner import PlanRequest, plan_introductions
+
+    plan_format(out)  # a wrong suffix fails before any work
+    matcher = _open(context)
+    plan_request = PlanRequest.build(
+        matcher.settings,
+        project_filters=_parse_filters(project_filters, "--project-filter"),
+        need_filters=_parse_filters(need_filters, "--need-filter"),
+        conflicts=read_conflicts(conflicts_file) if conflicts_file else (),
+        **options,
+    )
+    plan = plan_introductions(matcher, plan_request)
+    body = plan.to_dict()
+    write_plan(body, out)
+    if as_json:
+        body.pop("introductions")
+        click.echo(json.dumps(body, ensure_ascii=False, indent=2))
+    diagnostics = plan.diagnostics
+    click.echo(
+        f"{out}: {len(plan.introductions)} introductions, total score {plan.total_score:.3f}; "
+        f"{diagnostics['needs_introduced']} of {diagnostics['needs_in_scope']} needs and "
+        f"{diagnostics['projects_introduced']} of {diagnostics['projects_in_scope']} projects introduced",
+        err=as_json,
+    )
+    if diagnostics["empty_reason"]:
+        click.echo(f"The plan is empty: {diagnostics['empty_reason']}", err=True)
 
 
 @main.command("train-reranker")
@@ -370,6 +424,7 @@ def _open_keys(context: click.Context) -> Any:
     settings = _settings(context)
     Catalogue(settings.catalogue_path).migrate()
     return ApiKeys(settings.catalogue_path)
+
 
 
 @main.group()

@@ -119,6 +119,33 @@ class OutcomeBody(Strict):
     plan_id: str | None = Field(None, min_length=1, pattern=NON_BLANK, description="The introduction plan that proposed the pair.")
 
 
+class ConflictIn(Strict):
+    """Parties that must not meet: each names a record id, institution or enterprise, contact name, email or mail domain."""
+
+    project: str = Field(min_length=1, pattern=NON_BLANK, description="The project side's party.")
+    need: str = Field(min_length=1, pattern=NON_BLANK, description="The need side's party.")
+
+
+class PlanBody(Strict):
+    """An introduction plan: every project in scope against every need in scope, under caps."""
+
+    max_per_project: int = Field(ge=1, description="Introductions a project may take.")
+    max_per_need: int = Field(ge=1, description="Introductions a need may take.")
+    max_per_enterprise: int | None = Field(None, ge=1, description="Introductions all needs of one enterprise may take.")
+    max_per_institution: int | None = Field(None, ge=1, description="Introductions all projects of one institution may take.")
+    max_per_need_institution: int | None = Field(
+        None, ge=1, description="Diversity: at most this many projects of one institution for any one need."
+    )
+    min_score: float | None = Field(None, ge=-1, le=1, description="Similarity floor (default: setting plan_min_score).")
+    candidates: int | None = Field(None, ge=1, le=1000, description="Best candidates of each record the solver weighs.")
+    project_filters: dict[str, FilterValue] | None = Field(None, description="As a match's filters, on projects.")
+    need_filters: dict[str, FilterValue] | None = Field(None, description="As a match's filters, on needs.")
+    updated_since: str | None = Field(None, pattern=r"^\d{4}-\d{2}-\d{2}$", description="Only records updated on or after this date.")
+    conflicts: list[ConflictIn] = Field(default_factory=list, max_length=10_000)
+    solver: Literal["flow", "greedy"] = Field("flow", description="flow: exact min-cost flow; greedy: the baseline.")
+    explain: bool = Field(True, description="Add each pair's explanation summary.")
+
+
 # -- responses -------------------------------------------------------------------------------
 
 
@@ -289,6 +316,40 @@ class OutcomeOut(BaseModel):
 class OutcomeList(BaseModel):
     count: int
     outcomes: list[OutcomeOut] = Field(description="Newest first.")
+
+
+class IntroductionOut(BaseModel):
+    project_id: str
+    project_title: str
+    project_institution: str
+    project_contact: str
+    need_id: str
+    need_title: str
+    need_enterprise: str
+    need_contact: str
+    score: float = Field(description="Dense (cosine) similarity of the pair's best passages.")
+    rank_for_need: int = Field(description="The project's place among all projects in scope for this need (1 = best).")
+    rank_for_project: int = Field(description="The need's place among all needs in scope for this project.")
+    explanation: str
+
+
+class PlanOut(BaseModel):
+    parameters: dict[str, Any]
+    introductions: list[IntroductionOut]
+    count: int
+    total_score: float
+    diagnostics: dict[str, Any] = Field(description="Records in scope, pairs scored, excluded by reason, and why a plan is empty.")
+
+
+class PlanJobOut(BaseModel):
+    job_id: str
+    state: Literal["queued", "running", "done", "failed"]
+    parameters: dict[str, Any]
+    author: str
+    created_at: str
+    finished_at: str | None
+    error: dict[str, Any] | None
+    result: PlanOut | None = Field(None, description="The plan, once the state is done.")
 
 
 def first_problem(error: ValidationError) -> tuple[str, str]:

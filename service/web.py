@@ -61,9 +61,12 @@ def docs() -> ResponseReturnValue:
             if "requestBody" in operation:
                 body = operation["requestBody"]["content"]["application/json"]["schema"]
                 parts.append(f"<p>Body: {escape(_schema_name(body))}</p>")
-            response = operation["responses"]["200"]["content"]["application/json"]["schema"]
-            parts.append(f"<p>Returns: {escape(_schema_name(response))}; errors: "
-                         + ", ".join(code for code in operation["responses"] if code != "200") + "</p></section>")
+            success = next(code for code in operation["responses"] if code.startswith("2"))
+            content = operation["responses"][success]["content"]
+            schema = content.get("application/json", {}).get("schema")
+            returns = _schema_name(schema) if schema else " or ".join(content)
+            parts.append(f"<p>Returns ({success}): {escape(returns)}; errors: "
+                         + ", ".join(code for code in operation["responses"] if code != success) + "</p></section>")
     parts.append("<h2>Schemas</h2>")
     for name, schema in document["components"]["schemas"].items():
         parts.append(f"<section class='match'><h3 id='{escape(name)}'>{escape(name)}</h3>")

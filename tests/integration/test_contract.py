@@ -6,6 +6,8 @@ response must be documented, JSON, and match its schema, and none may be a serve
 
 from __future__ import annotations
 
+import re
+
 import pytest
 import schemathesis
 from hypothesis import HealthCheck, given, settings
@@ -58,7 +60,7 @@ def test_operation_honours_its_contract(contract_app, path, method):
 def test_the_document_lists_every_route(contract_app):
     app, _ = contract_app
     routes = {
-        (rule.rule.replace("<record_id>", "{record_id}"), method.lower())
+        (re.sub(r"<(\w+)>", r"{\1}", rule.rule), method.lower())
         for rule in app.url_map.iter_rules()
         if rule.rule.startswith("/api/v1")
         for method in rule.methods - {"HEAD", "OPTIONS"}
