@@ -347,7 +347,7 @@ def train_reranker(context: click.Context, folds: int, seed: int, as_json: bool)
     for result in report.results:
         click.echo(
             f"{result.model}: {result.metric} base {result.base:.4f}, re-ranked {result.reranked:.4f}, "
-            f"gain {result.gain:+.4f} (spread across folds: std {result.gain_std:.4f})"
+            f"gain {result.gain:+.4f} (standard error {result.gain_se:.4f}; spread across folds: std {result.gain_std:.4f})"
         )
         for fold in result.folds:
             click.echo(f"  fold {fold.fold}: {fold.needs} needs, {fold.base:.4f} -> {fold.reranked:.4f} ({fold.gain:+.4f})")

@@ -22,7 +22,7 @@ class TrainingReport:
     counts: dict[str, Any]
     folds: int
     results: list[CrossValidation]  # one per model tried
-    chosen: str  # the model with the best mean gain
+    chosen: str  # the model with the best mean gain among those that beat the base ranking (else overall)
     saved: bool
     path: Path
     message: str
@@ -52,7 +52,10 @@ def train_reranker(
     models: tuple[str, ...] = MODELS,
     metric: str = "map",
 ) -> TrainingReport:
-    """Cross-validate each model on the labelled outcomes; save the best only if its mean gain is positive.
+    """Cross-validate each model on the labelled outcomes; save the best only if it beats the base ranking.
+
+    Beating means a mean gain over the folds that is positive and larger than its standard error
+    (so that a chance gain, or the luck of picking the best of two models, is not taken for one).
 
     ``labels`` (``{(need id, project id): label}``) replaces the outcome store's latest outcomes.
     When no model gains, any saved model is removed, so the engine falls back to the base ranking.
@@ -68,9 +71,10 @@ def train_reranker(
     dataset = build_dataset(matcher, labels)
     folds = check_enough(dataset, folds)
     results = [cross_validate(dataset, name, folds, seed, metric) for name in models]
-    best = max(results, key=lambda result: result.gain)
+    beating = [result for result in results if result.beats_base]
+    best = max(beating or results, key=lambda result: result.gain)
     path = matcher.settings.reranker_path
-    gains = round(best.gain, 4) > 0  # as saved: a gain that rounds to 0.0000 is a tie, not a gain
+    gains = best.beats_base
     if gains:
         model = RerankerModel(
             name=best.model,
@@ -90,7 +94,8 @@ def train_reranker(
         existed = path.exists()
         path.unlink(missing_ok=True)
         message = (
-            f"No re-ranker beats the base ranking (best: {best.model}, {metric} gain {round(best.gain, 4) + 0.0:+.4f}); "
+            f"No re-ranker beats the base ranking (best: {best.model}, {metric} gain {round(best.gain, 4) + 0.0:+.4f}, "
+            f"standard error {best.gain_se:.4f}); "
             + ("the saved model was removed, " if existed else "no model was saved, ")
             + "so matches keep the base ranking"
         )

@@ -149,6 +149,16 @@ class CrossValidation:
         """Standard deviation of the fold gains (the spread across folds)."""
         return float(np.std([fold.gain for fold in self.folds], ddof=1)) if len(self.folds) > 1 else 0.0
 
+    @property
+    def gain_se(self) -> float:
+        """Standard error of the mean gain over the folds."""
+        return self.gain_std / float(np.sqrt(len(self.folds)))
+
+    @property
+    def beats_base(self) -> bool:
+        """A gain that is positive at four decimals and larger than its standard error, not a chance one."""
+        return round(self.gain, 4) > 0 and self.gain > self.gain_se
+
     def to_dict(self) -> dict[str, Any]:
         return {
             "model": self.model,
@@ -158,6 +168,8 @@ class CrossValidation:
             "reranked": round(self.reranked, 4),
             "gain": round(self.gain, 4),
             "gain_std": round(self.gain_std, 4),
+            "gain_se": round(self.gain_se, 4),
+            "beats_base": self.beats_base,
             "gain_min": round(min(fold.gain for fold in self.folds), 4),
             "gain_max": round(max(fold.gain for fold in self.folds), 4),
             "per_fold": [fold.to_dict() for fold in self.folds],

@@ -18,6 +18,8 @@ from matcher.reranking.features import FEATURES, Candidate, pair_features
 from matcher.reranking.metrics import average_precision, ndcg, ordered_labels
 from matcher.reranking.model import Linear, RerankerModel, Trees, load_model
 from matcher.reranking.training import (
+    CrossValidation,
+    FoldResult,
     NotEnoughOutcomes,
     check_enough,
     compare,
@@ -126,11 +128,21 @@ def test_cross_validation_finds_a_gain_where_a_feature_knows_more_than_the_base_
     assert result.to_dict()["per_fold"][0]["gain"] == pytest.approx(result.folds[0].gain, abs=1e-4)
 
 
+def test_a_gain_within_its_standard_error_does_not_beat_the_base_ranking():
+    def folds(*gains: float) -> CrossValidation:
+        return CrossValidation("m", "map", [FoldResult(i, 5, 50, 0.5, 0.5 + gain) for i, gain in enumerate(gains, 1)])
+
+    assert folds(0.01, 0.02, 0.015).beats_base
+    noisy = folds(0.02, -0.015, 0.001)
+    assert noisy.gain > 0 and noisy.gain < noisy.gain_se and not noisy.beats_base
+    assert not folds(0.0, 0.0, 0.0).beats_base
+
+
 def test_no_model_can_beat_a_base_ranking_that_is_already_perfect():
     dataset = _dataset(needs=30, per_need=6, seed=3, signal="base")
     for name in ("logistic", "boosting"):
         result = cross_validate(dataset, name, folds=3, seed=13)
-        assert result.base == 1.0 and result.gain <= 0
+        assert result.base == 1.0 and result.gain <= 0 and not result.beats_base
 
 
 def test_too_few_outcomes_are_refused_with_the_counts():
