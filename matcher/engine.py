@@ -15,7 +15,7 @@ import numpy as np
 
 from matcher import __version__
 from matcher.api_keys import ApiKeys
-from matcher.catalogue import Catalogue, ChangeSummary
+from matcher.catalogue import Catalogue, ChangeSummary, text_hash
 from matcher.config import Settings
 from matcher.embedding import Embedder, SentenceTransformerEmbedder
 from matcher.errors import NotFound, TooLarge, Unavailable
@@ -255,14 +255,14 @@ class Matcher:
         target = request.direction.target_kind
         if request.record_id is not None:
             stored = self.catalogue.get(request.direction.query_kind, request.record_id)
-            vectors = self.vectors.vectors(self.passages_of(stored.record))
+            vectors = self._stored_vectors(request.direction.query_kind, stored.key, stored.record)
             tokens = self._stored_tokens(request.direction.query_kind, stored.key, stored.record)
-            language = stored.record.language or detect_language(stored.record.text)
+            query_text = stored.record.text
         else:
             assert request.text is not None
             vectors = self.vectors.query_vectors(passages("", request.text, self.settings.passage_policy))
             tokens = lexical_tokens(request.text)
-            language = detect_language(request.text)
+            query_text = request.text
         condition, parameters = filter_sql(target, request.filters)
         if request.record_id is not None:
             condition, parameters = self._without_declined(request.direction.query_kind, request.record_id, condition, parameters)
@@ -281,6 +281,7 @@ class Matcher:
             else:
                 query = explainer.text_profile(request.text or "")
             profiles = explainer.profiles(target, records)
+            language = (stored.record.language if request.record_id is not None else "") or detect_language(query_text)
             explanations = list(explainer.explain_all(query, [profiles[hit.key] for hit in ranked], language))
         rerank_scores: list[float | None] = [None] * len(ranked)
         if reranker is not None:
@@ -351,6 +352,11 @@ class Matcher:
             return condition, parameters
         clause = f"id NOT IN ({','.join('?' * len(declined))})"
         return (f"({condition}) AND {clause}" if condition else clause), [*parameters, *declined]
+
+    def _stored_vectors(self, kind: Kind, key: int, record: Record) -> np.ndarray:
+        """A stored record's passage vectors: from its index when that holds this text, else the cache."""
+        vectors = self.index(kind).vector.record_vectors(key, text_hash(record.text))
+        return vectors if vectors is not None else self.vectors.vectors(self.passages_of(record))
 
     def _stored_tokens(self, kind: Kind, key: int, record: Record) -> list[str]:
         tokens = self.index(kind).lexical.tokens.get(key)

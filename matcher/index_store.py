@@ -114,15 +114,30 @@ class IndexStore:
 
     def __init__(self, root: Path) -> None:
         self.root = root
+        self._pointers = {kind: root / kind.value / CURRENT for kind in Kind}
+        self._last_read: dict[Kind, tuple[tuple[int, int, int], str | None]] = {}
 
     def _side(self, kind: Kind) -> Path:
         return self.root / kind.value
 
     def current_generation(self, kind: Kind) -> str | None:
+        """The generation the ``CURRENT`` pointer names; the file is re-read only when it was replaced.
+
+        Saving replaces the pointer by a rename, which gives it a new inode, so a stat tells a
+        reader (asked on every request) whether to read it again.
+        """
+        pointer = self._pointers[kind]
         try:
-            return (self._side(kind) / CURRENT).read_text(encoding="utf-8").strip() or None
+            status = os.stat(pointer)
+            stamp = (status.st_ino, status.st_mtime_ns, status.st_size)
+            last = self._last_read.get(kind)
+            if last is not None and last[0] == stamp:
+                return last[1]
+            generation = pointer.read_text(encoding="utf-8").strip() or None
         except FileNotFoundError:
             return None
+        self._last_read[kind] = (stamp, generation)
+        return generation
 
     def manifest(self, kind: Kind) -> dict[str, Any] | None:
         generation = self.current_generation(kind)

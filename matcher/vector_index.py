@@ -145,5 +145,15 @@ class VectorIndex:
         first = np.minimum.reduceat(winners, layout.starts)
         return layout.keys, scores.astype(np.float32), layout.ids[first]
 
+    def record_vectors(self, key: int, text_hash: str) -> np.ndarray | None:
+        """The passage vectors of record ``key`` when the index holds them for the text ``text_hash``."""
+        entry = self.entries.get(key)
+        if entry is None or entry[0] != text_hash:
+            return None
+        layout = self.layout()
+        position = int(np.searchsorted(layout.keys, key))
+        start = int(layout.starts[position])
+        return layout.vectors[start : start + int(layout.counts[position])]
+
     def vectors_of(self, passage_ids: np.ndarray) -> np.ndarray:
         return np.vstack([self.faiss_index.reconstruct(int(passage_id)) for passage_id in passage_ids])
