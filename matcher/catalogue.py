@@ -14,7 +14,6 @@ import logging
 import sqlite3
 from collections import Counter
 from collections.abc import Iterable, Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -119,21 +118,10 @@ class Catalogue:
         self._connections = ThreadConnections(path, _setup, isolation_level=None)
         self._connect = self._connections.connect
 
-    @contextmanager
-    def _transaction(self) -> Iterator[sqlite3.Connection]:
-        with self._connect() as connection:
-            connection.execute("BEGIN IMMEDIATE")
-            try:
-                yield connection
-                connection.execute("COMMIT")
-            except BaseException:
-                if connection.in_transaction:
-                    connection.execute("ROLLBACK")  # the connection lives on: never leave it holding the lock
-                raise
 
     def migrate(self) -> int:
         """Bring the schema to the current version; return the version it had before."""
-        with self._transaction() as connection:
+        with self._connections.transaction() as connection:
             version = connection.execute("PRAGMA user_version").fetchone()[0]
             if version > SCHEMA_VERSION:
                 raise RuntimeError(
@@ -272,7 +260,7 @@ class Catalogue:
         """Upsert and delete records of ``kind`` and adjust term frequencies, all in one transaction."""
         now = dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")
         created = updated = unchanged = deleted = 0
-        with self._transaction() as connection:
+        with self._connections.transaction() as connection:
             for record in upserts:
                 content_hash = record.content_hash
                 row = connection.execute(

@@ -11,8 +11,7 @@ from __future__ import annotations
 import datetime as dt
 import math
 import sqlite3
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from enum import Enum
 from pathlib import Path
@@ -303,17 +302,6 @@ class OutcomeStore:
         self.path = path
         self._connections = ThreadConnections(path, _setup, isolation_level=None)
 
-    @contextmanager
-    def _transaction(self) -> Iterator[sqlite3.Connection]:
-        connection = self._connections.get()
-        connection.execute("BEGIN IMMEDIATE")
-        try:
-            yield connection
-            connection.execute("COMMIT")
-        except BaseException:
-            if connection.in_transaction:
-                connection.execute("ROLLBACK")
-            raise
 
     # -- writing -----------------------------------------------------------------------------
 
@@ -342,7 +330,7 @@ class OutcomeStore:
             "plan_id": plan_id,
         }
         new = parse_outcome(values, author, recorded_at)
-        with self._transaction() as connection:
+        with self._connections.transaction() as connection:
             for kind, record_id in ((Kind.PROJECTS, new.project_id), (Kind.NEEDS, new.need_id)):
                 if record_id not in _existing(connection, kind, [record_id]):
                     raise NotFound(
@@ -373,7 +361,7 @@ class OutcomeStore:
                 problems += [Problem(source, number, p.field, p.code, p.message) for p in error.problems]
         if not parsed and not problems:
             problems.append(Problem(source, None, None, "empty_file", "there are no outcomes to record"))
-        with self._transaction() as connection:
+        with self._connections.transaction() as connection:
             for kind, field in ((Kind.PROJECTS, "project_id"), (Kind.NEEDS, "need_id")):
                 ids = [getattr(new, field) for _, new in parsed]
                 present = _existing(connection, kind, ids)

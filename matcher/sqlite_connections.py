@@ -37,3 +37,19 @@ class ThreadConnections:
     def connect(self) -> Iterator[sqlite3.Connection]:
         """This thread's connection for a ``with`` block; it stays open afterwards."""
         yield self.get()
+
+    @contextmanager
+    def transaction(self) -> Iterator[sqlite3.Connection]:
+        """This thread's connection inside ``BEGIN IMMEDIATE`` ... ``COMMIT``, rolled back on any error.
+
+        The connection lives on after a failure, so it must never be left holding the write lock.
+        """
+        connection = self.get()
+        connection.execute("BEGIN IMMEDIATE")
+        try:
+            yield connection
+            connection.execute("COMMIT")
+        except BaseException:
+            if connection.in_transaction:
+                connection.execute("ROLLBACK")
+            raise

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, TypeVar
 
 from flask import Blueprint, Response, current_app, jsonify, request
 from flask.typing import ResponseReturnValue
-from pydantic import ValidationError
+from pydantic import BaseModel, ValidationError
 
 from matcher.engine import Matcher
 from matcher.introductions.conflicts import rules_from_objects
@@ -40,6 +40,21 @@ def _json_body() -> Any:
     if body is None:
         raise ApiError(400, "invalid_json", "The request body is not valid JSON")
     return body
+
+
+ModelT = TypeVar("ModelT", bound=BaseModel)
+
+
+def _validated_body(model: type[ModelT]) -> ModelT:
+    """The JSON object body checked against a contract model; 422 naming the first bad parameter."""
+    body = _json_body()
+    if not isinstance(body, dict):
+        raise ApiError(422, "invalid_parameter", "The request body must be a JSON object", {"parameter": "body"})
+    try:
+        return model.model_validate(body)
+    except ValidationError as error:
+        parameter, message = first_problem(error)
+        raise ApiError(422, "invalid_parameter", message, {"parameter": parameter}) from None
 
 
 def _number(name: str, raw: str, kind: type) -> Any:
@@ -89,14 +104,7 @@ def openapi() -> ResponseReturnValue:
 @api.post("/match")
 @reads
 def match_text() -> ResponseReturnValue:
-    body = _json_body()
-    if not isinstance(body, dict):
-        raise ApiError(422, "invalid_parameter", "The request body must be a JSON object", {"parameter": "body"})
-    try:
-        parsed = MatchBody.model_validate(body)
-    except ValidationError as error:
-        parameter, message = first_problem(error)
-        raise ApiError(422, "invalid_parameter", message, {"parameter": parameter}) from None
+    parsed = _validated_body(MatchBody)
     matcher = _matcher()
     match_request = matcher.request(
         direction=parsed.direction,
@@ -164,14 +172,7 @@ OUTCOME_QUERY = ("need_id", "project_id", "status", "limit")
 @api.post("/outcomes")
 @writes
 def record_outcome() -> ResponseReturnValue:
-    body = _json_body()
-    if not isinstance(body, dict):
-        raise ApiError(422, "invalid_parameter", "The request body must be a JSON object", {"parameter": "body"})
-    try:
-        parsed = OutcomeBody.model_validate(body)
-    except ValidationError as error:
-        parameter, message = first_problem(error)
-        raise ApiError(422, "invalid_parameter", message, {"parameter": parameter}) from None
+    parsed = _validated_body(OutcomeBody)
     key = current_key()
     if key is None:  # `writes` let the request in, so a key was checked
         raise ApiError(401, "unauthorized", f"This request needs an API key in the {KEY_HEADER} header", {"header": KEY_HEADER})
@@ -207,14 +208,7 @@ def _plan_job(job_id: str) -> Any:
 @api.post("/introductions/plan")
 @writes
 def submit_plan() -> ResponseReturnValue:
-    body = _json_body()
-    if not isinstance(body, dict):
-        raise ApiError(422, "invalid_parameter", "The request body must be a JSON object", {"parameter": "body"})
-    try:
-        parsed = PlanBody.model_validate(body)
-    except ValidationError as error:
-        parameter, message = first_problem(error)
-        raise ApiError(422, "invalid_parameter", message, {"parameter": parameter}) from None
+    parsed = _validated_body(PlanBody)
     matcher = _matcher()
     options = parsed.model_dump(exclude={"conflicts"})
     plan_request = PlanRequest.build(

@@ -124,10 +124,6 @@ class PackedOccurrences(Mapping[str, list[Occurrence]]):
     def __contains__(self, key: object) -> bool:
         return key in self._index
 
-    def keys(self) -> KeysView[str]:  # type: ignore[override]
-        """A dict's own key view: ``&`` between two of them runs in C, not key by key in Python."""
-        return self._index.keys()
-
     def count(self, key: str) -> int:
         position = self._index[key]
         return int(self._starts[position + 1] - self._starts[position])
@@ -139,6 +135,7 @@ class PackedOccurrences(Mapping[str, list[Occurrence]]):
         return len(self._keys)
 
     def keys(self) -> KeysView[str]:  # type: ignore[override]
+        """A dict's own key view: ``&`` between two of them runs in C, not key by key in Python."""
         return self._index.keys()
 
 
