@@ -123,6 +123,9 @@ def test_a_reranker_that_gains_is_used_and_one_that_does_not_is_removed(slice_ma
     assert text.ranking == "base"  # free text is not what the re-ranker was trained and measured on
     health = matcher.health()["ranking"]["reranker"]
     assert health["used"] is True and health["cv_gain"] > 0
+    printed = CliRunner().invoke(main, ["--quiet", "--data-dir", str(matcher.settings.data_dir), "match", "--need-id", need])
+    assert printed.exit_code == 0 and printed.output.startswith("Ordered by the re-ranker learnt from recorded outcomes")
+    assert f"  1. {after.matches[0].score:.3f}  {after.matches[0].record.id}" in printed.output
 
     # Outcomes that agree with the base ranking exactly (its first two were the good ones): nothing can gain.
     agreeing = {(need, project): position < 2 for need, top in tops.items() for position, project in enumerate(top)}
