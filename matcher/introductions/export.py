@@ -9,13 +9,12 @@ from __future__ import annotations
 import csv
 import io
 import json
-import os
-import tempfile
 from pathlib import Path
 from typing import Any
 
 from openpyxl import Workbook
 
+from matcher.atomic_files import write_atomically
 from matcher.errors import InvalidInput
 from matcher.introductions.planner import COLUMNS
 
@@ -68,16 +67,4 @@ def plan_bytes(plan: dict[str, Any], file_format: str) -> bytes:
 def write_plan(plan: dict[str, Any], path: str | Path) -> Path:
     """Write ``plan`` to ``path`` (format from the suffix), replacing any file there in one step."""
     path = Path(path)
-    data = plan_bytes(plan, plan_format(path))
-    path.parent.mkdir(parents=True, exist_ok=True)
-    handle, temporary = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    try:
-        with os.fdopen(handle, "wb") as file:
-            file.write(data)
-            file.flush()
-            os.fsync(file.fileno())
-        os.replace(temporary, path)
-    except BaseException:
-        Path(temporary).unlink(missing_ok=True)
-        raise
-    return path
+    return write_atomically(path, plan_bytes(plan, plan_format(path)))

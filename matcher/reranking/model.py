@@ -4,14 +4,13 @@ from __future__ import annotations
 
 import json
 import logging
-import os
-import tempfile
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from matcher.atomic_files import write_atomically
 from matcher.config import Settings
 from matcher.ranking import Method
 from matcher.reranking.features import FEATURE_VERSION, FEATURES
@@ -153,17 +152,7 @@ class RerankerModel:
 
     def save(self, path: Path) -> None:
         """Write atomically: a reader sees the old file or the new one, never half of one."""
-        path.parent.mkdir(parents=True, exist_ok=True)
-        handle, temporary = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-        try:
-            with os.fdopen(handle, "w", encoding="utf-8") as out:
-                json.dump(self.to_dict(), out, indent=1)
-                out.flush()
-                os.fsync(out.fileno())
-            os.replace(temporary, path)
-        except BaseException:
-            Path(temporary).unlink(missing_ok=True)
-            raise
+        write_atomically(path, json.dumps(self.to_dict(), indent=1).encode("utf-8"))
 
 
 def load_model(path: Path) -> RerankerModel | None:
