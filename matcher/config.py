@@ -94,6 +94,9 @@ class Settings:
     # record (both sides) the solver considers (README: "Planning introductions").
     plan_min_score: float = 0.35
     plan_candidates: int = 50
+    # Up to this many pairs at or above the floor, the solver weighs every one of them (an
+    # optimal plan over all pairs); beyond it, only each record's plan_candidates best.
+    plan_all_pairs_limit: int = 1_000_000
 
     @property
     def catalogue_path(self) -> Path:

@@ -38,8 +38,25 @@ def normalise(value: str) -> str:
     return " ".join(unicodedata.normalize("NFKC", value).casefold().split())
 
 
+MAIL_HOSTS = re.compile(r"^(?:www|mail|mails|email|webmail|smtp|mx|m|stu|student|staff)\.(?=[\w-]+\.[\w-]+)")
+CONTACT_PARTS = re.compile(r"[,;/|、，；]")
+PHONE = re.compile(r"[+(]?\d[\d\s()+-]{4,}\d")
+
+
 def _domain(value: str) -> str:
-    return normalise(value).lstrip("@").removeprefix("www.")
+    """A mail domain without a mail-host label: mail.dlut.edu.cn and dlut.edu.cn are one party."""
+    return MAIL_HOSTS.sub("", normalise(value).lstrip("@"))
+
+
+def _contact_names(contact: str) -> list[str]:
+    """The person names in a contact text: emails, phone numbers and titles taken out."""
+    text = EMAIL.sub(" ", contact).replace("<", " ").replace(">", " ")
+    names = []
+    for part in CONTACT_PARTS.split(PHONE.sub(" ", text)):
+        name = TITLES.sub("", part.strip(" ()[]")).strip()
+        if name and not any(character.isdigit() for character in name):
+            names.append(name)
+    return names
 
 
 def party_marks(record: Record) -> set[str]:
@@ -55,9 +72,7 @@ def party_marks(record: Record) -> set[str]:
             domain = _domain(match.group(1))
             if domain not in PUBLIC_MAIL:
                 marks.add(f"domain:{domain}")
-        name = TITLES.sub("", EMAIL.sub("", contact).replace("<", " ").replace(">", " ").strip(" ,;()")).strip()
-        if name:
-            marks.add(f"name:{normalise(name)}")
+        marks.update(f"name:{normalise(name)}" for name in _contact_names(contact))
     return marks
 
 

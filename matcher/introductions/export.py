@@ -30,12 +30,20 @@ def plan_format(path: str | Path) -> str:
     return suffix
 
 
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+
+
+def _inert(value: Any) -> Any:
+    """Text a spreadsheet would run as a formula (``=HYPERLINK(...)`` in a title) made plain text."""
+    return f"'{value}" if isinstance(value, str) and value.startswith(FORMULA_STARTS) else value
+
+
 def plan_csv(plan: dict[str, Any]) -> bytes:
     """``plan`` is :meth:`Plan.to_dict`'s output, as kept by a plan job."""
     buffer = io.StringIO()
     writer = csv.DictWriter(buffer, fieldnames=COLUMNS, lineterminator="\n", extrasaction="ignore")
     writer.writeheader()
-    writer.writerows(plan["introductions"])
+    writer.writerows({column: _inert(value) for column, value in row.items()} for row in plan["introductions"])
     return buffer.getvalue().encode("utf-8-sig")
 
 
@@ -50,6 +58,9 @@ def plan_xlsx(plan: dict[str, Any]) -> bytes:
     sheet.append(list(COLUMNS))
     for row in plan["introductions"]:
         sheet.append([row[column] for column in COLUMNS])
+        for cell in sheet[sheet.max_row]:
+            if cell.data_type == "f":  # openpyxl stores any text starting with "=" as a formula
+                cell.data_type = "s"
     sheet.freeze_panes = "A2"
     summary = book.create_sheet("summary")
     summary.append(["item", "value"])

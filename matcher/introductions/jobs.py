@@ -32,8 +32,21 @@ def _now() -> str:
     return dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")
 
 
-def _alive(pid: int) -> bool:
+def _process_identity(pid: int) -> str | None:
+    """``pid:start time`` of a live process (Linux ``/proc``), so a reused pid is not taken for it."""
     try:
+        stat = Path(f"/proc/{pid}/stat").read_text(encoding="utf-8")
+    except OSError:
+        return None
+    return f"{pid}:{stat.rsplit(')', 1)[1].split()[19]}"  # field 22, counted after the command name
+
+
+def _alive(identity: str) -> bool:
+    pid = int(identity.split(":", 1)[0])
+    current = _process_identity(pid)
+    if current is not None:
+        return current == identity
+    try:  # no /proc: the pid alone
         os.kill(pid, 0)
     except ProcessLookupError:
         return False
@@ -84,7 +97,8 @@ class PlanJobs:
 
     def create(self, request: PlanRequest, author: str) -> str:
         job_id = secrets.token_hex(8)
-        parameters = {**request.to_dict(), "worker_pid": os.getpid()}
+        pid = os.getpid()
+        parameters = {**request.to_dict(), "worker": _process_identity(pid) or f"{pid}:"}
         self._write(
             "INSERT INTO plan_jobs (id, state, parameters, author, created_at) VALUES (?, 'queued', ?, ?, ?)",
             (job_id, json.dumps(parameters, ensure_ascii=False), author, _now()),
@@ -100,10 +114,10 @@ class PlanJobs:
         if row is None:
             raise NotFound(f"Plan job {job_id!r} does not exist", details={"job_id": job_id})
         parameters = json.loads(row[2])
-        pid = parameters.pop("worker_pid", None)
+        worker = parameters.pop("worker", None)
         job = PlanJob(row[0], row[1], parameters, row[3], row[4], row[5],
                       json.loads(row[6]) if row[6] else None, json.loads(row[7]) if row[7] else None)
-        if job.state in {"queued", "running"} and isinstance(pid, int) and not _alive(pid):
+        if job.state in {"queued", "running"} and isinstance(worker, str) and not _alive(worker):
             self._fail(job_id, {"code": "worker_stopped", "message": "The server process running this plan stopped; submit it again"})
             return self.get(job_id)
         return job
@@ -120,7 +134,7 @@ class PlanJobs:
         try:
             plan = plan_introductions(matcher, request)
         except MatcherError as error:
-            self._fail(job_id, {"code": type(error).__name__, "message": error.message, "details": error.details})
+            self._fail(job_id, error.to_dict())
             return
         except Exception as error:  # noqa: BLE001 -- a job must end with a state, whatever happened
             log.exception("Plan job %s failed", job_id)

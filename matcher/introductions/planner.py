@@ -96,6 +96,12 @@ class PlanRequest:
         if isinstance(min_score, bool) or not isinstance(min_score, (int, float)) or not -1 <= min_score <= 1:
             raise InvalidInput(f"'min_score' must be a number from -1 to 1, got {min_score!r}", details={"parameter": "min_score", "value": min_score})
         candidates = settings.plan_candidates if candidates is None else _cap("candidates", candidates, True)
+        if candidates < max(caps.per_project, caps.per_need):  # type: ignore[operator]
+            raise InvalidInput(
+                f"'candidates' ({candidates}) must be at least the largest per-record cap "
+                f"({max(caps.per_project, caps.per_need)})",  # type: ignore[type-var]
+                details={"parameter": "candidates", "value": candidates},
+            )
         if solver not in SOLVERS:
             raise InvalidInput(f"'solver' must be one of {sorted(SOLVERS)}, got {solver!r}", details={"parameter": "solver", "value": solver})
         if not isinstance(explain, bool):
@@ -229,7 +235,8 @@ def plan_introductions(
     project_side = side_vectors(matcher.index(Kind.PROJECTS).vector, projects)
     need_side = side_vectors(matcher.index(Kind.NEEDS).vector, needs)
     scored = time.perf_counter()
-    candidates = best_pairs(need_side, project_side, request.candidates, request.min_score, exclusions.by_need, progress=progress)
+    candidates = best_pairs(need_side, project_side, request.candidates, request.min_score, exclusions.by_need,
+                            progress=progress, keep_all=matcher.settings.plan_all_pairs_limit)
     solving = time.perf_counter()
     table = PairTable(
         candidates.need_keys.tolist(),
@@ -264,6 +271,10 @@ def plan_introductions(
         "pairs_excluded_at_floor": candidates.excluded,
         "best_score": None if candidates.best_score is None else round(candidates.best_score, 4),
         "candidate_pairs": len(candidates),
+        # True: the solver weighed every eligible pair, so the plan is optimal over all pairs.
+        # False: only each record's best `candidates`; the plan is optimal over those.
+        "all_pairs_weighed": candidates.complete,
+        "pairs_pruned": candidates.pruned,
         "introductions": len(introductions),
         "needs_introduced": len(used_needs),
         "needs_without_candidates": len(needs) - len(candidate_needs),

@@ -80,6 +80,13 @@ class Candidates:
     below_floor: int  # of those, how many scored under the floor
     excluded: int  # of those at or above the floor, how many were excluded (conflicts, history)
     best_score: float | None  # the best score of any pair scored, excluded or not
+    eligible: int = 0  # pairs at or above the floor and not excluded
+    complete: bool = True  # every eligible pair is here (else only each record's best)
+
+    @property
+    def pruned(self) -> int:
+        """Eligible pairs left out because they were among neither record's best."""
+        return self.eligible - len(self.scores)
 
     def __len__(self) -> int:
         return len(self.scores)
@@ -116,18 +123,22 @@ def best_pairs(
     excluded: Mapping[int, set[int]] | None = None,
     cells: int = BLOCK_CELLS,
     progress: Callable[[int, int], None] | None = None,
+    keep_all: int = 0,
 ) -> Candidates:
     """Each need's ``depth`` best projects and each project's ``depth`` best needs, at or above ``floor``.
 
+    When no more than ``keep_all`` pairs reach the floor, every one of them is returned instead
+    (``complete``), so a solver over them is optimal over all pairs, not only the best ones.
     ``excluded`` maps a need key to project keys it must not be paired with; those pairs are left
     out before the best are chosen, so a need with conflicts still gets ``depth`` candidates.
-    Memory is one block of scores plus ``depth`` rows per side.
+    Memory is one block of scores, ``depth`` rows per side, and at most ``keep_all`` pairs.
     """
     excluded = excluded or {}
     project_index = {int(key): column for column, key in enumerate(projects.keys)}
     column_best = _ColumnBest(projects.count, depth)
     found: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []
-    below = removed = 0
+    every: list[tuple[np.ndarray, np.ndarray, np.ndarray]] | None = []
+    below = removed = eligible = 0
     best = -np.inf
     for first, last in row_blocks(needs, projects, cells):
         block = needs.block(first, last)
@@ -141,6 +152,12 @@ def best_pairs(
                 removed += int((scores[row, columns] >= floor).sum())
                 scores[row, columns] = -np.inf
         scores[scores < floor] = -np.inf
+        rows, columns = np.nonzero(np.isfinite(scores))
+        eligible += len(rows)
+        if every is not None and eligible <= keep_all:
+            every.append((block.keys[rows], projects.keys[columns], scores[rows, columns]))
+        else:
+            every = None
         take = min(depth, projects.count)
         top = np.argpartition(-scores, take - 1, axis=1)[:, :take] if take else np.zeros((len(scores), 0), int)
         top_scores = np.take_along_axis(scores, top, axis=1)
@@ -150,13 +167,15 @@ def best_pairs(
         column_best.merge(scores, block.keys)
         if progress is not None:
             progress(last, needs.count)
+    if every is not None:
+        found = every
+    else:
+        keep = np.isfinite(column_best.scores)
+        found.append((column_best.rows[keep], np.broadcast_to(projects.keys[None, :], column_best.scores.shape)[keep],
+                      column_best.scores[keep]))
     need_parts = [part[0] for part in found]
     project_parts = [part[1] for part in found]
     score_parts = [part[2] for part in found]
-    keep = np.isfinite(column_best.scores)
-    need_parts.append(column_best.rows[keep])
-    project_parts.append(np.broadcast_to(projects.keys[None, :], column_best.scores.shape)[keep])
-    score_parts.append(column_best.scores[keep])
     need_keys = np.concatenate(need_parts) if need_parts else np.zeros(0, np.int64)
     project_keys = np.concatenate(project_parts) if project_parts else np.zeros(0, np.int64)
     scores = np.concatenate(score_parts) if score_parts else np.zeros(0, np.float32)
@@ -175,6 +194,8 @@ def best_pairs(
         below_floor=below,
         excluded=removed,
         best_score=None if not np.isfinite(best) else best,
+        eligible=eligible,
+        complete=every is not None,
     )
 
 

@@ -1,4 +1,4 @@
-"""Choosing introductions: the most total score under caps, solved exactly as a min-cost flow.
+"""Choosing introductions: the most total score under caps over the given pairs, as a min-cost flow.
 
 The network (OR-Tools' ``SimpleMinCostFlow``) runs source -> enterprise -> need -> (need,
 institution) -> project -> institution -> sink. Capacities carry the caps: per enterprise, per

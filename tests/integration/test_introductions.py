@@ -83,7 +83,12 @@ def test_plan_scores_ranks_and_explanations_are_the_pairs_own(planned):
         own = similarities[(row["project_id"], need_id)]
         assert row["score"] == pytest.approx(own, abs=1e-4)
         assert row["rank_for_need"] == 1 + sum(value > own for value in similarities.values())
-    assert all(r["explanation"].startswith(("Shares", "共有", "Related", "相关")) or r["explanation"] for r in rows)
+    summaries = {
+        match.record.id: match.explanation.summary
+        for match in matcher.match(matcher.request(direction="need_to_projects", record_id=need_id, top_k=66)).matches
+    }
+    for row in (r for r in rows if r["need_id"] == need_id):
+        assert row["explanation"] and row["explanation"] == summaries[row["project_id"]]
 
 
 def test_flow_plan_totals_at_least_the_greedy_plan(copied_matcher):

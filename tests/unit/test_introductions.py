@@ -135,6 +135,27 @@ def test_best_pairs_keeps_each_sides_best_whatever_the_block_size(sides, cells):
     assert found.best_score == pytest.approx(brute.max(), abs=1e-5)
 
 
+def test_every_eligible_pair_is_kept_when_they_are_few_enough(sides):
+    need_side, project_side, brute = sides
+    eligible = int((brute >= 0.1).sum())
+    everything = best_pairs(need_side, project_side, depth=1, floor=0.1, cells=60, keep_all=eligible)
+    assert everything.complete and everything.pruned == 0 and len(everything) == eligible
+    assert set(zip(everything.need_keys.tolist(), everything.project_keys.tolist())) == {
+        (int(need_side.keys[r]), int(project_side.keys[c])) for r, c in zip(*np.nonzero(brute >= 0.1))
+    }
+    pruned = best_pairs(need_side, project_side, depth=1, floor=0.1, cells=60, keep_all=eligible - 1)
+    assert not pruned.complete and pruned.eligible == eligible and pruned.pruned == eligible - len(pruned) > 0
+
+
+def test_the_best_of_each_record_alone_can_miss_the_optimum():
+    # Each record's single best pair is u1-v1, so a plan over those alone totals 0.9; over every
+    # pair it is u1-v1 plus u2-v2. This is why all pairs are weighed when they are few enough.
+    table = PairTable(["u1", "u1", "u2", "u2"], ["v1", "v2", "v1", "v2"], np.array([0.9, 0.6, 0.7, 0.5], np.float32),
+                      ["a", "a", "b", "b"], ["i", "j", "i", "j"])
+    chosen = solve_flow(table, Caps(1, 1))
+    assert table.scores[chosen].sum() == pytest.approx(1.4)
+
+
 def test_excluded_pairs_make_room_for_the_next_best(sides):
     need_side, project_side, brute = sides
     need = int(need_side.keys[0])
@@ -244,3 +265,19 @@ def test_a_wrong_suffix_writes_nothing(tmp_path):
     with pytest.raises(Exception, match="csv or .xlsx"):
         write_plan(PLAN, tmp_path / "plan.txt")
     assert list(tmp_path.iterdir()) == []
+
+
+def test_formulas_in_record_text_stay_plain_text_in_both_exports(tmp_path):
+    row = {**PLAN["introductions"][0], "project_title": '=HYPERLINK("http://x.example","click")', "need_contact": "@boss"}
+    plan = {**PLAN, "introductions": [row]}
+    rows = list(csv.DictReader(io.StringIO(plan_csv(plan).decode("utf-8-sig"))))
+    assert rows[0]["project_title"] == "'=HYPERLINK(\"http://x.example\",\"click\")" and rows[0]["need_contact"] == "'@boss"
+    cell = load_workbook(write_plan(plan, tmp_path / "plan.xlsx"))["introductions"].cell(2, COLUMNS.index("project_title") + 1)
+    assert cell.data_type == "s" and cell.value.startswith("=HYPERLINK")
+
+
+def test_the_same_person_and_mail_host_domains_are_recognised():
+    first = project("P1", "Dalian University of Technology", "Wang Wei, +86 411 8470 0000 <wangwei@mail.dlut.edu.cn>")
+    second = need("N1", "Bohai Robotics Co.", "Wang Wei <ww@dlut.edu.cn>")
+    assert {"name:wang wei", "domain:dlut.edu.cn"} <= party_marks(first) & party_marks(second)
+    assert (1, 0) in find_exclusions({0: first}, {1: second})

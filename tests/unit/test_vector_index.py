@@ -212,3 +212,22 @@ def test_best_passages_name_each_records_best_passage_after_changes():
     keys, scores, best = index.best_passages(eye[[0, 3]])
     assert keys.tolist() == [7, 9] and scores.tolist() == [1.0, 1.0]
     assert best.tolist() == [(7 << PASSAGE_BITS) | 1, 9 << PASSAGE_BITS]
+
+
+def test_a_reader_sees_a_generation_saved_by_another_store(tmp_path):
+    reader, writer = IndexStore(tmp_path), IndexStore(tmp_path)  # as two processes would
+    assert reader.current_generation(Kind.PROJECTS) is None
+    first = writer.save(side())
+    assert reader.current_generation(Kind.PROJECTS) == first
+    assert reader.current_generation(Kind.PROJECTS) == first  # answered without reading the file again
+    second = writer.save(side())
+    assert second != first and reader.current_generation(Kind.PROJECTS) == second
+
+
+def test_record_vectors_only_for_the_text_the_index_holds():
+    index = VectorIndex(Kind.PROJECTS, "model-a", 4)
+    eye = np.eye(4, dtype=np.float32)
+    index.add([3, 8], [eye[[0, 1]], eye[[2]]], ["hash-3", "hash-8"])
+    np.testing.assert_array_equal(index.record_vectors(3, "hash-3"), eye[[0, 1]])
+    np.testing.assert_array_equal(index.record_vectors(8, "hash-8"), eye[[2]])
+    assert index.record_vectors(3, "hash-of-an-edited-text") is None and index.record_vectors(99, "hash-3") is None
