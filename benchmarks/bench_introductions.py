@@ -74,6 +74,7 @@ def part_end_to_end(matcher: Matcher, min_score: float) -> None:
     diagnostics = plan.diagnostics
     emit({"part": "end_to_end", "projects": diagnostics["projects_in_scope"], "needs": diagnostics["needs_in_scope"],
           "pairs_scored": diagnostics["pairs_scored"], "candidate_pairs": diagnostics["candidate_pairs"],
+          "all_pairs_weighed": diagnostics["all_pairs_weighed"], "pairs_pruned": diagnostics["pairs_pruned"],
           "introductions": len(plan.introductions), "total_score": round(plan.total_score, 3),
           "seconds": round(seconds, 2), "stages": diagnostics["seconds"], "peak_mb": round(peak, 1)})
 
