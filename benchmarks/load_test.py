@@ -1,9 +1,11 @@
 #!/usr/bin/env python
 """Load test: wrk against `matcher serve` (gunicorn) on loopback, over at least 5,000 real records.
 
-Projects: pap2pat-title papers and nfcorpus abstracts; needs: SBIR topics. Cases: match by id
-(GET /needs/<id>/matches, ids cycling over every need) and match by free text (POST /match, texts
-cycling over SBIR topic titles, each text new to the server the first time it is sent), at 1, 4
+Projects: pap2pat-title papers and nfcorpus abstracts; needs: 1,000 SBIR topics. Cases: match by
+id (GET /needs/<id>/matches over every need; with 1,000 ids a row repeats them, which costs the
+same: the server keeps no results) and match by free text (POST /match with texts made from the
+other 4,193 SBIR topics: each wrk thread of each row has its own slice, so every text is new to
+the server, which would otherwise answer a repeated text from its in-memory query cache), at 1, 4
 and 16 concurrent connections, with explanations (the default). Rate limits are off for the test.
 wrk counts every non-2xx answer; the script fails a row that has any.
 
@@ -34,13 +36,29 @@ from matcher.engine import Matcher  # noqa: E402
 from matcher.records import Kind, Record  # noqa: E402
 
 LUA = r"""
+-- Each wrk thread walks its own slice of the items, and each row starts at its own slices, so no
+-- two requests of a run send the same item (as long as a slice is not used up: see "reused").
 local items = {}
-local position = 0
 local kind = os.getenv("CASE")
 for line in io.lines(os.getenv("ITEMS")) do items[#items + 1] = line end
 local failures = 0
+local threads = {}
+local started = 0
+
+setup = function(thread)
+  thread:set("slice", started)
+  started = started + 1
+  table.insert(threads, thread)
+end
+
+init = function(args)
+  first = tonumber(os.getenv("FIRST")) + slice * tonumber(os.getenv("SLICE"))
+  position = first - 1
+  sent = 0
+end
 
 request = function()
+  sent = sent + 1
   position = position % #items + 1
   if kind == "id" then
     return wrk.format("GET", "/api/v1/needs/" .. items[position] .. "/matches?top_k=10")
@@ -53,9 +71,12 @@ response = function(status, headers, body)
 end
 
 done = function(summary, latency, requests)
-  io.write(string.format("RESULT %d %d %d %.3f %.3f %.3f %d\n",
+  local most = 0
+  for _, thread in ipairs(threads) do most = math.max(most, thread:get("sent")) end
+  io.write(string.format("RESULT %d %d %d %.3f %.3f %.3f %d %d\n",
     summary.requests, summary.errors.status + summary.errors.connect + summary.errors.read + summary.errors.write + summary.errors.timeout,
-    summary.duration, latency:percentile(50) / 1000, latency:percentile(95) / 1000, latency:percentile(99) / 1000, failures))
+    summary.duration, latency:percentile(50) / 1000, latency:percentile(95) / 1000, latency:percentile(99) / 1000, failures,
+    math.max(0, most - tonumber(os.getenv("SLICE")))))
 end
 """
 
@@ -72,7 +93,9 @@ def build(data_dir: Path, shared: Path, cache: Path | None) -> tuple[list[str], 
     for kind in Kind:
         matcher.sync_index(kind)
     print(f"corpus: {len(papers) + len(medical)} projects, {len(needs)} needs ({len(papers) + len(medical) + len(needs)} records)")
-    texts = [json.dumps({"text": f"{r['title']}: {r['text'][:300]}", "top_k": 10}) for r in topics]
+    # Free texts come from the SBIR topics that are not stored as needs, so none is known to the server.
+    unseen = read_jsonl(shared / "sbir-topics" / "needs.jsonl", 10**6)[len(topics):]
+    texts = [json.dumps({"text": f"{r['title']}: {r['text'][:300]}", "top_k": 10}) for r in unseen]
     return [record.id for record in needs], texts
 
 
@@ -122,15 +145,20 @@ def main() -> None:
             for case, items in (("id", ids), ("text", texts)):
                 path = Path(folder) / f"{case}.txt"
                 path.write_text("\n".join(items) + "\n", encoding="utf-8")
-                for connections in (1, 4, 16):
+                slice_size = len(items) // 6  # three rows of at most two wrk threads each
+                for row, connections in enumerate((1, 4, 16)):
                     run = subprocess.run(
                         ["wrk", "-t", str(min(connections, 2)), "-c", str(connections), "-d", f"{args.duration}s",
                          "--timeout", "10s", "-s", str(script), root],
-                        env={**os.environ, "CASE": case, "ITEMS": str(path)}, capture_output=True, text=True, check=True,
+                        env={**os.environ, "CASE": case, "ITEMS": str(path), "FIRST": str(2 * row * slice_size),
+                             "SLICE": str(slice_size)},
+                        capture_output=True, text=True, check=True,
                     )
-                    found = re.search(r"RESULT (\d+) (\d+) (\d+) ([\d.]+) ([\d.]+) ([\d.]+) (\d+)", run.stdout)
+                    found = re.search(r"RESULT (\d+) (\d+) (\d+) ([\d.]+) ([\d.]+) ([\d.]+) (\d+) (\d+)", run.stdout)
                     assert found, run.stdout + run.stderr
-                    requests, errors, micros, p50, p95, p99, failures = found.groups()
+                    requests, errors, micros, p50, p95, p99, failures, reused = found.groups()
+                    if int(reused):
+                        print(f"note: a wrk thread sent {reused} items beyond its slice of {slice_size} (repeats)")
                     rate = int(requests) / (int(micros) / 1e6)
                     rows.append((case, connections, rate, float(p50), float(p95), float(p99), int(errors) + int(failures)))
                     print(f"{case:<5} {connections:>3} clients: {rate:8.1f} req/s  p50 {float(p50):7.1f} ms  "

@@ -87,9 +87,11 @@ class Settings:
     # Requests per client address and worker process (flask-limiter syntax); empty turns a limit off.
     rate_limit: str = "600 per minute"
     write_rate_limit: str = "60 per minute"
-    # `matcher serve`: gunicorn worker processes and threads per worker.
+    # `matcher serve`: gunicorn worker processes and threads per worker, and the threads torch may
+    # use in each worker (0: the cores shared out among the workers, at least one each).
     workers: int = 2
     threads: int = 4
+    model_threads: int = 0
     # Introduction plans: the default similarity floor, and how many best candidates of each
     # record (both sides) the solver considers (README: "Planning introductions").
     plan_min_score: float = 0.35
@@ -172,7 +174,7 @@ def _threshold_steps(text: str) -> tuple[tuple[int, float], ...]:
 _FIELDS = {f.name: f for f in dataclasses.fields(Settings)}
 _MAY_BE_ZERO = {
     "dense_weight", "bm25_b", "passage_overlap", "feedback_docs", "feedback_weight", "max_related_terms",
-    "profile_cache_size", "query_new_phrases", "plan_min_score",
+    "profile_cache_size", "query_new_phrases", "plan_min_score", "model_threads",
 }
 
 

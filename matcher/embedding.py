@@ -98,6 +98,13 @@ class SentenceTransformerEmbedder:
     def loaded(self) -> bool:
         return self._model is not None
 
+    @staticmethod
+    def limit_threads(threads: int) -> None:
+        """Let torch use at most ``threads`` threads in this process (e.g. one per server worker)."""
+        import torch
+
+        torch.set_num_threads(threads)
+
     def _load(self) -> Any:
         with self._lock:
             if self._model is None:

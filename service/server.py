@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import os
 from typing import Any
 
 from gunicorn.app.base import BaseApplication
@@ -21,6 +22,12 @@ def warm(worker: Any) -> None:
     never loaded in the master.
     """
     matcher = worker.wsgi.extensions[EXTENSION]
+    threads = matcher.settings.model_threads or max(1, (os.cpu_count() or 1) // worker.cfg.workers)
+    limit = getattr(matcher.embedder, "limit_threads", None)
+    if limit is not None:
+        # Each worker's torch would otherwise start a thread per core: with as many workers as
+        # cores they spin against each other for the same cores.
+        limit(threads)
     _ = matcher.embedder.dimension
     for kind in Kind:
         try:
@@ -42,6 +49,12 @@ class Server(BaseApplication):  # type: ignore[misc]
             # Not preloaded: each worker builds its own app, so no SQLite connection or torch state
             # crosses a fork (the app is cheap; the model is loaded per worker either way).
             "preload_app": False,
+            # No keep-alive: each request takes a new connection, which the least busy worker
+            # accepts. Kept-alive connections stay with the worker that accepted them, and under
+            # load one worker could end up with most clients while the other idled (the load test
+            # at 16 clients swung between 100 and 230 requests/s). Loopback or a proxy in front
+            # makes the extra connection cheap.
+            "keepalive": 0,
             "timeout": 120,
             "graceful_timeout": 30,
             "post_worker_init": warm,
