@@ -58,8 +58,9 @@ _ALIASES = {"license": "licence"}
 
 
 @dataclass(frozen=True)
-class Outcome:
-    id: int
+class NewOutcome:
+    """A validated outcome not stored yet (see :func:`parse_outcome`)."""
+
     project_id: str
     need_id: str
     status: OutcomeStatus
@@ -70,6 +71,13 @@ class Outcome:
     plan_id: str | None
     author: str
     recorded_at: str
+
+
+@dataclass(frozen=True)
+class Outcome(NewOutcome):
+    """A stored outcome: a :class:`NewOutcome` with the id the catalogue gave it."""
+
+    id: int
 
     @property
     def pair(self) -> Pair:
@@ -112,22 +120,6 @@ class Outcome:
             author=row[9],
             recorded_at=row[10],
         )
-
-
-@dataclass(frozen=True)
-class NewOutcome:
-    """A validated outcome not stored yet (see :func:`parse_outcome`)."""
-
-    project_id: str
-    need_id: str
-    status: OutcomeStatus
-    agreement_type: AgreementType | None
-    decline_reason: DeclineReason | None
-    note: str
-    score: float | None
-    plan_id: str | None
-    author: str
-    recorded_at: str
 
 
 class _Invalid(Exception):
@@ -479,5 +471,5 @@ def _insert(connection: sqlite3.Connection, outcomes: Sequence[NewOutcome]) -> l
                 new.recorded_at,
             ),
         )
-        stored.append(Outcome(int(cursor.lastrowid or 0), **{name: getattr(new, name) for name in NewOutcome.__dataclass_fields__}))
+        stored.append(Outcome(**vars(new), id=int(cursor.lastrowid or 0)))
     return stored
