@@ -11,7 +11,7 @@ import datetime as dt
 import logging
 import time
 from collections import Counter
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -189,14 +189,16 @@ class Plan:
         }
 
 
-def _in_scope(matcher: Matcher, kind: Kind, filters: dict[str, Any], updated_since: str | None) -> dict[int, Record]:
+def _in_scope(
+    matcher: Matcher, kind: Kind, indexed: Mapping[int, Any], filters: dict[str, Any], updated_since: str | None
+) -> dict[int, Record]:
+    """The records of ``kind`` that the filters and date admit, among those ``indexed``."""
     condition, parameters = filter_sql(kind, filters)
     clauses = [condition] if condition else []
     if updated_since is not None:
         # A project's own `updated` date when it has one, else when the catalogue last changed it.
         clauses.append("COALESCE(json_extract(data, '$.updated'), substr(updated_at, 1, 10)) >= ?")
         parameters = [*parameters, updated_since]
-    indexed = matcher.index(kind).vector.entries
     keys = matcher.catalogue.filtered_keys(kind, " AND ".join(clauses), parameters) if clauses else set(indexed)
     return matcher.catalogue.by_keys(kind, sorted(key for key in keys if key in indexed))
 
@@ -227,13 +229,15 @@ def plan_introductions(
 ) -> Plan:
     """The plan of greatest total score that keeps every cap, floor and conflict of ``request``."""
     started = time.perf_counter()
-    projects = _in_scope(matcher, Kind.PROJECTS, request.project_filters, request.updated_since)
-    needs = _in_scope(matcher, Kind.NEEDS, request.need_filters, request.updated_since)
+    # Each side's index read once, so scope and vectors come from the same generation.
+    project_index, need_index = matcher.index(Kind.PROJECTS).vector, matcher.index(Kind.NEEDS).vector
+    projects = _in_scope(matcher, Kind.PROJECTS, project_index.entries, request.project_filters, request.updated_since)
+    needs = _in_scope(matcher, Kind.NEEDS, need_index.entries, request.need_filters, request.updated_since)
     exclusions = find_exclusions(
         projects, needs, request.conflicts, matcher.outcomes.introduced_pairs(), matcher.outcomes.declined_not_relevant()
     )
-    project_side = side_vectors(matcher.index(Kind.PROJECTS).vector, projects)
-    need_side = side_vectors(matcher.index(Kind.NEEDS).vector, needs)
+    project_side = side_vectors(project_index, projects)
+    need_side = side_vectors(need_index, needs)
     scored = time.perf_counter()
     candidates = best_pairs(need_side, project_side, request.candidates, request.min_score, exclusions.by_need,
                             progress=progress, keep_all=matcher.settings.plan_all_pairs_limit)
