@@ -9,7 +9,7 @@ from collections.abc import Iterable, Mapping, Sequence
 
 from matcher.catalogue import Catalogue, text_hash
 from matcher.config import Settings
-from matcher.explanation.explainer import Explanation, explain
+from matcher.explanation.explainer import Explanation, explain_all
 from matcher.explanation.profile import PROFILE_VERSION, Profile, ProfileBuilder, Source
 from matcher.explanation.terms import idf
 from matcher.index_store import TOKENIZER_VERSION
@@ -20,7 +20,7 @@ from matcher.vector_cache import VectorCache
 log = logging.getLogger(__name__)
 
 QUERY_FIELD = "text"  # the field name of a free-text query
-DF_CACHE_SIZE = 200_000  # document frequencies kept in memory between catalogue changes
+IDF_CACHE_SIZE = 200_000  # term IDF values kept in memory between catalogue changes
 
 
 class Explainer:
@@ -37,10 +37,9 @@ class Explainer:
             f"-w{policy.max_units}.{policy.overlap}.{policy.max_passages}"
         )
         self.store = ProfileStore(settings.profile_path, version, settings.profile_cache_size)
-        self._df: dict[str, int] = {}
-        self._df_stamp = -1
-        self._count = 0
-        self._df_lock = threading.Lock()
+        self._idf: dict[str, float] = {}
+        self._idf_stamp = -1
+        self._idf_lock = threading.Lock()
         self._stored = ProfileBuilder(
             policy,
             self.policy.candidates,
@@ -58,25 +57,23 @@ class Explainer:
     def idf(self, keys: Iterable[str]) -> dict[str, float]:
         """The catalogue IDF of each term key (a term no record holds counts as held by one).
 
-        Document frequencies read once are kept until the catalogue changes.
+        IDF values worked out once are kept until the catalogue changes.
         """
         keys = list(keys)
         stamp = self.catalogue.change_stamp()
-        with self._df_lock:
-            if stamp != self._df_stamp or len(self._df) > DF_CACHE_SIZE:
-                self._df, self._df_stamp, self._count = {}, stamp, 0
-            missing = [key for key in keys if key not in self._df]
-            known, count = self._df, self._count
-        if missing or not count:
-            frequencies, count = self.catalogue.term_statistics(missing)
-            with self._df_lock:
-                if stamp == self._df_stamp:
-                    self._df.update((key, frequencies.get(key, 1)) for key in missing)
-                    self._count = count
-        else:
-            frequencies = {}
-        count = max(count, 1)
-        return {key: idf(frequencies.get(key) or known.get(key) or 1, count) for key in keys}
+        with self._idf_lock:
+            if stamp != self._idf_stamp or len(self._idf) > IDF_CACHE_SIZE:
+                self._idf, self._idf_stamp = {}, stamp
+            known = self._idf
+            missing = [key for key in keys if key not in known]
+        if not missing:
+            return {key: known[key] for key in keys}
+        frequencies, count = self.catalogue.term_statistics(missing)
+        fresh = {key: idf(frequencies.get(key) or 1, max(count, 1)) for key in missing}
+        with self._idf_lock:
+            if stamp == self._idf_stamp:
+                self._idf.update(fresh)
+        return {key: fresh[key] if key in fresh else known[key] for key in keys}
 
     # -- profiles ------------------------------------------------------------------------------
 
@@ -126,6 +123,5 @@ class Explainer:
         common: set[str] = set()
         for profile in matched:
             common.update(query.terms.occurrences.keys() & profile.terms.occurrences.keys())
-        weights = self.idf(common)
-        return [explain(query, profile, weights, self.policy, language) for profile in matched]
+        return explain_all(query, matched, self.idf(common), self.policy, language)
 

@@ -10,6 +10,7 @@ holds it, so the split is close rather than exact.)
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -41,18 +42,33 @@ class Evidence:
 
 def best_evidence(query: Profile, match: Profile) -> Evidence | None:
     """The best pair of sentences, or None when either text has none the model saw."""
-    if not query.sentences or not match.sentences:
-        return None
-    parts = query.sentence_sums @ match.sentence_sums.T
-    row, column = np.unravel_index(int(np.argmax(parts)), parts.shape)
-    norms = float(query.sentence_norms[row] * match.sentence_norms[column])
-    total = float(query.sentence_total @ match.sentence_total)
-    query_sentence, match_sentence = query.sentences[row], match.sentences[column]
-    return Evidence(
-        query_sentence,
-        match_sentence,
-        query.terms.surface(query_sentence.occurrence),
-        match.terms.surface(match_sentence.occurrence),
-        float(parts[row, column]) / norms if norms > 0 else 0.0,
-        float(parts[row, column]) / total if total > 0 else 0.0,
-    )
+    return best_evidence_many(query, [match])[0]
+
+
+def best_evidence_many(query: Profile, matches: Sequence[Profile]) -> list[Evidence | None]:
+    """Each match's best pair of sentences with ``query``, from one product of all their sentences."""
+    found: list[Evidence | None] = [None] * len(matches)
+    sizes = [len(match.sentences) for match in matches]
+    if not query.sentences or not sum(sizes):
+        return found
+    parts = query.sentence_sums @ np.concatenate([match.sentence_sums for match in matches]).T
+    totals = np.stack([match.sentence_total for match in matches]) @ query.sentence_total
+    start = 0
+    for position, (match, size) in enumerate(zip(matches, sizes)):
+        if size:
+            block = parts[:, start : start + size]
+            row, column = divmod(int(np.argmax(block)), size)
+            part = float(block[row, column])
+            norms = float(query.sentence_norms[row] * match.sentence_norms[column])
+            total = float(totals[position])
+            query_sentence, match_sentence = query.sentences[row], match.sentences[column]
+            found[position] = Evidence(
+                query_sentence,
+                match_sentence,
+                query.terms.surface(query_sentence.occurrence),
+                match.terms.surface(match_sentence.occurrence),
+                part / norms if norms > 0 else 0.0,
+                part / total if total > 0 else 0.0,
+            )
+        start += size
+    return found

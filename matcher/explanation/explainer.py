@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from matcher.explanation.evidence import Evidence, best_evidence
+from matcher.explanation.evidence import Evidence, best_evidence_many
 from matcher.explanation.profile import Profile
-from matcher.explanation.related import RelatedTerm, related_terms
+from matcher.explanation.related import RelatedTerm, related_terms_many
 from matcher.explanation.summary import summary
 from matcher.explanation.terms import SharedTerm, shared_terms
 
@@ -64,14 +64,21 @@ def explain(
     query: Profile, match: Profile, idf: Mapping[str, float], policy: ExplainPolicy, language: str
 ) -> Explanation:
     """Explain why ``match`` was found for ``query``; ``idf`` holds the catalogue IDF of shared keys."""
+    return explain_all(query, [match], idf, policy, language)[0]
 
-    count, idf_of = match.terms.count, idf.get
-    weights = {
-        key: shared_weight(idf_of(key, 0.0), count(key))
-        for key in query.terms.occurrences.keys() & match.terms.occurrences.keys()
-    }
 
-    threshold = policy.threshold_for(len(query.candidates) * len(match.candidates))
-    related = related_terms(query, match, threshold, policy.max_related)
-    shared = shared_terms(query.terms, match.terms, weights.__getitem__, policy.max_terms, common=weights)
-    return Explanation(shared, related, best_evidence(query, match), summary(shared, related, language))
+def explain_all(
+    query: Profile, matches: Sequence[Profile], idf: Mapping[str, float], policy: ExplainPolicy, language: str
+) -> list[Explanation]:
+    """Explain each of ``matches`` for ``query``; related terms and evidence come from one product each."""
+    thresholds = [policy.threshold_for(len(query.candidates) * len(match.candidates)) for match in matches]
+    related = related_terms_many(query, matches, thresholds, policy.max_related)
+    evidence = best_evidence_many(query, matches)
+    idf_of, query_keys = idf.get, query.terms.occurrences.keys()
+    explanations = []
+    for match, pairs, best in zip(matches, related, evidence):
+        counts = match.terms.counts
+        weights = {key: shared_weight(idf_of(key, 0.0), counts[key]) for key in query_keys & match.terms.occurrences.keys()}
+        shared = shared_terms(query.terms, match.terms, weights.__getitem__, policy.max_terms, common=weights)
+        explanations.append(Explanation(shared, pairs, best, summary(shared, pairs, language)))
+    return explanations

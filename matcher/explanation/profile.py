@@ -107,6 +107,7 @@ class PackedOccurrences(Mapping[str, list[Occurrence]]):
     def __init__(self, keys: list[str], counts: list[int], triples: np.ndarray, fields: list[str]) -> None:
         self._keys = keys
         self._index = {key: position for position, key in enumerate(keys)}
+        self.counts = dict(zip(keys, counts))  # how often each key occurs, read without unpacking
         self._starts = [0, *np.cumsum(counts, dtype=np.int64).tolist()]
         self._triples = triples
         self._fields = fields
@@ -123,10 +124,6 @@ class PackedOccurrences(Mapping[str, list[Occurrence]]):
 
     def __contains__(self, key: object) -> bool:
         return key in self._index
-
-    def count(self, key: str) -> int:
-        position = self._index[key]
-        return int(self._starts[position + 1] - self._starts[position])
 
     def __iter__(self) -> Iterator[str]:
         return iter(self._keys)

@@ -11,32 +11,47 @@ they name one idea in different words. Each term takes part in at most one pair,
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
 from matcher.explanation.profile import Profile
-from matcher.explanation.terms import Occurrence, occurrence_dicts
+from matcher.explanation.terms import Occurrence, TermPlaces
 
 
 @dataclass(frozen=True)
 class RelatedTerm:
-    query_term: str
-    match_term: str
     query_key: str
     match_key: str
     similarity: float
-    query: tuple[Occurrence, ...]
-    match: tuple[Occurrence, ...]
+    in_query: TermPlaces
+    in_match: TermPlaces
+
+    @property
+    def query_term(self) -> str:
+        return self.in_query.surface
+
+    @property
+    def match_term(self) -> str:
+        return self.in_match.surface
+
+    @property
+    def query(self) -> tuple[Occurrence, ...]:
+        return self.in_query.occurrences
+
+    @property
+    def match(self) -> tuple[Occurrence, ...]:
+        return self.in_match.occurrences
 
     def to_dict(self) -> dict[str, Any]:
         return {
             "query_term": self.query_term,
             "match_term": self.match_term,
             "similarity": round(self.similarity, 4),
-            "query_occurrences": occurrence_dicts(self.query),
-            "match_occurrences": occurrence_dicts(self.match),
+            "query_occurrences": self.in_query.dicts,
+            "match_occurrences": self.in_match.dicts,
         }
 
 
@@ -65,29 +80,59 @@ PARTS_MARGIN = 0.03  # a pair gives way to a pair of its parts that is at most t
 
 
 def related_terms(query: Profile, match: Profile, threshold: float, limit: int) -> list[RelatedTerm]:
-    """Up to ``limit`` related pairs, most similar first.
+    """Up to ``limit`` related pairs, most similar first (see :func:`related_terms_many`)."""
+    return related_terms_many(query, [match], [threshold], limit)[0]
+
+
+def related_terms_many(
+    query: Profile, matches: Sequence[Profile], thresholds: Sequence[float], limit: int
+) -> list[list[RelatedTerm]]:
+    """Each match's related pairs with ``query`` (its own threshold), from one product of all candidates.
+
+    Most matches have no pair reaching the threshold; only those that do are examined one by one.
+    """
+    found: list[list[RelatedTerm]] = [[] for _ in matches]
+    if limit <= 0 or not query.candidates or not matches:
+        return found
+    sizes = [len(match.candidates) for match in matches]
+    if not sum(sizes):
+        return found
+    similarities = query.candidate_vectors @ np.concatenate([match.candidate_vectors for match in matches]).T
+    floors = np.repeat(np.asarray(thresholds, dtype=similarities.dtype), sizes)
+    ends = np.cumsum(sizes)
+    reaching = np.flatnonzero((similarities >= floors).any(axis=0))
+    for position in np.unique(np.searchsorted(ends, reaching, side="right")).tolist():
+        start = int(ends[position]) - sizes[position]
+        found[position] = _pairs(
+            query, matches[position], similarities[:, start : int(ends[position])], thresholds[position], limit
+        )
+    return found
+
+
+def _pairs(query: Profile, match: Profile, similarities: np.ndarray, threshold: float, limit: int) -> list[RelatedTerm]:
+    """The related pairs of one match, given its candidates' similarities with the query's.
 
     A word takes part in one pair at most; a pair gives way to a pair of its own parts that is
     about as similar ("corrosion ~ rust" rather than "shows corrosion ~ study rust"), but not to
     a clearly less similar one ("EV ~ electric vehicle" stays rather than "EV ~ electric").
     """
-    if limit <= 0 or not query.candidates or not match.candidates:
-        return []
-    similarities = query.candidate_vectors @ match.candidate_vectors.T
     rows, columns = np.nonzero(similarities >= threshold)
     passing = {
         (frozenset(query.candidates[row].split()), frozenset(match.candidates[column].split())): float(similarities[row, column])
-        for row, column in zip(rows, columns)
+        for row, column in zip(rows.tolist(), columns.tolist())
         if not _share_a_word(query.candidates[row], match.candidates[column])
         and _eligible(query.candidates[row], match.candidates[column], query, match)
     }
-    order = np.argsort(-similarities[rows, columns], kind="stable")
+    if not passing:
+        return []
+    order = np.argsort(-similarities[rows, columns], kind="stable").tolist()
+    rows_list, columns_list = rows.tolist(), columns.tolist()
     used_query: Counter[str] = Counter()
     used_match: set[str] = set()
     found: list[RelatedTerm] = []
     for position in order:
-        query_key = query.candidates[rows[position]]
-        match_key = match.candidates[columns[position]]
+        query_key = query.candidates[rows_list[position]]
+        match_key = match.candidates[columns_list[position]]
         query_words, match_words = frozenset(query_key.split()), frozenset(match_key.split())
         if any(used_query[word] >= PAIRS_PER_QUERY_WORD for word in query_words):
             continue
@@ -101,19 +146,7 @@ def related_terms(query: Profile, match: Profile, threshold: float, limit: int) 
             continue  # a smaller pair says the same
         used_query.update(query_words)
         used_match.update(match_words)
-        query_places = tuple(query.terms.occurrences[query_key])
-        match_places = tuple(match.terms.occurrences[match_key])
-        found.append(
-            RelatedTerm(
-                query.terms.surface(query_places[0]),
-                match.terms.surface(match_places[0]),
-                query_key,
-                match_key,
-                float(similarities[rows[position], columns[position]]),
-                query_places,
-                match_places,
-            )
-        )
+        found.append(RelatedTerm(query_key, match_key, similarity, query.terms.places(query_key), match.terms.places(match_key)))
         if len(found) == limit:
             break
     return found

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from functools import cached_property
 from typing import Any, NamedTuple
 
 from matcher.text.tokenize import Span, terms, tokenize
@@ -28,14 +29,43 @@ def occurrence_dicts(occurrences: Iterable[Occurrence]) -> list[dict[str, Any]]:
     return [{"field": field, "start": start, "end": end} for field, start, end in occurrences]
 
 
+class TermPlaces(NamedTuple):
+    """A term in one text: as first written, every occurrence, and those occurrences as JSON dicts.
+
+    Made once per text and term (:meth:`FieldTerms.places`) and shared by every explanation that
+    names the term, so a stored record's profile answers many matches without rebuilding them.
+    The dicts are shared too: read them, never change them.
+    """
+
+    surface: str
+    occurrences: tuple[Occurrence, ...]
+    dicts: list[dict[str, Any]]
+
+
 @dataclass(frozen=True)
 class SharedTerm:
-    term: str  # as first written in the query text
-    match_term: str  # as first written in the matched text
     key: str  # the normalised form both texts share
     weight: float
-    query: tuple[Occurrence, ...]
-    match: tuple[Occurrence, ...]
+    in_query: TermPlaces
+    in_match: TermPlaces
+
+    @property
+    def term(self) -> str:
+        """As first written in the query text."""
+        return self.in_query.surface
+
+    @property
+    def match_term(self) -> str:
+        """As first written in the matched text."""
+        return self.in_match.surface
+
+    @property
+    def query(self) -> tuple[Occurrence, ...]:
+        return self.in_query.occurrences
+
+    @property
+    def match(self) -> tuple[Occurrence, ...]:
+        return self.in_match.occurrences
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -43,8 +73,8 @@ class SharedTerm:
             "match_term": self.match_term,
             "key": self.key,
             "weight": round(self.weight, 4),
-            "query_occurrences": occurrence_dicts(self.query),
-            "match_occurrences": occurrence_dicts(self.match),
+            "query_occurrences": self.in_query.dicts,
+            "match_occurrences": self.in_match.dicts,
         }
 
 
@@ -54,6 +84,7 @@ class FieldTerms:
 
     texts: Mapping[str, str]
     occurrences: Mapping[str, list[Occurrence]]
+    _places: dict[str, TermPlaces] = field(default_factory=dict, compare=False, repr=False)
 
     @classmethod
     def of(cls, texts: Mapping[str, str]) -> FieldTerms:
@@ -69,10 +100,22 @@ class FieldTerms:
     def first_surface(self, key: str) -> str:
         return self.surface(self.occurrences[key][0])
 
+    def places(self, key: str) -> TermPlaces:
+        """Where ``key`` occurs, made on first use and kept with these terms."""
+        found = self._places.get(key)
+        if found is None:
+            occurrences = tuple(self.occurrences[key])
+            found = self._places[key] = TermPlaces(self.surface(occurrences[0]), occurrences, occurrence_dicts(occurrences))
+        return found
+
+    @cached_property
+    def counts(self) -> Mapping[str, int]:
+        """How often each key occurs (without unpacking occurrences where they are packed)."""
+        packed = getattr(self.occurrences, "counts", None)
+        return packed if packed is not None else {key: len(places) for key, places in self.occurrences.items()}
+
     def count(self, key: str) -> int:
-        """How often ``key`` occurs (without unpacking its occurrences where they are packed)."""
-        counter = getattr(self.occurrences, "count", None)
-        return int(counter(key)) if counter is not None else len(self.occurrences[key])
+        return self.counts[key]
 
 
 def idf(document_frequency: int, document_count: int) -> float:
@@ -104,25 +147,36 @@ def shared_terms(
     weights = common if common is not None else {
         key: weight_of(key) for key in query.occurrences.keys() & match.occurrences.keys()
     }
-    candidates = sorted(weights, key=lambda key: (-weights[key], -key.count(" "), key))
+    candidates = sorted(weights.items(), key=_heaviest_first)
     chosen: list[str] = []
     chosen_words: list[frozenset[str]] = []
-    for key in candidates:
-        if len(chosen) == limit and weights[key] < PHRASE_PREFERENCE * min(weights[other] for other in chosen):
-            break  # full, and nothing lighter can replace or join a chosen term
+    chosen_any: set[str] = set()  # every word of a chosen term: a key sharing none is unrelated to them all
+    floor = 0.0  # once full, a lighter key can neither replace nor join a chosen term
+
+    def changed() -> float:
+        chosen_any.clear()
+        chosen_any.update(*chosen_words)
+        return PHRASE_PREFERENCE * min(weights[other] for other in chosen) if len(chosen) == limit else 0.0
+
+    for key, weight in candidates:
+        if weight < floor:
+            break
         words = frozenset(key.split())
-        related = [index for index, other in enumerate(chosen_words) if words <= other or other <= words]
+        related = [] if chosen_any.isdisjoint(words) else [
+            index for index, other in enumerate(chosen_words) if words <= other or other <= words
+        ]
         if not related:
             if len(chosen) < limit:
                 chosen.append(key)
                 chosen_words.append(words)
+                floor = changed()
             continue
         # A phrase that contains a chosen word names the idea more fully when it weighs nearly as
         # much: it takes the word's place ("battery trays" rather than "trays"), or joins it when
         # the word also stands alone in a text, outside the phrase ("trays" and "battery trays").
         (index, *others) = related
         word = chosen[index]
-        if others or len(words) <= len(word.split()) or weights[key] < PHRASE_PREFERENCE * weights[word]:
+        if others or len(words) <= len(word.split()) or weight < PHRASE_PREFERENCE * weights[word]:
             continue
         alone = not covered(tuple(query.occurrences[word]), list(query.occurrences[key])) or not covered(
             tuple(match.occurrences[word]), list(match.occurrences[key])
@@ -132,17 +186,14 @@ def shared_terms(
         elif len(chosen) < limit:
             chosen.insert(index + 1, key)
             chosen_words.insert(index + 1, words)
-    return [
-        SharedTerm(
-            query.surface(query.occurrences[key][0]),
-            match.surface(match.occurrences[key][0]),
-            key,
-            weights[key],
-            tuple(query.occurrences[key]),
-            tuple(match.occurrences[key]),
-        )
-        for key in chosen
-    ]
+        floor = changed()
+    return [SharedTerm(key, weights[key], query.places(key), match.places(key)) for key in chosen]
 
 
-__all__ = ["FieldTerms", "Occurrence", "SharedTerm", "Span", "idf", "shared_terms"]
+def _heaviest_first(item: tuple[str, float]) -> tuple[float, int, str]:
+    """Heavier first; at equal weight the longer phrase, then the key (a stable order)."""
+    key, weight = item
+    return (-weight, -key.count(" "), key)
+
+
+__all__ = ["FieldTerms", "Occurrence", "SharedTerm", "Span", "TermPlaces", "idf", "shared_terms"]

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 import re
+import string
 import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -20,7 +21,7 @@ from matcher.text.stopwords import CHINESE, ENGLISH
 CJK_CLASS = "\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff"
 _SCAN = re.compile(rf"(?P<cjk>[{CJK_CLASS}]+)|(?P<word>[^\W_{CJK_CLASS}]+)|(?P<join>[-‐‑/])|(?P<space>\s+)|(?P<other>.)")
 _CJK_CHAR = re.compile(rf"[{CJK_CLASS}]")
-_LATIN_CHAR = re.compile(r"[A-Za-z]")
+_ASCII_LETTERS = string.ascii_letters.encode()
 _NUMBER = re.compile(r"^[\d.,]+$")
 
 _jieba_lock = threading.Lock()
@@ -116,6 +117,9 @@ def detect_language(text: str) -> str:
 
     A Chinese character carries about as much as three Latin letters, so it is weighed as three.
     """
+    ascii_part = text.encode("ascii", "ignore")
+    latin = len(ascii_part) - len(ascii_part.translate(None, _ASCII_LETTERS))
+    if 3 * (len(text) - len(ascii_part)) < latin:
+        return "en"  # even were every other character Chinese: no regex scan needed
     cjk = 3 * len(_CJK_CHAR.findall(text))
-    latin = len(_LATIN_CHAR.findall(text))
     return "zh" if cjk and cjk >= latin else "en"

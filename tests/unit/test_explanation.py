@@ -9,10 +9,10 @@ import pytest
 
 from matcher.embedding import SpanVectors, sum_over_spans
 from matcher.evaluation.faithfulness import delete_spans, random_spans, terms_text, tokens_in
-from matcher.explanation.evidence import best_evidence
+from matcher.explanation.evidence import best_evidence, best_evidence_many
 from matcher.explanation.explainer import ExplainPolicy, explain, shared_weight
 from matcher.explanation.profile import Profile, ProfileBuilder, Sentence, Source, candidate_keyphrases
-from matcher.explanation.related import related_terms
+from matcher.explanation.related import related_terms, related_terms_many
 from matcher.explanation.summary import summary
 from matcher.explanation.terms import FieldTerms, Occurrence
 from matcher.text.passages import PassagePolicy
@@ -57,7 +57,7 @@ _OWN_DIRECTIONS: dict[str, int] = {}  # shared by all builders, so two texts' ph
 
 def _builder(vectors: dict[str, np.ndarray], readable: bool = True) -> ProfileBuilder:
     """Phrases in ``vectors`` get those (3-d, padded); every other phrase a direction of its own."""
-    dimension = 64
+    dimension = 256
     own = _OWN_DIRECTIONS
 
     def phrase_vector(phrase: str) -> np.ndarray:
@@ -105,7 +105,7 @@ def test_profile_places_sentences_in_their_fields_and_survives_storage():
 
 def test_phrases_the_model_cannot_read_are_no_related_candidates():
     profile = _builder({}, readable=False).build(Source("title", "", "text", "激光焊接铝合金"))
-    assert profile.candidates == [] and profile.candidate_vectors.shape == (0, 64)
+    assert profile.candidates == [] and profile.candidate_vectors.shape == (0, 256)
     assert "激光 焊接" in profile.terms.occurrences  # still there for shared keyphrases
 
 
@@ -148,6 +148,29 @@ def test_evidence_is_the_sentence_pair_contributing_most():
     assert evidence.share == pytest.approx(6.0 / (np.array([1.0, 3.0]) @ np.array([2.0, 3.0])))
     empty = Profile(terms, [], np.zeros((0, 2)), [], np.zeros((0, 2)))
     assert best_evidence(query, empty) is None
+
+
+def test_matches_explained_together_get_what_each_gets_alone():
+    """Related terms and evidence come from one product over all matches; each keeps its own part and threshold."""
+    query = _profile("Corrosion of EV frames. Rust is costly.", UNIT)
+    matches = [
+        _profile("Rust on electric vehicle bodies. Corrosion study.", UNIT),
+        _profile("Nothing alike here", {}),  # no candidates the query can pair with
+        _profile("Electric vehicle frames rust. Bodies too.", UNIT),
+        Profile(FieldTerms.of({"text": ""}), [], np.zeros((0, 256), np.float32), [], np.zeros((0, 256), np.float32)),
+    ]
+    thresholds = [0.75, 0.75, 0.9, 0.75]
+    together = related_terms_many(query, matches, thresholds, 5)
+    alone = [related_terms(query, match, threshold, 5) for match, threshold in zip(matches, thresholds)]
+    assert [[(p.query_key, p.match_key) for p in pairs] for pairs in together] == [
+        [(p.query_key, p.match_key) for p in pairs] for pairs in alone
+    ]
+    assert [len(pairs) for pairs in together] == [1, 0, 0, 0]  # 0.96 for the first; the third's 0.8 is below 0.9
+    evidence = best_evidence_many(query, matches)
+    assert [e if e is None else (e.query_text, e.match_text, round(e.share, 6)) for e in evidence] == [
+        e if e is None else (e.query_text, e.match_text, round(e.share, 6)) for e in map(lambda m: best_evidence(query, m), matches)
+    ]
+    assert evidence[3] is None and all(e is not None for e in evidence[:3])
 
 
 def test_explain_on_a_hand_made_english_pair():

@@ -10,7 +10,7 @@ import pytest
 
 from matcher.errors import InvalidInput
 from matcher.explanation.explainer import Explanation
-from matcher.explanation.terms import SharedTerm
+from matcher.explanation.terms import SharedTerm, TermPlaces
 from matcher.ranking import Ranked
 from matcher.records import Kind, Record
 from matcher.reranking.dataset import Dataset, latest_labels
@@ -43,7 +43,10 @@ def test_ordered_labels_break_ties_by_base_rank():
 
 
 def _candidate(project: Record, rank: int = 1, shared_weights: tuple[float, ...] = ()) -> Candidate:
-    shared = [SharedTerm(f"t{i}", f"t{i}", f"t{i}", weight, (), ()) for i, weight in enumerate(shared_weights)]
+    shared = [
+        SharedTerm(f"t{i}", weight, TermPlaces(f"t{i}", (), []), TermPlaces(f"t{i}", (), []))
+        for i, weight in enumerate(shared_weights)
+    ]
     explanation = Explanation(shared, [], None, "")
     return Candidate(rank, Ranked(1, 0.8, 0.6, 12.0, 0.5, 0.3), project, explanation)
 

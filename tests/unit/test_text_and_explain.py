@@ -52,6 +52,23 @@ def test_language_detection():
     assert detect_language("Laser welding of aluminium with a 激光 head") == "en"
 
 
+def test_language_detection_agrees_with_counting_every_character():
+    """The shortcut (too few non-ASCII characters to outweigh the letters) never changes the answer."""
+    import random
+    import re
+
+    def counted(text: str) -> str:
+        cjk = 3 * len(re.findall(r"[\u4e00-\u9fff]", text))
+        latin = len(re.findall(r"[A-Za-z]", text))
+        return "zh" if cjk and cjk >= latin else "en"
+
+    rng = random.Random(5)
+    alphabet = ["a", "Z", " ", "1", "é", "—", "激", "光", "。"]
+    for _ in range(2000):
+        text = "".join(rng.choice(alphabet) for _ in range(rng.randint(0, 12)))
+        assert detect_language(text) == counted(text), text
+
+
 def _shared(query: dict[str, str], match: dict[str, str]) -> list[str]:
     # weight by number of words, so phrases outrank their parts, as corpus IDF does
     return [term.term for term in shared_terms(FieldTerms.of(query), FieldTerms.of(match), lambda key: 1 + key.count(" "))]
