@@ -89,9 +89,9 @@ class FieldTerms:
     @classmethod
     def of(cls, texts: Mapping[str, str]) -> FieldTerms:
         occurrences: dict[str, list[Occurrence]] = {}
-        for field, text in texts.items():
+        for name, text in texts.items():
             for key, spans in terms(tokenize(text)).items():
-                occurrences.setdefault(key, []).extend(Occurrence(field, span.start, span.end) for span in spans)
+                occurrences.setdefault(key, []).extend(Occurrence(name, span.start, span.end) for span in spans)
         return cls(texts, occurrences)
 
     def surface(self, occurrence: Occurrence) -> str:
