@@ -7,7 +7,7 @@ import re
 from typing import Any
 
 from matcher.errors import Problem, ValidationFailed
-from matcher.ingest.readers import Table
+from matcher.ingest.readers import RawRow, Table
 from matcher.records import ALIASES, SCHEMAS, FieldSpec, FieldType, Kind, Record
 from matcher.text.tokenize import detect_language
 
