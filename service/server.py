@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import logging
 import os
 from typing import Any
@@ -13,6 +14,10 @@ from matcher.records import Kind
 from service.app import EXTENSION, create_app
 
 log = logging.getLogger(__name__)
+
+# A young-generation collection every 20,000 allocations instead of 700: a match with explanations
+# allocates thousands of short-lived objects, and each collection also walks the survivors.
+GC_THRESHOLDS = (20_000, 20, 100)
 
 
 def warm(worker: Any) -> None:
@@ -34,6 +39,18 @@ def warm(worker: Any) -> None:
             matcher.index(kind)
         except Exception as error:  # an empty side is fine: it answers 503 until something is ingested
             log.warning("Worker %s: no %s index yet (%s)", worker.pid, kind.value, error)
+    settle_garbage_collector()
+
+
+def settle_garbage_collector() -> None:
+    """Keep the garbage collector off what a worker loaded once (model, indexes) and make it collect less often.
+
+    Left alone, a full collection walks every object the worker holds (about half a million after
+    loading), about 100 ms during which no request of that worker moves: the load test's p99.
+    """
+    gc.collect()
+    gc.freeze()
+    gc.set_threshold(*GC_THRESHOLDS)
 
 
 class Server(BaseApplication):  # type: ignore[misc]

@@ -158,3 +158,18 @@ def test_request_types_are_strict_and_batch_limits_hold_in_both_shapes(settings,
     records = [{"id": f"B{n}", "title": "t", "abstract": "a"} for n in range(3)]
     for body in (records, {"records": records}):
         assert code(client.post("/api/v1/projects", json=body, headers={"X-API-Key": key})) == (413, "payload_too_large")
+
+
+def test_a_warm_worker_freezes_what_it_loaded_and_collects_less_often():
+    import gc
+
+    from service.server import GC_THRESHOLDS, settle_garbage_collector
+
+    before = gc.get_threshold()
+    try:
+        settle_garbage_collector()
+        assert gc.get_freeze_count() > 0
+        assert gc.get_threshold() == GC_THRESHOLDS
+    finally:
+        gc.unfreeze()
+        gc.set_threshold(*before)
