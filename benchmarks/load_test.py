@@ -122,6 +122,7 @@ def main() -> None:
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--threads", type=int, default=4)
     parser.add_argument("--port", type=int, default=8765)
+    parser.add_argument("--cases", choices=("id", "text", "both"), default="both", help="which match cases to run")
     args = parser.parse_args()
     logging.basicConfig(level=logging.WARNING)
     if not (args.shared_data / "nfcorpus" / "corpus.jsonl").is_file() or not shutil.which("wrk"):
@@ -143,6 +144,8 @@ def main() -> None:
             script = Path(folder) / "load.lua"
             script.write_text(LUA, encoding="utf-8")
             for case, items in (("id", ids), ("text", texts)):
+                if args.cases not in (case, "both"):
+                    continue
                 path = Path(folder) / f"{case}.txt"
                 path.write_text("\n".join(items) + "\n", encoding="utf-8")
                 slice_size = len(items) // 6  # three rows of at most two wrk threads each

@@ -8,6 +8,7 @@ import os
 from typing import Any
 
 from gunicorn.app.base import BaseApplication
+from threadpoolctl import threadpool_limits
 
 from matcher.config import Settings
 from matcher.records import Kind
@@ -33,6 +34,10 @@ def warm(worker: Any) -> None:
         # Each worker's torch would otherwise start a thread per core: with as many workers as
         # cores they spin against each other for the same cores.
         limit(threads)
+    # The same for numpy's BLAS: explaining ten matches multiplies small matrices, which OpenBLAS
+    # splits over every core, and its threads spin while they wait (in the load test a worker
+    # answered less than half as many requests by id with them).
+    threadpool_limits(limits=threads, user_api="blas")
     _ = matcher.embedder.dimension
     for kind in Kind:
         try:
