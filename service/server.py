@@ -77,6 +77,11 @@ class Server(BaseApplication):  # type: ignore[misc]
             # at 16 clients swung between 100 and 230 requests/s). Loopback or a proxy in front
             # makes the extra connection cheap.
             "keepalive": 0,
+            # A threaded worker takes a connection only while one of its threads is free; by
+            # default it would take up to 1,000 and queue them behind its busy threads while the
+            # other worker might idle. Left in the listen queue, a request goes to whichever
+            # worker frees a thread first.
+            "worker_connections": threads,
             "timeout": 120,
             "graceful_timeout": 30,
             "post_worker_init": warm,
