@@ -35,6 +35,8 @@ from matcher.config import load_settings  # noqa: E402
 from matcher.engine import Matcher  # noqa: E402
 from matcher.records import Kind  # noqa: E402
 from service.app import create_app  # noqa: E402
+from service.server import settle_garbage_collector  # noqa: E402
+from threadpoolctl import threadpool_limits  # noqa: E402
 
 TARGET = 1.30
 
@@ -46,6 +48,11 @@ def main() -> None:
     parser.add_argument("--projects", type=int, default=1813)
     parser.add_argument("--needs", type=int, default=500)
     parser.add_argument("--queries", type=int, default=200)
+    parser.add_argument(
+        "--process-defaults", action="store_true",
+        help="keep torch's and BLAS's thread counts and the garbage collector as a plain process has them, "
+        "instead of as a server worker on this machine has them (one thread each, collector settled)",
+    )
     parser.add_argument(
         "--warm-profiles", action="store_true",
         help="decode every record's profile before timing, as a worker that has served a while holds them",
@@ -83,6 +90,10 @@ def main() -> None:
     for record in queries[:20]:  # load the model, the indexes and the profile store
         by_id(record.id, True)
         by_id(record.id, False)
+    if not args.process_defaults:  # what service.server.warm does in each worker of `matcher serve`
+        matcher.embedder.limit_threads(1)
+        threadpool_limits(limits=1, user_api="blas")
+        settle_garbage_collector()
 
     timings: dict[str, dict[bool, list[float]]] = {"by id": {False: [], True: []}, "by new text": {False: [], True: []}}
     for position, record in enumerate(queries):
@@ -97,8 +108,9 @@ def main() -> None:
             by_text(f"{text} {'+' if explain else '-'}", explain)
             timings["by new text"][explain].append((time.perf_counter() - started) * 1000)
 
+    worker = "process defaults" if args.process_defaults else "as a server worker (1 torch and 1 BLAS thread, collector settled)"
     state = "every profile decoded in memory before timing" if args.warm_profiles else "profiles decoded on first use"
-    print(f"corpus: {len(projects)} projects, {len(needs)} needs; {len(queries)} queries per case; top 10; {state}")
+    print(f"corpus: {len(projects)} projects, {len(needs)} needs; {len(queries)} queries per case; top 10; {state}; {worker}")
     print(f"{'case':<12}{'explained':<10}{'p50 ms':>9}{'p95 ms':>9}{'mean ms':>9}")
     for case, by_variant in timings.items():
         for explain, values in by_variant.items():
