@@ -229,3 +229,18 @@ def test_a_deleted_record_never_comes_back_from_either_index(matcher, settings, 
         for method in Method:
             hits = engine.rank(Kind.PROJECTS, vector, ["laser", "weld"], 10, policy=RankingPolicy(method))
             assert key not in [hit.key for hit in hits]
+
+
+def test_a_free_text_encodes_at_most_its_budget_of_new_phrases(tmp_path, fake_embedder):
+    from matcher.vector_cache import VectorCache
+
+    cache = VectorCache(tmp_path / "embeddings.sqlite", fake_embedder, show_progress=False)
+    cache.vectors(["laser welding"])  # a stored record's candidate: on disk
+    fake_embedder.encoded.clear()
+    phrases = ["laser welding", "rust", "corrosion"]
+    assert list(cache.phrase_vectors(phrases, new_budget=0)) == ["laser welding"]
+    assert fake_embedder.encoded == []
+    assert list(cache.phrase_vectors(phrases, new_budget=1)) == ["laser welding", "rust"]
+    assert fake_embedder.encoded == ["rust"]
+    assert list(cache.phrase_vectors(phrases, new_budget=0)) == ["laser welding", "rust"]  # now in memory
+    assert fake_embedder.encoded == ["rust"]
