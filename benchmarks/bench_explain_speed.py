@@ -16,6 +16,7 @@ alternating which goes first, so machine noise falls on both alike. Cases:
 Run from the repository root:
 
     HF_HUB_OFFLINE=1 .venv/bin/python benchmarks/bench_explain_speed.py [--projects 1813 --needs 500] [--warm-profiles]
+        [--query-new-phrases N] [--process-defaults]
 """
 
 from __future__ import annotations
@@ -49,6 +50,10 @@ def main() -> None:
     parser.add_argument("--needs", type=int, default=500)
     parser.add_argument("--queries", type=int, default=200)
     parser.add_argument(
+        "--query-new-phrases", type=int, default=None,
+        help="a free text's candidate phrases encoded at query time (setting query_new_phrases; default: the setting's)",
+    )
+    parser.add_argument(
         "--process-defaults", action="store_true",
         help="keep torch's and BLAS's thread counts and the garbage collector as a plain process has them, "
         "instead of as a server worker on this machine has them (one thread each, collector settled)",
@@ -64,7 +69,10 @@ def main() -> None:
         return
     projects, needs = corpus
 
-    matcher = Matcher(load_settings(environ={}, data_dir=args.data_dir, show_progress=True))
+    settings = load_settings(environ={}, data_dir=args.data_dir, show_progress=True)
+    if args.query_new_phrases is not None:
+        settings = settings.replace(query_new_phrases=args.query_new_phrases)
+    matcher = Matcher(settings)
     started = time.perf_counter()
     matcher.ingest_records(Kind.PROJECTS, projects, "pap2pat-title papers")
     matcher.ingest_records(Kind.NEEDS, needs, "sbir-topics needs")
@@ -110,7 +118,8 @@ def main() -> None:
 
     worker = "process defaults" if args.process_defaults else "as a server worker (1 torch and 1 BLAS thread, collector settled)"
     state = "every profile decoded in memory before timing" if args.warm_profiles else "profiles decoded on first use"
-    print(f"corpus: {len(projects)} projects, {len(needs)} needs; {len(queries)} queries per case; top 10; {state}; {worker}")
+    print(f"corpus: {len(projects)} projects, {len(needs)} needs; {len(queries)} queries per case; top 10; {state}; {worker}; "
+          f"new phrases per free text: {matcher.settings.query_new_phrases}")
     print(f"{'case':<12}{'explained':<10}{'p50 ms':>9}{'p95 ms':>9}{'mean ms':>9}")
     for case, by_variant in timings.items():
         for explain, values in by_variant.items():
