@@ -36,7 +36,7 @@ from matcher.config import load_settings  # noqa: E402
 from matcher.engine import Matcher  # noqa: E402
 from matcher.records import Kind  # noqa: E402
 from service.app import create_app  # noqa: E402
-from service.server import settle_garbage_collector  # noqa: E402
+from service.server import settle_garbage_collector, threads_per_worker  # noqa: E402
 from threadpoolctl import threadpool_limits  # noqa: E402
 
 TARGET = 1.30
@@ -56,7 +56,7 @@ def main() -> None:
     parser.add_argument(
         "--process-defaults", action="store_true",
         help="keep torch's and BLAS's thread counts and the garbage collector as a plain process has them, "
-        "instead of as a server worker on this machine has them (one thread each, collector settled)",
+        "instead of as each of `matcher serve`'s workers has them (the cores shared out, collector settled)",
     )
     parser.add_argument(
         "--warm-profiles", action="store_true",
@@ -99,8 +99,9 @@ def main() -> None:
         by_id(record.id, True)
         by_id(record.id, False)
     if not args.process_defaults:  # what service.server.warm does in each worker of `matcher serve`
-        matcher.embedder.limit_threads(1)
-        threadpool_limits(limits=1, user_api="blas")
+        threads = threads_per_worker(matcher.settings.model_threads, matcher.settings.workers)
+        matcher.embedder.limit_threads(threads)
+        threadpool_limits(limits=threads, user_api="blas")
         settle_garbage_collector()
 
     timings: dict[str, dict[bool, list[float]]] = {"by id": {False: [], True: []}, "by new text": {False: [], True: []}}
@@ -116,7 +117,11 @@ def main() -> None:
             by_text(f"{text} {'+' if explain else '-'}", explain)
             timings["by new text"][explain].append((time.perf_counter() - started) * 1000)
 
-    worker = "process defaults" if args.process_defaults else "as a server worker (1 torch and 1 BLAS thread, collector settled)"
+    worker = (
+        "process defaults" if args.process_defaults
+        else f"as one of {matcher.settings.workers} server workers "
+        f"({threads_per_worker(matcher.settings.model_threads, matcher.settings.workers)} torch and BLAS threads, collector settled)"
+    )
     state = "every profile decoded in memory before timing" if args.warm_profiles else "profiles decoded on first use"
     print(f"corpus: {len(projects)} projects, {len(needs)} needs; {len(queries)} queries per case; top 10; {state}; {worker}; "
           f"new phrases per free text: {matcher.settings.query_new_phrases}")

@@ -21,6 +21,11 @@ log = logging.getLogger(__name__)
 GC_THRESHOLDS = (20_000, 20, 100)
 
 
+def threads_per_worker(model_threads: int, workers: int) -> int:
+    """Torch and BLAS threads for each worker: the setting, else the cores shared out (at least one)."""
+    return model_threads or max(1, (os.cpu_count() or 1) // workers)
+
+
 def warm(worker: Any) -> None:
     """Load the model and the indexes in a new worker, before it takes requests.
 
@@ -28,22 +33,23 @@ def warm(worker: Any) -> None:
     never loaded in the master.
     """
     matcher = worker.wsgi.extensions[EXTENSION]
-    threads = matcher.settings.model_threads or max(1, (os.cpu_count() or 1) // worker.cfg.workers)
+    threads = threads_per_worker(matcher.settings.model_threads, worker.cfg.workers)
     limit = getattr(matcher.embedder, "limit_threads", None)
     if limit is not None:
         # Each worker's torch would otherwise start a thread per core: with as many workers as
         # cores they spin against each other for the same cores.
         limit(threads)
-    # The same for numpy's BLAS: explaining ten matches multiplies small matrices, which OpenBLAS
-    # splits over every core, and its threads spin while they wait (in the load test a worker
-    # answered less than half as many requests by id with them).
-    threadpool_limits(limits=threads, user_api="blas")
     _ = matcher.embedder.dimension
     for kind in Kind:
         try:
             matcher.index(kind)
         except Exception as error:  # an empty side is fine: it answers 503 until something is ingested
             log.warning("Worker %s: no %s index yet (%s)", worker.pid, kind.value, error)
+    # The same for numpy's BLAS: explaining ten matches multiplies small matrices, which OpenBLAS
+    # splits over every core, and its threads spin while they wait (in the load test a worker
+    # answered about a third as many requests by id with them). Set after loading, so it reaches
+    # every BLAS library the model and the indexes brought in.
+    threadpool_limits(limits=threads, user_api="blas")
     settle_garbage_collector()
 
 
@@ -52,6 +58,10 @@ def settle_garbage_collector() -> None:
 
     Left alone, a full collection walks every object the worker holds (about half a million after
     loading), about 100 ms during which no request of that worker moves: the load test's p99.
+    The middle and full collections come rarer too (after 20 and 100 of the generation below
+    instead of 10 and 10): cyclic garbage lives longer, which costs memory, not latency. Frozen
+    objects are still freed when their last reference goes (an index generation replaced by
+    re-indexing is), but a frozen object caught in a reference cycle is never collected.
     """
     gc.collect()
     gc.freeze()

@@ -138,7 +138,8 @@ def _pairs(query: Profile, match: Profile, similarities: np.ndarray, threshold: 
             continue
         if match_words & used_match or (query_words, match_words) not in passing:
             continue
-        similarity = passing[(query_words, match_words)]
+        # This pair's own similarity: two candidates may hold the same words in another order.
+        similarity = float(similarities[rows_list[position], columns_list[position]])
         if any(
             q <= query_words and m <= match_words and (q, m) != (query_words, match_words) and value >= similarity - PARTS_MARGIN
             for (q, m), value in passing.items()

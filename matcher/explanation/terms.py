@@ -84,7 +84,7 @@ class FieldTerms:
 
     texts: Mapping[str, str]
     occurrences: Mapping[str, list[Occurrence]]
-    _places: dict[str, TermPlaces] = field(default_factory=dict, compare=False, repr=False)
+    _places: dict[str, TermPlaces] = field(default_factory=dict, init=False, compare=False, repr=False)
 
     @classmethod
     def of(cls, texts: Mapping[str, str]) -> FieldTerms:
@@ -151,12 +151,12 @@ def shared_terms(
     chosen: list[str] = []
     chosen_words: list[frozenset[str]] = []
     chosen_any: set[str] = set()  # every word of a chosen term: a key sharing none is unrelated to them all
-    floor = 0.0  # once full, a lighter key can neither replace nor join a chosen term
+    floor = -math.inf  # once full, a lighter key can neither replace nor join a chosen term
 
     def changed() -> float:
         chosen_any.clear()
         chosen_any.update(*chosen_words)
-        return PHRASE_PREFERENCE * min(weights[other] for other in chosen) if len(chosen) == limit else 0.0
+        return PHRASE_PREFERENCE * min(weights[other] for other in chosen) if len(chosen) == limit else -math.inf
 
     for key, weight in candidates:
         if weight < floor:

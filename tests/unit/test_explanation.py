@@ -12,7 +12,7 @@ from matcher.evaluation.faithfulness import delete_spans, random_spans, terms_te
 from matcher.explanation.evidence import best_evidence, best_evidence_many
 from matcher.explanation.explainer import ExplainPolicy, explain, shared_weight
 from matcher.explanation.profile import Profile, ProfileBuilder, Sentence, Source, candidate_keyphrases
-from matcher.explanation.related import related_terms, related_terms_many
+from matcher.explanation.related import _pairs, related_terms, related_terms_many
 from matcher.explanation.summary import summary
 from matcher.explanation.terms import FieldTerms, Occurrence
 from matcher.text.passages import PassagePolicy
@@ -53,6 +53,12 @@ def test_candidates_are_the_heaviest_words_and_two_word_phrases():
 
 
 _OWN_DIRECTIONS: dict[str, int] = {}  # shared by all builders, so two texts' phrases never collide
+
+
+@pytest.fixture(autouse=True)
+def _fresh_directions():
+    """Each test starts with every direction free (a test's own phrases still never collide)."""
+    _OWN_DIRECTIONS.clear()
 
 
 def _builder(vectors: dict[str, np.ndarray], readable: bool = True) -> ProfileBuilder:
@@ -150,27 +156,59 @@ def test_evidence_is_the_sentence_pair_contributing_most():
     assert best_evidence(query, empty) is None
 
 
+def _empty_profile() -> Profile:
+    return Profile(FieldTerms.of({"text": ""}), [], np.zeros((0, 256), np.float32), [], np.zeros((0, 256), np.float32))
+
+
 def test_matches_explained_together_get_what_each_gets_alone():
-    """Related terms and evidence come from one product over all matches; each keeps its own part and threshold."""
+    """Related terms and evidence come from one product over all matches; each keeps its own part and threshold.
+
+    The reference is worked out per match, from that match's own products, as before batching.
+    """
     query = _profile("Corrosion of EV frames. Rust is costly.", UNIT)
     matches = [
+        _empty_profile(),  # an empty segment first, in the middle and last
         _profile("Rust on electric vehicle bodies. Corrosion study.", UNIT),
-        _profile("Nothing alike here", {}),  # no candidates the query can pair with
+        _profile("Nothing alike here", {}),
+        _empty_profile(),
         _profile("Electric vehicle frames rust. Bodies too.", UNIT),
-        Profile(FieldTerms.of({"text": ""}), [], np.zeros((0, 256), np.float32), [], np.zeros((0, 256), np.float32)),
+        _empty_profile(),
     ]
-    thresholds = [0.75, 0.75, 0.9, 0.75]
+    thresholds = [0.75, 0.75, 0.75, 0.75, 0.9, 0.75]
+
+    def related_alone(match: Profile, threshold: float) -> list[dict]:
+        if not match.candidates:
+            return []
+        return [pair.to_dict() for pair in _pairs(query, match, query.candidate_vectors @ match.candidate_vectors.T, threshold, 5)]
+
     together = related_terms_many(query, matches, thresholds, 5)
-    alone = [related_terms(query, match, threshold, 5) for match, threshold in zip(matches, thresholds)]
-    assert [[(p.query_key, p.match_key) for p in pairs] for pairs in together] == [
-        [(p.query_key, p.match_key) for p in pairs] for pairs in alone
+    assert [[pair.to_dict() for pair in pairs] for pairs in together] == [
+        related_alone(match, threshold) for match, threshold in zip(matches, thresholds)
     ]
-    assert [len(pairs) for pairs in together] == [1, 0, 0, 0]  # 0.96 for the first; the third's 0.8 is below 0.9
+    assert [[(p.query_term, p.match_term) for p in pairs] for pairs in together] == [[], [("EV", "electric vehicle")], [], [], [], []]  # the fifth: 0.8 < 0.9
+
+    def evidence_alone(match: Profile) -> tuple[str, str, float] | None:
+        if not match.sentences:
+            return None
+        parts = query.sentence_sums @ match.sentence_sums.T
+        row, column = np.unravel_index(int(np.argmax(parts)), parts.shape)
+        share = float(parts[row, column]) / float(query.sentence_total @ match.sentence_total)
+        return query.terms.surface(query.sentences[row].occurrence), match.terms.surface(match.sentences[column].occurrence), share
+
     evidence = best_evidence_many(query, matches)
-    assert [e if e is None else (e.query_text, e.match_text, round(e.share, 6)) for e in evidence] == [
-        e if e is None else (e.query_text, e.match_text, round(e.share, 6)) for e in map(lambda m: best_evidence(query, m), matches)
+    assert [None if e is None else (e.query_text, e.match_text, pytest.approx(e.share)) for e in evidence] == [
+        evidence_alone(match) for match in matches
     ]
-    assert evidence[3] is None and all(e is not None for e in evidence[:3])
+    assert [e is None for e in evidence] == [True, False, False, True, False, True]
+
+
+def test_a_related_pair_reports_its_own_similarity_when_another_candidate_has_its_words_reordered():
+    vectors = {"corrosion": [1.0, 0.0, 0.0], "laser weld": [0.9, 0.436, 0.0], "weld laser": [0.7, 0.714, 0.0]}
+    query = _profile("corrosion", vectors)
+    match = _profile("laser weld and weld laser", vectors)
+    assert set(match.candidates) >= {"laser weld", "weld laser"}
+    pairs = related_terms(query, match, threshold=0.6, limit=5)
+    assert [(pair.match_key, round(pair.similarity, 2)) for pair in pairs] == [("laser weld", 0.9)]
 
 
 def test_explain_on_a_hand_made_english_pair():

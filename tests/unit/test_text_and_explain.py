@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from matcher.explanation.summary import summary
 from matcher.explanation.terms import FieldTerms, idf, shared_terms
-from matcher.text.tokenize import detect_language, terms, tokenize
+from matcher.text.tokenize import CJK_CLASS, detect_language, terms, tokenize
 
 
 def keywords(text: str) -> list[str]:
@@ -58,12 +58,12 @@ def test_language_detection_agrees_with_counting_every_character():
     import re
 
     def counted(text: str) -> str:
-        cjk = 3 * len(re.findall(r"[\u4e00-\u9fff]", text))
+        cjk = 3 * len(re.findall(f"[{CJK_CLASS}]", text))
         latin = len(re.findall(r"[A-Za-z]", text))
         return "zh" if cjk and cjk >= latin else "en"
 
     rng = random.Random(5)
-    alphabet = ["a", "Z", " ", "1", "é", "—", "激", "光", "。"]
+    alphabet = ["a", "Z", " ", "1", "é", "—", "激", "光", "。", "\u3400", "\uf900", "\U0001f600", "K"]
     for _ in range(2000):
         text = "".join(rng.choice(alphabet) for _ in range(rng.randint(0, 12)))
         assert detect_language(text) == counted(text), text
