@@ -18,32 +18,16 @@ from typing import Any
 import numpy as np
 
 from matcher.explanation.profile import Profile
-from matcher.explanation.terms import Occurrence, TermPlaces
+from matcher.explanation.terms import InBothTexts, TermPlaces
 
 
 @dataclass(frozen=True)
-class RelatedTerm:
+class RelatedTerm(InBothTexts):
     query_key: str
     match_key: str
     similarity: float
     in_query: TermPlaces
     in_match: TermPlaces
-
-    @property
-    def query_term(self) -> str:
-        return self.in_query.surface
-
-    @property
-    def match_term(self) -> str:
-        return self.in_match.surface
-
-    @property
-    def query(self) -> tuple[Occurrence, ...]:
-        return self.in_query.occurrences
-
-    @property
-    def match(self) -> tuple[Occurrence, ...]:
-        return self.in_match.occurrences
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -117,16 +101,16 @@ def _pairs(query: Profile, match: Profile, similarities: np.ndarray, threshold: 
     a clearly less similar one ("EV ~ electric vehicle" stays rather than "EV ~ electric").
     """
     rows, columns = np.nonzero(similarities >= threshold)
+    rows_list, columns_list = rows.tolist(), columns.tolist()
     passing = {
         (frozenset(query.candidates[row].split()), frozenset(match.candidates[column].split())): float(similarities[row, column])
-        for row, column in zip(rows.tolist(), columns.tolist())
+        for row, column in zip(rows_list, columns_list)
         if not _share_a_word(query.candidates[row], match.candidates[column])
         and _eligible(query.candidates[row], match.candidates[column], query, match)
     }
     if not passing:
         return []
     order = np.argsort(-similarities[rows, columns], kind="stable").tolist()
-    rows_list, columns_list = rows.tolist(), columns.tolist()
     used_query: Counter[str] = Counter()
     used_match: set[str] = set()
     found: list[RelatedTerm] = []

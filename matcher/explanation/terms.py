@@ -42,15 +42,14 @@ class TermPlaces(NamedTuple):
     dicts: list[dict[str, Any]]
 
 
-@dataclass(frozen=True)
-class SharedTerm:
-    key: str  # the normalised form both texts share
-    weight: float
+class InBothTexts:
+    """A term of an explanation with its places in the query text and in the matched text."""
+
     in_query: TermPlaces
     in_match: TermPlaces
 
     @property
-    def term(self) -> str:
+    def query_term(self) -> str:
         """As first written in the query text."""
         return self.in_query.surface
 
@@ -66,6 +65,19 @@ class SharedTerm:
     @property
     def match(self) -> tuple[Occurrence, ...]:
         return self.in_match.occurrences
+
+
+@dataclass(frozen=True)
+class SharedTerm(InBothTexts):
+    key: str  # the normalised form both texts share
+    weight: float
+    in_query: TermPlaces
+    in_match: TermPlaces
+
+    @property
+    def term(self) -> str:
+        """As first written in the query text (both texts share its normalised form)."""
+        return self.query_term
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -113,9 +125,6 @@ class FieldTerms:
         """How often each key occurs (without unpacking occurrences where they are packed)."""
         packed = getattr(self.occurrences, "counts", None)
         return packed if packed is not None else {key: len(places) for key, places in self.occurrences.items()}
-
-    def count(self, key: str) -> int:
-        return self.counts[key]
 
 
 def idf(document_frequency: int, document_count: int) -> float:
@@ -196,4 +205,4 @@ def _heaviest_first(item: tuple[str, float]) -> tuple[float, int, str]:
     return (-weight, -key.count(" "), key)
 
 
-__all__ = ["FieldTerms", "Occurrence", "SharedTerm", "Span", "TermPlaces", "idf", "shared_terms"]
+__all__ = ["FieldTerms", "InBothTexts", "Occurrence", "SharedTerm", "Span", "TermPlaces", "idf", "shared_terms"]
