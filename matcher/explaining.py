@@ -120,8 +120,5 @@ class Explainer:
 
     def explain_all(self, query: Profile, matched: Sequence[Profile], language: str) -> list[Explanation]:
         """Explain each matched profile against ``query``; IDF is read once for all of them."""
-        common: set[str] = set()
-        for profile in matched:
-            common.update(query.terms.occurrences.keys() & profile.terms.occurrences.keys())
-        return explain_all(query, matched, self.idf(common), self.policy, language)
+        return explain_all(query, matched, self.idf, self.policy, language)
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -64,21 +64,31 @@ def explain(
     query: Profile, match: Profile, idf: Mapping[str, float], policy: ExplainPolicy, language: str
 ) -> Explanation:
     """Explain why ``match`` was found for ``query``; ``idf`` holds the catalogue IDF of shared keys."""
-    return explain_all(query, [match], idf, policy, language)[0]
+    return explain_all(query, [match], lambda keys: idf, policy, language)[0]
 
 
 def explain_all(
-    query: Profile, matches: Sequence[Profile], idf: Mapping[str, float], policy: ExplainPolicy, language: str
+    query: Profile,
+    matches: Sequence[Profile],
+    idf_of: Callable[[set[str]], Mapping[str, float]],
+    policy: ExplainPolicy,
+    language: str,
 ) -> list[Explanation]:
-    """Explain each of ``matches`` for ``query``; related terms and evidence come from one product each."""
+    """Explain each of ``matches`` for ``query``; related terms and evidence come from one product each.
+
+    ``idf_of`` is asked once, for the keys that any match shares with the query.
+    """
+    query_keys = query.terms.occurrences.keys()
+    shared_keys = [query_keys & match.terms.occurrences.keys() for match in matches]
+    idf = idf_of(set().union(*shared_keys))
     thresholds = [policy.threshold_for(len(query.candidates) * len(match.candidates)) for match in matches]
     related = related_terms_many(query, matches, thresholds, policy.max_related)
     evidence = best_evidence_many(query, matches)
-    idf_of, query_keys = idf.get, query.terms.occurrences.keys()
+    idf_value = idf.get
     explanations = []
-    for match, pairs, best in zip(matches, related, evidence):
+    for match, keys, pairs, best in zip(matches, shared_keys, related, evidence):
         counts = match.terms.counts
-        weights = {key: shared_weight(idf_of(key, 0.0), counts[key]) for key in query_keys & match.terms.occurrences.keys()}
+        weights = {key: shared_weight(idf_value(key, 0.0), counts[key]) for key in keys}
         shared = shared_terms(query.terms, match.terms, weights.__getitem__, policy.max_terms, common=weights)
         explanations.append(Explanation(shared, pairs, best, summary(shared, pairs, language)))
     return explanations
