@@ -36,8 +36,7 @@ from matcher.config import load_settings  # noqa: E402
 from matcher.engine import Matcher  # noqa: E402
 from matcher.records import Kind  # noqa: E402
 from service.app import create_app  # noqa: E402
-from service.server import settle_garbage_collector, threads_per_worker  # noqa: E402
-from threadpoolctl import threadpool_limits  # noqa: E402
+from service.server import settle_loaded_worker, threads_per_worker  # noqa: E402
 
 TARGET = 1.30
 
@@ -101,8 +100,7 @@ def main() -> None:
     if not args.process_defaults:  # what service.server.warm does in each worker of `matcher serve`
         threads = threads_per_worker(matcher.settings.model_threads, matcher.settings.workers)
         matcher.embedder.limit_threads(threads)
-        threadpool_limits(limits=threads, user_api="blas")
-        settle_garbage_collector()
+        settle_loaded_worker(threads)
 
     timings: dict[str, dict[bool, list[float]]] = {"by id": {False: [], True: []}, "by new text": {False: [], True: []}}
     for position, record in enumerate(queries):

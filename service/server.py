@@ -45,10 +45,17 @@ def warm(worker: Any) -> None:
             matcher.index(kind)
         except Exception as error:  # an empty side is fine: it answers 503 until something is ingested
             log.warning("Worker %s: no %s index yet (%s)", worker.pid, kind.value, error)
-    # The same for numpy's BLAS: explaining ten matches multiplies small matrices, which OpenBLAS
-    # splits over every core, and its threads spin while they wait (in the load test a worker
-    # answered about a third as many requests by id with them). Set after loading, so it reaches
-    # every BLAS library the model and the indexes brought in.
+    settle_loaded_worker(threads)
+
+
+def settle_loaded_worker(threads: int) -> None:
+    """What a worker sets once its model and indexes are loaded: BLAS threads and the garbage collector.
+
+    numpy's BLAS gets the same number of threads as torch: explaining ten matches multiplies
+    small matrices, which OpenBLAS splits over every core, and its threads spin while they wait
+    (in the load test a worker answered about a third as many requests by id with them). Set
+    after loading, so it reaches every BLAS library the model and the indexes brought in.
+    """
     threadpool_limits(limits=threads, user_api="blas")
     settle_garbage_collector()
 
