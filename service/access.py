@@ -46,27 +46,27 @@ def current_key() -> KeyInfo | None:
     return g.get("techmatch_key")
 
 
-def writes(view: Callable[..., Any]) -> Callable[..., Any]:
-    """A view that changes data: it always needs a valid key."""
+def keyed(view: Callable[..., Any]) -> Callable[..., Any]:
+    """A view that always needs a valid key, whatever ``public_reads`` says."""
 
     @functools.wraps(view)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         _check_key()
         return view(*args, **kwargs)
 
+    return wrapper
+
+
+def writes(view: Callable[..., Any]) -> Callable[..., Any]:
+    """A view that changes data: it always needs a valid key."""
+    wrapper = keyed(view)
     wrapper.techmatch_write = True  # type: ignore[attr-defined]
     return wrapper
 
 
 def staff_reads(view: Callable[..., Any]) -> Callable[..., Any]:
-    """A view that only reads but shows contacts in bulk (plan jobs): it always needs a valid key."""
-
-    @functools.wraps(view)
-    def wrapper(*args: Any, **kwargs: Any) -> Any:
-        _check_key()
-        return view(*args, **kwargs)
-
-    return wrapper
+    """A view that only reads but shows contacts in bulk (plan jobs, outcomes): it always needs a valid key."""
+    return keyed(view)
 
 
 def reads(view: Callable[..., Any]) -> Callable[..., Any]:
