@@ -49,6 +49,9 @@ class Settings:
     # A free-text query's candidates the cache does not know are encoded at query time, at most
     # this many (the heaviest); each costs about a millisecond of model time.
     query_new_phrases: int = 4
+    # Encode those phrases on a second copy of the model, beside the text's own encoding (on another
+    # core), instead of after it on the same copy; the copy costs the model's memory once more.
+    parallel_query_phrases: bool = True
     related_threshold: float = 0.55
     # Lower thresholds where a match compares few candidate pairs, "pairs:threshold,...".
     related_threshold_steps: str = "16:0.40,32:0.45,64:0.50"

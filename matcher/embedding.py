@@ -98,6 +98,14 @@ class SentenceTransformerEmbedder:
     def loaded(self) -> bool:
         return self._model is not None
 
+    def twin(self) -> SentenceTransformerEmbedder:
+        """Another copy of the same model with its own locks: it encodes beside this one, on another core.
+
+        Calls to one copy run one at a time (see ``_use``); a second copy lets a query's short
+        phrases encode while its passages do. It costs the model's memory once more when loaded.
+        """
+        return SentenceTransformerEmbedder(self.name, self._path, self.batch_size, self.device)
+
     @staticmethod
     def limit_threads(threads: int) -> None:
         """Let torch use at most ``threads`` threads in this process (e.g. one per server worker)."""

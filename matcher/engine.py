@@ -71,6 +71,7 @@ class Matcher:
             chunk_size=settings.encode_chunk_size,
             show_progress=settings.show_progress,
             memory_size=settings.query_cache_size,
+            phrase_embedder=self._phrase_embedder(),
         )
         self.store = IndexStore(settings.index_dir)
         self._explainer: Explainer | None = None
@@ -160,6 +161,11 @@ class Matcher:
         return delta
 
     # -- indexes -----------------------------------------------------------------------------
+
+    def _phrase_embedder(self) -> Embedder:
+        """What encodes free-text queries' new phrases: a twin of the model (loaded on first use), or the model."""
+        twin = getattr(self.embedder, "twin", None)
+        return twin() if self.settings.parallel_query_phrases and twin is not None else self.embedder
 
     @property
     def explainer(self) -> Explainer:
@@ -259,6 +265,8 @@ class Matcher:
             query_text = stored.record.text
         else:
             assert request.text is not None
+            # The text's candidate phrases are made beside its own encoding (Explainer.start_text_profile).
+            text_profile = self.explainer.start_text_profile(request.text) if request.explain else None
             vectors = self.vectors.query_vectors(passages("", request.text, self.settings.passage_policy))
             tokens = lexical_tokens(request.text)
             query_text = request.text
@@ -278,7 +286,8 @@ class Matcher:
                 query_kind = request.direction.query_kind
                 query = explainer.profiles(query_kind, {stored.key: stored.record})[stored.key]
             else:
-                query = explainer.text_profile(request.text or "")
+                assert text_profile is not None
+                query = text_profile()
             profiles = explainer.profiles(target, records)
             language = (stored.record.language if request.record_id is not None else "") or detect_language(query_text)
             explanations = list(explainer.explain_all(query, [profiles[hit.key] for hit in ranked], language))

@@ -5,7 +5,8 @@ from __future__ import annotations
 import dataclasses
 import logging
 import threading
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 
 from matcher.catalogue import Catalogue, text_hash
 from matcher.config import Settings
@@ -49,9 +50,14 @@ class Explainer:
             vectors.embedder.readable,
             dimension,
         )
-        # A free-text query differs only in where phrase vectors come from: memory, a budget of new ones.
+        # Free-text profiles are started here while the engine encodes the text (start_text_profile).
+        self._beside = ThreadPoolExecutor(max_workers=max(1, settings.threads), thread_name_prefix="text-profile")
+        # A free-text query differs only in where phrase vectors come from: memory, a budget of new
+        # ones, encoded by the model's twin when there is one (so is the check that it can read them).
         self._query = dataclasses.replace(
-            self._stored, phrase_vectors=lambda phrases: vectors.phrase_vectors(phrases, settings.query_new_phrases)
+            self._stored,
+            phrase_vectors=lambda phrases: vectors.phrase_vectors(phrases, settings.query_new_phrases),
+            readable=vectors.phrase_embedder.readable,
         )
 
     def idf(self, keys: Iterable[str]) -> dict[str, float]:
@@ -115,6 +121,17 @@ class Explainer:
     def text_profile(self, text: str) -> Profile:
         """The profile of a free-text query (its vectors come from the query cache)."""
         return self._query.build(Source("title", "", QUERY_FIELD, text))
+
+    def start_text_profile(self, text: str) -> Callable[[], Profile]:
+        """Start a free text's profile on another thread; call the result, once the text is encoded, to finish it.
+
+        The first half (terms, candidate phrases and their vectors: up to ``query_new_phrases``
+        encoded now) needs nothing of the text's own encoding, so it runs beside it; the second
+        (sentence sums) comes from that encoding.
+        """
+        source = Source("title", "", QUERY_FIELD, text)
+        pending = self._beside.submit(self._query.candidates_of, [source])
+        return lambda: self._query.finish([source], pending.result())[0]
 
     # -- explaining ----------------------------------------------------------------------------
 

@@ -44,9 +44,12 @@ class VectorCache:
         chunk_size: int = 512,
         show_progress: bool = True,
         memory_size: int = 1024,
+        phrase_embedder: Embedder | None = None,
     ) -> None:
         self.path = path
         self.embedder = embedder
+        # Encodes the new phrases of free-text queries (a twin of the model can run beside ``embedder``).
+        self.phrase_embedder = phrase_embedder or embedder
         self.chunk_size = chunk_size
         self.show_progress = show_progress
         self.encoded_count = 0  # texts actually sent to the model by this object
@@ -90,12 +93,15 @@ class VectorCache:
                     [(key, parts.to_bytes()) for key, parts in zip(keys, sentences)],
                 )
 
-    def _encode(self, texts: list[str], with_sentences: bool) -> tuple[np.ndarray, list[SpanVectors] | None]:
-        self.encoded_count += len(texts)
+    def _encode(
+        self, texts: list[str], with_sentences: bool, embedder: Embedder | None = None
+    ) -> tuple[np.ndarray, list[SpanVectors] | None]:
+        with self._lock:
+            self.encoded_count += len(texts)
         if not with_sentences:
-            return self.embedder.encode(texts), None
+            return (embedder or self.embedder).encode(texts), None
         spans = [[(span.start, span.end) for span in sentence_spans(text)] for text in texts]
-        return self.embedder.encode_spans(texts, spans)
+        return (embedder or self.embedder).encode_spans(texts, spans)
 
     def vectors(self, texts: list[str], description: str = "Encoding", with_sentences: bool = False) -> np.ndarray:
         """Vectors for ``texts`` in order: stored ones are read back, the rest encoded and stored.
@@ -168,13 +174,16 @@ class VectorCache:
         if new_budget is not None:
             new = new[:new_budget]
         if new:
-            known.update(zip(new, self.query_vectors(new, with_sentences=False)))
+            known.update(zip(new, self.query_vectors(new, with_sentences=False, embedder=self.phrase_embedder)))
         return {phrase: known[phrase] for phrase in phrases if phrase in known}
 
-    def query_vectors(self, texts: list[str], with_sentences: bool = True) -> np.ndarray:
+    def query_vectors(
+        self, texts: list[str], with_sentences: bool = True, embedder: Embedder | None = None
+    ) -> np.ndarray:
         """Vectors of a query's passages, remembered in memory (free-text queries are not written to disk).
 
         With ``with_sentences`` their sentence sums are made in the same pass and remembered too.
+        ``embedder`` encodes what is new (default: the cache's own).
         """
         keys = [cache_key(self.embedder.name, text) for text in texts]
         with self._lock:
@@ -188,7 +197,7 @@ class VectorCache:
             found.update((key, (vector, sentences.get(key))) for key, vector in stored.items())
         unknown = {key: text for key, text in zip(keys, texts) if key not in found}
         if unknown:
-            vectors, parts = self._encode(list(unknown.values()), with_sentences)
+            vectors, parts = self._encode(list(unknown.values()), with_sentences, embedder)
             found.update(zip(unknown, zip(vectors, parts or [None] * len(unknown))))
         with self._lock:
             for key in keys:

@@ -40,6 +40,7 @@ def warm(worker: Any) -> None:
         # cores they spin against each other for the same cores.
         limit(threads)
     _ = matcher.embedder.dimension
+    _ = matcher.vectors.phrase_embedder.dimension  # the model's twin for free-text phrases, when configured
     for kind in Kind:
         try:
             matcher.index(kind)

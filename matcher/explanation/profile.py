@@ -176,6 +176,15 @@ class Source:
 
 
 @dataclass(frozen=True)
+class Candidates:
+    """A text's terms and its candidate keyphrases (term keys, heaviest first) with their unit vectors."""
+
+    terms: FieldTerms
+    keys: list[str]
+    vectors: np.ndarray  # (len(keys), dimension)
+
+
+@dataclass(frozen=True)
 class ProfileBuilder:
     """Makes profiles; the model and the corpus statistics come in as functions.
 
@@ -198,6 +207,13 @@ class ProfileBuilder:
 
     def build_many(self, sources: list[Source]) -> list[Profile]:
         """Profiles of ``sources``, with one IDF lookup and one encoding call for all of them."""
+        return self.finish(sources, self.candidates_of(sources))
+
+    def candidates_of(self, sources: list[Source]) -> list[Candidates]:
+        """The first half of a profile: each text's terms and its candidate keyphrases with their vectors.
+
+        It needs no sentence vectors, so a free text's can be made while the text itself is encoded.
+        """
         all_terms = [FieldTerms.of(source.texts) for source in sources]
         weights = self.idf_of({key for terms in all_terms for key in terms.occurrences})
         chosen = [candidate_keyphrases(terms, weights, self.candidates * 2) for terms in all_terms]
@@ -209,20 +225,27 @@ class ProfileBuilder:
         ]
         wanted = list(dict.fromkeys(phrase_text(terms, key) for terms, keys in zip(all_terms, chosen) for key in keys))
         vectors = self.phrase_vectors(wanted) if wanted else {}
-        chosen = [[key for key in keys if phrase_text(terms, key) in vectors] for terms, keys in zip(all_terms, chosen)]
+        found = []
+        for terms, keys in zip(all_terms, chosen):
+            keys = [key for key in keys if phrase_text(terms, key) in vectors]
+            matrix = (
+                np.vstack([vectors[phrase_text(terms, key)] for key in keys]).astype(np.float32)
+                if keys
+                else np.zeros((0, self.dimension), np.float32)
+            )
+            found.append(Candidates(terms, keys, matrix))
+        return found
+
+    def finish(self, sources: list[Source], candidates: list[Candidates]) -> list[Profile]:
+        """Whole profiles: ``candidates`` (of the same ``sources``) with the texts' sentences and their sums."""
         windows = [passage_windows(source.body, self.passages) for source in sources]
         heads = [f"{source.title}\n" if source.title else "" for source in sources]
         texts = [f"{head}{source.body[start:end]}" for source, head, spans in zip(sources, heads, windows) for start, end in spans]
         parts = iter(self.sentence_vectors(texts))
         profiles = []
-        for source, terms, keys, spans in zip(sources, all_terms, chosen, windows):
+        for source, found, spans in zip(sources, candidates, windows):
             sentences, sums = self._sentences(source, spans, [next(parts) for _ in spans])
-            candidate_vectors = (
-                np.vstack([vectors[phrase_text(terms, key)] for key in keys]).astype(np.float32)
-                if keys
-                else np.zeros((0, self.dimension), np.float32)
-            )
-            profiles.append(Profile(terms, keys, candidate_vectors, sentences, sums))
+            profiles.append(Profile(found.terms, found.keys, found.vectors, sentences, sums))
         return profiles
 
     def _sentences(

@@ -5,8 +5,10 @@ from __future__ import annotations
 import hashlib
 import json
 import sqlite3
+import threading
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from matcher.catalogue import SCHEMA_VERSION, Catalogue
@@ -14,6 +16,7 @@ from matcher.engine import Matcher
 from matcher.errors import InvalidInput, NotFound, TooLarge, Unavailable, ValidationFailed
 from matcher.records import Kind
 from matcher.text.tokenize import term_set
+from tests.conftest import FakeEmbedder
 
 PROJECTS = [
     {"id": "P1", "title": "Laser welding", "abstract": "laser welding of aluminium battery trays", "fields": ["automotive"], "trl": 5, "institution": "NEAU"},
@@ -244,3 +247,59 @@ def test_a_free_text_encodes_at_most_its_budget_of_new_phrases(tmp_path, fake_em
     assert fake_embedder.encoded == ["rust"]
     assert list(cache.phrase_vectors(phrases, new_budget=0)) == ["laser welding", "rust"]  # now in memory
     assert fake_embedder.encoded == ["rust"]
+
+
+class _Twinned(FakeEmbedder):
+    """A model whose passage encoding waits until its twin has encoded phrases: calls one after the other never finish."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.phrases_encoded = threading.Event()
+        self.copy: FakeEmbedder | None = None
+
+    def twin(self) -> FakeEmbedder:
+        event = self.phrases_encoded
+
+        class Twin(FakeEmbedder):
+            def encode(self, texts: list[str]) -> np.ndarray:
+                event.set()
+                return super().encode(texts)
+
+        self.copy = Twin(self.name, self.dimension)
+        return self.copy
+
+    def encode_spans(self, texts, spans):
+        if not self.phrases_encoded.wait(timeout=30):
+            raise AssertionError("the query's phrases were not encoded while its passages were")
+        return super().encode_spans(texts, spans)
+
+
+def test_a_free_texts_new_phrases_encode_on_the_twin_beside_its_passages(settings, tmp_path):
+    model = _Twinned()
+    engine = Matcher(settings.replace(query_new_phrases=2), embedder=model)
+    model.phrases_encoded.set()  # ingestion encodes only on the model itself
+    engine.ingest_file(write_jsonl(tmp_path / "projects.jsonl", PROJECTS), Kind.PROJECTS)
+    model.phrases_encoded.clear()
+    model.encoded.clear()
+    result = engine.match(engine.request(text="drone inspection of bridges for corrosion", top_k=2))
+    assert result.matches and result.matches[0].explanation is not None
+    assert model.copy is not None
+    assert set(model.copy.encoded) == {"drone", "drone inspection"}  # the two heaviest new terms: the budget
+    assert not set(model.copy.encoded) & set(model.encoded)
+    # The same profile as made in one go on one thread.
+    started = engine.explainer.start_text_profile("drone inspection of bridges for corrosion")()
+    whole = engine.explainer.text_profile("drone inspection of bridges for corrosion")
+    assert started.candidates == whole.candidates
+    assert np.array_equal(started.candidate_vectors, whole.candidate_vectors)
+    assert [s.occurrence for s in started.sentences] == [s.occurrence for s in whole.sentences]
+    assert np.array_equal(started.sentence_sums, whole.sentence_sums)
+
+
+def test_without_parallel_query_phrases_the_model_encodes_them_itself(settings, tmp_path):
+    model = _Twinned()
+    model.phrases_encoded.set()
+    engine = Matcher(settings.replace(parallel_query_phrases=False, query_new_phrases=2), embedder=model)
+    engine.ingest_file(write_jsonl(tmp_path / "projects.jsonl", PROJECTS), Kind.PROJECTS)
+    engine.match(engine.request(text="drone inspection of bridges for corrosion", top_k=2))
+    assert model.copy is None
+    assert {"drone", "drone inspection"} <= set(model.encoded)
