@@ -16,6 +16,8 @@ import math
 from collections.abc import Callable, Iterable, Iterator, KeysView, Mapping
 from dataclasses import dataclass
 from functools import cached_property
+from itertools import accumulate
+from typing import Any, NamedTuple
 
 import numpy as np
 import orjson
@@ -27,8 +29,9 @@ from matcher.text.passages import PassagePolicy, passage_windows
 PROFILE_VERSION = 4  # bump when what a profile holds or how it is chosen changes
 
 
-@dataclass(frozen=True)
-class Sentence:
+class Sentence(NamedTuple):
+    """A sentence of a text field (a tuple: a profile of a long text decodes dozens at once)."""
+
     field: str
     start: int
     end: int
@@ -97,7 +100,8 @@ class Profile:
         occurrences = PackedOccurrences(header["keys"], header["counts"], triples, fields)
         vectors = np.frombuffer(blob, dtype=np.float32, offset=offset + 4 + triples.nbytes).reshape(-1, header["dimension"])
         candidates = len(header["candidates"])
-        sentences = [Sentence(fields[f], start, end, tokens) for f, start, end, tokens in header["sentences"]]
+        make = tuple.__new__  # skips NamedTuple's slow Python __new__
+        sentences = [make(Sentence, (fields[f], start, end, tokens)) for f, start, end, tokens in header["sentences"]]
         return cls(FieldTerms(dict(texts), occurrences), header["candidates"], vectors[:candidates], sentences, vectors[candidates:])
 
 
@@ -106,9 +110,9 @@ class PackedOccurrences(Mapping[str, list[Occurrence]]):
 
     def __init__(self, keys: list[str], counts: list[int], triples: np.ndarray, fields: list[str]) -> None:
         self._keys = keys
-        self._index = {key: position for position, key in enumerate(keys)}
+        self._index = dict(zip(keys, range(len(keys))))
         self.counts = dict(zip(keys, counts))  # how often each key occurs, read without unpacking
-        self._starts = [0, *np.cumsum(counts, dtype=np.int64).tolist()]
+        self._starts = list(accumulate(counts, initial=0))
         self._triples = triples
         self._fields = fields
         self._unpacked: dict[str, list[Occurrence]] = {}
@@ -121,6 +125,15 @@ class PackedOccurrences(Mapping[str, list[Occurrence]]):
             fields, make = self._fields, tuple.__new__  # tuple.__new__ skips NamedTuple's slow Python __new__
             found = self._unpacked[key] = [make(Occurrence, (fields[f], start, end)) for f, start, end in rows]
         return found
+
+    def dicts(self, key: str) -> list[dict[str, Any]]:
+        """The occurrences of ``key`` as JSON dicts, made from the packed array (not kept)."""
+        position = self._index[key]
+        fields = self._fields
+        return [
+            {"field": fields[f], "start": start, "end": end}
+            for f, start, end in self._triples[self._starts[position] : self._starts[position + 1]].tolist()
+        ]
 
     def __contains__(self, key: object) -> bool:
         return key in self._index

@@ -29,17 +29,32 @@ def occurrence_dicts(occurrences: Iterable[Occurrence]) -> list[dict[str, Any]]:
     return [{"field": field, "start": start, "end": end} for field, start, end in occurrences]
 
 
-class TermPlaces(NamedTuple):
-    """A term in one text: as first written, every occurrence, and those occurrences as JSON dicts.
+class TermPlaces:
+    """A term in one text: as first written, and every occurrence as a JSON dict (and as tuples, on demand).
 
     Made once per text and term (:meth:`FieldTerms.places`) and shared by every explanation that
     names the term, so a stored record's profile answers many matches without rebuilding them.
     The dicts are shared too: read them, never change them.
     """
 
-    surface: str
-    occurrences: tuple[Occurrence, ...]
-    dicts: list[dict[str, Any]]
+    __slots__ = ("surface", "dicts", "_occurrences")
+
+    def __init__(self, surface: str, dicts: list[dict[str, Any]]) -> None:
+        self.surface = surface
+        self.dicts = dicts
+        self._occurrences: tuple[Occurrence, ...] | None = None
+
+    @property
+    def occurrences(self) -> tuple[Occurrence, ...]:
+        if self._occurrences is None:
+            self._occurrences = tuple(Occurrence(place["field"], place["start"], place["end"]) for place in self.dicts)
+        return self._occurrences
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, TermPlaces) and (self.surface, self.dicts) == (other.surface, other.dicts)
+
+    def __repr__(self) -> str:
+        return f"TermPlaces({self.surface!r}, {self.dicts!r})"
 
 
 class InBothTexts:
@@ -116,8 +131,11 @@ class FieldTerms:
         """Where ``key`` occurs, made on first use and kept with these terms."""
         found = self._places.get(key)
         if found is None:
-            occurrences = tuple(self.occurrences[key])
-            found = self._places[key] = TermPlaces(self.surface(occurrences[0]), occurrences, occurrence_dicts(occurrences))
+            packed = getattr(self.occurrences, "dicts", None)  # straight to dicts, no tuples on the way
+            dicts = packed(key) if packed is not None else occurrence_dicts(self.occurrences[key])
+            first = dicts[0]
+            surface = self.texts[first["field"]][first["start"] : first["end"]]
+            found = self._places[key] = TermPlaces(surface, dicts)
         return found
 
     @cached_property

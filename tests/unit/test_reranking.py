@@ -44,7 +44,7 @@ def test_ordered_labels_break_ties_by_base_rank():
 
 def _candidate(project: Record, rank: int = 1, shared_weights: tuple[float, ...] = ()) -> Candidate:
     shared = [
-        SharedTerm(f"t{i}", weight, TermPlaces(f"t{i}", (), []), TermPlaces(f"t{i}", (), []))
+        SharedTerm(f"t{i}", weight, TermPlaces(f"t{i}", []), TermPlaces(f"t{i}", []))
         for i, weight in enumerate(shared_weights)
     ]
     explanation = Explanation(shared, [], None, "")
