@@ -94,9 +94,12 @@ def main() -> None:
             stored = {item.key: item.record for item in matcher.catalogue.records(kind)}
             matcher.explainer.profiles(kind, stored)
     queries = needs[: args.queries]
-    for record in queries[:20]:  # load the model, the indexes and the profile store
+    for record in queries[:20]:  # load the indexes and the profile store
         by_id(record.id, True)
         by_id(record.id, False)
+    for record in needs[-3:]:  # load the model (and its twin for query phrases), as a server worker does first
+        by_text(f"{record.title} warm-up", True)
+        by_text(f"{record.title} warm-up", False)
     if not args.process_defaults:  # what service.server.warm does in each worker of `matcher serve`
         threads = threads_per_worker(matcher.settings.model_threads, matcher.settings.workers)
         matcher.embedder.limit_threads(threads)
