@@ -81,6 +81,9 @@ def test_free_text_is_explained_with_the_same_parts(small_matcher):
     assert result.matches[0].record.id == "P3"
     assert {t.term for t in explanation.shared} >= {"bridges", "cracks"}
     assert ("uav", "drone") in {(p.query_term.lower(), p.match_term.lower()) for p in explanation.related}
+    # "UAV" is in no stored record, so it was encoded at query time: on the model's second copy, which that loaded.
+    twin = small_matcher.vectors.phrase_embedder
+    assert twin is not small_matcher.embedder and twin.loaded
     evidence = explanation.evidence
     assert evidence is not None and evidence.query.field == "text"
     assert evidence.match_text == result.matches[0].record.text_fields[evidence.match.field][evidence.match.start : evidence.match.end]
