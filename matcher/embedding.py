@@ -89,6 +89,7 @@ class SentenceTransformerEmbedder:
         # One call at a time: the fast tokenizer keeps truncation and padding state, and threads
         # sharing it mid-call got each other's settings (offsets then disagreed with the input).
         self._use = threading.Lock()
+        self._twin: SentenceTransformerEmbedder | None = None  # one, shared by every engine using this copy
 
     @property
     def path(self) -> Path:
@@ -102,9 +103,13 @@ class SentenceTransformerEmbedder:
         """Another copy of the same model with its own locks: it encodes beside this one, on another core.
 
         Calls to one copy run one at a time (see ``_use``); a second copy lets a query's short
-        phrases encode while its passages do. It costs the model's memory once more when loaded.
+        phrases encode while its passages do. It costs the model's memory once more when loaded;
+        every caller gets the same twin.
         """
-        return SentenceTransformerEmbedder(self.name, self._path, self.batch_size, self.device)
+        with self._lock:
+            if self._twin is None:
+                self._twin = SentenceTransformerEmbedder(self.name, self._path, self.batch_size, self.device)
+            return self._twin
 
     @staticmethod
     def limit_threads(threads: int) -> None:

@@ -18,7 +18,7 @@ from matcher.catalogue import Catalogue, ChangeSummary, text_hash
 from matcher.config import Settings
 from matcher.embedding import Embedder, SentenceTransformerEmbedder
 from matcher.errors import NotFound, TooLarge, Unavailable
-from matcher.explaining import Explainer
+from matcher.explaining import Explainer, PendingProfile
 from matcher.explanation.explainer import Explanation
 from matcher.filters import filter_sql
 from matcher.index_store import IndexStore, SideIndex
@@ -258,6 +258,7 @@ class Matcher:
     def match(self, request: MatchRequest) -> MatchResult:
         """Ranked records of the other side for a stored record or a free text, each explained."""
         target = request.direction.target_kind
+        text_profile: PendingProfile | None = None
         if request.record_id is not None:
             stored = self.catalogue.get(request.direction.query_kind, request.record_id)
             vectors = self._stored_vectors(request.direction.query_kind, stored.key, stored.record)
@@ -286,11 +287,12 @@ class Matcher:
                 query_kind = request.direction.query_kind
                 query = explainer.profiles(query_kind, {stored.key: stored.record})[stored.key]
             else:
-                assert text_profile is not None
-                query = text_profile()
+                query = (text_profile or explainer.start_text_profile(request.text or "")).result()
             profiles = explainer.profiles(target, records)
             language = (stored.record.language if request.record_id is not None else "") or detect_language(query_text)
             explanations = list(explainer.explain_all(query, [profiles[hit.key] for hit in ranked], language))
+        elif text_profile is not None:
+            text_profile.cancel()  # nothing to explain
         rerank_scores: list[float | None] = [None] * len(ranked)
         if reranker is not None:
             ranked, explanations, rerank_scores = self._rerank(reranker, stored.record, ranked, records, explanations)

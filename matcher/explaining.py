@@ -5,13 +5,13 @@ from __future__ import annotations
 import dataclasses
 import logging
 import threading
-from collections.abc import Callable, Iterable, Mapping, Sequence
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Iterable, Mapping, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 
 from matcher.catalogue import Catalogue, text_hash
 from matcher.config import Settings
 from matcher.explanation.explainer import Explanation, explain_all
-from matcher.explanation.profile import PROFILE_VERSION, Profile, ProfileBuilder, Source
+from matcher.explanation.profile import PROFILE_VERSION, Candidates, Profile, ProfileBuilder, Source
 from matcher.explanation.terms import idf
 from matcher.index_store import TOKENIZER_VERSION
 from matcher.profile_store import ProfileStore
@@ -22,6 +22,28 @@ log = logging.getLogger(__name__)
 
 QUERY_FIELD = "text"  # the field name of a free-text query
 IDF_CACHE_SIZE = 200_000  # term IDF values kept in memory between catalogue changes
+
+
+class PendingProfile:
+    """A free text's profile whose first half is being made on another thread."""
+
+    def __init__(self, builder: ProfileBuilder, source: Source, first_half: Future[list[Candidates]]) -> None:
+        self._builder = builder
+        self._source = source
+        self._first_half = first_half
+
+    def result(self) -> Profile:
+        """The whole profile; the text's own encoding (and its sentence sums) must be in the cache by now."""
+        return self._builder.finish([self._source], self._first_half.result())[0]
+
+    def cancel(self) -> None:
+        """Drop it (nothing to explain): not started is not run; started runs to its end unread."""
+        self._first_half.cancel()
+
+
+def _log_failure(first_half: Future[list[Candidates]]) -> None:
+    if not first_half.cancelled() and first_half.exception() is not None:
+        log.warning("Making a free text's candidate phrases failed: %s", first_half.exception())
 
 
 class Explainer:
@@ -118,20 +140,17 @@ class Explainer:
             found.update({key: profile for key, (_, profile) in made.items()})
         return found
 
-    def text_profile(self, text: str) -> Profile:
-        """The profile of a free-text query (its vectors come from the query cache)."""
-        return self._query.build(Source("title", "", QUERY_FIELD, text))
-
-    def start_text_profile(self, text: str) -> Callable[[], Profile]:
-        """Start a free text's profile on another thread; call the result, once the text is encoded, to finish it.
+    def start_text_profile(self, text: str) -> PendingProfile:
+        """Start a free text's profile on another thread, to finish once the text itself is encoded.
 
         The first half (terms, candidate phrases and their vectors: up to ``query_new_phrases``
-        encoded now) needs nothing of the text's own encoding, so it runs beside it; the second
-        (sentence sums) comes from that encoding.
+        encoded now, on the model's twin when there is one) needs nothing of the text's own
+        encoding, so it runs beside it; the second (sentence sums) comes from that encoding.
         """
         source = Source("title", "", QUERY_FIELD, text)
         pending = self._beside.submit(self._query.candidates_of, [source])
-        return lambda: self._query.finish([source], pending.result())[0]
+        pending.add_done_callback(_log_failure)
+        return PendingProfile(self._query, source, pending)
 
     # -- explaining ----------------------------------------------------------------------------
 

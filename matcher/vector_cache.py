@@ -186,22 +186,31 @@ class VectorCache:
         ``embedder`` encodes what is new (default: the cache's own).
         """
         keys = [cache_key(self.embedder.name, text) for text in texts]
+
+        def usable(held: tuple[np.ndarray, SpanVectors | None]) -> bool:
+            # A text known only as a phrase has no sentence sums; asked with them, it is encoded again.
+            return not with_sentences or held[1] is not None
+
         with self._lock:
-            found = {key: self._memory[key] for key in keys if key in self._memory}
+            found = {key: self._memory[key] for key in keys if key in self._memory and usable(self._memory[key])}
             for key in found:
                 self._memory.move_to_end(key)
         missing = [key for key in dict.fromkeys(keys) if key not in found]
         if missing:
             stored = self._lookup(missing)
             sentences = self._lookup_sentences(list(stored))
-            found.update((key, (vector, sentences.get(key))) for key, vector in stored.items())
+            found.update((key, (vector, sentences.get(key))) for key, vector in stored.items() if usable((vector, sentences.get(key))))
         unknown = {key: text for key, text in zip(keys, texts) if key not in found}
         if unknown:
             vectors, parts = self._encode(list(unknown.values()), with_sentences, embedder)
             found.update(zip(unknown, zip(vectors, parts or [None] * len(unknown))))
         with self._lock:
             for key in keys:
-                self._memory[key] = found[key]
+                held = self._memory.get(key)
+                # Never trade sentence sums for none: a query's own phrase may be encoded beside it.
+                if held is None or held[1] is None or found[key][1] is not None:
+                    self._memory[key] = found[key]
+                self._memory.move_to_end(key)
             while len(self._memory) > self._memory_size:
                 self._memory.popitem(last=False)
         return np.vstack([found[key][0] for key in keys]).astype(np.float32, copy=False)

@@ -88,8 +88,7 @@ def explain_all(
     explanations = []
     for match, keys, pairs, best in zip(matches, shared_keys, related, evidence):
         counts = match.terms.counts
-        # shared_weight, written out: a call per key costs as much as the arithmetic.
-        weights = {key: idf_value(key, 0.0) * counts[key] * (_K1 + 1) / (counts[key] + _K1) for key in keys}
+        weights = {key: shared_weight(idf_value(key, 0.0), counts[key]) for key in keys}
         shared = shared_terms(query.terms, match.terms, weights.__getitem__, policy.max_terms, common=weights)
         explanations.append(Explanation(shared, pairs, best, summary(shared, pairs, language)))
     return explanations

@@ -256,7 +256,7 @@ class ProfileBuilder:
         texts = [f"{head}{source.body[start:end]}" for source, head, spans in zip(sources, heads, windows) for start, end in spans]
         parts = iter(self.sentence_vectors(texts))
         profiles = []
-        for source, found, spans in zip(sources, candidates, windows):
+        for source, found, spans in zip(sources, candidates, windows, strict=True):
             sentences, sums = self._sentences(source, spans, [next(parts) for _ in spans])
             profiles.append(Profile(found.terms, found.keys, found.vectors, sentences, sums))
         return profiles

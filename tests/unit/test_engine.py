@@ -250,56 +250,110 @@ def test_a_free_text_encodes_at_most_its_budget_of_new_phrases(tmp_path, fake_em
 
 
 class _Twinned(FakeEmbedder):
-    """A model whose passage encoding waits until its twin has encoded phrases: calls one after the other never finish."""
+    """A model with a twin; once ``armed``, the twin's phrases and the model's passages must be encoded at
+    the same time (each waits for the other), so encoding them one after the other fails."""
 
-    def __init__(self) -> None:
+    def __init__(self, twin_fails: bool = False) -> None:
         super().__init__()
-        self.phrases_encoded = threading.Event()
+        self.armed = False
+        self.meeting = threading.Barrier(2, timeout=30)
         self.copy: FakeEmbedder | None = None
+        self.twin_fails = twin_fails
+        self.hold: threading.Event | None = None  # when set to an event, the twin waits for it
 
     def twin(self) -> FakeEmbedder:
-        event = self.phrases_encoded
+        outer = self
 
         class Twin(FakeEmbedder):
             def encode(self, texts: list[str]) -> np.ndarray:
-                event.set()
+                if outer.twin_fails:
+                    raise RuntimeError("the twin broke")
+                if outer.hold is not None and not outer.hold.wait(timeout=30):
+                    raise RuntimeError("never released")
+                if outer.armed:
+                    outer.meeting.wait()
                 return super().encode(texts)
 
-        self.copy = Twin(self.name, self.dimension)
+        if self.copy is None:
+            self.copy = Twin(self.name, self.dimension)
         return self.copy
 
     def encode_spans(self, texts, spans):
-        if not self.phrases_encoded.wait(timeout=30):
-            raise AssertionError("the query's phrases were not encoded while its passages were")
+        if self.armed:
+            self.meeting.wait()
         return super().encode_spans(texts, spans)
 
 
-def test_a_free_texts_new_phrases_encode_on_the_twin_beside_its_passages(settings, tmp_path):
-    model = _Twinned()
-    engine = Matcher(settings.replace(query_new_phrases=2), embedder=model)
-    model.phrases_encoded.set()  # ingestion encodes only on the model itself
+QUERY = "drone inspection of bridges for corrosion"
+
+
+def _twinned_engine(settings, tmp_path, **changes) -> tuple[Matcher, _Twinned]:
+    model = _Twinned(changes.pop("twin_fails", False))
+    engine = Matcher(settings.replace(query_new_phrases=2, **changes), embedder=model)
     engine.ingest_file(write_jsonl(tmp_path / "projects.jsonl", PROJECTS), Kind.PROJECTS)
-    model.phrases_encoded.clear()
     model.encoded.clear()
-    result = engine.match(engine.request(text="drone inspection of bridges for corrosion", top_k=2))
-    assert result.matches and result.matches[0].explanation is not None
+    return engine, model
+
+
+def test_a_free_texts_new_phrases_encode_on_the_twin_while_the_text_encodes(settings, tmp_path):
+    engine, model = _twinned_engine(settings, tmp_path)
+    model.armed = True
+    result = engine.match(engine.request(text=QUERY, top_k=2))
+    assert result.matches and all(match.explanation is not None for match in result.matches)
     assert model.copy is not None
     assert set(model.copy.encoded) == {"drone", "drone inspection"}  # the two heaviest new terms: the budget
     assert not set(model.copy.encoded) & set(model.encoded)
-    # The same profile as made in one go on one thread.
-    started = engine.explainer.start_text_profile("drone inspection of bridges for corrosion")()
-    whole = engine.explainer.text_profile("drone inspection of bridges for corrosion")
-    assert started.candidates == whole.candidates
-    assert np.array_equal(started.candidate_vectors, whole.candidate_vectors)
-    assert [s.occurrence for s in started.sentences] == [s.occurrence for s in whole.sentences]
-    assert np.array_equal(started.sentence_sums, whole.sentence_sums)
 
 
-def test_without_parallel_query_phrases_the_model_encodes_them_itself(settings, tmp_path):
-    model = _Twinned()
-    model.phrases_encoded.set()
-    engine = Matcher(settings.replace(parallel_query_phrases=False, query_new_phrases=2), embedder=model)
-    engine.ingest_file(write_jsonl(tmp_path / "projects.jsonl", PROJECTS), Kind.PROJECTS)
-    engine.match(engine.request(text="drone inspection of bridges for corrosion", top_k=2))
-    assert model.copy is None
-    assert {"drone", "drone inspection"} <= set(model.encoded)
+def test_explanations_are_the_same_with_and_without_the_twin(settings, tmp_path):
+    engine, _ = _twinned_engine(settings, tmp_path)
+    alone, model = _twinned_engine(settings.replace(data_dir=tmp_path / "alone"), tmp_path, parallel_query_phrases=False)
+    explained = [e.match(e.request(text=QUERY, top_k=3)) for e in (engine, alone)]
+    assert model.copy is None and {"drone", "drone inspection"} <= set(model.encoded)  # the model encoded them itself
+    first, second = ([m.to_dict() for m in result.matches] for result in explained)
+    assert first == second and any(m["explanation"]["related_terms"] or m["explanation"]["shared_terms"] for m in first)
+
+
+def test_a_free_text_with_nothing_to_explain_does_not_wait_for_its_profile(settings, tmp_path):
+    engine, model = _twinned_engine(settings, tmp_path)
+    model.hold = threading.Event()  # the twin's phrases never finish while the request runs
+    result = engine.match(engine.request(text=QUERY, top_k=2, min_score=0.99))
+    assert result.matches == []
+    model.hold.set()
+
+
+def test_a_failing_twin_fails_the_request_that_needs_it_and_is_logged_otherwise(settings, tmp_path, caplog):
+    engine, _ = _twinned_engine(settings, tmp_path, twin_fails=True)
+    with pytest.raises(RuntimeError, match="the twin broke"):
+        engine.match(engine.request(text=QUERY, top_k=2))
+    caplog.clear()
+    engine.match(engine.request(text=f"{QUERY} again", top_k=2, min_score=0.99))  # no match, so nothing waits for it
+    engine.explainer._beside.shutdown(wait=True)  # let the started half finish
+    assert "Making a free text's candidate phrases failed: the twin broke" in caplog.text
+
+
+def test_a_query_that_is_also_its_own_phrase_keeps_its_sentence_sums_and_stays_off_disk(tmp_path):
+    from matcher.vector_cache import VectorCache
+
+    class MainFirst(FakeEmbedder):
+        """Encodes a phrase while the main thread stores the same text as a query (the race, in order)."""
+
+        def encode(self, texts: list[str]) -> np.ndarray:
+            cache.query_vectors(texts)  # the query's own encoding lands first, with sentence sums
+            return super().encode(texts)
+
+    main = FakeEmbedder()
+    cache = VectorCache(tmp_path / "embeddings.sqlite", main, show_progress=False, phrase_embedder=MainFirst())
+    cache.phrase_vectors(["corrosion"], new_budget=1)  # stored after the query: must not drop its sums
+    encoded = list(main.encoded)
+    assert cache.sentence_vectors(["corrosion"])[0].tokens.tolist() == [1]
+    assert main.encoded == encoded  # the sums were in memory: nothing encoded again
+    del MainFirst.encode
+    cache.phrase_vectors(["rust"], new_budget=1)  # a phrase only: no sentence sums
+    cache.query_vectors(["rust"])  # asked with sums: encoded again, not read without them
+    assert main.encoded[-1:] == ["rust"]
+    encoded = list(main.encoded)
+    assert cache.sentence_vectors(["rust"])[0].tokens.tolist() == [1] and main.encoded == encoded
+    with sqlite3.connect(tmp_path / "embeddings.sqlite") as connection:
+        assert connection.execute("SELECT COUNT(*) FROM vectors").fetchone() == (0,)
+        assert connection.execute("SELECT COUNT(*) FROM sentences").fetchone() == (0,)

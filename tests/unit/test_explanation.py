@@ -109,6 +109,20 @@ def test_profile_places_sentences_in_their_fields_and_survives_storage():
     assert np.array_equal(again.sentence_sums, profile.sentence_sums)
 
 
+def test_a_stored_profile_gives_each_terms_places_as_a_fresh_one_does():
+    texts = {"title": "Rust coatings", "abstract": "Rust on bridges. Coatings stop rust; rust coatings last."}
+    profile = _builder({}).build(Source("title", texts["title"], "abstract", texts["abstract"]))
+    again = Profile.from_bytes(profile.to_bytes(), texts)
+    assert set(again.terms.occurrences) == set(profile.terms.occurrences)
+    for key in profile.terms.occurrences:
+        fresh, stored = profile.terms.places(key), again.terms.places(key)
+        assert stored == fresh and stored.surface == fresh.surface and stored.dicts == fresh.dicts
+        assert stored.occurrences == fresh.occurrences == tuple(profile.terms.occurrences[key])
+    rust = again.terms.places("rust")
+    assert rust.surface == "Rust" and [texts[o.field][o.start : o.end] for o in rust.occurrences] == ["Rust", "Rust", "rust", "rust"]
+    assert again.terms.places("rust") is rust  # made once
+
+
 def test_phrases_the_model_cannot_read_are_no_related_candidates():
     profile = _builder({}, readable=False).build(Source("title", "", "text", "激光焊接铝合金"))
     assert profile.candidates == [] and profile.candidate_vectors.shape == (0, 256)
