@@ -90,6 +90,7 @@ class SentenceTransformerEmbedder:
         # sharing it mid-call got each other's settings (offsets then disagreed with the input).
         self._use = threading.Lock()
         self._twin: SentenceTransformerEmbedder | None = None  # one, shared by every engine using this copy
+        self._is_twin = False
 
     @property
     def path(self) -> Path:
@@ -109,6 +110,7 @@ class SentenceTransformerEmbedder:
         with self._lock:
             if self._twin is None:
                 self._twin = SentenceTransformerEmbedder(self.name, self._path, self.batch_size, self.device)
+                self._twin._is_twin = True
             return self._twin
 
     @staticmethod
@@ -134,7 +136,7 @@ class SentenceTransformerEmbedder:
 
                 transformers_logging.disable_progress_bar()  # a bar for reading 90 MB of local weights is noise
 
-                log.info("Loading model %s from %s", self.name, path)
+                log.info("Loading model %s from %s%s", self.name, path, " (its twin, for query phrases)" if self._is_twin else "")
                 self._model = SentenceTransformer(str(path), device=self.device, local_files_only=True)
         return self._model
 
