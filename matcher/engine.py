@@ -160,12 +160,12 @@ class Matcher:
             delta.subtract(term_set(previous[record_id].text))
         return delta
 
-    # -- indexes -----------------------------------------------------------------------------
-
     def _phrase_embedder(self) -> Embedder:
         """What encodes free-text queries' new phrases: a twin of the model (loaded on first use), or the model."""
         twin = getattr(self.embedder, "twin", None)
         return twin() if self.settings.parallel_query_phrases and twin is not None else self.embedder
+
+    # -- indexes -----------------------------------------------------------------------------
 
     @property
     def explainer(self) -> Explainer:

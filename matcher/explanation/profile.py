@@ -117,23 +117,22 @@ class PackedOccurrences(Mapping[str, list[Occurrence]]):
         self._fields = fields
         self._unpacked: dict[str, list[Occurrence]] = {}
 
+    def _rows(self, key: str) -> list[list[int]]:
+        """The packed (field index, start, end) rows of ``key``."""
+        position = self._index[key]
+        return self._triples[self._starts[position] : self._starts[position + 1]].tolist()
+
     def __getitem__(self, key: str) -> list[Occurrence]:
         found = self._unpacked.get(key)
         if found is None:
-            position = self._index[key]
-            rows = self._triples[self._starts[position] : self._starts[position + 1]].tolist()
             fields, make = self._fields, tuple.__new__  # tuple.__new__ skips NamedTuple's slow Python __new__
-            found = self._unpacked[key] = [make(Occurrence, (fields[f], start, end)) for f, start, end in rows]
+            found = self._unpacked[key] = [make(Occurrence, (fields[f], start, end)) for f, start, end in self._rows(key)]
         return found
 
     def dicts(self, key: str) -> list[dict[str, Any]]:
         """The occurrences of ``key`` as JSON dicts, made from the packed array (not kept)."""
-        position = self._index[key]
         fields = self._fields
-        return [
-            {"field": fields[f], "start": start, "end": end}
-            for f, start, end in self._triples[self._starts[position] : self._starts[position + 1]].tolist()
-        ]
+        return [{"field": fields[f], "start": start, "end": end} for f, start, end in self._rows(key)]
 
     def __contains__(self, key: object) -> bool:
         return key in self._index
