@@ -260,12 +260,15 @@ class _Twinned(FakeEmbedder):
         self.copy: FakeEmbedder | None = None
         self.twin_fails = twin_fails
         self.hold: threading.Event | None = None  # when set to an event, the twin waits for it
+        self.twin_started = threading.Event()
+        self.await_twin = False  # when true, the text's own encoding waits until the twin has started
 
     def twin(self) -> FakeEmbedder:
         outer = self
 
         class Twin(FakeEmbedder):
             def encode(self, texts: list[str]) -> np.ndarray:
+                outer.twin_started.set()
                 if outer.twin_fails:
                     raise RuntimeError("the twin broke")
                 if outer.hold is not None and not outer.hold.wait(timeout=30):
@@ -279,6 +282,8 @@ class _Twinned(FakeEmbedder):
         return self.copy
 
     def encode_spans(self, texts, spans):
+        if self.await_twin and not self.twin_started.wait(timeout=30):
+            raise RuntimeError("the twin never started")
         if self.armed:
             self.meeting.wait()
         return super().encode_spans(texts, spans)
@@ -323,10 +328,13 @@ def test_a_free_text_with_nothing_to_explain_does_not_wait_for_its_profile(setti
 
 
 def test_a_failing_twin_fails_the_request_that_needs_it_and_is_logged_otherwise(settings, tmp_path, caplog):
-    engine, _ = _twinned_engine(settings, tmp_path, twin_fails=True)
+    engine, model = _twinned_engine(settings, tmp_path, twin_fails=True)
     with pytest.raises(RuntimeError, match="the twin broke"):
         engine.match(engine.request(text=QUERY, top_k=2))
     caplog.clear()
+    # The started half must be running before the request drops it: one dropped before it starts is never run.
+    model.twin_started.clear()
+    model.await_twin = True
     engine.match(engine.request(text=f"{QUERY} again", top_k=2, min_score=0.99))  # no match, so nothing waits for it
     engine.explainer._beside.shutdown(wait=True)  # let the started half finish
     assert "Making a free text's candidate phrases failed: the twin broke" in caplog.text
