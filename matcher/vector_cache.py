@@ -199,7 +199,10 @@ class VectorCache:
         if missing:
             stored = self._lookup(missing)
             sentences = self._lookup_sentences(list(stored))
-            found.update((key, (vector, sentences.get(key))) for key, vector in stored.items() if usable((vector, sentences.get(key))))
+            for key, vector in stored.items():
+                held = (vector, sentences.get(key))
+                if usable(held):
+                    found[key] = held
         unknown = {key: text for key, text in zip(keys, texts) if key not in found}
         if unknown:
             vectors, parts = self._encode(list(unknown.values()), with_sentences, embedder)
