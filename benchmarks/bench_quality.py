@@ -26,7 +26,7 @@ sys.path.insert(0, str(REPO_ROOT))
 
 from matcher.config import load_settings  # noqa: E402
 from matcher.evaluation.runner import evaluate, method_policies  # noqa: E402
-from matcher.ranking import RankingPolicy  # noqa: E402
+from matcher.retrieval.ranking import RankingPolicy  # noqa: E402
 
 SETS = ("pap2pat-title", "pap2pat-claim", "pap2pat-reverse", "nfcorpus")
 WEIGHTS = (0.4, 0.5, 0.6, 0.7)

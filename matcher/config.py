@@ -12,9 +12,9 @@ from pathlib import Path
 from typing import Any
 
 from matcher.errors import ConfigError
-from matcher.explanation.explainer import ExplainPolicy
-from matcher.lexical_index import BM25Parameters
-from matcher.ranking import RankingPolicy
+from matcher.explanation.explain import ExplainPolicy
+from matcher.index.lexical import BM25Parameters
+from matcher.retrieval.ranking import RankingPolicy
 from matcher.text.passages import PassagePolicy
 
 log = logging.getLogger(__name__)

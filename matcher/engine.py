@@ -13,31 +13,29 @@ import faiss
 import numpy as np
 
 from matcher import __version__
-from matcher.api_keys import ApiKeys
-from matcher.catalogue import Catalogue, ChangeSummary, text_hash
+from matcher.storage.catalogue import Catalogue, ChangeSummary, text_hash
 from matcher.config import Settings
-from matcher.embedding import Embedder, SentenceTransformerEmbedder
+from matcher.embedding.encoder import Embedder, SentenceTransformerEmbedder
 from matcher.errors import NotFound, TooLarge, Unavailable
-from matcher.explaining import Explainer, PendingProfile
-from matcher.explanation.explainer import Explanation
+from matcher.explanation.explainer import Explainer, PendingProfile
+from matcher.explanation.explain import Explanation
 from matcher.filters import filter_sql
-from matcher.index_store import IndexStore, SideIndex
-from matcher.lexical_index import LexicalIndex, lexical_tokens
+from matcher.index.store import IndexStore, SideIndex
+from matcher.index.lexical import LexicalIndex, lexical_tokens
 from matcher.ingest.readers import read_table, rows_from_objects
 from matcher.ingest.validate import validate_table
-from matcher.locks import WriteLock
-from matcher.matching import Direction, Match, MatchRequest, MatchResult
-from matcher.introductions.jobs import PlanJobs
-from matcher.outcomes import OutcomeStore
-from matcher.ranking import Ranked, RankingPolicy
+from matcher.support.locks import WriteLock
+from matcher.pipeline.request import Direction, Match, MatchRequest, MatchResult
+from matcher.outcomes.store import OutcomeStore
+from matcher.retrieval.ranking import Ranked, RankingPolicy
 from matcher.records import Kind, Record
 from matcher.reranking.features import Candidate, feature_matrix
 from matcher.reranking.model import RerankerModel, base_signature, load_model
-from matcher.retrieval import retrieve
+from matcher.retrieval.retrieve import retrieve
 from matcher.text.passages import passages
 from matcher.text.tokenize import detect_language, term_set
-from matcher.vector_cache import VectorCache
-from matcher.vector_index import VectorIndex
+from matcher.embedding.cache import VectorCache
+from matcher.index.vector import VectorIndex
 
 log = logging.getLogger(__name__)
 
@@ -81,9 +79,7 @@ class Matcher:
         self._reranker: tuple[tuple[int, int], RerankerModel | None, str | None] | None = None
         faiss.omp_set_num_threads(settings.faiss_threads)
         self.catalogue.migrate()
-        self.api_keys = ApiKeys(settings.catalogue_path)
         self.outcomes = OutcomeStore(settings.catalogue_path)
-        self.plan_jobs = PlanJobs(settings.catalogue_path)
 
     # -- ingestion ---------------------------------------------------------------------------
 

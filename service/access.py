@@ -10,9 +10,8 @@ from flask import Flask, Response, current_app, g, request
 from flask_limiter import Limiter
 from flask_limiter.util import get_remote_address
 
-from matcher.api_keys import KeyInfo
+from service.api_keys import ApiKeys, KeyInfo
 from matcher.config import Settings
-from matcher.engine import Matcher
 from service.errors import ApiError
 
 KEY_HEADER = "X-API-Key"
@@ -29,13 +28,13 @@ def presented_key() -> str | None:
 
 
 def _check_key() -> None:
-    matcher: Matcher = current_app.extensions["techmatch"]
+    keys: ApiKeys = current_app.extensions["techmatch.keys"]
     key = presented_key()
     if key is None:
         raise ApiError(
             401, "unauthorized", f"This request needs an API key in the {KEY_HEADER} header", {"header": KEY_HEADER}
         )
-    info = matcher.api_keys.check(key)
+    info = keys.check(key)
     if info is None:
         raise ApiError(401, "unauthorized", "The API key is not valid or was revoked", {"header": KEY_HEADER})
     g.techmatch_key = info

@@ -12,12 +12,13 @@ from matcher.engine import Matcher
 from matcher.introductions.conflicts import rules_from_objects
 from matcher.introductions.export import FORMATS, XLSX_MEDIA_TYPE, plan_bytes
 from matcher.introductions.planner import PlanRequest
-from matcher.matching import Direction
+from matcher.pipeline.request import Direction
 from matcher.records import Kind
 from service.access import KEY_HEADER, current_key, reads, staff_reads, writes
 from service.contract import MatchBody, OutcomeBody, PlanBody, first_problem
 from service.errors import ApiError
 from service.openapi import openapi_document
+from service.plan_jobs import PlanJobs
 
 api = Blueprint("api", __name__)
 
@@ -27,6 +28,10 @@ INTEGER_FILTERS = {"trl_min", "trl_max"}
 
 def _matcher() -> Matcher:
     return current_app.extensions["techmatch"]  # type: ignore[no-any-return]
+
+
+def _plan_jobs() -> PlanJobs:
+    return current_app.extensions["techmatch.plan_jobs"]  # type: ignore[no-any-return]
 
 
 def _json_body() -> Any:
@@ -202,7 +207,7 @@ def list_outcomes() -> ResponseReturnValue:
 
 
 def _plan_job(job_id: str) -> Any:
-    return _matcher().plan_jobs.get(job_id)
+    return _plan_jobs().get(job_id)
 
 
 @api.post("/introductions/plan")
@@ -215,7 +220,7 @@ def submit_plan() -> ResponseReturnValue:
         matcher.settings, conflicts=rules_from_objects(parsed.model_dump()["conflicts"], "conflicts"), **options
     )
     key = current_key()
-    job_id = matcher.plan_jobs.submit(matcher, plan_request, key.name if key else "")
+    job_id = _plan_jobs().submit(matcher, plan_request, key.name if key else "")
     response = jsonify(_plan_job(job_id).to_dict(with_result=False))
     response.status_code = 202
     response.headers["Location"] = f"{request.script_root}/api/v1/introductions/plan/{job_id}"

@@ -9,6 +9,8 @@ from flask import Flask
 
 from matcher.config import Settings, load_settings
 from matcher.engine import Matcher
+from service.api_keys import ApiKeys
+from service.plan_jobs import PlanJobs
 from service.access import install_cors, install_limits
 from service.api import api
 from service.errors import register_error_handlers
@@ -16,10 +18,13 @@ from service.json_provider import OrjsonProvider
 from service.web import web
 
 EXTENSION = "techmatch"
+KEYS_EXTENSION = "techmatch.keys"
+JOBS_EXTENSION = "techmatch.plan_jobs"
 
 
 def create_app(config: Settings | Mapping[str, Any] | None = None, matcher: Matcher | None = None) -> Flask:
-    """Build the app from settings (or a mapping of setting overrides), with its own :class:`Matcher`.
+    """Build the app from settings (or a mapping of setting overrides), with its own :class:`Matcher`,
+    API keys and plan jobs (server concerns, so they live here rather than in the library).
 
     The model loads on the first request that needs it, not here.
     """
@@ -28,6 +33,8 @@ def create_app(config: Settings | Mapping[str, Any] | None = None, matcher: Matc
     app.json = OrjsonProvider(app)
     app.config["MAX_CONTENT_LENGTH"] = settings.max_request_bytes
     app.extensions[EXTENSION] = matcher or Matcher(settings)
+    app.extensions[KEYS_EXTENSION] = ApiKeys(settings.catalogue_path)
+    app.extensions[JOBS_EXTENSION] = PlanJobs(settings.catalogue_path)
     app.register_blueprint(api, url_prefix="/api/v1")
     app.register_blueprint(web)
     limiter = install_limits(app, settings)

@@ -14,7 +14,7 @@ import click
 
 from matcher.config import Settings, load_settings
 from matcher.errors import MatcherError
-from matcher.matching import Direction, MatchResult
+from matcher.pipeline.request import Direction, MatchResult
 from matcher.records import Kind
 
 KINDS = click.Choice([kind.value for kind in Kind])
@@ -68,7 +68,7 @@ def main(context: click.Context, data_dir: Path | None, config_file: Path | None
 @_fail_cleanly
 def init(context: click.Context) -> None:
     """Create the data folder and the catalogue (or migrate it to the current schema)."""
-    from matcher.catalogue import SCHEMA_VERSION, Catalogue
+    from matcher.storage.catalogue import SCHEMA_VERSION, Catalogue
 
     settings = _settings(context)
     before = Catalogue(settings.catalogue_path).migrate()
@@ -333,7 +333,7 @@ def introduce(context: click.Context, conflicts_file: Path | None, project_filte
 @_fail_cleanly
 def train_reranker(context: click.Context, folds: int, seed: int, as_json: bool) -> None:
     """Learn a re-ranker from recorded outcomes; keep it only if it beats the base ranking in cross-validation."""
-    from matcher.reranking.trainer import train_reranker as run_training
+    from matcher.reranking.training import train_reranker as run_training
 
     report = run_training(_open(context), folds=folds, seed=seed)
     if as_json:
@@ -418,8 +418,8 @@ def keys_revoke(context: click.Context, key_id: int) -> None:
 
 
 def _open_keys(context: click.Context) -> Any:
-    from matcher.api_keys import ApiKeys
-    from matcher.catalogue import Catalogue
+    from service.api_keys import ApiKeys
+    from matcher.storage.catalogue import Catalogue
 
     settings = _settings(context)
     Catalogue(settings.catalogue_path).migrate()
@@ -438,8 +438,8 @@ DECLINE_REASONS = ["not_relevant", "too_early_stage", "description_unclear", "no
 
 
 def _open_outcomes(context: click.Context) -> Any:
-    from matcher.catalogue import Catalogue
-    from matcher.outcomes import OutcomeStore
+    from matcher.storage.catalogue import Catalogue
+    from matcher.outcomes.store import OutcomeStore
 
     settings = _settings(context)
     Catalogue(settings.catalogue_path).migrate()
@@ -535,7 +535,7 @@ def outcomes_import(context: click.Context, file: Path, author: str | None, enco
 @_fail_cleanly
 def evaluate_outcomes(context: click.Context, k: int, keep: float, min_labelled: int, as_json: bool) -> None:
     """How well scores foretold the recorded outcomes: precision@k, rates by score band, a min_score."""
-    from matcher.outcome_evaluation import evaluate_recorded_outcomes
+    from matcher.outcomes.evaluation import evaluate_recorded_outcomes
 
     report = evaluate_recorded_outcomes(_open(context), k=k, keep=keep, min_labelled=min_labelled)
     if as_json:

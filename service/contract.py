@@ -11,8 +11,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from matcher.matching import Direction
-from matcher.outcomes import MAX_NOTE_CHARS
+from matcher.pipeline.request import Direction
+from matcher.outcomes.store import MAX_NOTE_CHARS
 
 DirectionName = Literal["need_to_projects", "project_to_needs"]
 FilterValue = str | int | list[str]

@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 
 from matcher.config import Settings, load_settings
-from matcher.embedding import SpanVectors, sum_over_spans
+from matcher.embedding.encoder import SpanVectors, sum_over_spans
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from matcher.config import Settings, load_settings
-from matcher.embedding import SentenceTransformerEmbedder
+from matcher.embedding.encoder import SentenceTransformerEmbedder
 from matcher.engine import Matcher
 from matcher.records import Kind
 from tests.conftest import SAMPLE_DATA

@@ -26,11 +26,11 @@ import numpy as np
 from tqdm import tqdm
 
 from matcher.config import Settings
-from matcher.embedding import Embedder
+from matcher.embedding.encoder import Embedder
 from matcher.engine import Matcher
 from matcher.evaluation.beir import load_beir
 from matcher.evaluation.runner import _ingest_corpus, _work_folder, in_split
-from matcher.explanation.explainer import Explanation
+from matcher.explanation.explain import Explanation
 from matcher.explanation.terms import Occurrence
 from matcher.records import Kind, Record
 from matcher.text.passages import passages

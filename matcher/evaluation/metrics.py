@@ -1,8 +1,12 @@
-"""Ranking metrics over one query's ranked ids and its graded labels (as BEIR and trec_eval compute them)."""
+"""Ranking metrics: over one query's ranked ids and graded labels (as BEIR and trec_eval compute them),
+and over one need's labelled candidates in the order a ranking puts them (for the re-ranker)."""
 
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
+
+import numpy as np
 
 
 def ndcg_at(ranked: list[str], labels: dict[str, int], k: int) -> float:
@@ -39,3 +43,32 @@ def summarise(runs: dict[str, list[str]], qrels: dict[str, dict[str, int]]) -> d
         totals["recall@100"] += recall_at(ranked, labels, 100)
         totals["mrr"] += reciprocal_rank(ranked, labels)
     return {name: value / count for name, value in totals.items()}
+
+
+# -- labelled candidates in ranked order (the re-ranker's cross-validation) ----------------------
+
+
+def average_precision(labels: Sequence[bool]) -> float:
+    """Average precision of labels listed in ranked order (0 when there is no positive)."""
+    hits, total = 0, 0.0
+    for position, label in enumerate(labels, start=1):
+        if label:
+            hits += 1
+            total += hits / position
+    return total / hits if hits else 0.0
+
+
+def ndcg(labels: Sequence[bool], k: int = 10) -> float:
+    """nDCG@k with binary gains of labels listed in ranked order (0 when there is no positive)."""
+    dcg = sum(1.0 / math.log2(position + 2) for position, label in enumerate(labels[:k]) if label)
+    ideal = sum(1.0 / math.log2(position + 2) for position in range(min(sum(map(bool, labels)), k)))
+    return dcg / ideal if ideal else 0.0
+
+
+def ordered_labels(labels: np.ndarray, scores: np.ndarray, base_ranks: np.ndarray) -> list[bool]:
+    """``labels`` sorted by ``scores`` (highest first), ties broken by the base rank."""
+    order = np.lexsort((base_ranks, -scores))
+    return [bool(label) for label in labels[order]]
+
+
+METRICS = {"map": average_precision, "ndcg@10": ndcg}

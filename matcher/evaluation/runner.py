@@ -15,15 +15,15 @@ import numpy as np
 from tqdm import tqdm
 
 from matcher.config import Settings
-from matcher.embedding import Embedder
+from matcher.embedding.encoder import Embedder
 from matcher.engine import Matcher
 from matcher.errors import InvalidInput
 from matcher.evaluation.beir import BeirSet, load_beir
 from matcher.evaluation.metrics import summarise
-from matcher.lexical_index import lexical_tokens
-from matcher.ranking import Fusion, Method, RankingPolicy
+from matcher.index.lexical import lexical_tokens
+from matcher.retrieval.ranking import Fusion, Method, RankingPolicy
 from matcher.records import Kind, Record
-from matcher.retrieval import retrieve
+from matcher.retrieval.retrieve import retrieve
 from matcher.text.passages import passages
 
 log = logging.getLogger(__name__)

@@ -1,94 +1,160 @@
-"""One match's explanation from the two sides' profiles: shared, related, evidence, summary."""
+"""Explanations for the engine: profiles made at indexing time, kept in a store, used per match."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
-from typing import Any
+import dataclasses
+import logging
+import threading
+from collections.abc import Iterable, Mapping, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 
-from matcher.explanation.evidence import Evidence, best_evidence_many
-from matcher.explanation.profile import Profile
-from matcher.explanation.related import RelatedTerm, related_terms_many
-from matcher.explanation.summary import summary
-from matcher.explanation.terms import SharedTerm, shared_terms
+from matcher.storage.catalogue import Catalogue, text_hash
+from matcher.config import Settings
+from matcher.explanation.explain import Explanation, explain_all
+from matcher.explanation.profile import PROFILE_VERSION, Candidates, Profile, ProfileBuilder, Source
+from matcher.explanation.terms import idf
+from matcher.index.store import TOKENIZER_VERSION
+from matcher.storage.profiles import ProfileStore
+from matcher.records import Kind, Record
+from matcher.embedding.cache import VectorCache
 
-# How a term's count in the matched text raises its weight: BM25's saturation with k1 = 1.2.
-_K1 = 1.2
+log = logging.getLogger(__name__)
 
-
-@dataclass(frozen=True)
-class ExplainPolicy:
-    max_terms: int = 10  # shared keyphrases
-    max_related: int = 5
-    related_threshold: float = 0.55
-    candidates: int = 16
-    # (pairs compared, threshold): a match comparing few candidate pairs (a short query) may use a
-    # lower threshold and still let through no more chance pairs per match (README: "How the
-    # threshold was set").
-    threshold_steps: tuple[tuple[int, float], ...] = ((16, 0.40), (32, 0.45), (64, 0.50))
-
-    def threshold_for(self, pairs: int) -> float:
-        """The related-terms threshold for a match comparing ``pairs`` candidate pairs."""
-        for most, threshold in sorted(self.threshold_steps):
-            if pairs <= most:
-                return max(threshold, 0.0)
-        return self.related_threshold
+QUERY_FIELD = "text"  # the field name of a free-text query
+IDF_CACHE_SIZE = 200_000  # term IDF values kept in memory between catalogue changes
 
 
-@dataclass(frozen=True)
-class Explanation:
-    shared: list[SharedTerm]
-    related: list[RelatedTerm]
-    evidence: Evidence | None
-    summary: str
+class PendingProfile:
+    """A free text's profile whose first half is being made on another thread."""
 
-    @property
-    def term_count(self) -> int:
-        return len(self.shared) + len(self.related)
+    def __init__(self, builder: ProfileBuilder, source: Source, first_half: Future[list[Candidates]]) -> None:
+        self._builder = builder
+        self._source = source
+        self._first_half = first_half
 
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "summary": self.summary,
-            "shared_terms": [term.to_dict() for term in self.shared],
-            "related_terms": [pair.to_dict() for pair in self.related],
-            "evidence": self.evidence.to_dict() if self.evidence is not None else None,
-        }
+    def result(self) -> Profile:
+        """The whole profile; the text's own encoding (and its sentence sums) must be in the cache by now."""
+        return self._builder.finish([self._source], self._first_half.result())[0]
+
+    def cancel(self) -> None:
+        """Drop it (nothing to explain): not started is not run; started runs to its end unread."""
+        self._first_half.cancel()
 
 
-def shared_weight(idf: float, count_in_match: int) -> float:
-    """A shared term's weight: its IDF, raised (with saturation) by how often the matched text says it."""
-    return idf * count_in_match * (_K1 + 1) / (count_in_match + _K1)
+def _log_failure(first_half: Future[list[Candidates]]) -> None:
+    if not first_half.cancelled() and first_half.exception() is not None:
+        log.warning("Making a free text's candidate phrases failed: %s", first_half.exception())
 
 
-def explain(
-    query: Profile, match: Profile, idf: Mapping[str, float], policy: ExplainPolicy, language: str
-) -> Explanation:
-    """Explain why ``match`` was found for ``query``; ``idf`` holds the catalogue IDF of shared keys."""
-    return explain_all(query, [match], lambda keys: idf, policy, language)[0]
+class Explainer:
+    """Makes, stores and compares the explanation profiles of one data folder's records."""
 
+    def __init__(self, settings: Settings, catalogue: Catalogue, vectors: VectorCache, dimension: int) -> None:
+        self.settings = settings
+        self.policy = settings.explain_policy
+        self.catalogue = catalogue
+        self.vectors = vectors
+        policy = settings.passage_policy
+        version = (
+            f"p{PROFILE_VERSION}-t{TOKENIZER_VERSION}-{vectors.embedder.name}-c{self.policy.candidates}"
+            f"-w{policy.max_units}.{policy.overlap}.{policy.max_passages}"
+        )
+        self.store = ProfileStore(settings.profile_path, version, settings.profile_cache_size)
+        self._idf: dict[str, float] = {}
+        self._idf_stamp = -1
+        self._idf_lock = threading.Lock()
+        self._stored = ProfileBuilder(
+            policy,
+            self.policy.candidates,
+            self.idf,
+            lambda phrases: dict(zip(phrases, vectors.vectors(phrases))),
+            vectors.sentence_vectors,
+            vectors.embedder.readable,
+            dimension,
+        )
+        # Free-text profiles are started here while the engine encodes the text (start_text_profile).
+        self._beside = ThreadPoolExecutor(max_workers=max(1, settings.threads), thread_name_prefix="text-profile")
+        # A free-text query differs only in where phrase vectors come from: memory, a budget of new
+        # ones, encoded by the model's twin when there is one (so is the check that it can read them).
+        self._query = dataclasses.replace(
+            self._stored,
+            phrase_vectors=lambda phrases: vectors.phrase_vectors(phrases, settings.query_new_phrases),
+            readable=vectors.phrase_embedder.readable,
+        )
 
-def explain_all(
-    query: Profile,
-    matches: Sequence[Profile],
-    idf_of: Callable[[set[str]], Mapping[str, float]],
-    policy: ExplainPolicy,
-    language: str,
-) -> list[Explanation]:
-    """Explain each of ``matches`` for ``query``; related terms and evidence come from one product each.
+    def idf(self, keys: Iterable[str]) -> dict[str, float]:
+        """The catalogue IDF of each term key (a term no record holds counts as held by one).
 
-    ``idf_of`` is asked once, for the keys that any match shares with the query.
-    """
-    query_keys = query.terms.occurrences.keys()
-    shared_keys = [query_keys & match.terms.occurrences.keys() for match in matches]
-    idf = idf_of(set().union(*shared_keys))
-    thresholds = [policy.threshold_for(len(query.candidates) * len(match.candidates)) for match in matches]
-    related = related_terms_many(query, matches, thresholds, policy.max_related)
-    evidence = best_evidence_many(query, matches)
-    idf_value = idf.get
-    explanations = []
-    for match, keys, pairs, best in zip(matches, shared_keys, related, evidence):
-        counts = match.terms.counts
-        weights = {key: shared_weight(idf_value(key, 0.0), counts[key]) for key in keys}
-        shared = shared_terms(query.terms, match.terms, weights.__getitem__, policy.max_terms, common=weights)
-        explanations.append(Explanation(shared, pairs, best, summary(shared, pairs, language)))
-    return explanations
+        IDF values worked out once are kept until the catalogue changes.
+        """
+        keys = list(keys)
+        stamp = self.catalogue.change_stamp()
+        with self._idf_lock:
+            if stamp != self._idf_stamp or len(self._idf) > IDF_CACHE_SIZE:
+                self._idf, self._idf_stamp = {}, stamp
+            known = self._idf
+            missing = [key for key in keys if key not in known]
+        if not missing:
+            return {key: known[key] for key in keys}
+        frequencies, count = self.catalogue.term_statistics(missing)
+        fresh = {key: idf(frequencies.get(key) or 1, max(count, 1)) for key in missing}
+        with self._idf_lock:
+            if stamp == self._idf_stamp:
+                self._idf.update(fresh)
+        return {key: fresh[key] if key in fresh else known[key] for key in keys}
+
+    # -- profiles ------------------------------------------------------------------------------
+
+    def _build(self, records: list[Record]) -> list[Profile]:
+        return self._stored.build_many([Source("title", r.title, r.kind.body_field, r.body) for r in records])
+
+    def update(self, kind: Kind, text_hashes: Mapping[int, str]) -> int:
+        """Make and store the profiles that records (key -> text hash, as the catalogue has them) lack.
+
+        Returns how many were made; records are read from the catalogue a batch at a time.
+        """
+        valid = self.store.valid_keys(kind, text_hashes)
+        todo = [key for key in text_hashes if key not in valid]
+        for start in range(0, len(todo), 256):
+            records = self.catalogue.by_keys(kind, todo[start : start + 256])
+            keys = list(records)
+            made = self._build([records[key] for key in keys])
+            self.store.save(kind, {key: (text_hashes[key], profile) for key, profile in zip(keys, made)})
+        if todo:
+            log.info("Made explanation profiles for %d %s", len(todo), kind.value)
+        return len(todo)
+
+    def forget_others(self, kind: Kind, keys: set[int]) -> None:
+        self.store.remove_missing(kind, keys)
+
+    def profiles(self, kind: Kind, records: Mapping[int, Record]) -> dict[int, Profile]:
+        """Profiles of stored records, made now (and stored) for any that lack one."""
+        wanted = {key: (text_hash(record.text), record.text_fields) for key, record in records.items()}
+        found = self.store.load(kind, wanted)
+        missing = {key: records[key] for key in records if key not in found}
+        if missing:
+            made = {
+                key: (wanted[key][0], profile) for key, profile in zip(missing, self._build(list(missing.values())))
+            }
+            self.store.save(kind, made)
+            found.update({key: profile for key, (_, profile) in made.items()})
+        return found
+
+    def start_text_profile(self, text: str) -> PendingProfile:
+        """Start a free text's profile on another thread, to finish once the text itself is encoded.
+
+        The first half (terms, candidate phrases and their vectors: up to ``query_new_phrases``
+        encoded now, on the model's twin when there is one) needs nothing of the text's own
+        encoding, so it runs beside it; the second (sentence sums) comes from that encoding.
+        """
+        source = Source("title", "", QUERY_FIELD, text)
+        pending = self._beside.submit(self._query.candidates_of, [source])
+        pending.add_done_callback(_log_failure)
+        return PendingProfile(self._query, source, pending)
+
+    # -- explaining ----------------------------------------------------------------------------
+
+    def explain_all(self, query: Profile, matched: Sequence[Profile], language: str) -> list[Explanation]:
+        """Explain each matched profile against ``query``; IDF is read once for all of them."""
+        return explain_all(query, matched, self.idf, self.policy, language)
+

@@ -7,7 +7,7 @@ tokenising and no model call at query time:
 - candidate keyphrases, the text's heaviest terms by TF-IDF, with their embeddings (each phrase
   encoded on its own by the same model), for finding related terms;
 - its sentences with the sums of their contextual token vectors (see
-  :class:`matcher.embedding.SpanVectors`), for evidence.
+  :class:`matcher.embedding.encoder.SpanVectors`), for evidence.
 """
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ from typing import Any, NamedTuple
 import numpy as np
 import orjson
 
-from matcher.embedding import SpanVectors
+from matcher.embedding.encoder import SpanVectors
 from matcher.explanation.terms import FieldTerms, Occurrence
 from matcher.text.passages import PassagePolicy, passage_windows
 

@@ -14,7 +14,7 @@ from typing import Any
 
 from openpyxl import Workbook
 
-from matcher.atomic_files import write_atomically
+from matcher.support.atomic_files import write_atomically
 from matcher.errors import InvalidInput
 from matcher.introductions.planner import COLUMNS
 

@@ -1,7 +1,7 @@
 """All-pairs dense scoring of projects against needs from the stored passage vectors, in blocks.
 
 A pair's score is the cosine similarity of its best pair of passages, as in a match (see
-:mod:`matcher.vector_index`). Nothing is encoded: the vectors are read back from the FAISS
+:mod:`matcher.index.vector`). Nothing is encoded: the vectors are read back from the FAISS
 indexes. The score matrix is never held whole: needs are scored a block at a time against every
 project, and only each need's and each project's best candidates are kept.
 """
@@ -14,9 +14,9 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from matcher.arrays import ranges
+from matcher.support.arrays import ranges
 from matcher.records import Kind
-from matcher.vector_index import VectorIndex
+from matcher.index.vector import VectorIndex
 
 if TYPE_CHECKING:
     from matcher.engine import Matcher

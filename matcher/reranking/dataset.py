@@ -17,8 +17,8 @@ from tqdm import tqdm
 
 from matcher.engine import Matcher
 from matcher.errors import NotFound
-from matcher.lexical_index import lexical_tokens
-from matcher.ranking import Ranked
+from matcher.index.lexical import lexical_tokens
+from matcher.retrieval.ranking import Ranked
 from matcher.records import Kind, Record
 from matcher.reranking.features import FEATURES, Candidate, feature_matrix
 from matcher.text.tokenize import detect_language
@@ -29,7 +29,7 @@ Pair = tuple[str, str]  # (need id, project id)
 
 
 class LabelledOutcome(Protocol):
-    """What the re-ranker reads of a recorded outcome (see :class:`matcher.outcomes.Outcome`)."""
+    """What the re-ranker reads of a recorded outcome (see :class:`matcher.outcomes.store.Outcome`)."""
 
     id: int
     need_id: str

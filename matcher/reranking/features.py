@@ -15,8 +15,8 @@ from typing import Any
 
 import numpy as np
 
-from matcher.explanation.explainer import Explanation
-from matcher.ranking import Ranked
+from matcher.explanation.explain import Explanation
+from matcher.retrieval.ranking import Ranked
 from matcher.records import Record
 
 # Bump when a feature's meaning or the list changes: a saved model names the version it was fitted on.

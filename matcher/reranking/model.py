@@ -10,9 +10,9 @@ from typing import Any
 
 import numpy as np
 
-from matcher.atomic_files import write_atomically
+from matcher.support.atomic_files import write_atomically
 from matcher.config import Settings
-from matcher.ranking import Method
+from matcher.retrieval.ranking import Method
 from matcher.reranking.features import FEATURE_VERSION, FEATURES
 
 log = logging.getLogger(__name__)

@@ -18,7 +18,7 @@ from tqdm import tqdm
 
 from matcher.engine import IngestReport, Matcher
 from matcher.evaluation.beir import BeirSet
-from matcher.lexical_index import LexicalIndex, lexical_tokens
+from matcher.index.lexical import LexicalIndex, lexical_tokens
 from matcher.records import Kind, Record
 from matcher.reranking.dataset import base_ranking, need_query
 

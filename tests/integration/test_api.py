@@ -5,13 +5,14 @@ from __future__ import annotations
 import pytest
 
 from service import create_app
+from service.api_keys import ApiKeys
 
 
 @pytest.fixture
 def client(copied_matcher):
     """A client that sends a valid API key with every request (access itself is tested in test_service_access)."""
     app = create_app(copied_matcher.settings, matcher=copied_matcher)
-    key, _ = copied_matcher.api_keys.create("api tests")
+    key, _ = ApiKeys(copied_matcher.settings.catalogue_path).create("api tests")
     client = app.test_client()
     client.environ_base["HTTP_X_API_KEY"] = key
     return client
@@ -137,7 +138,7 @@ def test_bad_requests_get_json_errors(client, method, url, kwargs, expected):
 
 
 def test_mismatched_index_is_503(copied_matcher):
-    from matcher.embedding import SentenceTransformerEmbedder
+    from matcher.embedding.encoder import SentenceTransformerEmbedder
     from matcher.engine import Matcher
 
     settings = copied_matcher.settings.replace(model_name="another/model")

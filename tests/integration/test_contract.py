@@ -21,6 +21,7 @@ from schemathesis.checks import (
 from matcher.config import load_settings
 from service import create_app
 from service.openapi import openapi_document
+from service.api_keys import ApiKeys
 
 CHECKS = [not_a_server_error, status_code_conformance, content_type_conformance, response_schema_conformance]
 OPERATIONS = [
@@ -40,7 +41,7 @@ def contract_app(sample_dir, tmp_path_factory, real_embedder):
     shutil.copytree(sample_dir, data_dir)
     config = load_settings(environ={}, data_dir=data_dir, show_progress=False, rate_limit="", write_rate_limit="")
     matcher = Matcher(config, embedder=real_embedder)
-    key, _ = matcher.api_keys.create("contract tests")
+    key, _ = ApiKeys(matcher.settings.catalogue_path).create("contract tests")
     return create_app(config, matcher=matcher), key
 
 

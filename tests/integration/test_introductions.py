@@ -17,6 +17,7 @@ from matcher.introductions.scoring import pair_similarities
 from matcher.records import Kind
 from service import create_app
 from service.cli import main
+from service.api_keys import ApiKeys
 
 CONFLICTS = [
     {"project": "Northeast Automotive University", "need": "Changbai Auto Parts Co., Ltd."},
@@ -150,7 +151,7 @@ def _wait(client, location: str) -> dict:
 
 def test_api_plan_job_runs_reports_and_exports(copied_matcher):
     app = create_app(copied_matcher.settings, matcher=copied_matcher)
-    key, _ = copied_matcher.api_keys.create("event staff")
+    key, _ = ApiKeys(copied_matcher.settings.catalogue_path).create("event staff")
     client = app.test_client()
     assert client.post("/api/v1/introductions/plan", json={"max_per_project": 1, "max_per_need": 1}).status_code == 401
     client.environ_base["HTTP_X_API_KEY"] = key

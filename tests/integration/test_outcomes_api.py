@@ -7,6 +7,7 @@ import logging
 import pytest
 
 from service import create_app
+from service.api_keys import ApiKeys
 
 KEY_NAME = "event staff"
 
@@ -14,7 +15,7 @@ KEY_NAME = "event staff"
 @pytest.fixture
 def app_and_key(copied_matcher):
     app = create_app(copied_matcher.settings, matcher=copied_matcher)
-    key, _ = copied_matcher.api_keys.create(KEY_NAME)
+    key, _ = ApiKeys(copied_matcher.settings.catalogue_path).create(KEY_NAME)
     return app, key
 
 
@@ -106,7 +107,7 @@ def test_listing_needs_a_key_when_reads_are_not_public(copied_matcher):
     settings = copied_matcher.settings.replace(public_reads=False)
     copied_matcher.settings = settings
     app = create_app(settings, matcher=copied_matcher)
-    key, _ = copied_matcher.api_keys.create("reader")
+    key, _ = ApiKeys(copied_matcher.settings.catalogue_path).create("reader")
     client = app.test_client()
     assert error_of(client.get("/api/v1/outcomes"))[:2] == (401, "unauthorized")
     assert client.get("/api/v1/outcomes", headers={"X-API-Key": key}).get_json() == {"count": 0, "outcomes": []}

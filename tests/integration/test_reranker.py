@@ -21,7 +21,7 @@ from matcher.evaluation.runner import in_split
 from matcher.records import Kind
 from matcher.reranking.dataset import base_ranking, need_query
 from matcher.reranking.simulate import ingest_beir, record_outcomes, simulate_outcomes, subset
-from matcher.reranking.trainer import train_reranker
+from matcher.reranking.training import train_reranker
 from service.cli import main
 from tests.conftest import REPO
 

@@ -6,7 +6,7 @@ import csv
 
 import pytest
 
-from matcher.embedding import SentenceTransformerEmbedder
+from matcher.embedding.encoder import SentenceTransformerEmbedder
 from matcher.engine import Matcher
 from matcher.errors import IndexMismatch, Unavailable
 from matcher.records import Kind

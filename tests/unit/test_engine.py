@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from matcher.catalogue import SCHEMA_VERSION, Catalogue
+from matcher.storage.catalogue import SCHEMA_VERSION, Catalogue
 from matcher.engine import Matcher
 from matcher.errors import InvalidInput, NotFound, TooLarge, Unavailable, ValidationFailed
 from matcher.records import Kind
@@ -223,7 +223,7 @@ def test_a_deleted_record_never_comes_back_from_either_index(matcher, settings, 
     key = matcher.catalogue.get(Kind.PROJECTS, "P1").key
     matcher.ingest_file(write_jsonl(tmp_path / "p.jsonl", PROJECTS[1:]), Kind.PROJECTS, delete_missing=True)
     reopened = Matcher(settings, embedder=fake_embedder)  # reads the saved generation from disk
-    from matcher.ranking import Method, RankingPolicy
+    from matcher.retrieval.ranking import Method, RankingPolicy
 
     for engine in (matcher, reopened):
         side = engine.index(Kind.PROJECTS)
@@ -235,7 +235,7 @@ def test_a_deleted_record_never_comes_back_from_either_index(matcher, settings, 
 
 
 def test_a_free_text_encodes_at_most_its_budget_of_new_phrases(tmp_path, fake_embedder):
-    from matcher.vector_cache import VectorCache
+    from matcher.embedding.cache import VectorCache
 
     cache = VectorCache(tmp_path / "embeddings.sqlite", fake_embedder, show_progress=False)
     cache.vectors(["laser welding"])  # a stored record's candidate: on disk
@@ -341,7 +341,7 @@ def test_a_failing_twin_fails_the_request_that_needs_it_and_is_logged_otherwise(
 
 
 def test_a_query_that_is_also_its_own_phrase_keeps_its_sentence_sums_and_stays_off_disk(tmp_path):
-    from matcher.vector_cache import VectorCache
+    from matcher.embedding.cache import VectorCache
 
     class MainFirst(FakeEmbedder):
         """Encodes a phrase while the main thread stores the same text as a query (the race, in order)."""

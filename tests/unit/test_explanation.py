@@ -7,10 +7,10 @@ import random
 import numpy as np
 import pytest
 
-from matcher.embedding import SpanVectors, sum_over_spans
+from matcher.embedding.encoder import SpanVectors, sum_over_spans
 from matcher.evaluation.faithfulness import delete_spans, random_spans, terms_text, tokens_in
 from matcher.explanation.evidence import best_evidence, best_evidence_many
-from matcher.explanation.explainer import ExplainPolicy, explain, shared_weight
+from matcher.explanation.explain import ExplainPolicy, explain, shared_weight
 from matcher.explanation.profile import Profile, ProfileBuilder, Sentence, Source, candidate_keyphrases
 from matcher.explanation.related import _pairs, related_terms, related_terms_many
 from matcher.explanation.summary import summary

@@ -18,7 +18,7 @@ from matcher.introductions.planner import COLUMNS
 from matcher.introductions.scoring import best_pairs, ranks_within, record_similarities, side_vectors
 from matcher.introductions.solver import Caps, PairTable, solve_flow, solve_greedy
 from matcher.records import Kind, Record
-from matcher.vector_index import VectorIndex
+from matcher.index.vector import VectorIndex
 
 # -- solver ----------------------------------------------------------------------------------
 

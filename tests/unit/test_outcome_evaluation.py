@@ -17,8 +17,8 @@ from __future__ import annotations
 import pytest
 
 from matcher.errors import InvalidInput
-from matcher.outcome_evaluation import evaluate_outcomes
-from matcher.outcomes import AgreementType, DeclineReason, Outcome, OutcomeStatus
+from matcher.outcomes.evaluation import evaluate_outcomes
+from matcher.outcomes.store import AgreementType, DeclineReason, Outcome, OutcomeStatus
 
 _ids = iter(range(1, 1000))
 

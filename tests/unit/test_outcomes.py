@@ -8,7 +8,7 @@ import pytest
 
 from matcher.engine import Matcher
 from matcher.errors import InvalidInput, NotFound, ValidationFailed
-from matcher.outcomes import AgreementType, DeclineReason, Outcome, OutcomeStatus
+from matcher.outcomes.store import AgreementType, DeclineReason, Outcome, OutcomeStatus
 from matcher.records import Kind
 from tests.unit.test_engine import NEEDS, PROJECTS
 

@@ -6,11 +6,11 @@ import json
 import os
 import sqlite3
 
-from matcher.catalogue import Catalogue
+from matcher.storage.catalogue import Catalogue
 from matcher.config import load_settings
 from matcher.errors import InvalidInput
-from matcher.introductions import jobs
-from matcher.introductions.jobs import PlanJobs
+from service import plan_jobs as jobs
+from service.plan_jobs import PlanJobs
 from matcher.introductions.planner import PlanRequest
 
 

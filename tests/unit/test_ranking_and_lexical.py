@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from matcher.lexical_index import LexicalIndex, lexical_tokens
-from matcher.ranking import Fusion, Method, RankingPolicy, fuse, rank
+from matcher.index.lexical import LexicalIndex, lexical_tokens
+from matcher.retrieval.ranking import Fusion, Method, RankingPolicy, fuse, rank
 from matcher.text.passages import PassagePolicy, passages
 
 KEYS = np.array([1, 2, 3, 4], dtype=np.int64)

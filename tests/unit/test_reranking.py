@@ -9,13 +9,13 @@ import numpy as np
 import pytest
 
 from matcher.errors import InvalidInput
-from matcher.explanation.explainer import Explanation
+from matcher.explanation.explain import Explanation
 from matcher.explanation.terms import SharedTerm, TermPlaces
-from matcher.ranking import Ranked
+from matcher.retrieval.ranking import Ranked
 from matcher.records import Kind, Record
 from matcher.reranking.dataset import Dataset, latest_labels
 from matcher.reranking.features import FEATURES, Candidate, pair_features
-from matcher.reranking.metrics import average_precision, ndcg, ordered_labels
+from matcher.evaluation.metrics import average_precision, ndcg, ordered_labels
 from matcher.reranking.model import Linear, RerankerModel, Trees, load_model
 from matcher.reranking.training import (
     CrossValidation,

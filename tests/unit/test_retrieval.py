@@ -5,13 +5,13 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from matcher.index_store import SideIndex
-from matcher.lexical_index import LexicalIndex
-from matcher.ranking import Fusion, Method, RankingPolicy
+from matcher.index.store import SideIndex
+from matcher.index.lexical import LexicalIndex
+from matcher.retrieval.ranking import Fusion, Method, RankingPolicy
 from matcher.records import Kind
-from matcher.retrieval import retrieve
+from matcher.retrieval.retrieve import retrieve
 from matcher.text.passages import PassagePolicy
-from matcher.vector_index import VectorIndex
+from matcher.index.vector import VectorIndex
 
 
 def unit(*values: float) -> np.ndarray:

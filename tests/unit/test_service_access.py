@@ -12,6 +12,7 @@ from matcher.engine import Matcher
 from matcher.records import Kind
 from service import create_app
 from service.cli import main
+from service.api_keys import ApiKeys
 
 PROJECT = {"id": "P1", "title": "Laser welding", "abstract": "laser welding of aluminium battery trays"}
 NEED = {"id": "N1", "title": "Tray welding", "description": "aluminium battery trays laser welding"}
@@ -22,7 +23,7 @@ def make_app(settings, fake_embedder, **changes):
     matcher = Matcher(settings, embedder=fake_embedder)
     matcher.ingest_batch(Kind.PROJECTS, [PROJECT])
     matcher.ingest_batch(Kind.NEEDS, [NEED])
-    key, _ = matcher.api_keys.create("tests")
+    key, _ = ApiKeys(matcher.settings.catalogue_path).create("tests")
     return create_app(settings, matcher=matcher), matcher, key
 
 
@@ -53,8 +54,8 @@ def test_writes_need_a_valid_key(settings, fake_embedder):
 def test_a_revoked_key_stops_working(settings, fake_embedder):
     app, matcher, key = make_app(settings, fake_embedder)
     client = app.test_client()
-    (info,) = matcher.api_keys.list()
-    matcher.api_keys.revoke(info.id)
+    (info,) = ApiKeys(matcher.settings.catalogue_path).list()
+    ApiKeys(matcher.settings.catalogue_path).revoke(info.id)
     assert code(client.delete("/api/v1/projects/P1", headers={"X-API-Key": key})) == (401, "unauthorized")
 
 

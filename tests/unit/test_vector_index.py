@@ -11,12 +11,12 @@ import numpy as np
 import pytest
 
 from matcher.errors import IndexMismatch
-from matcher.index_store import IndexStore, SideIndex
-from matcher.lexical_index import BM25Parameters, LexicalIndex
-from matcher.ranking import Method, RankingPolicy, rank
+from matcher.index.store import IndexStore, SideIndex
+from matcher.index.lexical import BM25Parameters, LexicalIndex
+from matcher.retrieval.ranking import Method, RankingPolicy, rank
 from matcher.records import Kind
 from matcher.text.passages import PassagePolicy
-from matcher.vector_index import PASSAGE_BITS, VectorIndex
+from matcher.index.vector import PASSAGE_BITS, VectorIndex
 
 DENSE = RankingPolicy(method=Method.DENSE)
 POLICY = PassagePolicy()
@@ -176,11 +176,11 @@ def test_process_killed_in_the_middle_of_a_save_leaves_the_previous_index_loadab
         f"""
         import os, faiss, numpy as np
         from pathlib import Path
-        import matcher.index_store as index_store
-        from matcher.lexical_index import LexicalIndex
+        import matcher.index.store as index_store
+        from matcher.index.lexical import LexicalIndex
         from matcher.records import Kind
         from matcher.text.passages import PassagePolicy
-        from matcher.vector_index import VectorIndex
+        from matcher.index.vector import VectorIndex
         if {crash_point!r} == "after_index_file":
             real_write = faiss.write_index
             def write_then_die(index, path):

@@ -15,7 +15,7 @@ from dataclasses import asdict, dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from matcher.errors import InvalidInput
-from matcher.outcomes import Outcome, OutcomeStatus, Pair, latest_by_pair
+from matcher.outcomes.store import Outcome, OutcomeStatus, Pair, latest_by_pair
 
 if TYPE_CHECKING:
     from matcher.engine import Matcher

@@ -1,7 +1,7 @@
 """Embeddings cached on disk by a hash of (model, text): no text is ever encoded twice.
 
 Beside each text's vector the cache keeps its sentences' token-vector sums (see
-:class:`matcher.embedding.SpanVectors`), made in the same forward pass, for explanations.
+:class:`matcher.embedding.encoder.SpanVectors`), made in the same forward pass, for explanations.
 """
 
 from __future__ import annotations
@@ -16,8 +16,8 @@ from pathlib import Path
 import numpy as np
 from tqdm import tqdm
 
-from matcher.embedding import Embedder, SpanVectors
-from matcher.sqlite_connections import ThreadConnections
+from matcher.embedding.encoder import Embedder, SpanVectors
+from matcher.storage.sqlite import ThreadConnections
 from matcher.text.sentences import sentence_spans
 
 log = logging.getLogger(__name__)

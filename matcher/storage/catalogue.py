@@ -19,7 +19,7 @@ from pathlib import Path
 
 from matcher.errors import NotFound
 from matcher.records import Kind, Record
-from matcher.sqlite_connections import ThreadConnections
+from matcher.storage.sqlite import ThreadConnections
 
 log = logging.getLogger(__name__)
 

@@ -49,7 +49,7 @@ def _now() -> str:
 
 
 class ApiKeys:
-    """The keys table of a catalogue database (see :mod:`matcher.catalogue`, schema version 2)."""
+    """The keys table of a catalogue database (see :mod:`matcher.storage.catalogue`, schema version 2)."""
 
     def __init__(self, path: Path) -> None:
         self.path = path

@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any
 
 from matcher.errors import MatcherError, NotFound
 from matcher.introductions.planner import PlanRequest, plan_introductions
-from matcher.sqlite_connections import ThreadConnections
+from matcher.storage.sqlite import ThreadConnections
 
 if TYPE_CHECKING:
     from matcher.engine import Matcher

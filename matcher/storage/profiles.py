@@ -15,7 +15,7 @@ from pathlib import Path
 
 from matcher.explanation.profile import Profile
 from matcher.records import Kind
-from matcher.sqlite_connections import ThreadConnections
+from matcher.storage.sqlite import ThreadConnections
 
 
 def _setup(connection: sqlite3.Connection) -> None:

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from matcher.index_store import SideIndex
-from matcher.ranking import Ranked, RankingPolicy, Scores, rank
+from matcher.index.store import SideIndex
+from matcher.retrieval.ranking import Ranked, RankingPolicy, Scores, rank
 
 
 def _feedback_query(side: SideIndex, query_vectors: np.ndarray, best_ids: np.ndarray, keys: np.ndarray,

@@ -22,10 +22,10 @@ from typing import Any
 import faiss
 
 from matcher.errors import IndexMismatch
-from matcher.lexical_index import BM25Parameters, LexicalIndex
+from matcher.index.lexical import BM25Parameters, LexicalIndex
 from matcher.records import Kind
 from matcher.text.passages import PassagePolicy
-from matcher.vector_index import VectorIndex
+from matcher.index.vector import VectorIndex
 
 log = logging.getLogger(__name__)
 

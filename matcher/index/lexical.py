@@ -14,7 +14,7 @@ from typing import Any
 
 import numpy as np
 
-from matcher.arrays import ranges
+from matcher.support.arrays import ranges
 from matcher.text.tokenize import tokenize
 
 log = logging.getLogger(__name__)

@@ -1,6 +1,6 @@
 """What happened to a proposed pair (project, need): contacted, meeting, agreement or declined.
 
-Outcomes live in the catalogue's ``outcomes`` table (schema version 3, see :mod:`matcher.catalogue`).
+Outcomes live in the catalogue's ``outcomes`` table (schema version 3, see :mod:`matcher.storage.catalogue`).
 Each is kept with its author and time; nothing is ever overwritten, so a pair's history stays and
 its *latest* outcome (by ``recorded_at``, then ``id``) is the one that counts. ``score`` is the
 pair's dense (cosine) similarity when it was proposed, when known.
@@ -19,7 +19,7 @@ from typing import Any
 
 from matcher.errors import InvalidInput, NotFound, Problem, ValidationFailed
 from matcher.records import Kind
-from matcher.sqlite_connections import ThreadConnections
+from matcher.storage.sqlite import ThreadConnections
 
 Pair = tuple[str, str]  # (project_id, need_id)
 

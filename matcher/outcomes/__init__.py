@@ -1,0 +1,1 @@
+"""What happened to proposed pairs: the outcome store and how well scores foretold outcomes."""
