@@ -19,6 +19,7 @@ REPO_ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO_ROOT))
 
 from matcher.config import load_settings  # noqa: E402
+from matcher.engine import open as open_matcher
 from matcher.evaluation.faithfulness import explain_eval  # noqa: E402
 
 TARGETS = {"faithful_share": 0.95, "sufficiency_mean": 0.9, "sufficiency_p10": 0.7, "coverage": 0.98}
@@ -38,7 +39,7 @@ def main() -> None:
     settings = load_settings(environ={}, data_dir=args.data_dir, show_progress=False)
     print(f"{'set':<18}{'queries':>8}{'faithful':>10}{'drop expl':>10}{'drop rand':>10}{'suff mean':>10}{'suff p10':>9}{'coverage':>9}")
     for folder in sets:
-        report = explain_eval(folder, settings, max_queries=args.max_queries).to_dict()
+        report = explain_eval(folder, settings, max_queries=args.max_queries, opener=open_matcher).to_dict()
         missed = [name for name, target in TARGETS.items() if report[name] < target]
         print(
             f"{folder.name:<18}{report['queries']:>8}{report['faithful_share']:>10.4f}{report['mean_drop_explained']:>10.4f}"

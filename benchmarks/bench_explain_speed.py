@@ -42,7 +42,7 @@ sys.path.insert(0, str(REPO_ROOT))
 
 from benchmarks.bench_latency import percentile, real_corpus  # noqa: E402
 from matcher.config import load_settings  # noqa: E402
-from matcher.engine import Matcher  # noqa: E402
+from matcher.engine import Matcher, open as open_matcher  # noqa: E402
 from matcher.explanation.evidence import best_evidence_many  # noqa: E402
 from matcher.explanation.related import related_terms_many  # noqa: E402
 from matcher.records import Kind, Record  # noqa: E402
@@ -86,7 +86,7 @@ def main() -> None:
     settings = load_settings(environ={}, data_dir=args.data_dir, show_progress=True)
     if args.query_new_phrases is not None:
         settings = settings.replace(query_new_phrases=args.query_new_phrases)
-    matcher = Matcher(settings)
+    matcher = open_matcher(settings)
     started = time.perf_counter()
     matcher.ingest_records(Kind.PROJECTS, projects, "pap2pat-title papers")
     matcher.ingest_records(Kind.NEEDS, needs, "sbir-topics needs")

@@ -39,7 +39,7 @@ sys.path.insert(0, str(REPO_ROOT))  # run as a script without installing the pac
 import numpy as np  # noqa: E402
 
 from matcher.config import load_settings  # noqa: E402
-from matcher.engine import Matcher  # noqa: E402
+from matcher.engine import Matcher, open as open_matcher  # noqa: E402
 from matcher.records import Kind, Record  # noqa: E402
 
 log = logging.getLogger("bench_ingest")
@@ -249,7 +249,7 @@ def run(args: argparse.Namespace, shared: Path, work_dir: Path) -> Results:
     def settings_of(round_: int) -> Any:
         return load_settings(data_dir=work_dir / f"data-{round_}", show_progress=False)
 
-    matcher = Matcher(settings_of(1))
+    matcher = open_matcher(settings_of(1))
     # Distinct texts, as the embedding cache encodes each once.
     texts = list(
         dict.fromkeys(embedded_texts(matcher, Kind.PROJECTS, papers) + embedded_texts(matcher, Kind.NEEDS, needs))
@@ -272,7 +272,7 @@ def run(args: argparse.Namespace, shared: Path, work_dir: Path) -> Results:
         results.load_averages_after.append(os.getloadavg()[0])
         log.info("Round %d raw: %.1f s, %.2f texts/s", round_, seconds, len(texts) / seconds)
         if round_ > 1:
-            matcher = Matcher(settings_of(round_))
+            matcher = open_matcher(settings_of(round_))
         timing = pipeline_round(matcher, files)
         results.pipeline_rounds_seconds.append(timing.seconds)
         results.pipeline_rounds_encode_seconds.append(timing.encode_seconds)
@@ -302,7 +302,7 @@ def run(args: argparse.Namespace, shared: Path, work_dir: Path) -> Results:
 
     # 3. Second ingest of the unchanged files by a new Matcher (as a new process would), in the
     # data folder of the last round; compared with the best first run.
-    second = Matcher(matcher.settings)
+    second = open_matcher(matcher.settings)
     start = time.perf_counter()
     second.ingest_file(files[Kind.PROJECTS], Kind.PROJECTS)
     second.ingest_file(files[Kind.NEEDS], Kind.NEEDS)

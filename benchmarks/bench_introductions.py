@@ -29,7 +29,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 from matcher.config import load_settings  # noqa: E402
-from matcher.engine import Matcher  # noqa: E402
+from matcher.engine import Matcher, open as open_matcher  # noqa: E402
 from matcher.introductions.planner import PlanRequest, plan_introductions  # noqa: E402
 from matcher.introductions.scoring import SideVectors, best_pairs, side_vectors  # noqa: E402
 from matcher.introductions.solver import Caps, PairTable, solve_flow, solve_greedy  # noqa: E402
@@ -129,7 +129,7 @@ def main() -> None:
     logging.basicConfig(level=logging.WARNING)
     if not (arguments.data_dir / "catalogue.sqlite").exists():
         raise SystemExit(f"{arguments.data_dir} has no catalogue: benchmarks/load_test.py builds it from ../shared/data")
-    matcher = Matcher(load_settings(data_dir=arguments.data_dir, show_progress=False))
+    matcher = open_matcher(load_settings(data_dir=arguments.data_dir, show_progress=False))
     if not arguments.skip_end_to_end:
         part_end_to_end(matcher, arguments.min_score)
     for needs in arguments.needs:

@@ -29,7 +29,7 @@ REPO_ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO_ROOT))
 
 from matcher.config import load_settings  # noqa: E402
-from matcher.engine import Matcher  # noqa: E402
+from matcher.engine import open as open_matcher  # noqa: E402
 from matcher.records import Kind, Record  # noqa: E402
 
 log = logging.getLogger("bench_latency")
@@ -78,10 +78,10 @@ def main() -> None:
     projects, needs = corpus
 
     base = load_settings(environ={}, data_dir=args.data_dir, show_progress=True)
-    hybrid = Matcher(base)
+    hybrid = open_matcher(base)
     hybrid.ingest_records(Kind.PROJECTS, projects, "pap2pat-title papers")
     hybrid.ingest_records(Kind.NEEDS, needs, "sbir-topics needs")
-    dense = Matcher(base.replace(ranking="dense", show_progress=False), embedder=hybrid.embedder)
+    dense = open_matcher(base.replace(ranking="dense", show_progress=False), embedder=hybrid.embedder)
     matchers = {"dense": dense, "hybrid": hybrid}
 
     need_ids = [record.id for record in needs[: args.queries]]

@@ -25,6 +25,7 @@ REPO_ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO_ROOT))
 
 from matcher.config import load_settings  # noqa: E402
+from matcher.engine import open as open_matcher
 from matcher.evaluation.runner import evaluate, method_policies  # noqa: E402
 from matcher.retrieval.ranking import RankingPolicy  # noqa: E402
 
@@ -47,7 +48,7 @@ def candidates() -> dict[str, dict[str, object]]:
 
 def measure(folder: Path, data_dir: Path, split: str, policies: dict[str, RankingPolicy]) -> dict[str, float]:
     settings = load_settings(environ={}, data_dir=data_dir, show_progress=False)
-    results = evaluate(folder, settings, list(policies), split=split, policies=policies)
+    results = evaluate(folder, settings, list(policies), split=split, policies=policies, opener=open_matcher)
     return {result.method: result.metrics["ndcg@10"] for result in results}
 
 

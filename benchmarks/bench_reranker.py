@@ -38,7 +38,7 @@ REPO_ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO_ROOT))
 
 from matcher.config import load_settings  # noqa: E402
-from matcher.engine import Matcher  # noqa: E402
+from matcher.engine import Matcher, open as open_matcher  # noqa: E402
 from matcher.evaluation.beir import load_beir  # noqa: E402
 from matcher.evaluation.metrics import ndcg_at, recall_at, reciprocal_rank  # noqa: E402
 from matcher.evaluation.runner import in_split  # noqa: E402
@@ -83,7 +83,7 @@ def run_set(folder: Path, args: argparse.Namespace) -> dict[str, Any]:
     if args.embedding_cache:
         overrides["embedding_cache"] = str(args.embedding_cache)
     settings = load_settings(environ={}, **overrides)
-    matcher = Matcher(settings)
+    matcher = open_matcher(settings)
     start = time.perf_counter()
     ingest_beir(matcher, beir)
     ingest_seconds = time.perf_counter() - start
@@ -128,7 +128,7 @@ def run_set(folder: Path, args: argparse.Namespace) -> dict[str, Any]:
             time.strftime("%Y-%m-%dT%H:%M:%S"),
         ).save(settings.reranker_path)
     test_needs = sorted(set(test.needs.tolist()))
-    base_matcher = Matcher(settings.replace(use_reranker=False))
+    base_matcher = open_matcher(settings.replace(use_reranker=False))
     engine = {"base": engine_path(base_matcher, test_needs, beir.qrels), "reranked": engine_path(matcher, test_needs, beir.qrels)}
     settings.reranker_path.unlink(missing_ok=True)  # the work folder keeps no active model between runs
     return {

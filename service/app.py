@@ -9,6 +9,7 @@ from flask import Flask
 
 from matcher.config import Settings, load_settings
 from matcher.engine import Matcher
+from matcher.engine import open as open_matcher
 from service.api_keys import ApiKeys
 from service.plan_jobs import PlanJobs
 from service.access import install_cors, install_limits
@@ -32,7 +33,7 @@ def create_app(config: Settings | Mapping[str, Any] | None = None, matcher: Matc
     app = Flask(__name__, static_folder=None)
     app.json = OrjsonProvider(app)
     app.config["MAX_CONTENT_LENGTH"] = settings.max_request_bytes
-    app.extensions[EXTENSION] = matcher or Matcher(settings)
+    app.extensions[EXTENSION] = matcher or open_matcher(settings)
     app.extensions[KEYS_EXTENSION] = ApiKeys(settings.catalogue_path)
     app.extensions[JOBS_EXTENSION] = PlanJobs(settings.catalogue_path)
     app.register_blueprint(api, url_prefix="/api/v1")

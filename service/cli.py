@@ -39,9 +39,9 @@ def _settings(context: click.Context) -> Settings:
 
 
 def _open(context: click.Context) -> Any:
-    from matcher.engine import Matcher
+    from matcher.engine import open as open_matcher
 
-    return Matcher(_settings(context))
+    return open_matcher(_settings(context))
 
 
 @click.group()
@@ -229,7 +229,9 @@ def evaluate(
     from matcher.evaluation.runner import evaluate as run_evaluation
 
     methods = EVALUATION_METHODS if method == "all" else [method]
-    results = run_evaluation(dataset_dir, _settings(context), methods, top_k, work_dir, run_out, split)
+    from matcher.engine import open as open_matcher
+
+    results = run_evaluation(dataset_dir, _settings(context), methods, top_k, work_dir, run_out, split, opener=open_matcher)
     if as_json:
         for result in results:
             click.echo(json.dumps(result.to_dict()))
@@ -259,7 +261,9 @@ def explain_eval(
     """Measure whether explanations are faithful on a BEIR folder (ERASER comprehensiveness, sufficiency, coverage)."""
     from matcher.evaluation.faithfulness import explain_eval as run_explain_eval
 
-    report = run_explain_eval(dataset_dir, _settings(context), max_queries, seed, split, work_dir)
+    from matcher.engine import open as open_matcher
+
+    report = run_explain_eval(dataset_dir, _settings(context), max_queries, seed, split, work_dir, opener=open_matcher)
     data = report.to_dict()
     if as_json:
         keys = ("queries", "faithful_share", "mean_drop_explained", "mean_drop_random", "sufficiency_mean", "sufficiency_p10", "coverage")
@@ -535,7 +539,7 @@ def outcomes_import(context: click.Context, file: Path, author: str | None, enco
 @_fail_cleanly
 def evaluate_outcomes(context: click.Context, k: int, keep: float, min_labelled: int, as_json: bool) -> None:
     """How well scores foretold the recorded outcomes: precision@k, rates by score band, a min_score."""
-    from matcher.outcomes.evaluation import evaluate_recorded_outcomes
+    from matcher.introductions.scoring import evaluate_recorded_outcomes
 
     report = evaluate_recorded_outcomes(_open(context), k=k, keep=keep, min_labelled=min_labelled)
     if as_json:

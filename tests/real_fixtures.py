@@ -9,7 +9,7 @@ import pytest
 
 from matcher.config import Settings, load_settings
 from matcher.embedding.encoder import SentenceTransformerEmbedder
-from matcher.engine import Matcher
+from matcher.engine import Matcher, open as open_matcher
 from matcher.records import Kind
 from tests.conftest import SAMPLE_DATA
 
@@ -24,7 +24,7 @@ def real_embedder() -> SentenceTransformerEmbedder:
 def sample_dir(tmp_path_factory, real_embedder) -> Path:
     """A data folder holding the sample catalogue and its indexes (built once; treat as read-only)."""
     data_dir = tmp_path_factory.mktemp("sample") / "var"
-    matcher = Matcher(load_settings(environ={}, data_dir=data_dir, show_progress=False), embedder=real_embedder)
+    matcher = open_matcher(load_settings(environ={}, data_dir=data_dir, show_progress=False), embedder=real_embedder)
     matcher.ingest_file(SAMPLE_DATA / "projects.csv", Kind.PROJECTS)
     matcher.ingest_file(SAMPLE_DATA / "needs.csv", Kind.NEEDS)
     return data_dir
@@ -32,7 +32,7 @@ def sample_dir(tmp_path_factory, real_embedder) -> Path:
 
 @pytest.fixture(scope="session")
 def sample_matcher(sample_dir, real_embedder) -> Matcher:
-    return Matcher(load_settings(environ={}, data_dir=sample_dir, show_progress=False), embedder=real_embedder)
+    return open_matcher(load_settings(environ={}, data_dir=sample_dir, show_progress=False), embedder=real_embedder)
 
 
 @pytest.fixture
@@ -45,4 +45,4 @@ def copied_settings(sample_dir, tmp_path) -> Settings:
 
 @pytest.fixture
 def copied_matcher(copied_settings, real_embedder) -> Matcher:
-    return Matcher(copied_settings, embedder=real_embedder)
+    return open_matcher(copied_settings, embedder=real_embedder)

@@ -27,11 +27,11 @@ from tqdm import tqdm
 
 from matcher.config import Settings
 from matcher.embedding.encoder import Embedder
-from matcher.engine import Matcher
 from matcher.evaluation.beir import load_beir
 from matcher.evaluation.runner import _ingest_corpus, _work_folder, in_split
 from matcher.explanation.explain import Explanation
 from matcher.explanation.terms import Occurrence
+from matcher.pipeline.reader import Opener, Workspace
 from matcher.records import Kind, Record
 from matcher.text.passages import passages
 from matcher.text.tokenize import tokenize
@@ -128,8 +128,13 @@ def explain_eval(
     split: str = "all",
     work_dir: Path | None = None,
     embedder: Embedder | None = None,
+    *,
+    opener: Opener,
 ) -> FaithfulnessReport:
-    """Measure the faithfulness of explanations of correct top-1 matches on a BEIR set."""
+    """Measure the faithfulness of explanations of correct top-1 matches on a BEIR set.
+
+    ``opener`` opens the work folder (:func:`matcher.engine.open`, or a fake in tests).
+    """
     beir = load_beir(folder)
     query_ids = sorted(qid for qid in beir.queries if in_split(qid, split))
     random.Random(seed).shuffle(query_ids)
@@ -137,7 +142,7 @@ def explain_eval(
         work_settings = settings.replace(
             data_dir=work, embedding_cache=str(settings.embedding_cache_path), explain_at_index=False
         )
-        matcher = Matcher(work_settings, embedder=embedder)
+        matcher = opener(work_settings, embedder)
         matcher.sync_index(Kind.PROJECTS)
         _ingest_corpus(matcher, beir)
         cases = _collect(matcher, beir.queries, beir.qrels, query_ids, max_queries, seed)
@@ -145,7 +150,7 @@ def explain_eval(
 
 
 def _collect(
-    matcher: Matcher,
+    matcher: Workspace,
     queries: dict[str, str],
     qrels: dict[str, dict[str, int]],
     query_ids: list[str],
@@ -190,7 +195,7 @@ def _collect(
     return cases
 
 
-def _measure(name: str, matcher: Matcher, cases: list[_Case]) -> FaithfulnessReport:
+def _measure(name: str, matcher: Workspace, cases: list[_Case]) -> FaithfulnessReport:
     if not cases:
         return FaithfulnessReport(name, 0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0)
     policy = matcher.settings.passage_policy

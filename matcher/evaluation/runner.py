@@ -16,11 +16,11 @@ from tqdm import tqdm
 
 from matcher.config import Settings
 from matcher.embedding.encoder import Embedder
-from matcher.engine import Matcher
 from matcher.errors import InvalidInput
 from matcher.evaluation.beir import BeirSet, load_beir
 from matcher.evaluation.metrics import summarise
 from matcher.index.lexical import lexical_tokens
+from matcher.pipeline.reader import Opener, Workspace
 from matcher.retrieval.ranking import Fusion, Method, RankingPolicy
 from matcher.records import Kind, Record
 from matcher.retrieval.retrieve import retrieve
@@ -69,7 +69,7 @@ def _work_folder(work_dir: Path | None) -> Iterator[Path]:
             yield Path(folder)
 
 
-def _ingest_corpus(matcher: Matcher, beir: BeirSet) -> dict[int, str]:
+def _ingest_corpus(matcher: Workspace, beir: BeirSet) -> dict[int, str]:
     records = [Record(Kind.PROJECTS, doc.id, doc.title, doc.text) for doc in beir.corpus]
     matcher.ingest_records(Kind.PROJECTS, records, f"{beir.name}/corpus.jsonl", delete_missing=True)
     return {stored.key: stored.record.id for stored in matcher.catalogue.records(Kind.PROJECTS)}
@@ -85,8 +85,12 @@ def evaluate(
     split: str = "all",
     embedder: Embedder | None = None,
     policies: dict[str, RankingPolicy] | None = None,
+    *,
+    opener: Opener,
 ) -> list[MethodResult]:
     """Rank every labelled query of a BEIR set with each method and measure the rankings.
+
+    ``opener`` opens the work folder (:func:`matcher.engine.open`, or a fake in tests).
 
     ``policies`` replaces the named methods of :func:`method_policies` (to compare many fusions
     while the corpus is ingested and every query scored only once).
@@ -103,7 +107,7 @@ def evaluate(
     with _work_folder(work_dir) as work:
         # The work folder gets its own catalogue and indexes; embeddings stay in the shared cache.
         work_settings = settings.replace(data_dir=work, embedding_cache=str(settings.embedding_cache_path))
-        matcher = Matcher(work_settings, embedder=embedder)
+        matcher = opener(work_settings, embedder)
         id_of = _ingest_corpus(matcher, beir)
         side = matcher.sync_index(Kind.PROJECTS)
         groups = [passages("", text, settings.passage_policy) for text in queries.values()]

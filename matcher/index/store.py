@@ -112,7 +112,8 @@ def _check_manifest(kind: Kind, folder: Path, manifest: dict[str, Any], model_na
 class IndexStore:
     """The folder of saved indexes for both sides."""
 
-    def __init__(self, root: Path) -> None:
+    def __init__(self, root: Path, vector_class: type[VectorIndex] = VectorIndex) -> None:
+        self.vector_class = vector_class
         self.root = root
         self._pointers = {kind: root / kind.value / CURRENT for kind in Kind}
         self._last_read: dict[Kind, tuple[tuple[int, int, int], str | None]] = {}
@@ -218,7 +219,7 @@ class IndexStore:
         faiss_index = faiss.read_index(str(folder / "index.faiss"))
         entries = {int(key): (digest, int(count)) for key, digest, count in _read_json(folder / "entries.json")}
         tokens = {int(key): list(words) for key, words in _read_json(folder / "lexical.json")}
-        vector = VectorIndex(kind, manifest["model"], int(manifest["dimension"]), entries, faiss_index)
+        vector = self.vector_class(kind, manifest["model"], int(manifest["dimension"]), entries, faiss_index)
         return SideIndex(vector, LexicalIndex(bm25, tokens), passages, int(manifest["revision"]))
 
     def remove_all(self, kind: Kind) -> None:

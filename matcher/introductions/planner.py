@@ -13,7 +13,7 @@ import time
 from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 
@@ -23,11 +23,9 @@ from matcher.filters import filter_sql
 from matcher.introductions.conflicts import PARTY_FIELD, ConflictRule, find_exclusions, normalise
 from matcher.introductions.scoring import best_pairs, ranks_within, side_vectors
 from matcher.introductions.solver import SOLVERS, Caps, PairTable
+from matcher.pipeline.explain import explain_pairs
+from matcher.pipeline.reader import Reader
 from matcher.records import Kind, Record
-from matcher.text.tokenize import detect_language
-
-if TYPE_CHECKING:
-    from matcher.engine import Matcher
 
 log = logging.getLogger(__name__)
 
@@ -190,7 +188,7 @@ class Plan:
 
 
 def _in_scope(
-    matcher: Matcher, kind: Kind, indexed: Mapping[int, Any], filters: dict[str, Any], updated_since: str | None
+    reader: Reader, kind: Kind, indexed: Mapping[int, Any], filters: dict[str, Any], updated_since: str | None
 ) -> dict[int, Record]:
     """The records of ``kind`` that the filters and date admit, among those ``indexed``."""
     condition, parameters = filter_sql(kind, filters)
@@ -199,8 +197,8 @@ def _in_scope(
         # A project's own `updated` date when it has one, else when the catalogue last changed it.
         clauses.append("COALESCE(json_extract(data, '$.updated'), substr(updated_at, 1, 10)) >= ?")
         parameters = [*parameters, updated_since]
-    keys = matcher.catalogue.filtered_keys(kind, " AND ".join(clauses), parameters) if clauses else set(indexed)
-    return matcher.catalogue.by_keys(kind, sorted(key for key in keys if key in indexed))
+    keys = reader.catalogue.filtered_keys(kind, " AND ".join(clauses), parameters) if clauses else set(indexed)
+    return reader.catalogue.by_keys(kind, sorted(key for key in keys if key in indexed))
 
 
 def _party(record: Record, key: int) -> str:
@@ -225,22 +223,22 @@ def _empty_reason(diagnostics: dict[str, Any], request: PlanRequest) -> str:
 
 
 def plan_introductions(
-    matcher: Matcher, request: PlanRequest, progress: Callable[[int, int], None] | None = None
+    reader: Reader, request: PlanRequest, progress: Callable[[int, int], None] | None = None
 ) -> Plan:
     """The plan of greatest total score that keeps every cap, floor and conflict of ``request``."""
     started = time.perf_counter()
     # Each side's index read once, so scope and vectors come from the same generation.
-    project_index, need_index = matcher.index(Kind.PROJECTS).vector, matcher.index(Kind.NEEDS).vector
-    projects = _in_scope(matcher, Kind.PROJECTS, project_index.entries, request.project_filters, request.updated_since)
-    needs = _in_scope(matcher, Kind.NEEDS, need_index.entries, request.need_filters, request.updated_since)
+    project_index, need_index = reader.index(Kind.PROJECTS).vector, reader.index(Kind.NEEDS).vector
+    projects = _in_scope(reader, Kind.PROJECTS, project_index.entries, request.project_filters, request.updated_since)
+    needs = _in_scope(reader, Kind.NEEDS, need_index.entries, request.need_filters, request.updated_since)
     exclusions = find_exclusions(
-        projects, needs, request.conflicts, matcher.outcomes.introduced_pairs(), matcher.outcomes.declined_not_relevant()
+        projects, needs, request.conflicts, reader.outcomes.introduced_pairs(), reader.outcomes.declined_not_relevant()
     )
     project_side = side_vectors(project_index, projects)
     need_side = side_vectors(need_index, needs)
     scored = time.perf_counter()
     candidates = best_pairs(need_side, project_side, request.candidates, request.min_score, exclusions.by_need,
-                            progress=progress, keep_all=matcher.settings.plan_all_pairs_limit)
+                            progress=progress, keep_all=reader.settings.plan_all_pairs_limit)
     solving = time.perf_counter()
     table = PairTable(
         candidates.need_keys.tolist(),
@@ -255,7 +253,7 @@ def plan_introductions(
     need_ranks = ranks_within(need_side, project_side, pairs)
     project_ranks = ranks_within(project_side, need_side, [(project, need) for need, project in pairs])
     ranked = time.perf_counter()
-    summaries = _summaries(matcher, needs, projects, pairs) if request.explain else {}
+    summaries = _summaries(reader, needs, projects, pairs) if request.explain else {}
     introductions = [
         Introduction(
             projects[project], needs[need], float(table.scores[i]), need_ranks[(need, project)],
@@ -299,22 +297,8 @@ def plan_introductions(
 
 
 def _summaries(
-    matcher: Matcher, needs: dict[int, Record], projects: dict[int, Record], pairs: list[tuple[int, int]]
+    reader: Reader, needs: dict[int, Record], projects: dict[int, Record], pairs: list[tuple[int, int]]
 ) -> dict[tuple[int, int], str]:
     """The explanation summary of each (need, project) pair, in the need's language."""
-    if not pairs:
-        return {}
-    explainer = matcher.explainer
-    need_keys = sorted({need for need, _ in pairs})
-    need_profiles = explainer.profiles(Kind.NEEDS, {key: needs[key] for key in need_keys})
-    project_profiles = explainer.profiles(Kind.PROJECTS, {project: projects[project] for _, project in pairs})
-    by_need: dict[int, list[int]] = {}
-    for need, project in pairs:
-        by_need.setdefault(need, []).append(project)
-    summaries: dict[tuple[int, int], str] = {}
-    for need, project_keys in by_need.items():
-        record = needs[need]
-        language = record.language or detect_language(record.text)
-        explained = explainer.explain_all(need_profiles[need], [project_profiles[key] for key in project_keys], language)
-        summaries.update(((need, key), explanation.summary) for key, explanation in zip(project_keys, explained))
-    return summaries
+    explained = explain_pairs(reader.explainer, Kind.NEEDS, needs, projects, pairs)
+    return {pair: explanation.summary for pair, explanation in explained.items()}

@@ -10,16 +10,15 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
 
 import numpy as np
 
 from matcher.support.arrays import ranges
+from matcher.outcomes.evaluation import OutcomeEvaluation, evaluate_outcomes
+from matcher.outcomes.store import Pair
+from matcher.pipeline.reader import Reader
 from matcher.records import Kind
 from matcher.index.vector import VectorIndex
-
-if TYPE_CHECKING:
-    from matcher.engine import Matcher
 
 BLOCK_CELLS = 2_000_000  # passage-by-passage similarities at once (8 MB; the peak is about six times that)
 
@@ -226,16 +225,16 @@ def side_vectors_subset(side: SideVectors, keys: Iterable[int]) -> SideVectors:
     return SideVectors(side.keys[positions], np.cumsum(counts) - counts, side.vectors[rows])
 
 
-def pair_similarities(matcher: Matcher, pairs: Iterable[tuple[str, str]]) -> dict[tuple[str, str], float]:
+def pair_similarities(reader: Reader, pairs: Iterable[tuple[str, str]]) -> dict[tuple[str, str], float]:
     """``(project_id, need_id) -> dense similarity`` from the stored vectors; unknown records are left out."""
     pairs = list(pairs)
-    projects = matcher.catalogue.keys_of(Kind.PROJECTS, {project for project, _ in pairs})
-    needs = matcher.catalogue.keys_of(Kind.NEEDS, {need for _, need in pairs})
+    projects = reader.catalogue.keys_of(Kind.PROJECTS, {project for project, _ in pairs})
+    needs = reader.catalogue.keys_of(Kind.NEEDS, {need for _, need in pairs})
     known = [(project, need) for project, need in pairs if project in projects and need in needs]
     if not known:
         return {}
-    project_side = side_vectors(matcher.index(Kind.PROJECTS).vector, projects.values())
-    need_side = side_vectors(matcher.index(Kind.NEEDS).vector, needs.values())
+    project_side = side_vectors(reader.index(Kind.PROJECTS).vector, projects.values())
+    need_side = side_vectors(reader.index(Kind.NEEDS).vector, needs.values())
     scores = record_similarities(need_side, project_side)
     need_row = {int(key): row for row, key in enumerate(need_side.keys)}
     project_column = {int(key): column for column, key in enumerate(project_side.keys)}
@@ -245,3 +244,11 @@ def pair_similarities(matcher: Matcher, pairs: Iterable[tuple[str, str]]) -> dic
         if row is not None and column is not None:
             result[(project, need)] = float(scores[row, column])
     return result
+
+
+def evaluate_recorded_outcomes(reader: Reader, k: int = 5, keep: float = 0.9, min_labelled: int = 20) -> OutcomeEvaluation:
+    """:func:`~matcher.outcomes.evaluation.evaluate_outcomes` over the outcome store, current similarities from its indexes."""
+    def similarity(pairs: list[Pair]) -> dict[Pair, float]:
+        return pair_similarities(reader, pairs)
+
+    return evaluate_outcomes(reader.outcomes.list(), similarity, k=k, keep=keep, min_labelled=min_labelled)

@@ -12,13 +12,10 @@ import math
 from collections import Counter, defaultdict
 from collections.abc import Callable, Iterable
 from dataclasses import asdict, dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from matcher.errors import InvalidInput
 from matcher.outcomes.store import Outcome, OutcomeStatus, Pair, latest_by_pair
-
-if TYPE_CHECKING:
-    from matcher.engine import Matcher
 
 SimilarityLookup = Callable[[list[Pair]], dict[Pair, float]]
 BAND_WIDTH = 0.1
@@ -226,13 +223,3 @@ def evaluate_outcomes(
         bands=_bands(latest, scores),
         calibration=calibration,
     )
-
-
-def evaluate_recorded_outcomes(matcher: Matcher, k: int = 5, keep: float = 0.9, min_labelled: int = 20) -> OutcomeEvaluation:
-    """:func:`evaluate_outcomes` over the matcher's outcome store, current similarities from its indexes."""
-    from matcher.introductions.scoring import pair_similarities
-
-    def similarity(pairs: list[Pair]) -> dict[Pair, float]:
-        return pair_similarities(matcher, pairs)
-
-    return evaluate_outcomes(matcher.outcomes.list(), similarity, k=k, keep=keep, min_labelled=min_labelled)

@@ -15,13 +15,12 @@ from typing import Any, Protocol
 import numpy as np
 from tqdm import tqdm
 
-from matcher.engine import Matcher
 from matcher.errors import NotFound
-from matcher.index.lexical import lexical_tokens
+from matcher.pipeline.query import Query
+from matcher.pipeline.reader import Reader
 from matcher.retrieval.ranking import Ranked
 from matcher.records import Kind, Record
 from matcher.reranking.features import FEATURES, Candidate, feature_matrix
-from matcher.text.tokenize import detect_language
 
 log = logging.getLogger(__name__)
 
@@ -48,46 +47,25 @@ def latest_labels(outcomes: Iterable[LabelledOutcome]) -> dict[Pair, bool]:
     return {pair: outcome.label for pair, outcome in latest.items() if outcome.label is not None}
 
 
-@dataclass(frozen=True)
-class NeedQuery:
-    """A stored need as a query: its vectors (from the cache) and BM25 tokens (from the index)."""
-
-    key: int
-    need: Record
-    vectors: np.ndarray
-    tokens: list[str]
-    language: str
+def need_query(reader: Reader, need_id: str) -> Query:
+    """A stored need as a query, as a match by its id builds it."""
+    return reader.queries.stored(Kind.NEEDS, need_id)
 
 
-def need_query(matcher: Matcher, need_id: str) -> NeedQuery:
-    stored = matcher.catalogue.get(Kind.NEEDS, need_id)
-    record = stored.record
-    tokens = matcher.index(Kind.NEEDS).lexical.tokens.get(stored.key)
-    return NeedQuery(
-        stored.key,
-        record,
-        matcher.vectors.vectors(matcher.passages_of(record)),
-        tokens if tokens is not None else lexical_tokens(record.text),
-        record.language or detect_language(record.text),
-    )
-
-
-def base_ranking(matcher: Matcher, query: NeedQuery, depth: int | None = None) -> list[Ranked]:
+def base_ranking(reader: Reader, query: Query, depth: int | None = None) -> list[Ranked]:
     """The configured (base) ranking of projects for a need, best first: ``depth`` of them, or all."""
-    depth = depth or matcher.index(Kind.PROJECTS).count
-    return matcher.rank(Kind.PROJECTS, query.vectors, query.tokens, depth) if depth else []
+    depth = depth or reader.index(Kind.PROJECTS).count
+    return reader.rank(Kind.PROJECTS, query.vectors, query.tokens, depth) if depth else []
 
 
 def explained_candidates(
-    matcher: Matcher, query: NeedQuery, ranked: list[tuple[int, Ranked]], records: Mapping[int, Record]
+    reader: Reader, query: Query, ranked: list[tuple[int, Ranked]], records: Mapping[int, Record]
 ) -> list[Candidate]:
     """``(base rank, hit)`` pairs explained against the need, as :class:`Candidate` s."""
     if not ranked:
         return []
-    explainer = matcher.explainer
-    query_profile = explainer.profiles(Kind.NEEDS, {query.key: query.need})[query.key]
-    profiles = explainer.profiles(Kind.PROJECTS, {hit.key: records[hit.key] for _, hit in ranked})
-    explanations = explainer.explain_all(query_profile, [profiles[hit.key] for _, hit in ranked], query.language)
+    wanted = {hit.key: records[hit.key] for _, hit in ranked}
+    explanations = reader.explain(query, Kind.PROJECTS, wanted, [hit.key for _, hit in ranked])
     return [Candidate(rank, hit, records[hit.key], explanation) for (rank, hit), explanation in zip(ranked, explanations)]
 
 
@@ -127,33 +105,33 @@ class Dataset:
         }
 
 
-def build_dataset(matcher: Matcher, labels: Mapping[Pair, bool]) -> Dataset:
+def build_dataset(reader: Reader, labels: Mapping[Pair, bool]) -> Dataset:
     """Feature rows for labelled pairs; pairs whose need or project is gone are counted in ``skipped``."""
     by_need: dict[str, dict[str, bool]] = {}
     for (need_id, project_id), label in labels.items():
         by_need.setdefault(need_id, {})[project_id] = label
     wanted = {project_id for pairs in by_need.values() for project_id in pairs}
-    key_of = {stored.record.id: stored.key for stored in matcher.catalogue.records(Kind.PROJECTS) if stored.record.id in wanted}
+    key_of = {stored.record.id: stored.key for stored in reader.catalogue.records(Kind.PROJECTS) if stored.record.id in wanted}
     blocks: list[np.ndarray] = []
     rows: list[tuple[str, str, bool, int]] = []
     skipped = 0
     for need_id in tqdm(sorted(by_need), desc="Features of labelled pairs", unit="need",
-                        disable=not matcher.settings.show_progress):
+                        disable=not reader.settings.show_progress):
         pairs = by_need[need_id]
         try:
-            query = need_query(matcher, need_id)
+            query = need_query(reader, need_id)
         except NotFound:
             skipped += len(pairs)
             continue
-        position = {hit.key: (rank, hit) for rank, hit in enumerate(base_ranking(matcher, query), start=1)}
+        position = {hit.key: (rank, hit) for rank, hit in enumerate(base_ranking(reader, query), start=1)}
         present = [(project_id, key_of[project_id]) for project_id in sorted(pairs)
                    if project_id in key_of and key_of[project_id] in position]
         skipped += len(pairs) - len(present)
         if not present:
             continue
-        records = matcher.catalogue.by_keys(Kind.PROJECTS, [key for _, key in present])
-        candidates = explained_candidates(matcher, query, [position[key] for _, key in present], records)
-        blocks.append(feature_matrix(query.need, candidates))
+        records = reader.catalogue.by_keys(Kind.PROJECTS, [key for _, key in present])
+        candidates = explained_candidates(reader, query, [position[key] for _, key in present], records)
+        blocks.append(feature_matrix(query.record, candidates))
         rows.extend((need_id, project_id, pairs[project_id], position[key][0]) for project_id, key in present)
     if skipped:
         log.warning("%d labelled pairs name a need or project that no longer exists; they are left out", skipped)

@@ -16,7 +16,8 @@ from dataclasses import dataclass
 
 from tqdm import tqdm
 
-from matcher.engine import IngestReport, Matcher
+from matcher.indexing.ingestion import IngestReport
+from matcher.pipeline.reader import Workspace
 from matcher.evaluation.beir import BeirSet
 from matcher.index.lexical import LexicalIndex, lexical_tokens
 from matcher.records import Kind, Record
@@ -48,13 +49,13 @@ def subset(beir: BeirSet, query_ids: Iterable[str], neighbours: int) -> BeirSet:
     )
 
 
-def ingest_beir(matcher: Matcher, beir: BeirSet) -> tuple[IngestReport, IngestReport]:
+def ingest_beir(reader: Workspace, beir: BeirSet) -> tuple[IngestReport, IngestReport]:
     """Documents as projects and queries as needs (embeddings through the cache; indexes and profiles made)."""
     projects = [Record(Kind.PROJECTS, doc.id, doc.title, doc.text) for doc in beir.corpus]
     needs = [Record(Kind.NEEDS, query_id, "", text) for query_id, text in beir.queries.items()]
     return (
-        matcher.ingest_records(Kind.PROJECTS, projects, f"{beir.name}/corpus.jsonl", delete_missing=True),
-        matcher.ingest_records(Kind.NEEDS, needs, f"{beir.name}/queries.jsonl", delete_missing=True),
+        reader.ingest_records(Kind.PROJECTS, projects, f"{beir.name}/corpus.jsonl", delete_missing=True),
+        reader.ingest_records(Kind.NEEDS, needs, f"{beir.name}/queries.jsonl", delete_missing=True),
     )
 
 
@@ -80,7 +81,7 @@ class SimulatedOutcome:
 
 
 def simulate_outcomes(
-    matcher: Matcher,
+    reader: Workspace,
     qrels: dict[str, dict[str, int]],
     need_ids: Iterable[str],
     depth: int = 20,
@@ -92,9 +93,9 @@ def simulate_outcomes(
         raise ValueError(f"noise must be from 0 to 1, got {noise}")
     rng = random.Random(seed)
     outcomes: list[SimulatedOutcome] = []
-    for need_id in tqdm(list(need_ids), desc="Simulating outcomes", unit="need", disable=not matcher.settings.show_progress):
-        hits = base_ranking(matcher, need_query(matcher, need_id), depth)
-        records = matcher.catalogue.by_keys(Kind.PROJECTS, [hit.key for hit in hits])
+    for need_id in tqdm(list(need_ids), desc="Simulating outcomes", unit="need", disable=not reader.settings.show_progress):
+        hits = base_ranking(reader, need_query(reader, need_id), depth)
+        records = reader.catalogue.by_keys(Kind.PROJECTS, [hit.key for hit in hits])
         relevant = qrels.get(need_id, {})
         for hit in hits:
             project_id = records[hit.key].id
@@ -110,9 +111,9 @@ def simulate_outcomes(
     return outcomes
 
 
-def record_outcomes(matcher: Matcher, outcomes: list[SimulatedOutcome], author: str = "simulation") -> int:
+def record_outcomes(reader: Workspace, outcomes: list[SimulatedOutcome], author: str = "simulation") -> int:
     """Store simulated outcomes in the data folder's outcome store, all in one transaction."""
-    stored = matcher.outcomes.record_many(
+    stored = reader.outcomes.record_many(
         ((number, outcome.values()) for number, outcome in enumerate(outcomes, start=1)), "simulated outcomes", author
     )
     log.info("Recorded %d simulated outcomes", len(stored))

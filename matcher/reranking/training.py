@@ -20,7 +20,7 @@ from typing import Any
 import numpy as np
 
 from matcher.errors import InvalidInput, MatcherError
-from matcher.engine import Matcher
+from matcher.pipeline.reader import Reader
 from matcher.evaluation.metrics import METRICS, ordered_labels
 from matcher.reranking.dataset import Dataset, Pair, build_dataset, latest_labels
 from matcher.reranking.model import Linear, RerankerModel, Trees, base_signature
@@ -227,7 +227,7 @@ class TrainingReport:
 
 
 def train_reranker(
-    matcher: Matcher,
+    reader: Reader,
     folds: int = 5,
     seed: int = 13,
     labels: Mapping[Pair, bool] | None = None,
@@ -243,19 +243,19 @@ def train_reranker(
     When no model gains, any saved model is removed, so the engine falls back to the base ranking.
     """
     if labels is None:
-        labels = latest_labels(matcher.outcomes.list())
+        labels = latest_labels(reader.outcomes.list())
     if len(labels) < MIN_PAIRS:
         raise NotEnoughOutcomes(
             f"Too few labelled outcomes to train a re-ranker: {len(labels)} pairs with a meeting, an agreement "
             f"or a decline as their latest outcome (at least {MIN_PAIRS} needed)",
             details={"pairs": len(labels)},
         )
-    dataset = build_dataset(matcher, labels)
+    dataset = build_dataset(reader, labels)
     folds = check_enough(dataset, folds)
     results = [cross_validate(dataset, name, folds, seed, metric) for name in models]
     beating = [result for result in results if result.beats_base]
     best = max(beating or results, key=lambda result: result.gain)
-    path = matcher.settings.reranker_path
+    path = reader.settings.reranker_path
     gains = best.beats_base
     if gains:
         model = RerankerModel(
@@ -263,8 +263,8 @@ def train_reranker(
             scorer=fit(best.model, dataset, seed),
             cv=best.to_dict(),
             training=dataset.counts(),
-            embedding_model=matcher.embedder.name,
-            base_ranking=base_signature(matcher.settings),
+            embedding_model=reader.embedder.name,
+            base_ranking=base_signature(reader.settings),
             trained_at=dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
         )
         model.save(path)

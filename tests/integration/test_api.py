@@ -139,10 +139,10 @@ def test_bad_requests_get_json_errors(client, method, url, kwargs, expected):
 
 def test_mismatched_index_is_503(copied_matcher):
     from matcher.embedding.encoder import SentenceTransformerEmbedder
-    from matcher.engine import Matcher
+    from matcher.engine import open as open_matcher
 
     settings = copied_matcher.settings.replace(model_name="another/model")
-    other = Matcher(settings, embedder=SentenceTransformerEmbedder("another/model", copied_matcher.embedder.path))
+    other = open_matcher(settings, embedder=SentenceTransformerEmbedder("another/model", copied_matcher.embedder.path))
     client = create_app(settings, matcher=other).test_client()
     response = client.post("/api/v1/match", json={"text": "laser welding"})
     assert error_of(response) == (503, "index_mismatch")

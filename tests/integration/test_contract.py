@@ -35,12 +35,12 @@ OPERATIONS = [
 def contract_app(sample_dir, tmp_path_factory, real_embedder):
     import shutil
 
-    from matcher.engine import Matcher
+    from matcher.engine import open as open_matcher
 
     data_dir = tmp_path_factory.mktemp("contract") / "var"
     shutil.copytree(sample_dir, data_dir)
     config = load_settings(environ={}, data_dir=data_dir, show_progress=False, rate_limit="", write_rate_limit="")
-    matcher = Matcher(config, embedder=real_embedder)
+    matcher = open_matcher(config, embedder=real_embedder)
     key, _ = ApiKeys(matcher.settings.catalogue_path).create("contract tests")
     return create_app(config, matcher=matcher), key
 

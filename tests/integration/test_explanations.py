@@ -10,7 +10,7 @@ import pytest
 from click.testing import CliRunner
 
 from matcher.config import load_settings
-from matcher.engine import Matcher
+from matcher.engine import Matcher, open as open_matcher
 from matcher.records import Kind
 from matcher.text.sentences import sentence_spans
 from service import create_app
@@ -40,7 +40,7 @@ def test_a_sentence_past_the_models_window_gets_no_tokens(real_embedder):
 @pytest.fixture(scope="module")
 def small_matcher(tmp_path_factory, real_embedder) -> Matcher:
     data_dir = tmp_path_factory.mktemp("explain") / "var"
-    matcher = Matcher(load_settings(environ={}, data_dir=data_dir, show_progress=False), embedder=real_embedder)
+    matcher = open_matcher(load_settings(environ={}, data_dir=data_dir, show_progress=False), embedder=real_embedder)
     matcher.ingest_batch(
         Kind.PROJECTS,
         [

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from matcher.outcomes.evaluation import evaluate_recorded_outcomes
+from matcher.introductions.scoring import evaluate_recorded_outcomes
 from service.cli import main
 
 

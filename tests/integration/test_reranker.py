@@ -15,7 +15,7 @@ import pytest
 from click.testing import CliRunner
 
 from matcher.config import load_settings
-from matcher.engine import Matcher
+from matcher.engine import Matcher, open as open_matcher
 from matcher.evaluation.beir import BeirSet, load_beir
 from matcher.evaluation.runner import in_split
 from matcher.records import Kind
@@ -44,7 +44,7 @@ def slice_set() -> BeirSet:
 def slice_dir(slice_set, tmp_path_factory, real_embedder):
     """A data folder with the slice ingested (indexes and explanation profiles made); treat as read-only."""
     data_dir = tmp_path_factory.mktemp("pap2pat-slice") / "var"
-    matcher = Matcher(load_settings(environ={}, data_dir=data_dir, show_progress=False), embedder=real_embedder)
+    matcher = open_matcher(load_settings(environ={}, data_dir=data_dir, show_progress=False), embedder=real_embedder)
     ingest_beir(matcher, slice_set)
     return data_dir
 
@@ -53,7 +53,7 @@ def slice_dir(slice_set, tmp_path_factory, real_embedder):
 def slice_matcher(slice_dir, tmp_path, real_embedder) -> Matcher:
     data_dir = tmp_path / "var"
     shutil.copytree(slice_dir, data_dir)
-    return Matcher(load_settings(environ={}, data_dir=data_dir, show_progress=False), embedder=real_embedder)
+    return open_matcher(load_settings(environ={}, data_dir=data_dir, show_progress=False), embedder=real_embedder)
 
 
 def _base_top(matcher: Matcher, need_id: str, depth: int) -> list[str]:
@@ -107,7 +107,7 @@ def test_a_reranker_that_gains_is_used_and_one_that_does_not_is_removed(slice_ma
     assert report.saved and report.best.gain > 0.3 and matcher.settings.reranker_path.exists()
 
     need = needs[0]
-    base = Matcher(matcher.settings.replace(use_reranker=False), embedder=matcher.embedder)
+    base = open_matcher(matcher.settings.replace(use_reranker=False), embedder=matcher.embedder)
     before = base.match(base.request(record_id=need, top_k=5))
     after = matcher.match(matcher.request(record_id=need, top_k=5))
     assert before.ranking == "base" and after.ranking == "reranked"

@@ -7,7 +7,7 @@ import csv
 import pytest
 
 from matcher.embedding.encoder import SentenceTransformerEmbedder
-from matcher.engine import Matcher
+from matcher.engine import Matcher, open as open_matcher
 from matcher.errors import IndexMismatch, Unavailable
 from matcher.records import Kind
 from tests.conftest import SAMPLE_DATA
@@ -75,7 +75,7 @@ def test_free_text_need_in_english_and_chinese(sample_matcher):
 
 def test_second_run_over_unchanged_files_encodes_nothing(copied_settings, real_embedder):
     """A new Matcher (as a new process would) re-ingests the sample files: no text reaches the model."""
-    matcher = Matcher(copied_settings, embedder=real_embedder)
+    matcher = open_matcher(copied_settings, embedder=real_embedder)
     for name, kind in (("projects.csv", Kind.PROJECTS), ("needs.csv", Kind.NEEDS)):
         report = matcher.ingest_file(SAMPLE_DATA / name, kind)
         assert (report.created, report.updated, report.deleted) == (0, 0, 0)
@@ -85,10 +85,10 @@ def test_second_run_over_unchanged_files_encodes_nothing(copied_settings, real_e
 
 def test_index_of_another_model_is_refused_until_rebuilt(copied_settings, real_embedder):
     other_settings = copied_settings.replace(model_name="local/minilm-copy")
-    other = Matcher(other_settings, embedder=SentenceTransformerEmbedder("local/minilm-copy", real_embedder.path))
+    other = open_matcher(other_settings, embedder=SentenceTransformerEmbedder("local/minilm-copy", real_embedder.path))
     with pytest.raises(IndexMismatch, match="built with model 'sentence-transformers/all-MiniLM-L6-v2' .*`matcher index --rebuild`"):
         other.match(other.request(text="laser welding"))
-    other._loaded.clear()
+    other.indexes._loaded.clear()
     other.sync_index(Kind.PROJECTS, rebuild=True)
     assert other.match(other.request(text="laser welding aluminium", top_k=1)).matches[0].record.id == "P024"
 

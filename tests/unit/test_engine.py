@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 
 from matcher.storage.catalogue import SCHEMA_VERSION, Catalogue
-from matcher.engine import Matcher
+from matcher.engine import Matcher, open as open_matcher
 from matcher.errors import InvalidInput, NotFound, TooLarge, Unavailable, ValidationFailed
 from matcher.records import Kind
 from matcher.text.tokenize import term_set
@@ -52,14 +52,14 @@ def state(matcher: Matcher) -> tuple:
 
 @pytest.fixture
 def matcher(settings, fake_embedder, tmp_path) -> Matcher:
-    engine = Matcher(settings, embedder=fake_embedder)
+    engine = open_matcher(settings, embedder=fake_embedder)
     engine.ingest_file(write_jsonl(tmp_path / "projects.jsonl", PROJECTS), Kind.PROJECTS)
     engine.ingest_file(write_jsonl(tmp_path / "needs.jsonl", NEEDS), Kind.NEEDS)
     return engine
 
 
 def test_catalogue_is_created_at_the_current_schema_in_wal_mode(settings, fake_embedder):
-    Matcher(settings, embedder=fake_embedder)
+    open_matcher(settings, embedder=fake_embedder)
     assert Catalogue(settings.catalogue_path).schema_version() == SCHEMA_VERSION
     with sqlite3.connect(settings.catalogue_path) as connection:
         assert connection.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
@@ -190,7 +190,7 @@ def test_unknown_id_is_not_found(matcher):
 
 
 def test_matching_before_any_index_is_unavailable(settings, fake_embedder):
-    engine = Matcher(settings, embedder=fake_embedder)
+    engine = open_matcher(settings, embedder=fake_embedder)
     with pytest.raises(Unavailable, match="There is no projects index yet"):
         engine.match(engine.request(text="anything"))
 
@@ -202,7 +202,7 @@ def test_batch_limit(matcher):
 
 
 def test_a_new_process_sees_the_index_another_one_saved(matcher, settings, fake_embedder, tmp_path):
-    other = Matcher(settings, embedder=fake_embedder)
+    other = open_matcher(settings, embedder=fake_embedder)
     assert other.index(Kind.PROJECTS).count == 4
     matcher.ingest_batch(Kind.PROJECTS, [{"id": "P5", "title": "Hydrogen", "abstract": "hydrogen storage"}])
     assert other.index(Kind.PROJECTS).count == 5
@@ -222,7 +222,7 @@ def test_stale_index_is_brought_in_step_from_the_cache(matcher, fake_embedder):
 def test_a_deleted_record_never_comes_back_from_either_index(matcher, settings, fake_embedder, tmp_path):
     key = matcher.catalogue.get(Kind.PROJECTS, "P1").key
     matcher.ingest_file(write_jsonl(tmp_path / "p.jsonl", PROJECTS[1:]), Kind.PROJECTS, delete_missing=True)
-    reopened = Matcher(settings, embedder=fake_embedder)  # reads the saved generation from disk
+    reopened = open_matcher(settings, embedder=fake_embedder)  # reads the saved generation from disk
     from matcher.retrieval.ranking import Method, RankingPolicy
 
     for engine in (matcher, reopened):
@@ -294,7 +294,7 @@ QUERY = "drone inspection of bridges for corrosion"
 
 def _twinned_engine(settings, tmp_path, **changes) -> tuple[Matcher, _Twinned]:
     model = _Twinned(changes.pop("twin_fails", False))
-    engine = Matcher(settings.replace(query_new_phrases=2, **changes), embedder=model)
+    engine = open_matcher(settings.replace(query_new_phrases=2, **changes), embedder=model)
     engine.ingest_file(write_jsonl(tmp_path / "projects.jsonl", PROJECTS), Kind.PROJECTS)
     model.encoded.clear()
     return engine, model

@@ -11,6 +11,7 @@ import pytest
 from matcher.errors import InvalidInput, ValidationFailed
 from matcher.evaluation.beir import load_beir
 from matcher.evaluation.metrics import ndcg_at, recall_at, reciprocal_rank, summarise
+from matcher.engine import open as open_matcher
 from matcher.evaluation.runner import evaluate, in_split
 
 
@@ -71,7 +72,7 @@ def test_evaluation_ranks_every_method_and_writes_a_trec_run(tmp_path, settings,
     folder = write_beir(tmp_path / "toy", DOCS, QUERIES, QRELS)
     run_path = tmp_path / "run.trec"
     with run_path.open("w") as run_out:
-        results = evaluate(folder, settings, ["bm25", "dense", "rrf", "hybrid"], top_k=3, run_out=run_out, embedder=fake_embedder)
+        results = evaluate(folder, settings, ["bm25", "dense", "rrf", "hybrid"], top_k=3, run_out=run_out, embedder=fake_embedder, opener=open_matcher)
     assert [result.method for result in results] == ["bm25", "dense", "rrf", "hybrid"]
     for result in results:
         assert result.queries == 3
@@ -81,7 +82,7 @@ def test_evaluation_ranks_every_method_and_writes_a_trec_run(tmp_path, settings,
     qid, q0, doc, position, score, method = lines[0].split()
     assert (qid, q0, doc, position, method) == ("q1", "Q0", "d1", "1", "bm25")
     encoded = len(fake_embedder.encoded)
-    evaluate(folder, settings, ["hybrid"], embedder=fake_embedder)
+    evaluate(folder, settings, ["hybrid"], embedder=fake_embedder, opener=open_matcher)
     assert len(fake_embedder.encoded) == encoded  # everything came from the cache
     assert not (settings.data_dir / "catalogue.sqlite").exists()  # the service's catalogue is untouched
 
@@ -95,4 +96,4 @@ def test_splits_are_fixed_halves():
 
 def test_unknown_method_is_named(tmp_path, settings, fake_embedder):
     with pytest.raises(InvalidInput, match=r"Unknown method\(s\) \['magic'\]"):
-        evaluate(tmp_path, settings, ["magic"], embedder=fake_embedder)
+        evaluate(tmp_path, settings, ["magic"], embedder=fake_embedder, opener=open_matcher)

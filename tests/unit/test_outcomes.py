@@ -6,7 +6,7 @@ import sqlite3
 
 import pytest
 
-from matcher.engine import Matcher
+from matcher.engine import Matcher, open as open_matcher
 from matcher.errors import InvalidInput, NotFound, ValidationFailed
 from matcher.outcomes.store import AgreementType, DeclineReason, Outcome, OutcomeStatus
 from matcher.records import Kind
@@ -15,7 +15,7 @@ from tests.unit.test_engine import NEEDS, PROJECTS
 
 @pytest.fixture
 def matcher(settings, fake_embedder) -> Matcher:
-    engine = Matcher(settings, embedder=fake_embedder)
+    engine = open_matcher(settings, embedder=fake_embedder)
     engine.ingest_batch(Kind.PROJECTS, PROJECTS)
     engine.ingest_batch(Kind.NEEDS, NEEDS)
     return engine

@@ -8,7 +8,7 @@ import sqlite3
 import pytest
 from click.testing import CliRunner
 
-from matcher.engine import Matcher
+from matcher.engine import open as open_matcher
 from matcher.records import Kind
 from service import create_app
 from service.cli import main
@@ -20,7 +20,7 @@ NEED = {"id": "N1", "title": "Tray welding", "description": "aluminium battery t
 
 def make_app(settings, fake_embedder, **changes):
     settings = settings.replace(**changes)
-    matcher = Matcher(settings, embedder=fake_embedder)
+    matcher = open_matcher(settings, embedder=fake_embedder)
     matcher.ingest_batch(Kind.PROJECTS, [PROJECT])
     matcher.ingest_batch(Kind.NEEDS, [NEED])
     key, _ = ApiKeys(matcher.settings.catalogue_path).create("tests")

@@ -1,0 +1,119 @@
+"""Each side's current index: brought in step with the catalogue, saved atomically, reloaded when newer."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+
+import numpy as np
+
+from matcher.config import Settings
+from matcher.embedding.cache import VectorCache
+from matcher.errors import Unavailable
+from matcher.index.lexical import LexicalIndex, lexical_tokens
+from matcher.index.store import IndexStore, SideIndex
+from matcher.records import Kind, Record
+from matcher.storage.catalogue import Catalogue
+from matcher.support.locks import WriteLock
+from matcher.text.passages import passages
+
+# Called after a side's index is in step, with its records' text hashes (key -> hash).
+IndexedHook = Callable[[Kind, dict[int, str]], None]
+
+
+class Indexes:
+    """Both sides' indexes of one data folder; only texts never seen are encoded."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        catalogue: Catalogue,
+        vectors: VectorCache,
+        store: IndexStore,
+        write_lock: WriteLock,
+        on_indexed: IndexedHook | None = None,
+    ) -> None:
+        self.settings = settings
+        self.catalogue = catalogue
+        self.vectors = vectors
+        self.store = store
+        self.write_lock = write_lock
+        self.on_indexed = on_indexed
+        self._loaded: dict[Kind, tuple[str, SideIndex]] = {}
+        self._load_lock = threading.Lock()
+
+    @property
+    def model_name(self) -> str:
+        return self.vectors.embedder.name
+
+    def passages_of(self, record: Record) -> list[str]:
+        """The texts embedded for ``record``: the whole text, or overlapping passages when long."""
+        return passages(record.title, record.body, self.settings.passage_policy)
+
+    def dimension(self) -> int:
+        """The model's dimension, from a saved index of this model when there is one: stored profiles
+        can then be compared (e.g. for a plan) without loading the model."""
+        for kind in Kind:
+            manifest = self.store.manifest(kind)
+            if manifest and manifest["model"] == self.model_name:
+                return int(manifest["dimension"])
+        return self.vectors.embedder.dimension
+
+    def _load_saved(self, kind: Kind) -> SideIndex | None:
+        return self.store.load(kind, self.model_name, self.settings.passage_policy, self.settings.bm25_parameters)
+
+    def sync(self, kind: Kind, rebuild: bool = False) -> SideIndex:
+        """Bring the saved indexes of ``kind`` in step with the catalogue, touching only what changed.
+
+        Vectors come from the embedding cache, so only texts never seen are encoded. With
+        ``rebuild`` the indexes are made anew (e.g. after the model changed).
+        """
+        with self.write_lock.held():
+            revision = self.catalogue.revision(kind)
+            wanted = self.catalogue.text_hashes(kind)
+            index = None if rebuild else self._load_saved(kind)
+            if index is not None and index.revision == revision and index.vector.text_hashes() == wanted:
+                self._indexed(kind, wanted)
+                return index
+            if index is None:
+                vector = self.store.vector_class(kind, self.model_name, self.vectors.embedder.dimension)
+                index = SideIndex(vector, LexicalIndex(self.settings.bm25_parameters), self.settings.passage_policy)
+            index.remove([key for key, digest in index.vector.text_hashes().items() if wanted.get(key) != digest])
+            missing = [key for key in wanted if key not in index.vector.entries]
+            records = self.catalogue.by_keys(kind, missing)
+            groups = [self.passages_of(records[key]) for key in missing]
+            flat = self.vectors.vectors(
+                [text for group in groups for text in group], description=f"Indexing {kind.value}", with_sentences=True
+            )
+            bounds = np.cumsum([0, *(len(group) for group in groups)])
+            blocks = [flat[start:end] for start, end in zip(bounds[:-1], bounds[1:])]
+            index.vector.add(missing, blocks, [wanted[key] for key in missing])
+            index.lexical.set(missing, [lexical_tokens(records[key].text) for key in missing])
+            index.revision = revision
+            generation = self.store.save(index)
+            with self._load_lock:
+                self._loaded[kind] = (generation, index)
+            self._indexed(kind, wanted)
+            return index
+
+    def _indexed(self, kind: Kind, wanted: dict[int, str]) -> None:
+        if self.on_indexed is not None:
+            self.on_indexed(kind, wanted)
+
+    def current(self, kind: Kind) -> SideIndex:
+        """The current saved index of ``kind``, reloaded when another process saved a newer one."""
+        generation = self.store.current_generation(kind)
+        if generation is None:
+            raise Unavailable(
+                f"There is no {kind.value} index yet; ingest a file or run `matcher index`",
+                details={"kind": kind.value},
+            )
+        with self._load_lock:
+            loaded = self._loaded.get(kind)
+            if loaded is not None and loaded[0] == generation:
+                return loaded[1]
+            index = self._load_saved(kind)
+            if index is None:
+                raise Unavailable(f"The {kind.value} index disappeared while loading", details={"kind": kind.value})
+            self._loaded[kind] = (generation, index)
+            return index
