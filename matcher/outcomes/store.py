@@ -20,6 +20,7 @@ from typing import Any
 from matcher.errors import InvalidInput, NotFound, Problem, ValidationFailed
 from matcher.records import Kind
 from matcher.storage.sqlite import ThreadConnections
+from matcher.support.clock import utc_now
 
 Pair = tuple[str, str]  # (project_id, need_id)
 
@@ -136,10 +137,6 @@ class _Problems(Exception):
         self.problems = problems
 
 
-def _now() -> str:
-    return dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")
-
-
 def _blank(value: Any) -> bool:
     return value is None or (isinstance(value, str) and not value.strip())
 
@@ -193,7 +190,7 @@ def _score(value: Any) -> float | None:
 def _timestamp(value: Any) -> str:
     """An ISO date or date-time as UTC ``YYYY-MM-DDTHH:MM:SS+00:00`` (naive times are taken as UTC)."""
     if _blank(value):
-        return _now()
+        return utc_now()
     try:
         if isinstance(value, dt.datetime):
             moment = value

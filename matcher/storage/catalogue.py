@@ -7,7 +7,6 @@ tell whether it is in step with the catalogue.
 
 from __future__ import annotations
 
-import datetime as dt
 import hashlib
 import json
 import logging
@@ -20,6 +19,7 @@ from pathlib import Path
 from matcher.errors import NotFound
 from matcher.records import Kind, Record
 from matcher.storage.sqlite import ThreadConnections
+from matcher.support.clock import utc_now
 
 log = logging.getLogger(__name__)
 
@@ -258,7 +258,7 @@ class Catalogue:
         term_delta: Counter[str],
     ) -> ChangeSummary:
         """Upsert and delete records of ``kind`` and adjust term frequencies, all in one transaction."""
-        now = dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")
+        now = utc_now()
         created = updated = unchanged = deleted = 0
         with self._connections.transaction() as connection:
             for record in upserts:
