@@ -10,14 +10,12 @@ from __future__ import annotations
 import hashlib
 import hmac
 import secrets
-import sqlite3
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
 from matcher.errors import InvalidInput, NotFound
+from matcher.storage.sqlite import ThreadConnections
 from matcher.support.clock import utc_now
 
 KEY_PREFIX = "tm_"
@@ -49,15 +47,8 @@ class ApiKeys:
 
     def __init__(self, path: Path) -> None:
         self.path = path
-
-    @contextmanager
-    def _connect(self) -> Iterator[sqlite3.Connection]:
-        connection = sqlite3.connect(self.path, timeout=30)
-        try:
-            with connection:
-                yield connection
-        finally:
-            connection.close()
+        self._connections = ThreadConnections(path)
+        self._connect = self._connections.connect
 
     def create(self, name: str) -> tuple[str, KeyInfo]:
         """Make a key; the key itself is returned here and never again."""
@@ -78,7 +69,7 @@ class ApiKeys:
         return [KeyInfo(*row) for row in rows]
 
     def revoke(self, key_id: int) -> KeyInfo:
-        with self._connect() as connection:
+        with self._connections.transaction() as connection:
             connection.execute(
                 "UPDATE api_keys SET revoked_at = ? WHERE id = ? AND revoked_at IS NULL", (utc_now(), key_id)
             )

@@ -11,7 +11,6 @@ import json
 import logging
 import os
 import secrets
-import sqlite3
 import threading
 from dataclasses import dataclass
 from pathlib import Path
@@ -77,15 +76,11 @@ class PlanJob:
         return body
 
 
-def _setup(connection: sqlite3.Connection) -> None:
-    connection.execute("PRAGMA journal_mode=WAL")
-
-
 class PlanJobs:
     """The ``plan_jobs`` table of a catalogue (schema version 3)."""
 
     def __init__(self, path: Path) -> None:
-        self._connections = ThreadConnections(path, _setup, isolation_level=None)
+        self._connections = ThreadConnections(path)
 
     def _write(self, sql: str, parameters: tuple[Any, ...]) -> None:
         with self._connections.connect() as connection:

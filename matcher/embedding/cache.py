@@ -24,10 +24,9 @@ log = logging.getLogger(__name__)
 
 
 def _setup(connection: sqlite3.Connection) -> None:
-    connection.execute("PRAGMA journal_mode=WAL")
+    # A cache in a file of its own (embeddings.sqlite by default), emptied at will: no migrations.
     connection.execute("CREATE TABLE IF NOT EXISTS vectors (key BLOB PRIMARY KEY, dim INTEGER NOT NULL, vector BLOB NOT NULL)")
     connection.execute("CREATE TABLE IF NOT EXISTS sentences (key BLOB PRIMARY KEY, data BLOB NOT NULL)")
-    connection.commit()
 
 
 def cache_key(model_name: str, text: str) -> bytes:
@@ -56,7 +55,7 @@ class VectorCache:
         self._memory: OrderedDict[bytes, tuple[np.ndarray, SpanVectors | None]] = OrderedDict()
         self._memory_size = memory_size
         self._lock = threading.Lock()
-        self._connections = ThreadConnections(path, _setup, isolation_level="DEFERRED")
+        self._connections = ThreadConnections(path, _setup)
         self._connect = self._connections.connect
 
     def _lookup(self, keys: list[bytes]) -> dict[bytes, np.ndarray]:
@@ -82,7 +81,7 @@ class VectorCache:
         return found
 
     def _store(self, keys: list[bytes], vectors: np.ndarray, sentences: list[SpanVectors] | None = None) -> None:
-        with self._connect() as connection, connection:
+        with self._connections.transaction() as connection:
             connection.executemany(
                 "INSERT OR REPLACE INTO vectors (key, dim, vector) VALUES (?, ?, ?)",
                 [(key, vectors.shape[1], vector.tobytes()) for key, vector in zip(keys, vectors)],

@@ -280,17 +280,12 @@ def _note(value: Any) -> str:
     return note
 
 
-def _setup(connection: sqlite3.Connection) -> None:
-    connection.execute("PRAGMA synchronous=NORMAL")
-
-
 class OutcomeStore:
     """The outcomes table of a catalogue database (schema version 3 or later)."""
 
     def __init__(self, path: Path) -> None:
         self.path = path
-        self._connections = ThreadConnections(path, _setup, isolation_level=None)
-
+        self._connections = ThreadConnections(path)
 
     # -- writing -----------------------------------------------------------------------------
 

@@ -10,7 +10,6 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-import sqlite3
 from collections import Counter
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
@@ -83,11 +82,6 @@ MIGRATIONS: tuple[str, ...] = (
 SCHEMA_VERSION = len(MIGRATIONS)
 
 
-def _setup(connection: sqlite3.Connection) -> None:
-    connection.execute("PRAGMA journal_mode=WAL")
-    connection.execute("PRAGMA synchronous=NORMAL")
-
-
 def text_hash(text: str) -> str:
     return hashlib.sha256(text.encode("utf-8")).hexdigest()
 
@@ -111,13 +105,12 @@ class ChangeSummary:
 
 
 class Catalogue:
-    """Access to the SQLite catalogue; one short-lived connection per operation (thread-safe)."""
+    """Access to the SQLite catalogue; one kept connection per thread (thread-safe)."""
 
     def __init__(self, path: Path) -> None:
         self.path = path
-        self._connections = ThreadConnections(path, _setup, isolation_level=None)
+        self._connections = ThreadConnections(path)
         self._connect = self._connections.connect
-
 
     def migrate(self) -> int:
         """Bring the schema to the current version; return the version it had before."""
