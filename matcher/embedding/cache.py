@@ -17,7 +17,7 @@ import numpy as np
 from tqdm import tqdm
 
 from matcher.embedding.encoder import Embedder, SpanVectors
-from matcher.storage.sqlite import ThreadConnections
+from matcher.storage.sqlite import ThreadConnections, select_in
 from matcher.text.sentences import sentence_spans
 
 log = logging.getLogger(__name__)
@@ -59,26 +59,14 @@ class VectorCache:
         self._connect = self._connections.connect
 
     def _lookup(self, keys: list[bytes]) -> dict[bytes, np.ndarray]:
-        found: dict[bytes, np.ndarray] = {}
         with self._connect() as connection:
-            for start in range(0, len(keys), 500):
-                batch = keys[start : start + 500]
-                marks = ",".join("?" * len(batch))
-                for key, dim, blob in connection.execute(
-                    f"SELECT key, dim, vector FROM vectors WHERE key IN ({marks})", batch
-                ):
-                    found[key] = np.frombuffer(blob, dtype=np.float32, count=dim)
-        return found
+            rows = select_in(connection, "SELECT key, dim, vector FROM vectors WHERE key IN ({marks})", keys)
+            return {key: np.frombuffer(blob, dtype=np.float32, count=dim) for key, dim, blob in rows}
 
     def _lookup_sentences(self, keys: list[bytes]) -> dict[bytes, SpanVectors]:
-        found: dict[bytes, SpanVectors] = {}
         with self._connect() as connection:
-            for start in range(0, len(keys), 500):
-                batch = keys[start : start + 500]
-                marks = ",".join("?" * len(batch))
-                for key, blob in connection.execute(f"SELECT key, data FROM sentences WHERE key IN ({marks})", batch):
-                    found[key] = SpanVectors.from_bytes(blob)
-        return found
+            rows = select_in(connection, "SELECT key, data FROM sentences WHERE key IN ({marks})", keys)
+            return {key: SpanVectors.from_bytes(blob) for key, blob in rows}
 
     def _store(self, keys: list[bytes], vectors: np.ndarray, sentences: list[SpanVectors] | None = None) -> None:
         with self._connections.transaction() as connection:

@@ -19,7 +19,7 @@ from typing import Any
 
 from matcher.errors import InvalidInput, NotFound, Problem, ValidationFailed
 from matcher.records import Kind
-from matcher.storage.sqlite import ThreadConnections
+from matcher.storage.sqlite import ThreadConnections, select_in
 from matcher.support.clock import utc_now
 
 Pair = tuple[str, str]  # (project_id, need_id)
@@ -433,15 +433,8 @@ def _not_relevant(outcome: Outcome) -> bool:
 
 
 def _existing(connection: sqlite3.Connection, kind: Kind, ids: Iterable[str]) -> set[str]:
-    wanted = sorted(set(ids))
-    found: set[str] = set()
-    for start in range(0, len(wanted), 500):
-        batch = wanted[start : start + 500]
-        rows = connection.execute(
-            f"SELECT id FROM records WHERE kind = ? AND id IN ({','.join('?' * len(batch))})", (kind.value, *batch)
-        )
-        found.update(row[0] for row in rows)
-    return found
+    sql = "SELECT id FROM records WHERE kind = ? AND id IN ({marks})"
+    return {row[0] for row in select_in(connection, sql, sorted(set(ids)), (kind.value,))}
 
 
 def _insert(connection: sqlite3.Connection, outcomes: Sequence[NewOutcome]) -> list[Outcome]:

@@ -17,7 +17,7 @@ from pathlib import Path
 
 from matcher.errors import NotFound
 from matcher.records import Kind, Record
-from matcher.storage.sqlite import ThreadConnections
+from matcher.storage.sqlite import ThreadConnections, select_in
 from matcher.support.clock import utc_now
 
 log = logging.getLogger(__name__)
@@ -172,16 +172,10 @@ class Catalogue:
         return StoredRecord(row[0], Record.from_dict(kind, json.loads(row[1])))
 
     def _records_where_in(self, kind: Kind, column: str, values: Iterable[object]) -> Iterator[tuple[object, Record]]:
-        values = list(values)
         with self._connect() as connection:
-            for start in range(0, len(values), 500):
-                batch = values[start : start + 500]
-                marks = ",".join("?" * len(batch))
-                rows = connection.execute(
-                    f"SELECT {column}, data FROM records WHERE kind = ? AND {column} IN ({marks})", (kind.value, *batch)
-                )
-                for value, data in rows.fetchall():
-                    yield value, Record.from_dict(kind, json.loads(data))
+            sql = f"SELECT {column}, data FROM records WHERE kind = ? AND {column} IN ({{marks}})"
+            for value, data in select_in(connection, sql, list(values), (kind.value,)):
+                yield value, Record.from_dict(kind, json.loads(data))
 
     def by_keys(self, kind: Kind, keys: Iterable[int]) -> dict[int, Record]:
         return {int(key): record for key, record in self._records_where_in(kind, "key", keys)}  # type: ignore[call-overload]
@@ -191,18 +185,9 @@ class Catalogue:
 
     def keys_of(self, kind: Kind, record_ids: Iterable[str]) -> dict[str, int]:
         """``{id: key}`` of the given records of ``kind`` that exist."""
-        record_ids = list(record_ids)
-        found: dict[str, int] = {}
         with self._connect() as connection:
-            for start in range(0, len(record_ids), 500):
-                batch = record_ids[start : start + 500]
-                marks = ",".join("?" * len(batch))
-                found.update(
-                    connection.execute(
-                        f"SELECT id, key FROM records WHERE kind = ? AND id IN ({marks})", (kind.value, *batch)
-                    )
-                )
-        return found
+            sql = "SELECT id, key FROM records WHERE kind = ? AND id IN ({marks})"
+            return dict(select_in(connection, sql, list(record_ids), (kind.value,)))
 
     def filtered_keys(self, kind: Kind, condition: str, parameters: list[object]) -> set[int]:
         """Keys of the records of ``kind`` that meet a SQL ``condition`` (see :mod:`matcher.filters`)."""
@@ -224,17 +209,9 @@ class Catalogue:
     def term_statistics(self, terms: Iterable[str]) -> tuple[dict[str, int], int]:
         """The document frequency of each term, and how many records there are, read together."""
         terms = list(set(terms))
-        found: dict[str, int] = {}
-        with self._connect() as connection:
-            connection.execute("BEGIN")  # one snapshot: frequencies and the count agree
-            try:
-                for start in range(0, len(terms), 500):
-                    batch = terms[start : start + 500]
-                    marks = ",".join("?" * len(batch))
-                    found.update(connection.execute(f"SELECT term, df FROM term_df WHERE term IN ({marks})", batch))
-                count = int(connection.execute("SELECT COUNT(*) FROM records").fetchone()[0])
-            finally:
-                connection.execute("COMMIT")
+        with self._connections.snapshot() as connection:  # one snapshot: frequencies and the count agree
+            found = dict(select_in(connection, "SELECT term, df FROM term_df WHERE term IN ({marks})", terms))
+            count = int(connection.execute("SELECT COUNT(*) FROM records").fetchone()[0])
         return found, count
 
     def document_count(self) -> int:

@@ -15,7 +15,7 @@ from pathlib import Path
 
 from matcher.explanation.profile import Profile
 from matcher.records import Kind
-from matcher.storage.sqlite import ThreadConnections
+from matcher.storage.sqlite import ThreadConnections, select_in
 
 
 def _setup(connection: sqlite3.Connection) -> None:
@@ -55,12 +55,9 @@ class ProfileStore:
                     found[key] = profile
         missing = [key for key in wanted if key not in found]
         if missing:
-            marks = ",".join("?" * len(missing))
+            sql = "SELECT key, text_hash, data FROM profiles WHERE kind = ? AND version = ? AND key IN ({marks})"
             with self._connect() as connection:
-                rows = connection.execute(
-                    f"SELECT key, text_hash, data FROM profiles WHERE kind = ? AND version = ? AND key IN ({marks})",
-                    (kind.value, self.version, *missing),
-                ).fetchall()
+                rows = list(select_in(connection, sql, missing, (kind.value, self.version)))
             for key, digest, blob in rows:
                 if wanted[key][0] == digest:
                     found[key] = Profile.from_bytes(blob, wanted[key][1])

@@ -1,4 +1,4 @@
-"""SQLite plumbing shared by every store: per-thread connections and their pragmas.
+"""SQLite plumbing shared by every store: per-thread connections, their pragmas, batched ``IN``.
 
 Opening a connection and setting its pragmas costs more than a small query; a match makes
 several. So each store keeps one connection per thread and process, opened on first use: never
@@ -14,14 +14,18 @@ from __future__ import annotations
 import os
 import sqlite3
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 # WAL: readers never wait for the writer, and a reader's snapshot is consistent. synchronous=NORMAL
 # is safe with WAL (no corruption on power loss; the last commits may be lost) and spares an fsync
 # per commit. journal_mode is kept in the file, so setting it again costs nothing.
 PRAGMAS: tuple[str, ...] = ("PRAGMA journal_mode=WAL", "PRAGMA synchronous=NORMAL")
+
+# Values per ``IN (?, ...)`` statement: well under SQLite's limit on bound parameters (999 before 3.32).
+BATCH_SIZE = 500
 
 TIMEOUT_SECONDS = 30  # how long a writer waits for another's lock before "database is locked"
 
@@ -84,3 +88,26 @@ class ThreadConnections:
         finally:
             connection.execute("COMMIT")
 
+
+def placeholders(count: int) -> str:
+    """``?,?,...`` for ``count`` values, to put inside ``IN (...)``."""
+    return ",".join("?" * count)
+
+
+def select_in(
+    connection: sqlite3.Connection,
+    sql: str,
+    values: Sequence[Any],
+    parameters: Sequence[Any] = (),
+    batch_size: int = BATCH_SIZE,
+) -> Iterator[Any]:
+    """The rows of ``sql`` for every one of ``values``, asked ``batch_size`` values at a time.
+
+    ``sql`` holds one ``IN ({marks})`` and no other braces; ``parameters`` bind the ``?`` before
+    it, the batch fills ``{marks}``. No values, no query. Each batch is read whole before its rows
+    are yielded, so the caller may use the connection in between.
+    """
+    for start in range(0, len(values), batch_size):
+        batch = values[start : start + batch_size]
+        statement = sql.format(marks=placeholders(len(batch)))
+        yield from connection.execute(statement, (*parameters, *batch)).fetchall()
