@@ -43,7 +43,7 @@ def _hash(key: str) -> str:
 
 
 class ApiKeys:
-    """The keys table of a catalogue database (see :mod:`matcher.storage.catalogue`, schema version 2)."""
+    """The keys table of a catalogue database (schema version 2, see :mod:`matcher.storage.migrations`)."""
 
     def __init__(self, path: Path) -> None:
         self.path = path

@@ -77,7 +77,7 @@ class PlanJob:
 
 
 class PlanJobs:
-    """The ``plan_jobs`` table of a catalogue (schema version 3)."""
+    """The ``plan_jobs`` table of a catalogue (schema version 3, see :mod:`matcher.storage.migrations`)."""
 
     def __init__(self, path: Path) -> None:
         self._connections = ThreadConnections(path)

@@ -1,6 +1,6 @@
 """What happened to a proposed pair (project, need): contacted, meeting, agreement or declined.
 
-Outcomes live in the catalogue's ``outcomes`` table (schema version 3, see :mod:`matcher.storage.catalogue`).
+Outcomes live in the catalogue's ``outcomes`` table (schema version 3, see :mod:`matcher.storage.migrations`).
 Each is kept with its author and time; nothing is ever overwritten, so a pair's history stays and
 its *latest* outcome (by ``recorded_at``, then ``id``) is the one that counts. ``score`` is the
 pair's dense (cosine) similarity when it was proposed, when known.

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import logging
 from collections import Counter
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
@@ -17,69 +16,11 @@ from pathlib import Path
 
 from matcher.errors import NotFound
 from matcher.records import Kind, Record
+from matcher.storage.migrations import CATALOGUE
 from matcher.storage.sqlite import ThreadConnections, select_in
 from matcher.support.clock import utc_now
 
-log = logging.getLogger(__name__)
-
-MIGRATIONS: tuple[str, ...] = (
-    # 1: records, revisions, document frequencies of terms
-    """
-    CREATE TABLE records (
-        key INTEGER PRIMARY KEY AUTOINCREMENT,
-        kind TEXT NOT NULL CHECK (kind IN ('projects', 'needs')),
-        id TEXT NOT NULL,
-        data TEXT NOT NULL,
-        content_hash TEXT NOT NULL,
-        text_hash TEXT NOT NULL,
-        created_at TEXT NOT NULL,
-        updated_at TEXT NOT NULL,
-        UNIQUE (kind, id)
-    );
-    CREATE TABLE revisions (kind TEXT PRIMARY KEY, revision INTEGER NOT NULL);
-    INSERT INTO revisions VALUES ('projects', 0), ('needs', 0);
-    CREATE TABLE term_df (term TEXT PRIMARY KEY, df INTEGER NOT NULL) WITHOUT ROWID;
-    """,
-    # 2: API keys, stored as hashes
-    """
-    CREATE TABLE api_keys (
-        id INTEGER PRIMARY KEY AUTOINCREMENT,
-        name TEXT NOT NULL,
-        prefix TEXT NOT NULL,
-        key_hash TEXT NOT NULL UNIQUE,
-        created_at TEXT NOT NULL,
-        revoked_at TEXT
-    );
-    """,
-    # 3: outcomes of introductions and matches, and introduction-plan jobs
-    """
-    CREATE TABLE outcomes (
-        id INTEGER PRIMARY KEY AUTOINCREMENT,
-        project_id TEXT NOT NULL,
-        need_id TEXT NOT NULL,
-        status TEXT NOT NULL CHECK (status IN ('contacted', 'meeting', 'agreement', 'declined')),
-        agreement_type TEXT,
-        decline_reason TEXT,
-        note TEXT NOT NULL DEFAULT '',
-        score REAL,
-        plan_id TEXT,
-        author TEXT NOT NULL,
-        recorded_at TEXT NOT NULL
-    );
-    CREATE INDEX outcomes_by_pair ON outcomes (need_id, project_id);
-    CREATE TABLE plan_jobs (
-        id TEXT PRIMARY KEY,
-        state TEXT NOT NULL CHECK (state IN ('queued', 'running', 'done', 'failed')),
-        parameters TEXT NOT NULL,
-        result TEXT,
-        error TEXT,
-        author TEXT NOT NULL,
-        created_at TEXT NOT NULL,
-        finished_at TEXT
-    );
-    """,
-)
-SCHEMA_VERSION = len(MIGRATIONS)
+SCHEMA_VERSION = CATALOGUE.version  # the version ``migrate`` brings the file to
 
 
 def text_hash(text: str) -> str:
@@ -113,20 +54,9 @@ class Catalogue:
         self._connect = self._connections.connect
 
     def migrate(self) -> int:
-        """Bring the schema to the current version; return the version it had before."""
+        """Bring the schema to :data:`SCHEMA_VERSION`, in one transaction; return the version it had before."""
         with self._connections.transaction() as connection:
-            version = connection.execute("PRAGMA user_version").fetchone()[0]
-            if version > SCHEMA_VERSION:
-                raise RuntimeError(
-                    f"{self.path} has schema version {version}, newer than this program's {SCHEMA_VERSION}"
-                )
-            for number in range(version, SCHEMA_VERSION):
-                log.info("Migrating %s to schema version %d", self.path, number + 1)
-                for statement in MIGRATIONS[number].split(";"):
-                    if statement.strip():
-                        connection.execute(statement)
-                connection.execute(f"PRAGMA user_version = {number + 1}")
-        return version
+            return CATALOGUE.migrate(connection, self.path)
 
     def schema_version(self) -> int:
         with self._connect() as connection:
