@@ -7,18 +7,16 @@ nothing to guess that a salt or a slow hash would protect. The first characters 
 
 from __future__ import annotations
 
-import datetime as dt
 import hashlib
 import hmac
 import secrets
-import sqlite3
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
 from matcher.errors import InvalidInput, NotFound
+from matcher.storage.sqlite import ThreadConnections
+from matcher.support.clock import utc_now
 
 KEY_PREFIX = "tm_"
 SHOWN_PREFIX = 10
@@ -44,31 +42,20 @@ def _hash(key: str) -> str:
     return hashlib.sha256(key.encode("utf-8")).hexdigest()
 
 
-def _now() -> str:
-    return dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")
-
-
 class ApiKeys:
-    """The keys table of a catalogue database (see :mod:`matcher.storage.catalogue`, schema version 2)."""
+    """The keys table of a catalogue database (schema version 2, see :mod:`matcher.storage.migrations`)."""
 
     def __init__(self, path: Path) -> None:
         self.path = path
-
-    @contextmanager
-    def _connect(self) -> Iterator[sqlite3.Connection]:
-        connection = sqlite3.connect(self.path, timeout=30)
-        try:
-            with connection:
-                yield connection
-        finally:
-            connection.close()
+        self._connections = ThreadConnections(path)
+        self._connect = self._connections.connect
 
     def create(self, name: str) -> tuple[str, KeyInfo]:
         """Make a key; the key itself is returned here and never again."""
         if not name.strip():
             raise InvalidInput("A key needs a name (who or what uses it)", details={"parameter": "name"})
         key = KEY_PREFIX + secrets.token_urlsafe(32)
-        created = _now()
+        created = utc_now()
         with self._connect() as connection:
             cursor = connection.execute(
                 "INSERT INTO api_keys (name, prefix, key_hash, created_at) VALUES (?, ?, ?, ?)",
@@ -82,9 +69,9 @@ class ApiKeys:
         return [KeyInfo(*row) for row in rows]
 
     def revoke(self, key_id: int) -> KeyInfo:
-        with self._connect() as connection:
+        with self._connections.transaction() as connection:
             connection.execute(
-                "UPDATE api_keys SET revoked_at = ? WHERE id = ? AND revoked_at IS NULL", (_now(), key_id)
+                "UPDATE api_keys SET revoked_at = ? WHERE id = ? AND revoked_at IS NULL", (utc_now(), key_id)
             )
             row = connection.execute(
                 "SELECT id, name, prefix, created_at, revoked_at FROM api_keys WHERE id = ?", (key_id,)

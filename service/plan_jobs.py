@@ -7,12 +7,10 @@ failed rather than running forever.
 
 from __future__ import annotations
 
-import datetime as dt
 import json
 import logging
 import os
 import secrets
-import sqlite3
 import threading
 from dataclasses import dataclass
 from pathlib import Path
@@ -21,15 +19,12 @@ from typing import TYPE_CHECKING, Any
 from matcher.errors import MatcherError, NotFound
 from matcher.introductions.planner import PlanRequest, plan_introductions
 from matcher.storage.sqlite import ThreadConnections
+from matcher.support.clock import utc_now
 
 if TYPE_CHECKING:
     from matcher.engine import Matcher
 
 log = logging.getLogger(__name__)
-
-
-def _now() -> str:
-    return dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")
 
 
 def _process_identity(pid: int) -> str | None:
@@ -81,15 +76,11 @@ class PlanJob:
         return body
 
 
-def _setup(connection: sqlite3.Connection) -> None:
-    connection.execute("PRAGMA journal_mode=WAL")
-
-
 class PlanJobs:
-    """The ``plan_jobs`` table of a catalogue (schema version 3)."""
+    """The ``plan_jobs`` table of a catalogue (schema version 3, see :mod:`matcher.storage.migrations`)."""
 
     def __init__(self, path: Path) -> None:
-        self._connections = ThreadConnections(path, _setup, isolation_level=None)
+        self._connections = ThreadConnections(path)
 
     def _write(self, sql: str, parameters: tuple[Any, ...]) -> None:
         with self._connections.connect() as connection:
@@ -101,7 +92,7 @@ class PlanJobs:
         parameters = {**request.to_dict(), "worker": _process_identity(pid) or f"{pid}:"}
         self._write(
             "INSERT INTO plan_jobs (id, state, parameters, author, created_at) VALUES (?, 'queued', ?, ?, ?)",
-            (job_id, json.dumps(parameters, ensure_ascii=False), author, _now()),
+            (job_id, json.dumps(parameters, ensure_ascii=False), author, utc_now()),
         )
         return job_id
 
@@ -125,7 +116,7 @@ class PlanJobs:
     def _fail(self, job_id: str, error: dict[str, Any]) -> None:
         self._write(
             "UPDATE plan_jobs SET state = 'failed', error = ?, finished_at = ? WHERE id = ?",
-            (json.dumps(error, ensure_ascii=False), _now(), job_id),
+            (json.dumps(error, ensure_ascii=False), utc_now(), job_id),
         )
 
     def run(self, matcher: Matcher, job_id: str, request: PlanRequest) -> None:
@@ -142,7 +133,7 @@ class PlanJobs:
             return
         self._write(
             "UPDATE plan_jobs SET state = 'done', result = ?, finished_at = ? WHERE id = ?",
-            (json.dumps(plan.to_dict(), ensure_ascii=False), _now(), job_id),
+            (json.dumps(plan.to_dict(), ensure_ascii=False), utc_now(), job_id),
         )
         log.info("Plan job %s done: %d introductions", job_id, len(plan.introductions))
 

@@ -17,17 +17,16 @@ import numpy as np
 from tqdm import tqdm
 
 from matcher.embedding.encoder import Embedder, SpanVectors
-from matcher.storage.sqlite import ThreadConnections
+from matcher.storage.sqlite import ThreadConnections, select_in
 from matcher.text.sentences import sentence_spans
 
 log = logging.getLogger(__name__)
 
 
 def _setup(connection: sqlite3.Connection) -> None:
-    connection.execute("PRAGMA journal_mode=WAL")
+    # A cache in a file of its own (embeddings.sqlite by default), emptied at will: no migrations.
     connection.execute("CREATE TABLE IF NOT EXISTS vectors (key BLOB PRIMARY KEY, dim INTEGER NOT NULL, vector BLOB NOT NULL)")
     connection.execute("CREATE TABLE IF NOT EXISTS sentences (key BLOB PRIMARY KEY, data BLOB NOT NULL)")
-    connection.commit()
 
 
 def cache_key(model_name: str, text: str) -> bytes:
@@ -56,33 +55,21 @@ class VectorCache:
         self._memory: OrderedDict[bytes, tuple[np.ndarray, SpanVectors | None]] = OrderedDict()
         self._memory_size = memory_size
         self._lock = threading.Lock()
-        self._connections = ThreadConnections(path, _setup, isolation_level="DEFERRED")
+        self._connections = ThreadConnections(path, _setup)
         self._connect = self._connections.connect
 
     def _lookup(self, keys: list[bytes]) -> dict[bytes, np.ndarray]:
-        found: dict[bytes, np.ndarray] = {}
         with self._connect() as connection:
-            for start in range(0, len(keys), 500):
-                batch = keys[start : start + 500]
-                marks = ",".join("?" * len(batch))
-                for key, dim, blob in connection.execute(
-                    f"SELECT key, dim, vector FROM vectors WHERE key IN ({marks})", batch
-                ):
-                    found[key] = np.frombuffer(blob, dtype=np.float32, count=dim)
-        return found
+            rows = select_in(connection, "SELECT key, dim, vector FROM vectors WHERE key IN ({marks})", keys)
+            return {key: np.frombuffer(blob, dtype=np.float32, count=dim) for key, dim, blob in rows}
 
     def _lookup_sentences(self, keys: list[bytes]) -> dict[bytes, SpanVectors]:
-        found: dict[bytes, SpanVectors] = {}
         with self._connect() as connection:
-            for start in range(0, len(keys), 500):
-                batch = keys[start : start + 500]
-                marks = ",".join("?" * len(batch))
-                for key, blob in connection.execute(f"SELECT key, data FROM sentences WHERE key IN ({marks})", batch):
-                    found[key] = SpanVectors.from_bytes(blob)
-        return found
+            rows = select_in(connection, "SELECT key, data FROM sentences WHERE key IN ({marks})", keys)
+            return {key: SpanVectors.from_bytes(blob) for key, blob in rows}
 
     def _store(self, keys: list[bytes], vectors: np.ndarray, sentences: list[SpanVectors] | None = None) -> None:
-        with self._connect() as connection, connection:
+        with self._connections.transaction() as connection:
             connection.executemany(
                 "INSERT OR REPLACE INTO vectors (key, dim, vector) VALUES (?, ?, ?)",
                 [(key, vectors.shape[1], vector.tobytes()) for key, vector in zip(keys, vectors)],

@@ -9,7 +9,6 @@ and loadable; readers never see a half-written index.
 
 from __future__ import annotations
 
-import datetime as dt
 import json
 import logging
 import os
@@ -24,6 +23,7 @@ import faiss
 from matcher.errors import IndexMismatch
 from matcher.index.lexical import BM25Parameters, LexicalIndex
 from matcher.records import Kind
+from matcher.support.clock import utc_now
 from matcher.text.passages import PassagePolicy
 from matcher.index.vector import VectorIndex
 
@@ -183,7 +183,7 @@ class IndexStore:
             "revision": index.revision,
             "metric": "inner_product",
             "faiss_version": faiss.__version__,
-            "created": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
+            "created": utc_now(),
         }
 
     def _point_to(self, side: Path, generation: str) -> None:

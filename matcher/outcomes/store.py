@@ -1,6 +1,6 @@
 """What happened to a proposed pair (project, need): contacted, meeting, agreement or declined.
 
-Outcomes live in the catalogue's ``outcomes`` table (schema version 3, see :mod:`matcher.storage.catalogue`).
+Outcomes live in the catalogue's ``outcomes`` table (schema version 3, see :mod:`matcher.storage.migrations`).
 Each is kept with its author and time; nothing is ever overwritten, so a pair's history stays and
 its *latest* outcome (by ``recorded_at``, then ``id``) is the one that counts. ``score`` is the
 pair's dense (cosine) similarity when it was proposed, when known.
@@ -19,7 +19,8 @@ from typing import Any
 
 from matcher.errors import InvalidInput, NotFound, Problem, ValidationFailed
 from matcher.records import Kind
-from matcher.storage.sqlite import ThreadConnections
+from matcher.storage.sqlite import ThreadConnections, select_in
+from matcher.support.clock import utc_now
 
 Pair = tuple[str, str]  # (project_id, need_id)
 
@@ -136,10 +137,6 @@ class _Problems(Exception):
         self.problems = problems
 
 
-def _now() -> str:
-    return dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")
-
-
 def _blank(value: Any) -> bool:
     return value is None or (isinstance(value, str) and not value.strip())
 
@@ -193,7 +190,7 @@ def _score(value: Any) -> float | None:
 def _timestamp(value: Any) -> str:
     """An ISO date or date-time as UTC ``YYYY-MM-DDTHH:MM:SS+00:00`` (naive times are taken as UTC)."""
     if _blank(value):
-        return _now()
+        return utc_now()
     try:
         if isinstance(value, dt.datetime):
             moment = value
@@ -283,17 +280,12 @@ def _note(value: Any) -> str:
     return note
 
 
-def _setup(connection: sqlite3.Connection) -> None:
-    connection.execute("PRAGMA synchronous=NORMAL")
-
-
 class OutcomeStore:
     """The outcomes table of a catalogue database (schema version 3 or later)."""
 
     def __init__(self, path: Path) -> None:
         self.path = path
-        self._connections = ThreadConnections(path, _setup, isolation_level=None)
-
+        self._connections = ThreadConnections(path)
 
     # -- writing -----------------------------------------------------------------------------
 
@@ -441,15 +433,8 @@ def _not_relevant(outcome: Outcome) -> bool:
 
 
 def _existing(connection: sqlite3.Connection, kind: Kind, ids: Iterable[str]) -> set[str]:
-    wanted = sorted(set(ids))
-    found: set[str] = set()
-    for start in range(0, len(wanted), 500):
-        batch = wanted[start : start + 500]
-        rows = connection.execute(
-            f"SELECT id FROM records WHERE kind = ? AND id IN ({','.join('?' * len(batch))})", (kind.value, *batch)
-        )
-        found.update(row[0] for row in rows)
-    return found
+    sql = "SELECT id FROM records WHERE kind = ? AND id IN ({marks})"
+    return {row[0] for row in select_in(connection, sql, sorted(set(ids)), (kind.value,))}
 
 
 def _insert(connection: sqlite3.Connection, outcomes: Sequence[NewOutcome]) -> list[Outcome]:

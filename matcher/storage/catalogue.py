@@ -7,11 +7,8 @@ tell whether it is in step with the catalogue.
 
 from __future__ import annotations
 
-import datetime as dt
 import hashlib
 import json
-import logging
-import sqlite3
 from collections import Counter
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
@@ -19,73 +16,11 @@ from pathlib import Path
 
 from matcher.errors import NotFound
 from matcher.records import Kind, Record
-from matcher.storage.sqlite import ThreadConnections
+from matcher.storage.migrations import CATALOGUE
+from matcher.storage.sqlite import ThreadConnections, select_in
+from matcher.support.clock import utc_now
 
-log = logging.getLogger(__name__)
-
-MIGRATIONS: tuple[str, ...] = (
-    # 1: records, revisions, document frequencies of terms
-    """
-    CREATE TABLE records (
-        key INTEGER PRIMARY KEY AUTOINCREMENT,
-        kind TEXT NOT NULL CHECK (kind IN ('projects', 'needs')),
-        id TEXT NOT NULL,
-        data TEXT NOT NULL,
-        content_hash TEXT NOT NULL,
-        text_hash TEXT NOT NULL,
-        created_at TEXT NOT NULL,
-        updated_at TEXT NOT NULL,
-        UNIQUE (kind, id)
-    );
-    CREATE TABLE revisions (kind TEXT PRIMARY KEY, revision INTEGER NOT NULL);
-    INSERT INTO revisions VALUES ('projects', 0), ('needs', 0);
-    CREATE TABLE term_df (term TEXT PRIMARY KEY, df INTEGER NOT NULL) WITHOUT ROWID;
-    """,
-    # 2: API keys, stored as hashes
-    """
-    CREATE TABLE api_keys (
-        id INTEGER PRIMARY KEY AUTOINCREMENT,
-        name TEXT NOT NULL,
-        prefix TEXT NOT NULL,
-        key_hash TEXT NOT NULL UNIQUE,
-        created_at TEXT NOT NULL,
-        revoked_at TEXT
-    );
-    """,
-    # 3: outcomes of introductions and matches, and introduction-plan jobs
-    """
-    CREATE TABLE outcomes (
-        id INTEGER PRIMARY KEY AUTOINCREMENT,
-        project_id TEXT NOT NULL,
-        need_id TEXT NOT NULL,
-        status TEXT NOT NULL CHECK (status IN ('contacted', 'meeting', 'agreement', 'declined')),
-        agreement_type TEXT,
-        decline_reason TEXT,
-        note TEXT NOT NULL DEFAULT '',
-        score REAL,
-        plan_id TEXT,
-        author TEXT NOT NULL,
-        recorded_at TEXT NOT NULL
-    );
-    CREATE INDEX outcomes_by_pair ON outcomes (need_id, project_id);
-    CREATE TABLE plan_jobs (
-        id TEXT PRIMARY KEY,
-        state TEXT NOT NULL CHECK (state IN ('queued', 'running', 'done', 'failed')),
-        parameters TEXT NOT NULL,
-        result TEXT,
-        error TEXT,
-        author TEXT NOT NULL,
-        created_at TEXT NOT NULL,
-        finished_at TEXT
-    );
-    """,
-)
-SCHEMA_VERSION = len(MIGRATIONS)
-
-
-def _setup(connection: sqlite3.Connection) -> None:
-    connection.execute("PRAGMA journal_mode=WAL")
-    connection.execute("PRAGMA synchronous=NORMAL")
+SCHEMA_VERSION = CATALOGUE.version  # the version ``migrate`` brings the file to
 
 
 def text_hash(text: str) -> str:
@@ -111,29 +46,17 @@ class ChangeSummary:
 
 
 class Catalogue:
-    """Access to the SQLite catalogue; one short-lived connection per operation (thread-safe)."""
+    """Access to the SQLite catalogue; one kept connection per thread (thread-safe)."""
 
     def __init__(self, path: Path) -> None:
         self.path = path
-        self._connections = ThreadConnections(path, _setup, isolation_level=None)
+        self._connections = ThreadConnections(path)
         self._connect = self._connections.connect
 
-
     def migrate(self) -> int:
-        """Bring the schema to the current version; return the version it had before."""
+        """Bring the schema to :data:`SCHEMA_VERSION`, in one transaction; return the version it had before."""
         with self._connections.transaction() as connection:
-            version = connection.execute("PRAGMA user_version").fetchone()[0]
-            if version > SCHEMA_VERSION:
-                raise RuntimeError(
-                    f"{self.path} has schema version {version}, newer than this program's {SCHEMA_VERSION}"
-                )
-            for number in range(version, SCHEMA_VERSION):
-                log.info("Migrating %s to schema version %d", self.path, number + 1)
-                for statement in MIGRATIONS[number].split(";"):
-                    if statement.strip():
-                        connection.execute(statement)
-                connection.execute(f"PRAGMA user_version = {number + 1}")
-        return version
+            return CATALOGUE.migrate(connection, self.path)
 
     def schema_version(self) -> int:
         with self._connect() as connection:
@@ -179,16 +102,10 @@ class Catalogue:
         return StoredRecord(row[0], Record.from_dict(kind, json.loads(row[1])))
 
     def _records_where_in(self, kind: Kind, column: str, values: Iterable[object]) -> Iterator[tuple[object, Record]]:
-        values = list(values)
         with self._connect() as connection:
-            for start in range(0, len(values), 500):
-                batch = values[start : start + 500]
-                marks = ",".join("?" * len(batch))
-                rows = connection.execute(
-                    f"SELECT {column}, data FROM records WHERE kind = ? AND {column} IN ({marks})", (kind.value, *batch)
-                )
-                for value, data in rows.fetchall():
-                    yield value, Record.from_dict(kind, json.loads(data))
+            sql = f"SELECT {column}, data FROM records WHERE kind = ? AND {column} IN ({{marks}})"
+            for value, data in select_in(connection, sql, list(values), (kind.value,)):
+                yield value, Record.from_dict(kind, json.loads(data))
 
     def by_keys(self, kind: Kind, keys: Iterable[int]) -> dict[int, Record]:
         return {int(key): record for key, record in self._records_where_in(kind, "key", keys)}  # type: ignore[call-overload]
@@ -198,18 +115,9 @@ class Catalogue:
 
     def keys_of(self, kind: Kind, record_ids: Iterable[str]) -> dict[str, int]:
         """``{id: key}`` of the given records of ``kind`` that exist."""
-        record_ids = list(record_ids)
-        found: dict[str, int] = {}
         with self._connect() as connection:
-            for start in range(0, len(record_ids), 500):
-                batch = record_ids[start : start + 500]
-                marks = ",".join("?" * len(batch))
-                found.update(
-                    connection.execute(
-                        f"SELECT id, key FROM records WHERE kind = ? AND id IN ({marks})", (kind.value, *batch)
-                    )
-                )
-        return found
+            sql = "SELECT id, key FROM records WHERE kind = ? AND id IN ({marks})"
+            return dict(select_in(connection, sql, list(record_ids), (kind.value,)))
 
     def filtered_keys(self, kind: Kind, condition: str, parameters: list[object]) -> set[int]:
         """Keys of the records of ``kind`` that meet a SQL ``condition`` (see :mod:`matcher.filters`)."""
@@ -231,17 +139,9 @@ class Catalogue:
     def term_statistics(self, terms: Iterable[str]) -> tuple[dict[str, int], int]:
         """The document frequency of each term, and how many records there are, read together."""
         terms = list(set(terms))
-        found: dict[str, int] = {}
-        with self._connect() as connection:
-            connection.execute("BEGIN")  # one snapshot: frequencies and the count agree
-            try:
-                for start in range(0, len(terms), 500):
-                    batch = terms[start : start + 500]
-                    marks = ",".join("?" * len(batch))
-                    found.update(connection.execute(f"SELECT term, df FROM term_df WHERE term IN ({marks})", batch))
-                count = int(connection.execute("SELECT COUNT(*) FROM records").fetchone()[0])
-            finally:
-                connection.execute("COMMIT")
+        with self._connections.snapshot() as connection:  # one snapshot: frequencies and the count agree
+            found = dict(select_in(connection, "SELECT term, df FROM term_df WHERE term IN ({marks})", terms))
+            count = int(connection.execute("SELECT COUNT(*) FROM records").fetchone()[0])
         return found, count
 
     def document_count(self) -> int:
@@ -258,7 +158,7 @@ class Catalogue:
         term_delta: Counter[str],
     ) -> ChangeSummary:
         """Upsert and delete records of ``kind`` and adjust term frequencies, all in one transaction."""
-        now = dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")
+        now = utc_now()
         created = updated = unchanged = deleted = 0
         with self._connections.transaction() as connection:
             for record in upserts:

@@ -15,16 +15,15 @@ from pathlib import Path
 
 from matcher.explanation.profile import Profile
 from matcher.records import Kind
-from matcher.storage.sqlite import ThreadConnections
+from matcher.storage.sqlite import ThreadConnections, select_in
 
 
 def _setup(connection: sqlite3.Connection) -> None:
-    connection.execute("PRAGMA journal_mode=WAL")
+    # A derived cache in a file of its own (explanations.sqlite), made again at will: no migrations.
     connection.execute(
         "CREATE TABLE IF NOT EXISTS profiles (kind TEXT NOT NULL, key INTEGER NOT NULL, "
         "text_hash TEXT NOT NULL, version TEXT NOT NULL, data BLOB NOT NULL, PRIMARY KEY (kind, key))"
     )
-    connection.commit()
 
 
 class ProfileStore:
@@ -34,7 +33,7 @@ class ProfileStore:
         self._memory: OrderedDict[tuple[str, int, str], Profile] = OrderedDict()
         self._memory_size = memory_size
         self._lock = threading.Lock()
-        self._connections = ThreadConnections(path, _setup, isolation_level="DEFERRED")
+        self._connections = ThreadConnections(path, _setup)
         self._connect = self._connections.connect
 
     def valid_keys(self, kind: Kind, text_hashes: Mapping[int, str]) -> set[int]:
@@ -56,12 +55,9 @@ class ProfileStore:
                     found[key] = profile
         missing = [key for key in wanted if key not in found]
         if missing:
-            marks = ",".join("?" * len(missing))
+            sql = "SELECT key, text_hash, data FROM profiles WHERE kind = ? AND version = ? AND key IN ({marks})"
             with self._connect() as connection:
-                rows = connection.execute(
-                    f"SELECT key, text_hash, data FROM profiles WHERE kind = ? AND version = ? AND key IN ({marks})",
-                    (kind.value, self.version, *missing),
-                ).fetchall()
+                rows = list(select_in(connection, sql, missing, (kind.value, self.version)))
             for key, digest, blob in rows:
                 if wanted[key][0] == digest:
                     found[key] = Profile.from_bytes(blob, wanted[key][1])
@@ -70,7 +66,7 @@ class ProfileStore:
 
     def save(self, kind: Kind, profiles: Mapping[int, tuple[str, Profile]]) -> None:
         """Store ``profiles`` (key -> (text hash, profile)) in one transaction."""
-        with self._connect() as connection, connection:
+        with self._connections.transaction() as connection:
             connection.executemany(
                 "INSERT OR REPLACE INTO profiles (kind, key, text_hash, version, data) VALUES (?, ?, ?, ?, ?)",
                 [(kind.value, key, digest, self.version, profile.to_bytes()) for key, (digest, profile) in profiles.items()],
@@ -80,7 +76,7 @@ class ProfileStore:
 
     def remove_missing(self, kind: Kind, keep: set[int]) -> None:
         """Forget profiles of records no longer in the catalogue."""
-        with self._connect() as connection, connection:
+        with self._connections.transaction() as connection:
             stored = [key for (key,) in connection.execute("SELECT key FROM profiles WHERE kind = ?", (kind.value,))]
             gone = [key for key in stored if key not in keep]
             connection.executemany("DELETE FROM profiles WHERE kind = ? AND key = ?", [(kind.value, key) for key in gone])
