@@ -9,7 +9,6 @@ learn from recorded outcomes, keep the model only when it beats the base ranking
 
 from __future__ import annotations
 
-import datetime as dt
 import logging
 import warnings
 from collections.abc import Mapping
@@ -24,6 +23,7 @@ from matcher.pipeline.reader import Reader
 from matcher.evaluation.metrics import METRICS, ordered_labels
 from matcher.reranking.dataset import Dataset, Pair, build_dataset, latest_labels
 from matcher.reranking.model import Linear, RerankerModel, Trees, base_signature
+from matcher.support.clock import utc_now
 
 log = logging.getLogger(__name__)
 
@@ -265,7 +265,7 @@ def train_reranker(
             training=dataset.counts(),
             embedding_model=reader.embedder.name,
             base_ranking=base_signature(reader.settings),
-            trained_at=dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
+            trained_at=utc_now(),
         )
         model.save(path)
         message = (
