@@ -8,7 +8,7 @@ PORT ?= 8000
 export HF_HUB_OFFLINE := 1
 export TRANSFORMERS_OFFLINE := 1
 
-.PHONY: install browser serve sample test test-all bench clean
+.PHONY: install browser serve sample test test-all lint bench clean
 
 $(BIN)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -48,6 +48,23 @@ test: install browser
 ## Also the slow tests.
 test-all: install
 	$(BIN)/python -m pytest -q -m ''
+
+## The lint tools (the `lint` extra of pyproject.toml, pinned) in the venv, installed once per change of pyproject.toml.
+## Only the extra's own requirements are installed, so the venv's editable install of the project stays as it is.
+$(BIN)/.lint-installed: pyproject.toml | install
+	$(BIN)/python -c "import tomllib; print('\\n'.join(tomllib.load(open('pyproject.toml', 'rb'))['project']['optional-dependencies']['lint']))" \
+	  | $(BIN)/python -m pip install --quiet --disable-pip-version-check -r /dev/stdin
+	touch $@
+
+## Lint, format check, types and import layers (configured in pyproject.toml). Changes nothing;
+## every check runs, even after one fails, so one run lists all the findings.
+lint: install $(BIN)/.lint-installed
+	@status=0; \
+	echo "== ruff check"; $(BIN)/ruff check . || status=1; \
+	echo "== ruff format --check"; $(BIN)/ruff format --check . || status=1; \
+	echo "== mypy"; $(BIN)/mypy || status=1; \
+	echo "== lint-imports"; $(BIN)/lint-imports || status=1; \
+	exit $$status
 
 bench: install
 	$(BIN)/python benchmarks/bench_ingest.py

@@ -12,23 +12,18 @@ from __future__ import annotations
 import argparse
 import json
 import logging
-import sys
 from pathlib import Path
 
-REPO_ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO_ROOT))
-
-from matcher.config import load_settings  # noqa: E402
-from matcher.engine import open as open_matcher
-from matcher.evaluation.faithfulness import explain_eval  # noqa: E402
+from common import SHARED_DATA, bench_settings, work_dir
+from matcher.evaluation.faithfulness import explain_eval
 
 TARGETS = {"faithful_share": 0.95, "sufficiency_mean": 0.9, "sufficiency_p10": 0.7, "coverage": 0.98}
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--shared-data", type=Path, default=REPO_ROOT.parent / "shared" / "data")
-    parser.add_argument("--data-dir", type=Path, default=REPO_ROOT / "var" / "bench")
+    parser.add_argument("--shared-data", type=Path, default=SHARED_DATA)
+    parser.add_argument("--data-dir", type=Path, default=work_dir("bench"))
     parser.add_argument("--max-queries", type=int, default=300)
     args = parser.parse_args()
     logging.basicConfig(level=logging.WARNING)
@@ -36,8 +31,10 @@ def main() -> None:
     if not sets:
         print(f"SKIP: no labelled BEIR sets under {args.shared_data}; this benchmark needs ../shared/data")
         return
-    settings = load_settings(environ={}, data_dir=args.data_dir, show_progress=False)
-    print(f"{'set':<18}{'queries':>8}{'faithful':>10}{'drop expl':>10}{'drop rand':>10}{'suff mean':>10}{'suff p10':>9}{'coverage':>9}")
+    settings = bench_settings(args.data_dir)
+    print(
+        f"{'set':<18}{'queries':>8}{'faithful':>10}{'drop expl':>10}{'drop rand':>10}{'suff mean':>10}{'suff p10':>9}{'coverage':>9}"
+    )
     for folder in sets:
         report = explain_eval(folder, settings, max_queries=args.max_queries, opener=open_matcher).to_dict()
         missed = [name for name, target in TARGETS.items() if report[name] < target]

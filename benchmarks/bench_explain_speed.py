@@ -29,7 +29,6 @@ from __future__ import annotations
 import argparse
 import logging
 import statistics
-import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -37,43 +36,44 @@ from typing import Any
 
 import orjson
 
-REPO_ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO_ROOT))
-
-from benchmarks.bench_latency import percentile, real_corpus  # noqa: E402
-from matcher.config import load_settings  # noqa: E402
-from matcher.engine import Matcher, open as open_matcher  # noqa: E402
-from matcher.explanation.evidence import best_evidence_many  # noqa: E402
-from matcher.explanation.related import related_terms_many  # noqa: E402
-from matcher.records import Kind, Record  # noqa: E402
-from service.app import create_app  # noqa: E402
-from service.server import settle_loaded_worker, threads_per_worker  # noqa: E402
+from common import SHARED_DATA, bench_settings, percentile, real_corpus, work_dir
+from matcher.engine import Matcher, open as open_matcher
+from matcher.explanation.evidence import best_evidence_many
+from matcher.explanation.related import related_terms_many
+from matcher.records import Kind, Record
+from service.app import create_app
+from service.server import settle_loaded_worker, threads_per_worker
 
 TARGET = 1.30
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--shared-data", type=Path, default=REPO_ROOT.parent / "shared" / "data")
-    parser.add_argument("--data-dir", type=Path, default=REPO_ROOT / "var" / "bench-explain")
+    parser.add_argument("--shared-data", type=Path, default=SHARED_DATA)
+    parser.add_argument("--data-dir", type=Path, default=work_dir("bench-explain"))
     parser.add_argument("--projects", type=int, default=1813)
     parser.add_argument("--needs", type=int, default=500)
     parser.add_argument("--queries", type=int, default=200)
     parser.add_argument(
-        "--query-new-phrases", type=int, default=None,
+        "--query-new-phrases",
+        type=int,
+        default=None,
         help="a free text's candidate phrases encoded at query time (setting query_new_phrases; default: the setting's)",
     )
     parser.add_argument(
-        "--process-defaults", action="store_true",
+        "--process-defaults",
+        action="store_true",
         help="keep torch's and BLAS's thread counts and the garbage collector as a plain process has them, "
         "instead of as each of `matcher serve`'s workers has them (the cores shared out, collector settled)",
     )
     parser.add_argument(
-        "--warm-profiles", action="store_true",
+        "--warm-profiles",
+        action="store_true",
         help="decode every record's profile before timing, as a worker that has served a while holds them",
     )
     parser.add_argument(
-        "--parts", action="store_true",
+        "--parts",
+        action="store_true",
         help="then time the parts of explaining by id, for needs not yet asked (see above)",
     )
     args = parser.parse_args()
@@ -83,7 +83,7 @@ def main() -> None:
         return
     projects, needs = corpus
 
-    settings = load_settings(environ={}, data_dir=args.data_dir, show_progress=True)
+    settings = bench_settings(args.data_dir, show_progress=True)
     if args.query_new_phrases is not None:
         settings = settings.replace(query_new_phrases=args.query_new_phrases)
     matcher = open_matcher(settings)
@@ -134,17 +134,22 @@ def main() -> None:
             timings["by new text"][explain].append((time.perf_counter() - started) * 1000)
 
     worker = (
-        "process defaults" if args.process_defaults
+        "process defaults"
+        if args.process_defaults
         else f"as one of {matcher.settings.workers} server workers "
         f"({threads_per_worker(matcher.settings.model_threads, matcher.settings.workers)} torch and BLAS threads, collector settled)"
     )
     state = "every profile decoded in memory before timing" if args.warm_profiles else "profiles decoded on first use"
-    print(f"corpus: {len(projects)} projects, {len(needs)} needs; {len(queries)} queries per case; top 10; {state}; {worker}; "
-          f"new phrases per free text: {matcher.settings.query_new_phrases}")
+    print(
+        f"corpus: {len(projects)} projects, {len(needs)} needs; {len(queries)} queries per case; top 10; {state}; {worker}; "
+        f"new phrases per free text: {matcher.settings.query_new_phrases}"
+    )
     print(f"{'case':<12}{'explained':<10}{'p50 ms':>9}{'p95 ms':>9}{'mean ms':>9}")
     for case, by_variant in timings.items():
         for explain, values in by_variant.items():
-            print(f"{case:<12}{str(explain):<10}{percentile(values, 0.5):>9.2f}{percentile(values, 0.95):>9.2f}{statistics.mean(values):>9.2f}")
+            print(
+                f"{case:<12}{explain!s:<10}{percentile(values, 0.5):>9.2f}{percentile(values, 0.95):>9.2f}{statistics.mean(values):>9.2f}"
+            )
         ratio = percentile(by_variant[True], 0.5) / percentile(by_variant[False], 0.5)
         verdict = "MET" if ratio <= TARGET else "NOT MET"
         print(f"{case:<12}explained/plain p50 ratio: {ratio:.3f} (target <= {TARGET}): {verdict}")
@@ -163,36 +168,44 @@ def print_by_id_parts(matcher: Matcher, by_id: Callable[[str, bool], None], need
         parts.setdefault(name, []).append((time.perf_counter() - started) * 1000)
         return result
 
+    # Each lambda below is called at once by timed(), within its iteration (so B023 does not apply).
     for record in needs:
-        timed("plain request (API, JSON)", lambda: by_id(record.id, False))
+        timed("plain request (API, JSON)", lambda: by_id(record.id, False))  # noqa: B023
         stored = matcher.catalogue.get(Kind.NEEDS, record.id)
         request = matcher.request(direction="need_to_projects", record_id=record.id, top_k=10, explain=False)
         found = matcher.match(request)
         records = {match.hit.key: match.record for match in found.matches}
         query = timed(
             "need's profile: read, decode",
-            lambda: explainer.profiles(Kind.NEEDS, {stored.key: stored.record})[stored.key],
+            lambda: explainer.profiles(Kind.NEEDS, {stored.key: stored.record})[stored.key],  # noqa: B023
         )
         held = explainer.profiles(Kind.PROJECTS, records)
         matched = [held[match.hit.key] for match in found.matches]
         thresholds = [explainer.policy.threshold_for(len(query.candidates) * len(m.candidates)) for m in matched]
         limit = explainer.policy.max_related
-        timed("related terms (one product)", lambda: related_terms_many(query, matched, thresholds, limit))
-        timed("evidence (one product)", lambda: best_evidence_many(query, matched))
+        timed("related terms (one product)", lambda: related_terms_many(query, matched, thresholds, limit))  # noqa: B023
+        timed("evidence (one product)", lambda: best_evidence_many(query, matched))  # noqa: B023
         keys = query.terms.occurrences.keys()
-        timed("shared keys (set intersections)", lambda: [keys & m.terms.occurrences.keys() for m in matched])
-        explanations = timed("explain_all, whole", lambda: explainer.explain_all(query, matched, "en"))
-        timed("to_dict + JSON", lambda: orjson.dumps([explanation.to_dict() for explanation in explanations]))
+        timed("shared keys (set intersections)", lambda: [keys & m.terms.occurrences.keys() for m in matched])  # noqa: B023
+        explanations = timed("explain_all, whole", lambda: explainer.explain_all(query, matched, "en"))  # noqa: B023
+        timed("to_dict + JSON", lambda: orjson.dumps([explanation.to_dict() for explanation in explanations]))  # noqa: B023
     medians = {name: statistics.median(values) for name, values in parts.items()}
     print(f"by id, in process, {len(needs)} needs each asked once (p50 of each part, ms):")
     for name, value in medians.items():
         print(f"  {name:<34}{value:>7.3f}")
     allowed = (TARGET - 1) * medians["plain request (API, JSON)"]
-    fixed = ("need's profile: read, decode", "related terms (one product)", "evidence (one product)",
-             "shared keys (set intersections)", "to_dict + JSON")
+    fixed = (
+        "need's profile: read, decode",
+        "related terms (one product)",
+        "evidence (one product)",
+        "shared keys (set intersections)",
+        "to_dict + JSON",
+    )
     needed = sum(medians[name] for name in fixed)
-    print(f"allowed by the target: {allowed:.3f} ms; the five parts above that every explanation needs, "
-          f"before any shared term is chosen: {needed:.3f} ms")
+    print(
+        f"allowed by the target: {allowed:.3f} ms; the five parts above that every explanation needs, "
+        f"before any shared term is chosen: {needed:.3f} ms"
+    )
 
 
 if __name__ == "__main__":

@@ -33,20 +33,15 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-REPO_ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO_ROOT))  # run as a script without installing the package
+import numpy as np
 
-import numpy as np  # noqa: E402
-
-from matcher.config import load_settings  # noqa: E402
-from matcher.engine import Matcher, open as open_matcher  # noqa: E402
-from matcher.records import Kind, Record  # noqa: E402
+from common import NEEDS, PAPERS, REPO_ROOT, SHARED_DATA
+from matcher.config import load_settings
+from matcher.engine import Matcher, open as open_matcher
+from matcher.records import Kind, Record
 
 log = logging.getLogger("bench_ingest")
 
-DEFAULT_SHARED_DATA = REPO_ROOT / ".." / "shared" / "data"
-PAPERS = Path("pap2pat-title") / "corpus.jsonl"
-NEEDS = Path("sbir-topics") / "needs.jsonl"
 BATCH_SIZE = 32  # what the raw baseline uses; the pipeline uses settings.batch_size (checked equal)
 # Characters the validator rejects: such rows are skipped so the files always ingest.
 _REJECTED = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\ufffd]")
@@ -255,7 +250,13 @@ def run(args: argparse.Namespace, shared: Path, work_dir: Path) -> Results:
         dict.fromkeys(embedded_texts(matcher, Kind.PROJECTS, papers) + embedded_texts(matcher, Kind.NEEDS, needs))
     )
     results.projects, results.needs, results.texts = len(papers), len(needs), len(texts)
-    log.info("Corpus: %d projects, %d needs, %d distinct texts to embed, in %s", len(papers), len(needs), len(texts), work_dir)
+    log.info(
+        "Corpus: %d projects, %d needs, %d distinct texts to embed, in %s",
+        len(papers),
+        len(needs),
+        len(texts),
+        work_dir,
+    )
     if matcher.settings.batch_size != BATCH_SIZE:
         log.warning("settings.batch_size is %d, the raw baseline uses %d", matcher.settings.batch_size, BATCH_SIZE)
     model_path = matcher.embedder.path  # type: ignore[attr-defined]
@@ -344,13 +345,22 @@ def report(results: Results, raw_json: bool) -> None:
         ("load average after raw / pipeline", "  ".join(f"{value:.2f}" for value in r.load_averages_after)),
         ("raw encode, each round", "  ".join(f"{seconds:.1f} s" for seconds in r.raw_rounds_seconds)),
         ("pipeline ingest, each round", "  ".join(f"{seconds:.1f} s" for seconds in r.pipeline_rounds_seconds)),
-        ("  model encode in it, each round", "  ".join(f"{seconds:.1f} s" for seconds in r.pipeline_rounds_encode_seconds)),
+        (
+            "  model encode in it, each round",
+            "  ".join(f"{seconds:.1f} s" for seconds in r.pipeline_rounds_encode_seconds),
+        ),
         ("raw SentenceTransformer.encode", f"{r.raw_seconds:8.1f} s   {r.raw_texts_per_s:7.2f} texts/s (best round)"),
-        ("pipeline ingest (projects+needs)", f"{r.pipeline_seconds:8.1f} s   {r.pipeline_texts_per_s:7.2f} texts/s (best round)"),
+        (
+            "pipeline ingest (projects+needs)",
+            f"{r.pipeline_seconds:8.1f} s   {r.pipeline_texts_per_s:7.2f} texts/s (best round)",
+        ),
         ("  records per second", f"{r.pipeline_records_per_s:.2f} records/s"),
         ("  of which projects / needs", f"{r.pipeline_projects_seconds:.1f} s / {r.pipeline_needs_seconds:.1f} s"),
-        ("  of which model encode", f"{r.pipeline_encode_seconds:.1f} s ({r.pipeline_encoded} texts encoded: "
-         f"{r.pipeline_encoded - r.phrases_encoded} passages, {r.phrases_encoded} candidate phrases)"),
+        (
+            "  of which model encode",
+            f"{r.pipeline_encode_seconds:.1f} s ({r.pipeline_encoded} texts encoded: "
+            f"{r.pipeline_encoded - r.phrases_encoded} passages, {r.phrases_encoded} candidate phrases)",
+        ),
         ("  other (validate, SQLite, FAISS)", f"{r.pipeline_seconds - r.pipeline_encode_seconds:.1f} s"),
         ("pipeline / raw", f"{r.pipeline_raw_ratio:.3f}   (target >= 0.9)"),
         ("max |pipeline - raw| vector diff", f"{r.max_vector_difference:.2e}"),
@@ -379,7 +389,7 @@ def report(results: Results, raw_json: bool) -> None:
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--shared-data", type=Path, default=DEFAULT_SHARED_DATA, help="folder of the shared data sets")
+    parser.add_argument("--shared-data", type=Path, default=SHARED_DATA, help="folder of the shared data sets")
     parser.add_argument("--projects", type=int, default=1000, help="papers ingested as projects (default 1000)")
     parser.add_argument("--needs", type=int, default=1000, help="SBIR topics ingested as needs (default 1000)")
     parser.add_argument("--rounds", type=int, default=2, help="alternated raw/pipeline rounds; best counts (default 2)")

@@ -18,22 +18,21 @@ import json
 import logging
 import os
 import sqlite3
-import sys
 import time
 import tracemalloc
 from pathlib import Path
 
 import numpy as np
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
-from matcher.config import load_settings  # noqa: E402
-from matcher.engine import Matcher, open as open_matcher  # noqa: E402
-from matcher.introductions.planner import PlanRequest, plan_introductions  # noqa: E402
-from matcher.introductions.scoring import SideVectors, best_pairs, side_vectors  # noqa: E402
-from matcher.introductions.solver import Caps, PairTable, solve_flow, solve_greedy  # noqa: E402
-from matcher.records import Kind  # noqa: E402
+import common  # noqa: F401  (stops unless matcher is this checkout's)
+from matcher.config import load_settings
+from matcher.engine import Matcher, open as open_matcher
+from matcher.introductions.planner import PlanRequest, plan_introductions
+from matcher.introductions.scoring import SideVectors, best_pairs, side_vectors
+from matcher.introductions.solver import Caps, PairTable, solve_flow, solve_greedy
+from matcher.records import Kind
 
 log = logging.getLogger("bench_introductions")
 
@@ -72,11 +71,22 @@ def part_end_to_end(matcher: Matcher, min_score: float) -> None:
     request = PlanRequest.build(matcher.settings, max_per_project=3, max_per_need=2, min_score=min_score)
     plan, seconds, peak = traced(lambda: plan_introductions(matcher, request))
     diagnostics = plan.diagnostics
-    emit({"part": "end_to_end", "projects": diagnostics["projects_in_scope"], "needs": diagnostics["needs_in_scope"],
-          "pairs_scored": diagnostics["pairs_scored"], "candidate_pairs": diagnostics["candidate_pairs"],
-          "all_pairs_weighed": diagnostics["all_pairs_weighed"], "pairs_pruned": diagnostics["pairs_pruned"],
-          "introductions": len(plan.introductions), "total_score": round(plan.total_score, 3),
-          "seconds": round(seconds, 2), "stages": diagnostics["seconds"], "peak_mb": round(peak, 1)})
+    emit(
+        {
+            "part": "end_to_end",
+            "projects": diagnostics["projects_in_scope"],
+            "needs": diagnostics["needs_in_scope"],
+            "pairs_scored": diagnostics["pairs_scored"],
+            "candidate_pairs": diagnostics["candidate_pairs"],
+            "all_pairs_weighed": diagnostics["all_pairs_weighed"],
+            "pairs_pruned": diagnostics["pairs_pruned"],
+            "introductions": len(plan.introductions),
+            "total_score": round(plan.total_score, 3),
+            "seconds": round(seconds, 2),
+            "stages": diagnostics["seconds"],
+            "peak_mb": round(peak, 1),
+        }
+    )
 
 
 def part_scale(matcher: Matcher, extra: Path, projects: int, needs: int, min_score: float, depth: int):
@@ -84,16 +94,29 @@ def part_scale(matcher: Matcher, extra: Path, projects: int, needs: int, min_sco
     project_side = side_vectors(project_index, sorted(project_index.entries)[:projects])
     stored_needs = side_vectors(matcher.index(Kind.NEEDS).vector)
     more = needs - stored_needs.count
-    need_side = concatenate(stored_needs, extra_rows(extra, more, project_index.dimension), 10**9) if more > 0 else stored_needs
+    need_side = (
+        concatenate(stored_needs, extra_rows(extra, more, project_index.dimension), 10**9) if more > 0 else stored_needs
+    )
     need_side = need_side.block(0, min(needs, need_side.count))
     candidates, seconds, peak = traced(lambda: best_pairs(need_side, project_side, depth, min_score))
     matrix_mb = project_side.count * need_side.count * 4 / 2**20
-    emit({"part": "all_pairs", "projects": project_side.count, "needs": need_side.count,
-          "project_passages": len(project_side.vectors), "need_passages": len(need_side.vectors),
-          "pairs_scored": candidates.scored_pairs, "candidates_per_record": depth, "min_score": min_score,
-          "candidate_pairs": len(candidates), "seconds": round(seconds, 2), "peak_mb": round(peak, 1),
-          "dense_record_matrix_mb": round(matrix_mb, 1), "dense_passage_matrix_mb": round(
-              len(project_side.vectors) * len(need_side.vectors) * 4 / 2**20, 1)})
+    emit(
+        {
+            "part": "all_pairs",
+            "projects": project_side.count,
+            "needs": need_side.count,
+            "project_passages": len(project_side.vectors),
+            "need_passages": len(need_side.vectors),
+            "pairs_scored": candidates.scored_pairs,
+            "candidates_per_record": depth,
+            "min_score": min_score,
+            "candidate_pairs": len(candidates),
+            "seconds": round(seconds, 2),
+            "peak_mb": round(peak, 1),
+            "dense_record_matrix_mb": round(matrix_mb, 1),
+            "dense_passage_matrix_mb": round(len(project_side.vectors) * len(need_side.vectors) * 4 / 2**20, 1),
+        }
+    )
     return candidates
 
 
@@ -102,14 +125,19 @@ def part_solvers(candidates, seed: int) -> None:
     needs, projects = candidates.need_keys.tolist(), candidates.project_keys.tolist()
     enterprise = {key: int(rng.integers(0, 1500)) for key in set(needs)}
     institution = {key: int(rng.integers(0, 150)) for key in set(projects)}
-    table = PairTable(needs, projects, candidates.scores, [enterprise[k] for k in needs], [institution[k] for k in projects])
+    table = PairTable(
+        needs, projects, candidates.scores, [enterprise[k] for k in needs], [institution[k] for k in projects]
+    )
     for caps in (Caps(1, 1), Caps(3, 2), Caps(3, 2, per_enterprise=4, per_institution=30, per_need_institution=1)):
         row = {"part": "solver", "pairs": len(table), "caps": {k: v for k, v in vars(caps).items() if v is not None}}
         for name, solve in (("flow", solve_flow), ("greedy", solve_greedy)):
             started = time.perf_counter()
             chosen = solve(table, caps)
-            row[name] = {"introductions": int(chosen.sum()), "total_score": round(float(table.scores[chosen].sum()), 3),
-                         "seconds": round(time.perf_counter() - started, 2)}
+            row[name] = {
+                "introductions": int(chosen.sum()),
+                "total_score": round(float(table.scores[chosen].sum()), 3),
+                "seconds": round(time.perf_counter() - started, 2),
+            }
         row["flow_over_greedy"] = round(row["flow"]["total_score"] / max(row["greedy"]["total_score"], 1e-9), 4)
         emit(row)
 
@@ -119,8 +147,13 @@ def main() -> None:
     parser.add_argument("--data-dir", type=Path, default=Path("var/bench-load"))
     parser.add_argument("--extra-vectors", type=Path, default=Path("var/bench/embeddings.sqlite"))
     parser.add_argument("--projects", type=int, default=2000)
-    parser.add_argument("--needs", type=int, nargs="+", default=[2500, 5000],
-                        help="sizes of the needs side (memory should stay flat as it grows)")
+    parser.add_argument(
+        "--needs",
+        type=int,
+        nargs="+",
+        default=[2500, 5000],
+        help="sizes of the needs side (memory should stay flat as it grows)",
+    )
     parser.add_argument("--min-score", type=float, default=0.3)
     parser.add_argument("--candidates", type=int, default=50)
     parser.add_argument("--seed", type=int, default=13)
@@ -128,13 +161,16 @@ def main() -> None:
     arguments = parser.parse_args()
     logging.basicConfig(level=logging.WARNING)
     if not (arguments.data_dir / "catalogue.sqlite").exists():
-        raise SystemExit(f"{arguments.data_dir} has no catalogue: benchmarks/load_test.py builds it from ../shared/data")
+        raise SystemExit(
+            f"{arguments.data_dir} has no catalogue: benchmarks/load_test.py builds it from ../shared/data"
+        )
     matcher = open_matcher(load_settings(data_dir=arguments.data_dir, show_progress=False))
     if not arguments.skip_end_to_end:
         part_end_to_end(matcher, arguments.min_score)
     for needs in arguments.needs:
-        candidates = part_scale(matcher, arguments.extra_vectors, arguments.projects, needs, arguments.min_score,
-                                arguments.candidates)
+        candidates = part_scale(
+            matcher, arguments.extra_vectors, arguments.projects, needs, arguments.min_score, arguments.candidates
+        )
     part_solvers(candidates, arguments.seed)
 
 

@@ -18,55 +18,22 @@ Run from the repository root:
 from __future__ import annotations
 
 import argparse
-import json
 import logging
 import statistics
-import sys
 import time
 from pathlib import Path
 
-REPO_ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO_ROOT))
-
-from matcher.config import load_settings  # noqa: E402
-from matcher.engine import open as open_matcher  # noqa: E402
-from matcher.records import Kind, Record  # noqa: E402
+from common import SHARED_DATA, bench_settings, percentile, real_corpus, work_dir
+from matcher.engine import open as open_matcher
+from matcher.records import Kind
 
 log = logging.getLogger("bench_latency")
 
 
-def read_jsonl(path: Path, limit: int) -> list[dict]:
-    rows = []
-    with path.open(encoding="utf-8") as handle:
-        for line in handle:
-            rows.append(json.loads(line))
-            if len(rows) == limit:
-                break
-    return rows
-
-
-def real_corpus(shared: Path, projects: int, needs: int) -> tuple[list[Record], list[Record]] | None:
-    """pap2pat-title papers as projects and SBIR topics as needs, or None (after saying so) if absent."""
-    papers = shared / "pap2pat-title" / "corpus.jsonl"
-    topics = shared / "sbir-topics" / "needs.jsonl"
-    if not papers.is_file() or not topics.is_file():
-        print(f"SKIP: {shared} lacks pap2pat-title or sbir-topics; this benchmark needs ../shared/data")
-        return None
-    return (
-        [Record(Kind.PROJECTS, f"P{r['_id']}", r["title"] or "(untitled)", r["text"]) for r in read_jsonl(papers, projects)],
-        [Record(Kind.NEEDS, f"N{r['_id']}", r["title"] or "(untitled)", r["text"]) for r in read_jsonl(topics, needs)],
-    )
-
-
-def percentile(values: list[float], share: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(share * len(ordered)))]
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--shared-data", type=Path, default=REPO_ROOT.parent / "shared" / "data")
-    parser.add_argument("--data-dir", type=Path, default=REPO_ROOT / "var" / "bench-latency")
+    parser.add_argument("--shared-data", type=Path, default=SHARED_DATA)
+    parser.add_argument("--data-dir", type=Path, default=work_dir("bench-latency"))
     parser.add_argument("--projects", type=int, default=1813)
     parser.add_argument("--needs", type=int, default=1000)
     parser.add_argument("--queries", type=int, default=300)
@@ -77,7 +44,7 @@ def main() -> None:
         return
     projects, needs = corpus
 
-    base = load_settings(environ={}, data_dir=args.data_dir, show_progress=True)
+    base = bench_settings(args.data_dir, show_progress=True)
     hybrid = open_matcher(base)
     hybrid.ingest_records(Kind.PROJECTS, projects, "pap2pat-title papers")
     hybrid.ingest_records(Kind.NEEDS, needs, "sbir-topics needs")
@@ -92,7 +59,9 @@ def main() -> None:
     for matcher in matchers.values():  # load indexes, warm caches
         matcher.match(matcher.request(record_id=need_ids[0]))
 
-    timings: dict[str, dict[str, list[float]]] = {case: {name: [] for name in matchers} for case in ("by id", "by text")}
+    timings: dict[str, dict[str, list[float]]] = {
+        case: {name: [] for name in matchers} for case in ("by id", "by text")
+    }
     for position, (need_id, text) in enumerate(zip(need_ids, texts)):
         order = list(matchers) if position % 2 == 0 else list(reversed(matchers))
         for case, parameters in (("by id", {"record_id": need_id}), ("by text", {"text": text})):
@@ -108,12 +77,16 @@ def main() -> None:
         hybrid.embedder.encode([text])
     encode_ms = (time.perf_counter() - started) * 1000 / len(encode_samples)
 
-    print(f"corpus: {len(projects)} projects, {len(needs)} needs; {len(need_ids)} queries per case; top 10 with explanations")
+    print(
+        f"corpus: {len(projects)} projects, {len(needs)} needs; {len(need_ids)} queries per case; top 10 with explanations"
+    )
     print(f"{'case':<9}{'method':<8}{'p50 ms':>9}{'p95 ms':>9}{'mean ms':>9}")
     summary: dict[str, float] = {}
     for case, by_method in timings.items():
         for name, values in by_method.items():
-            print(f"{case:<9}{name:<8}{percentile(values, 0.5):>9.2f}{percentile(values, 0.95):>9.2f}{statistics.mean(values):>9.2f}")
+            print(
+                f"{case:<9}{name:<8}{percentile(values, 0.5):>9.2f}{percentile(values, 0.95):>9.2f}{statistics.mean(values):>9.2f}"
+            )
         ratio = percentile(by_method["hybrid"], 0.5) / percentile(by_method["dense"], 0.5)
         summary[case] = ratio
         print(f"{case:<9}hybrid/dense p50 ratio: {ratio:.3f} (target <= 1.25): {'MET' if ratio <= 1.25 else 'NOT MET'}")

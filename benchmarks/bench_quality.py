@@ -18,16 +18,11 @@ from __future__ import annotations
 import argparse
 import json
 import logging
-import sys
 from pathlib import Path
 
-REPO_ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO_ROOT))
-
-from matcher.config import load_settings  # noqa: E402
-from matcher.engine import open as open_matcher
-from matcher.evaluation.runner import evaluate, method_policies  # noqa: E402
-from matcher.retrieval.ranking import RankingPolicy  # noqa: E402
+from common import SHARED_DATA, bench_settings, missing_shared, skip_message, work_dir
+from matcher.evaluation.runner import evaluate, method_policies
+from matcher.retrieval.ranking import RankingPolicy
 
 SETS = ("pap2pat-title", "pap2pat-claim", "pap2pat-reverse", "nfcorpus")
 WEIGHTS = (0.4, 0.5, 0.6, 0.7)
@@ -41,37 +36,42 @@ def candidates() -> dict[str, dict[str, object]]:
     for weight in WEIGHTS:
         for feedback in FEEDBACK:
             options[f"blend w={weight} fb={feedback}"] = {
-                "fusion": "blend", "dense_weight": weight, "feedback_docs": 3 if feedback else 0, "feedback_weight": feedback or 1.0,
+                "fusion": "blend",
+                "dense_weight": weight,
+                "feedback_docs": 3 if feedback else 0,
+                "feedback_weight": feedback or 1.0,
             }
     return options
 
 
 def measure(folder: Path, data_dir: Path, split: str, policies: dict[str, RankingPolicy]) -> dict[str, float]:
-    settings = load_settings(environ={}, data_dir=data_dir, show_progress=False)
+    settings = bench_settings(data_dir)
     results = evaluate(folder, settings, list(policies), split=split, policies=policies, opener=open_matcher)
     return {result.method: result.metrics["ndcg@10"] for result in results}
 
 
 def policy_of(overrides: dict[str, object]) -> RankingPolicy:
-    return load_settings(environ={}, **overrides).ranking_policy  # type: ignore[arg-type]
+    return bench_settings(**overrides).ranking_policy
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--shared-data", type=Path, default=REPO_ROOT.parent / "shared" / "data")
-    parser.add_argument("--data-dir", type=Path, default=REPO_ROOT / "var" / "bench", help="holds the embedding cache")
+    parser.add_argument("--shared-data", type=Path, default=SHARED_DATA)
+    parser.add_argument("--data-dir", type=Path, default=work_dir("bench"), help="holds the embedding cache")
     parser.add_argument("--sets", nargs="+", default=list(SETS))
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args()
     logging.basicConfig(level=logging.WARNING)
-    missing = [name for name in args.sets if not (args.shared_data / name / "corpus.jsonl").is_file()]
+    missing = missing_shared(args.shared_data, [Path(name) / "corpus.jsonl" for name in args.sets])
     if missing:
-        print(f"SKIP: {args.shared_data} lacks {missing}; this benchmark needs ../shared/data (see its README)")
+        print(skip_message(args.shared_data, missing))
         return
     args.data_dir.mkdir(parents=True, exist_ok=True)
 
     # 1-2: choose the fusion on the dev halves
-    baselines = {name: policy for name, policy in method_policies(load_settings(environ={})).items() if name in ("bm25", "dense")}
+    baselines = {
+        name: policy for name, policy in method_policies(bench_settings()).items() if name in ("bm25", "dense")
+    }
     dev_policies = {**baselines, **{name: policy_of(overrides) for name, overrides in candidates().items()}}
     dev: dict[str, dict[str, float]] = {name: {} for name in dev_policies}
     for s in args.sets:
@@ -86,16 +86,24 @@ def main() -> None:
         print(f"{name:<22}" + "".join(f"{dev[name][s]:>17.4f}" for s in args.sets) + f"{mean[name]:>9.4f}{marker}")
 
     # 3: report on the test halves and on all queries, with the chosen default as `hybrid`
-    policies = {**method_policies(load_settings(environ={})), "hybrid": policy_of(candidates()[chosen])}
+    policies = {**method_policies(bench_settings()), "hybrid": policy_of(candidates()[chosen])}
     for split in ("test", "all"):
         print(f"\n{split.capitalize()} {'half' if split == 'test' else 'queries'}, nDCG@10 (hybrid = {chosen}):")
         print(f"{'set':<17}{'bm25':>9}{'dense':>9}{'rrf':>9}{'hybrid':>9}{'gain':>9}")
         for s in args.sets:
             scores = measure(args.shared_data / s, args.data_dir, split, policies)
             gain = scores["hybrid"] - max(scores["bm25"], scores["dense"], scores["rrf"])
-            print(f"{s:<17}" + "".join(f"{scores[m]:>9.4f}" for m in ("bm25", "dense", "rrf", "hybrid")) + f"{gain:>+9.4f}")
+            print(
+                f"{s:<17}"
+                + "".join(f"{scores[m]:>9.4f}" for m in ("bm25", "dense", "rrf", "hybrid"))
+                + f"{gain:>+9.4f}"
+            )
             if args.json:
-                print(json.dumps({"split": split, "set": s, "hybrid": chosen, **{m: round(v, 4) for m, v in scores.items()}}))
+                print(
+                    json.dumps(
+                        {"split": split, "set": s, "hybrid": chosen, **{m: round(v, 4) for m, v in scores.items()}}
+                    )
+                )
 
 
 if __name__ == "__main__":

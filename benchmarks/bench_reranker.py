@@ -27,25 +27,21 @@ import argparse
 import json
 import logging
 import statistics
-import sys
 import time
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-REPO_ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO_ROOT))
-
-from matcher.config import load_settings  # noqa: E402
-from matcher.engine import Matcher, open as open_matcher  # noqa: E402
-from matcher.evaluation.beir import load_beir  # noqa: E402
-from matcher.evaluation.metrics import ndcg_at, recall_at, reciprocal_rank  # noqa: E402
-from matcher.evaluation.runner import in_split  # noqa: E402
-from matcher.reranking.dataset import Dataset, build_dataset  # noqa: E402
-from matcher.reranking.model import RerankerModel, base_signature  # noqa: E402
-from matcher.reranking.simulate import ingest_beir, simulate_outcomes  # noqa: E402
-from matcher.reranking.training import MODELS, check_enough, compare, cross_validate, fit  # noqa: E402
+from common import SHARED_DATA, bench_settings, missing_shared, skip_message, work_dir
+from matcher.engine import Matcher, open as open_matcher
+from matcher.evaluation.beir import load_beir
+from matcher.evaluation.metrics import ndcg_at, recall_at, reciprocal_rank
+from matcher.evaluation.runner import in_split
+from matcher.reranking.dataset import Dataset, build_dataset
+from matcher.reranking.model import RerankerModel, base_signature
+from matcher.reranking.simulate import ingest_beir, simulate_outcomes
+from matcher.reranking.training import MODELS, check_enough, compare, cross_validate, fit
 
 log = logging.getLogger("bench_reranker")
 
@@ -82,7 +78,7 @@ def run_set(folder: Path, args: argparse.Namespace) -> dict[str, Any]:
     overrides: dict[str, Any] = {"data_dir": work, "show_progress": args.progress}
     if args.embedding_cache:
         overrides["embedding_cache"] = str(args.embedding_cache)
-    settings = load_settings(environ={}, **overrides)
+    settings = bench_settings(**overrides)
     matcher = open_matcher(settings)
     start = time.perf_counter()
     ingest_beir(matcher, beir)
@@ -124,12 +120,20 @@ def run_set(folder: Path, args: argparse.Namespace) -> dict[str, Any]:
     settings.reranker_path.unlink(missing_ok=True)
     if dev_cv[chosen].beats_base:
         RerankerModel(
-            chosen, scorer, dev_cv[chosen].to_dict(), dev.counts(), matcher.embedder.name, base_signature(settings),
+            chosen,
+            scorer,
+            dev_cv[chosen].to_dict(),
+            dev.counts(),
+            matcher.embedder.name,
+            base_signature(settings),
             time.strftime("%Y-%m-%dT%H:%M:%S"),
         ).save(settings.reranker_path)
     test_needs = sorted(set(test.needs.tolist()))
     base_matcher = open_matcher(settings.replace(use_reranker=False))
-    engine = {"base": engine_path(base_matcher, test_needs, beir.qrels), "reranked": engine_path(matcher, test_needs, beir.qrels)}
+    engine = {
+        "base": engine_path(base_matcher, test_needs, beir.qrels),
+        "reranked": engine_path(matcher, test_needs, beir.qrels),
+    }
     settings.reranker_path.unlink(missing_ok=True)  # the work folder keeps no active model between runs
     return {
         "set": folder.name,
@@ -142,44 +146,64 @@ def run_set(folder: Path, args: argparse.Namespace) -> dict[str, Any]:
         "simulate_and_features_seconds": round(feature_seconds, 1),
         "cv": {name: result.to_dict() for name, result in cv.items()},
         "held_out": held_out,
-        "engine": {side: {k: round(v, 4) if isinstance(v, float) else v for k, v in figures.items()}
-                   for side, figures in engine.items()},
+        "engine": {
+            side: {k: round(v, 4) if isinstance(v, float) else v for k, v in figures.items()}
+            for side, figures in engine.items()
+        },
     }
 
 
 def print_report(report: dict[str, Any]) -> None:
     counts = report["counts"]
-    print(f"\n{report['set']}: {report['projects']} projects, {report['needs']} needs, top {report['depth']} of each "
-          f"labelled (noise {report['noise']}): {counts['pairs']} pairs, {counts['positives']} positive, "
-          f"{counts['evaluable_needs']} needs with both labels")
+    print(
+        f"\n{report['set']}: {report['projects']} projects, {report['needs']} needs, top {report['depth']} of each "
+        f"labelled (noise {report['noise']}): {counts['pairs']} pairs, {counts['positives']} positive, "
+        f"{counts['evaluable_needs']} needs with both labels"
+    )
     print(f"ingest {report['ingest_seconds']} s; simulate + features {report['simulate_and_features_seconds']} s")
     for name, cv in report["cv"].items():
-        print(f"  CV {name:<9} MAP base {cv['base']:.4f} -> {cv['reranked']:.4f}  gain {cv['gain']:+.4f} "
-              f"(se {cv['gain_se']:.4f}, std {cv['gain_std']:.4f}, folds {cv['gain_min']:+.4f} .. {cv['gain_max']:+.4f})"
-              f"{'  beats the base' if cv['beats_base'] else ''}")
+        print(
+            f"  CV {name:<9} MAP base {cv['base']:.4f} -> {cv['reranked']:.4f}  gain {cv['gain']:+.4f} "
+            f"(se {cv['gain_se']:.4f}, std {cv['gain_std']:.4f}, folds {cv['gain_min']:+.4f} .. {cv['gain_max']:+.4f})"
+            f"{'  beats the base' if cv['beats_base'] else ''}"
+        )
         for fold in cv["per_fold"]:
-            print(f"      fold {fold['fold']}: {fold['needs']:>4} needs  {fold['base']:.4f} -> {fold['reranked']:.4f}  {fold['gain']:+.4f}")
+            print(
+                f"      fold {fold['fold']}: {fold['needs']:>4} needs  {fold['base']:.4f} -> {fold['reranked']:.4f}  {fold['gain']:+.4f}"
+            )
     held = report["held_out"]
-    print(f"  held out ({held['model']} fitted on the dev half, dev CV gain {held['dev_cv_gain']:+.4f} "
-          f"(se {held['dev_cv_gain_se']:.4f}{', beats the base' if held['dev_beats_base'] else ', does not beat the base'}); "
-          f"{held['test_needs']} test needs, {held['test_evaluable_needs']} with both labels):")
-    print(f"      MAP of labelled projects {held['map_base']:.4f} -> {held['map_reranked']:.4f} ({held['map_gain']:+.4f})")
+    print(
+        f"  held out ({held['model']} fitted on the dev half, dev CV gain {held['dev_cv_gain']:+.4f} "
+        f"(se {held['dev_cv_gain_se']:.4f}{', beats the base' if held['dev_beats_base'] else ', does not beat the base'}); "
+        f"{held['test_needs']} test needs, {held['test_evaluable_needs']} with both labels):"
+    )
+    print(
+        f"      MAP of labelled projects {held['map_base']:.4f} -> {held['map_reranked']:.4f} ({held['map_gain']:+.4f})"
+    )
     for metric in ("ndcg@10", "mrr", "recall@1"):
-        print(f"      {metric:<9} {held['base'][metric]:.4f} -> {held['reranked'][metric]:.4f} "
-              f"({held['reranked'][metric] - held['base'][metric]:+.4f})")
+        print(
+            f"      {metric:<9} {held['base'][metric]:.4f} -> {held['reranked'][metric]:.4f} "
+            f"({held['reranked'][metric] - held['base'][metric]:+.4f})"
+        )
     engine = report["engine"]
-    print(f"  engine (Matcher.match by need id, top 10, test needs): nDCG@10 {engine['base']['ndcg@10']:.4f} -> "
-          f"{engine['reranked']['ndcg@10']:.4f}; p50 {engine['base']['p50_ms']:.1f} ms -> {engine['reranked']['p50_ms']:.1f} ms; "
-          f"rankings {engine['base']['ranking']} / {engine['reranked']['ranking']}")
+    print(
+        f"  engine (Matcher.match by need id, top 10, test needs): nDCG@10 {engine['base']['ndcg@10']:.4f} -> "
+        f"{engine['reranked']['ndcg@10']:.4f}; p50 {engine['base']['p50_ms']:.1f} ms -> {engine['reranked']['p50_ms']:.1f} ms; "
+        f"rankings {engine['base']['ranking']} / {engine['reranked']['ranking']}"
+    )
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--shared-data", type=Path, default=REPO_ROOT.parent / "shared" / "data")
+    parser.add_argument("--shared-data", type=Path, default=SHARED_DATA)
     parser.add_argument("--sets", nargs="+", default=["pap2pat-title"])
-    parser.add_argument("--work-dir", type=Path, default=REPO_ROOT / "var" / "bench-reranker")
-    parser.add_argument("--embedding-cache", type=Path, default=REPO_ROOT / "var" / "bench-explain" / "embeddings.sqlite",
-                        help="an embedding cache to reuse (default: the explanation benchmark's; empty: the work folder's own)")
+    parser.add_argument("--work-dir", type=Path, default=work_dir("bench-reranker"))
+    parser.add_argument(
+        "--embedding-cache",
+        type=Path,
+        default=work_dir("bench-explain") / "embeddings.sqlite",
+        help="an embedding cache to reuse (default: the explanation benchmark's; empty: the work folder's own)",
+    )
     parser.add_argument("--depth", type=int, default=30, help="projects of each need's base ranking given an outcome")
     parser.add_argument("--folds", type=int, default=5)
     parser.add_argument("--noise", type=float, default=0.0, help="share of simulated labels flipped at random")
@@ -188,9 +212,9 @@ def main() -> None:
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args()
     logging.basicConfig(level=logging.WARNING)
-    missing = [name for name in args.sets if not (args.shared_data / name / "qrels" / "test.tsv").is_file()]
+    missing = missing_shared(args.shared_data, [Path(name) / "qrels" / "test.tsv" for name in args.sets])
     if missing:
-        print(f"SKIP: {args.shared_data} lacks {missing}; this benchmark needs ../shared/data (see its README)")
+        print(skip_message(args.shared_data, missing))
         return
     if args.embedding_cache and not args.embedding_cache.is_file():
         args.embedding_cache = None

@@ -14,18 +14,14 @@ from __future__ import annotations
 
 import csv
 import logging
-import sys
 import tempfile
 from pathlib import Path
 
 import numpy as np
 
-REPO_ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO_ROOT))
-
-from matcher.config import load_settings  # noqa: E402
-from matcher.engine import open as open_matcher  # noqa: E402
-from matcher.records import Kind  # noqa: E402
+from common import REPO_ROOT, bench_settings
+from matcher.engine import open as open_matcher
+from matcher.records import Kind
 
 RELATED = [
     ("corrosion", "rust"), ("EV", "electric vehicle"), ("photovoltaic", "solar cell"), ("UAV", "drone"),
@@ -45,15 +41,21 @@ RELATED = [
 def main() -> None:
     logging.basicConfig(level=logging.WARNING)
     with tempfile.TemporaryDirectory() as folder:
-        matcher = open_matcher(load_settings(environ={}, data_dir=Path(folder), show_progress=False))
+        matcher = open_matcher(bench_settings(Path(folder)))
         matcher.ingest_file(REPO_ROOT / "data" / "projects.csv", Kind.PROJECTS)
         matcher.ingest_file(REPO_ROOT / "data" / "needs.csv", Kind.NEEDS)
         labelled = set()
         with (REPO_ROOT / "data" / "expected_matches.csv").open(encoding="utf-8") as handle:
             for row in csv.DictReader(handle):
                 labelled.add((row["need_id"], row["project_id"]))
-        needs = {r.id: (k, r) for k, r in matcher.catalogue.by_keys(Kind.NEEDS, matcher.catalogue.text_hashes(Kind.NEEDS)).items()}
-        projects = {r.id: (k, r) for k, r in matcher.catalogue.by_keys(Kind.PROJECTS, matcher.catalogue.text_hashes(Kind.PROJECTS)).items()}
+        needs = {
+            r.id: (k, r)
+            for k, r in matcher.catalogue.by_keys(Kind.NEEDS, matcher.catalogue.text_hashes(Kind.NEEDS)).items()
+        }
+        projects = {
+            r.id: (k, r)
+            for k, r in matcher.catalogue.by_keys(Kind.PROJECTS, matcher.catalogue.text_hashes(Kind.PROJECTS)).items()
+        }
         need_profiles = matcher.explainer.profiles(Kind.NEEDS, {k: r for k, r in needs.values()})
         project_profiles = matcher.explainer.profiles(Kind.PROJECTS, {k: r for k, r in projects.values()})
         chance: list[np.ndarray] = []
@@ -66,7 +68,9 @@ def main() -> None:
                 if not first.candidates or not second.candidates:
                     continue
                 similarities = first.candidate_vectors @ second.candidate_vectors.T
-                apart = np.array([[set(a.split()).isdisjoint(b.split()) for b in second.candidates] for a in first.candidates])
+                apart = np.array(
+                    [[set(a.split()).isdisjoint(b.split()) for b in second.candidates] for a in first.candidates]
+                )
                 chance.append(similarities[apart])
         chance_all = np.concatenate(chance)
         vectors = matcher.embedder.encode([a.lower() for a, _ in RELATED] + [b.lower() for _, b in RELATED])

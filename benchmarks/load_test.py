@@ -27,13 +27,9 @@ import time
 import urllib.request
 from pathlib import Path
 
-REPO_ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO_ROOT))
-
-from benchmarks.bench_latency import read_jsonl  # noqa: E402
-from matcher.config import load_settings  # noqa: E402
-from matcher.engine import open as open_matcher  # noqa: E402
-from matcher.records import Kind, Record  # noqa: E402
+from common import NEEDS, PAPERS, REPO_ROOT, SHARED_DATA, beir_records, bench_settings, read_jsonl, work_dir
+from matcher.engine import open as open_matcher
+from matcher.records import Kind
 
 LUA = r"""
 -- Each wrk thread walks its own slice of the items, and each row starts at its own slices, so no
@@ -82,19 +78,23 @@ end
 
 
 def build(data_dir: Path, shared: Path, cache: Path | None) -> tuple[list[str], list[str]]:
-    settings = load_settings(environ={}, data_dir=data_dir, show_progress=True, **({"embedding_cache": str(cache)} if cache else {}))
+    settings = bench_settings(data_dir, show_progress=True, **({"embedding_cache": str(cache)} if cache else {}))
     matcher = open_matcher(settings)
-    papers = [Record(Kind.PROJECTS, f"P{r['_id']}", r["title"] or "(untitled)", r["text"]) for r in read_jsonl(shared / "pap2pat-title" / "corpus.jsonl", 10**6)]
-    medical = [Record(Kind.PROJECTS, f"M{r['_id']}", r["title"] or r["text"][:80], r["text"]) for r in read_jsonl(shared / "nfcorpus" / "corpus.jsonl", 10**6)]
-    topics = read_jsonl(shared / "sbir-topics" / "needs.jsonl", 1000)
-    needs = [Record(Kind.NEEDS, f"N{r['_id']}", r["title"] or "(untitled)", r["text"]) for r in topics]
+    papers = beir_records(Kind.PROJECTS, "P", read_jsonl(shared / PAPERS, 10**6), "(untitled)")
+    medical = beir_records(
+        Kind.PROJECTS, "M", read_jsonl(shared / "nfcorpus" / "corpus.jsonl", 10**6)
+    )  # untitled: text[:80]
+    topics = read_jsonl(shared / NEEDS, 1000)
+    needs = beir_records(Kind.NEEDS, "N", topics, "(untitled)")
     matcher.ingest_records(Kind.PROJECTS, papers + medical, "pap2pat-title and nfcorpus")
     matcher.ingest_records(Kind.NEEDS, needs, "sbir-topics")
     for kind in Kind:
         matcher.sync_index(kind)
-    print(f"corpus: {len(papers) + len(medical)} projects, {len(needs)} needs ({len(papers) + len(medical) + len(needs)} records)")
+    print(
+        f"corpus: {len(papers) + len(medical)} projects, {len(needs)} needs ({len(papers) + len(medical) + len(needs)} records)"
+    )
     # Free texts come from the SBIR topics that are not stored as needs, so none is known to the server.
-    unseen = read_jsonl(shared / "sbir-topics" / "needs.jsonl", 10**6)[len(topics):]
+    unseen = read_jsonl(shared / NEEDS, 10**6)[len(topics) :]
     texts = [json.dumps({"text": f"{r['title']}: {r['text'][:300]}", "top_k": 10}) for r in unseen]
     return [record.id for record in needs], texts
 
@@ -115,9 +115,9 @@ def wait_for(url: str, process: subprocess.Popen, seconds: float = 300) -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--shared-data", type=Path, default=REPO_ROOT.parent / "shared" / "data")
-    parser.add_argument("--data-dir", type=Path, default=REPO_ROOT / "var" / "bench-load")
-    parser.add_argument("--embedding-cache", type=Path, default=REPO_ROOT / "var" / "bench" / "embeddings.sqlite")
+    parser.add_argument("--shared-data", type=Path, default=SHARED_DATA)
+    parser.add_argument("--data-dir", type=Path, default=work_dir("bench-load"))
+    parser.add_argument("--embedding-cache", type=Path, default=work_dir("bench") / "embeddings.sqlite")
     parser.add_argument("--duration", type=int, default=20, help="seconds per row")
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--threads", type=int, default=4)
@@ -133,8 +133,21 @@ def main() -> None:
     environ = {**os.environ, "HF_HUB_OFFLINE": "1", "MATCHER_RATE_LIMIT": "", "MATCHER_WRITE_RATE_LIMIT": ""}
     if cache:
         environ["MATCHER_EMBEDDING_CACHE"] = str(cache)
-    command = [sys.executable, "-m", "service.cli", "--quiet", "--data-dir", str(args.data_dir), "serve",
-               "--port", str(args.port), "--workers", str(args.workers), "--threads", str(args.threads)]
+    command = [
+        sys.executable,
+        "-m",
+        "service.cli",
+        "--quiet",
+        "--data-dir",
+        str(args.data_dir),
+        "serve",
+        "--port",
+        str(args.port),
+        "--workers",
+        str(args.workers),
+        "--threads",
+        str(args.threads),
+    ]
     server = subprocess.Popen(command, cwd=REPO_ROOT, env=environ)
     rows = []
     try:
@@ -151,11 +164,30 @@ def main() -> None:
                 slice_size = len(items) // 6  # three rows of at most two wrk threads each
                 for row, connections in enumerate((1, 4, 16)):
                     run = subprocess.run(
-                        ["wrk", "-t", str(min(connections, 2)), "-c", str(connections), "-d", f"{args.duration}s",
-                         "--timeout", "10s", "-s", str(script), root],
-                        env={**os.environ, "CASE": case, "ITEMS": str(path), "FIRST": str(2 * row * slice_size),
-                             "SLICE": str(slice_size)},
-                        capture_output=True, text=True, check=True,
+                        [
+                            "wrk",
+                            "-t",
+                            str(min(connections, 2)),
+                            "-c",
+                            str(connections),
+                            "-d",
+                            f"{args.duration}s",
+                            "--timeout",
+                            "10s",
+                            "-s",
+                            str(script),
+                            root,
+                        ],
+                        env={
+                            **os.environ,
+                            "CASE": case,
+                            "ITEMS": str(path),
+                            "FIRST": str(2 * row * slice_size),
+                            "SLICE": str(slice_size),
+                        },
+                        capture_output=True,
+                        text=True,
+                        check=True,
                     )
                     found = re.search(r"RESULT (\d+) (\d+) (\d+) ([\d.]+) ([\d.]+) ([\d.]+) (\d+) (\d+)", run.stdout)
                     assert found, run.stdout + run.stderr
@@ -163,9 +195,14 @@ def main() -> None:
                     if int(reused):
                         print(f"note: a wrk thread sent {reused} items beyond its slice of {slice_size} (repeats)")
                     rate = int(requests) / (int(micros) / 1e6)
-                    rows.append((case, connections, rate, float(p50), float(p95), float(p99), int(errors) + int(failures)))
-                    print(f"{case:<5} {connections:>3} clients: {rate:8.1f} req/s  p50 {float(p50):7.1f} ms  "
-                          f"p95 {float(p95):7.1f} ms  p99 {float(p99):7.1f} ms  failed {int(errors) + int(failures)}", flush=True)
+                    rows.append(
+                        (case, connections, rate, float(p50), float(p95), float(p99), int(errors) + int(failures))
+                    )
+                    print(
+                        f"{case:<5} {connections:>3} clients: {rate:8.1f} req/s  p50 {float(p50):7.1f} ms  "
+                        f"p95 {float(p95):7.1f} ms  p99 {float(p99):7.1f} ms  failed {int(errors) + int(failures)}",
+                        flush=True,
+                    )
     finally:
         server.terminate()
         server.wait(timeout=60)

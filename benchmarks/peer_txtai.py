@@ -28,9 +28,10 @@ encoding), ``txtai-dense`` (``weights=1.0``) and ``txtai-bm25`` (``weights=0.0``
 rankings.
 
 txtai is not a dependency of the project: install it in a separate virtual environment (see
-``benchmarks/requirements-peer.txt``; torch first, pinned to the CPU build) and run from there::
+``benchmarks/requirements-peer.txt``; torch first, pinned to the CPU build) and run from there, from
+the repository root, with ``PYTHONPATH=.`` (our loader and metrics, without installing the package)::
 
-    HF_HUB_OFFLINE=1 TRANSFORMERS_OFFLINE=1 /path/to/peer-venv/bin/python benchmarks/peer_txtai.py \\
+    PYTHONPATH=. HF_HUB_OFFLINE=1 TRANSFORMERS_OFFLINE=1 /path/to/peer-venv/bin/python benchmarks/peer_txtai.py \\
         [--sets pap2pat-title nfcorpus] [--split all|dev|test] [--limit-docs N --limit-queries N] \\
         [--out DIR] [--json]
 """
@@ -46,15 +47,12 @@ import time
 from pathlib import Path
 from typing import Any
 
-REPO_ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO_ROOT))  # our loader and metrics, without installing the package
-
-from matcher.evaluation.beir import BeirSet, Document, load_beir  # noqa: E402
-from matcher.evaluation.metrics import summarise  # noqa: E402
+from common import SHARED_DATA
+from matcher.evaluation.beir import BeirSet, Document, load_beir
+from matcher.evaluation.metrics import summarise
 
 log = logging.getLogger("peer_txtai")
 
-DEFAULT_SHARED_DATA = REPO_ROOT.parent / "shared" / "data"
 SETS = ("pap2pat-title", "pap2pat-claim", "pap2pat-reverse", "nfcorpus")
 METRICS = ("ndcg@10", "recall@1", "recall@10", "recall@100", "mrr")
 TOP_K = 100
@@ -197,7 +195,7 @@ def table(result: dict[str, Any], split: str) -> str:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--sets", nargs="+", default=list(SETS), help="set folders under --shared-data")
-    parser.add_argument("--shared-data", type=Path, default=DEFAULT_SHARED_DATA)
+    parser.add_argument("--shared-data", type=Path, default=SHARED_DATA)
     parser.add_argument("--split", choices=("all", "dev", "test"), default="all", help="queries: as matcher evaluate")
     parser.add_argument("--limit-docs", type=int, help="smoke test: keep the queries' relevant documents + filler")
     parser.add_argument("--limit-queries", type=int, help="smoke test: the first N labelled queries")
@@ -213,8 +211,11 @@ def main(argv: list[str] | None = None) -> int:
         logging.getLogger(noisy).setLevel(logging.WARNING)
 
     if not args.shared_data.is_dir():
-        print(f"SKIP: shared data folder {args.shared_data} is absent (a fresh clone has no ../shared); "
-              "pass --shared-data", file=sys.stderr)
+        print(
+            f"SKIP: shared data folder {args.shared_data} is absent (a fresh clone has no ../shared); "
+            "pass --shared-data",
+            file=sys.stderr,
+        )
         return 0
     missing = [name for name in args.sets if not (args.shared_data / name).is_dir()]
     if missing:
@@ -246,9 +247,15 @@ def main(argv: list[str] | None = None) -> int:
         print(table(result, args.split), end="\n\n", flush=True)
         if args.json:
             for method, figures in result["methods"].items():
-                line = {"set": name, "method": method, **{m: round(figures["metrics"][m], 4) for m in METRICS},
-                        "queries": result["queries"], "split": args.split, "txtai": txtai_version,
-                        "maxlength": result["txtai_effective"]["maxlength"]}
+                line = {
+                    "set": name,
+                    "method": method,
+                    **{m: round(figures["metrics"][m], 4) for m in METRICS},
+                    "queries": result["queries"],
+                    "split": args.split,
+                    "txtai": txtai_version,
+                    "maxlength": result["txtai_effective"]["maxlength"],
+                }
                 print(json.dumps(line), flush=True)
         if args.out:
             runs = result.pop("runs")
