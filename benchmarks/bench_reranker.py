@@ -42,6 +42,7 @@ from matcher.engine import Matcher  # noqa: E402
 from matcher.evaluation.beir import load_beir  # noqa: E402
 from matcher.evaluation.metrics import ndcg_at, recall_at, reciprocal_rank  # noqa: E402
 from matcher.evaluation.runner import in_split  # noqa: E402
+from matcher.outcomes.pairs import Pair  # noqa: E402
 from matcher.reranking.dataset import Dataset, build_dataset  # noqa: E402
 from matcher.reranking.model import RerankerModel, base_signature  # noqa: E402
 from matcher.reranking.simulate import ingest_beir, simulate_outcomes  # noqa: E402
@@ -89,7 +90,7 @@ def run_set(folder: Path, args: argparse.Namespace) -> dict[str, Any]:
     ingest_seconds = time.perf_counter() - start
     start = time.perf_counter()
     outcomes = simulate_outcomes(matcher, beir.qrels, sorted(beir.queries), args.depth, args.seed, args.noise)
-    labels = {(outcome.need_id, outcome.project_id): outcome.label for outcome in outcomes}
+    labels = {Pair(outcome.project_id, outcome.need_id): outcome.label for outcome in outcomes}
     dataset = build_dataset(matcher, labels)
     feature_seconds = time.perf_counter() - start
 

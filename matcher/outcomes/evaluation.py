@@ -15,7 +15,8 @@ from dataclasses import asdict, dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from matcher.errors import InvalidInput
-from matcher.outcomes.store import Outcome, OutcomeStatus, Pair, latest_by_pair
+from matcher.outcomes.pairs import Pair, latest_by_pair
+from matcher.outcomes.store import Outcome, OutcomeStatus
 
 if TYPE_CHECKING:
     from matcher.engine import Matcher

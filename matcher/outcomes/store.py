@@ -18,10 +18,9 @@ from pathlib import Path
 from typing import Any
 
 from matcher.errors import InvalidInput, NotFound, Problem, ValidationFailed
+from matcher.outcomes.pairs import Pair, latest_by_pair
 from matcher.records import Kind
 from matcher.storage.sqlite import ThreadConnections
-
-Pair = tuple[str, str]  # (project_id, need_id)
 
 MAX_NOTE_CHARS = 2000
 SQLITE_MAX_INTEGER = 2**63 - 1
@@ -81,7 +80,7 @@ class Outcome(NewOutcome):
 
     @property
     def pair(self) -> Pair:
-        return (self.project_id, self.need_id)
+        return Pair(self.project_id, self.need_id)
 
     @property
     def label(self) -> bool | None:
@@ -429,11 +428,6 @@ def parse_status(value: Any) -> OutcomeStatus:
         return _choice({"status": value}, "status", OutcomeStatus)  # type: ignore[no-any-return]
     except _Invalid as problem:
         raise InvalidInput(problem.message, details={"parameter": "status"}) from None
-
-
-def latest_by_pair(outcomes: Iterable[Outcome]) -> dict[Pair, Outcome]:
-    """Each pair's latest outcome (by ``recorded_at``, then ``id``)."""
-    return {outcome.pair: outcome for outcome in sorted(outcomes, key=lambda o: (o.recorded_at, o.id))}
 
 
 def _not_relevant(outcome: Outcome) -> bool:

@@ -18,6 +18,7 @@ from tqdm import tqdm
 from matcher.engine import Matcher
 from matcher.errors import NotFound
 from matcher.index.lexical import lexical_tokens
+from matcher.outcomes.pairs import Pair, PairOutcome, latest_by_pair
 from matcher.retrieval.ranking import Ranked
 from matcher.records import Kind, Record
 from matcher.reranking.features import FEATURES, Candidate, feature_matrix
@@ -25,27 +26,17 @@ from matcher.text.tokenize import detect_language
 
 log = logging.getLogger(__name__)
 
-Pair = tuple[str, str]  # (need id, project id)
 
-
-class LabelledOutcome(Protocol):
+class LabelledOutcome(PairOutcome, Protocol):
     """What the re-ranker reads of a recorded outcome (see :class:`matcher.outcomes.store.Outcome`)."""
-
-    id: int
-    need_id: str
-    project_id: str
-    recorded_at: str
 
     @property
     def label(self) -> bool | None: ...
 
 
 def latest_labels(outcomes: Iterable[LabelledOutcome]) -> dict[Pair, bool]:
-    """Each (need, project) pair's label from its latest outcome (by time, then id); pending pairs are left out."""
-    latest: dict[Pair, LabelledOutcome] = {}
-    for outcome in sorted(outcomes, key=lambda item: (item.recorded_at, item.id)):
-        latest[(outcome.need_id, outcome.project_id)] = outcome
-    return {pair: outcome.label for pair, outcome in latest.items() if outcome.label is not None}
+    """Each pair's label from its latest outcome (:func:`~matcher.outcomes.pairs.latest_by_pair`); pending pairs are left out."""
+    return {pair: outcome.label for pair, outcome in latest_by_pair(outcomes).items() if outcome.label is not None}
 
 
 @dataclass(frozen=True)
@@ -130,8 +121,8 @@ class Dataset:
 def build_dataset(matcher: Matcher, labels: Mapping[Pair, bool]) -> Dataset:
     """Feature rows for labelled pairs; pairs whose need or project is gone are counted in ``skipped``."""
     by_need: dict[str, dict[str, bool]] = {}
-    for (need_id, project_id), label in labels.items():
-        by_need.setdefault(need_id, {})[project_id] = label
+    for pair, label in labels.items():
+        by_need.setdefault(pair.need_id, {})[pair.project_id] = label
     wanted = {project_id for pairs in by_need.values() for project_id in pairs}
     key_of = {stored.record.id: stored.key for stored in matcher.catalogue.records(Kind.PROJECTS) if stored.record.id in wanted}
     blocks: list[np.ndarray] = []
