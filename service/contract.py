@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from enum import Enum
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal, TypeAlias
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
@@ -32,14 +32,24 @@ def one_of(enum: type[Enum], order: Sequence[Enum] = ()) -> Any:
     return Literal[tuple(member.value for member in members)]
 
 
-DirectionName = one_of(Direction)
-KindName = one_of(Kind)
-MethodName = one_of(Method, order=(Method.HYBRID, Method.DENSE, Method.BM25))
-FusionName = one_of(Fusion, order=(Fusion.BLEND, Fusion.RRF))
-SolverName = one_of(Solver)
-OutcomeStatusName = one_of(OutcomeStatus)
-AgreementTypeName = one_of(AgreementType)
-DeclineReasonName = one_of(DeclineReason)
+if TYPE_CHECKING:  # a type checker sees the strings they are; pydantic, at run time, the Literals
+    DirectionName: TypeAlias = str
+    KindName: TypeAlias = str
+    MethodName: TypeAlias = str
+    FusionName: TypeAlias = str
+    SolverName: TypeAlias = str
+    OutcomeStatusName: TypeAlias = str
+    AgreementTypeName: TypeAlias = str
+    DeclineReasonName: TypeAlias = str
+else:
+    DirectionName = one_of(Direction)
+    KindName = one_of(Kind)
+    MethodName = one_of(Method, order=(Method.HYBRID, Method.DENSE, Method.BM25))  # the document's order
+    FusionName = one_of(Fusion, order=(Fusion.BLEND, Fusion.RRF))
+    SolverName = one_of(Solver)
+    OutcomeStatusName = one_of(OutcomeStatus)
+    AgreementTypeName = one_of(AgreementType)
+    DeclineReasonName = one_of(DeclineReason)
 FilterValue = str | int | list[str]
 TRL_LOW, TRL_HIGH = TRL_RANGE
 

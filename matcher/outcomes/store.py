@@ -406,7 +406,7 @@ class OutcomeStore:
     def introduced_pairs(self) -> set[Pair]:
         """Every ``(project_id, need_id)`` with any outcome: they were introduced already."""
         with self._connections.connect() as connection:
-            return {(row[0], row[1]) for row in connection.execute("SELECT DISTINCT project_id, need_id FROM outcomes")}
+            return {Pair(row[0], row[1]) for row in connection.execute("SELECT DISTINCT project_id, need_id FROM outcomes")}
 
     def declined_not_relevant(self) -> set[Pair]:
         """Pairs whose latest outcome is a decline as not relevant: they are not proposed again."""
