@@ -38,6 +38,7 @@ from matcher.engine import Matcher, open as open_matcher
 from matcher.evaluation.beir import load_beir
 from matcher.evaluation.metrics import ndcg_at, recall_at, reciprocal_rank
 from matcher.evaluation.runner import in_split
+from matcher.outcomes.pairs import Pair
 from matcher.reranking.dataset import Dataset, build_dataset
 from matcher.reranking.model import RerankerModel, base_signature
 from matcher.reranking.simulate import ingest_beir, simulate_outcomes
@@ -85,7 +86,7 @@ def run_set(folder: Path, args: argparse.Namespace) -> dict[str, Any]:
     ingest_seconds = time.perf_counter() - start
     start = time.perf_counter()
     outcomes = simulate_outcomes(matcher, beir.qrels, sorted(beir.queries), args.depth, args.seed, args.noise)
-    labels = {(outcome.need_id, outcome.project_id): outcome.label for outcome in outcomes}
+    labels = {Pair(outcome.project_id, outcome.need_id): outcome.label for outcome in outcomes}
     dataset = build_dataset(matcher, labels)
     feature_seconds = time.perf_counter() - start
 

@@ -65,7 +65,9 @@ def make_stages(settings: Settings, embedder: Embedder) -> list[RankingStage]:
 
 def open(settings: Settings, embedder: Embedder | None = None) -> Matcher:  # noqa: A001 -- the library's entry point
     """A data folder's matcher with the collaborators the settings choose; nothing heavy loads yet."""
-    embedder = embedder or make_embedder(settings)
+    embedder = embedder or make_embedder(
+        settings.embedding_backend, settings.model_name, settings.model_path, settings.batch_size
+    )
     catalogue = Catalogue(settings.catalogue_path)
     vectors = VectorCache(
         settings.embedding_cache_path,
@@ -73,12 +75,17 @@ def open(settings: Settings, embedder: Embedder | None = None) -> Matcher:  # no
         chunk_size=settings.encode_chunk_size,
         show_progress=settings.show_progress,
         memory_size=settings.query_cache_size,
-        phrase_embedder=phrase_embedder(settings, embedder),
+        phrase_embedder=phrase_embedder(embedder, settings.parallel_query_phrases),
     )
-    store = IndexStore(settings.index_dir, vector_index_class(settings))
+    store = IndexStore(settings.index_dir, vector_index_class(settings.index_kind))
     indexes = Indexes(settings, catalogue, vectors, store, WriteLock(settings.data_dir / ".write.lock"))
     # Explanation profiles need the model's dimension, so the explainer is made on first use.
-    explainer = Lazy(lambda: Explainer(settings, catalogue, vectors, indexes.dimension()))
+    explainer = Lazy(
+        lambda: Explainer(
+            settings.explain_policy, settings.passage_policy, catalogue, vectors, indexes.dimension(),
+            settings.profile_path, settings.profile_cache_size, settings.threads, settings.query_new_phrases,
+        )
+    )
     if settings.explain_at_index:
         def update_profiles(kind: Kind, wanted: dict[int, str]) -> None:
             explainer().forget_others(kind, set(wanted))

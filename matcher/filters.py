@@ -1,13 +1,18 @@
-"""Filters on the side being searched, validated and turned into SQL over the catalogue."""
+"""Filters on the side being searched, validated and turned into SQL over the catalogue.
+
+:data:`FILTERS` is the one list of filters; the service derives its request models, query-string
+parsing and OpenAPI parameters from it (:func:`takes_integer`, :func:`query_filter_value`).
+"""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from enum import Enum
 from typing import Any
 
 from matcher.errors import InvalidInput
-from matcher.records import Kind
+from matcher.records import TRL_RANGE, Kind
 
 
 class FilterType(str, Enum):
@@ -21,6 +26,11 @@ class FilterType(str, Enum):
 class FilterSpec:
     field: str
     type: FilterType
+
+    @property
+    def takes_integer(self) -> bool:
+        """A bound (``min``, ``max``) takes a whole number in :data:`INTEGER_RANGE`; the others take text."""
+        return self.type in (FilterType.MIN, FilterType.MAX)
 
 
 # Fields and industries share one vocabulary, so either name filters either side.
@@ -42,6 +52,31 @@ FILTERS: dict[Kind, dict[str, FilterSpec]] = {
     },
 }
 
+INTEGER_FILTERS = frozenset(name for specs in FILTERS.values() for name, spec in specs.items() if spec.takes_integer)
+INTEGER_RANGE = TRL_RANGE  # the bounds filter a TRL (the only whole-number field)
+
+
+def takes_integer(name: str) -> bool:
+    """Whether the filter ``name`` (of either side) takes a whole number rather than text."""
+    return name in INTEGER_FILTERS
+
+
+def query_filter_value(name: str, values: Sequence[str]) -> str | int | list[str]:
+    """A filter's value from a query string, where it appears once or more (``values``, in order).
+
+    A whole-number filter takes its last value, parsed by :class:`int`; a text filter its value, or
+    the list of them when repeated. Which values are valid is :func:`filter_sql`'s to say.
+    """
+    if takes_integer(name):
+        raw = values[-1]
+        try:
+            return int(raw)
+        except ValueError:
+            raise InvalidInput(
+                f"Query parameter '{name}' must be a whole number, got {raw!r}", details={"parameter": name, "value": raw}
+            ) from None
+    return list(values) if len(values) > 1 else values[0]
+
 
 def _values(name: str, raw: Any) -> list[str]:
     values = raw if isinstance(raw, list) else [raw]
@@ -54,9 +89,10 @@ def _values(name: str, raw: Any) -> list[str]:
 
 
 def _trl(name: str, raw: Any) -> int:
-    if isinstance(raw, bool) or not isinstance(raw, int) or not 1 <= raw <= 9:
+    low, high = INTEGER_RANGE
+    if isinstance(raw, bool) or not isinstance(raw, int) or not low <= raw <= high:
         raise InvalidInput(
-            f"Filter '{name}' takes a whole number from 1 to 9, got {raw!r}",
+            f"Filter '{name}' takes a whole number from {low} to {high}, got {raw!r}",
             details={"parameter": f"filters.{name}", "value": raw},
         )
     return raw

@@ -26,6 +26,9 @@ class Kind(str, Enum):
         return "project" if self is Kind.PROJECTS else "need"
 
 
+TRL_RANGE = (1, 9)  # a technology readiness level is a whole number in this range, both ends included
+
+
 class FieldType(str, Enum):
     TEXT = "text"
     LIST = "list"

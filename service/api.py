@@ -9,6 +9,7 @@ from flask.typing import ResponseReturnValue
 from pydantic import BaseModel, ValidationError
 
 from matcher.engine import Matcher
+from matcher.filters import query_filter_value
 from matcher.introductions.conflicts import rules_from_objects
 from matcher.introductions.export import FORMATS, XLSX_MEDIA_TYPE, plan_bytes
 from matcher.introductions.planner import PlanRequest
@@ -23,7 +24,6 @@ from service.plan_jobs import PlanJobs
 api = Blueprint("api", __name__)
 
 QUERY_PARAMETERS = {"top_k", "min_score", "explain"}
-INTEGER_FILTERS = {"trl_min", "trl_max"}
 
 
 def _matcher() -> Matcher:
@@ -83,16 +83,9 @@ def _query_string_options() -> dict[str, Any]:
         options["min_score"] = _number("min_score", request.args["min_score"], float)
     if "explain" in request.args:
         options["explain"] = request.args["explain"]
-    filters: dict[str, Any] = {}
-    for name in request.args:
-        if name in QUERY_PARAMETERS:
-            continue
-        values = request.args.getlist(name)
-        if name in INTEGER_FILTERS:
-            filters[name] = _number(name, values[-1], int)
-        else:
-            filters[name] = values if len(values) > 1 else values[0]
-    options["filters"] = filters
+    options["filters"] = {
+        name: query_filter_value(name, request.args.getlist(name)) for name in request.args if name not in QUERY_PARAMETERS
+    }
     return options
 
 

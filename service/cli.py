@@ -7,6 +7,7 @@ import json
 import logging
 import sys
 from collections.abc import Callable
+from enum import Enum
 from pathlib import Path
 from typing import Any
 
@@ -14,11 +15,26 @@ import click
 
 from matcher.config import Settings, load_settings
 from matcher.errors import MatcherError
+from matcher.evaluation.runner import METHODS, SPLITS
+from matcher.filters import takes_integer
+from matcher.introductions.solver import Solver
+from matcher.outcomes.store import AgreementType, DeclineReason, OutcomeStatus
 from matcher.pipeline.request import Direction, MatchResult
 from matcher.records import Kind
 
-KINDS = click.Choice([kind.value for kind in Kind])
-DIRECTIONS = click.Choice([direction.value for direction in Direction])
+
+def _choice(enum: type[Enum]) -> click.Choice:
+    """A click choice of the library enum's values, in its order."""
+    return click.Choice([member.value for member in enum])
+
+
+KINDS = _choice(Kind)
+DIRECTIONS = _choice(Direction)
+SOLVERS = _choice(Solver)
+STATUSES = _choice(OutcomeStatus)
+AGREEMENT_TYPES = _choice(AgreementType)
+DECLINE_REASONS = _choice(DeclineReason)
+SPLIT_CHOICES = click.Choice(list(SPLITS))
 
 
 def _fail_cleanly(command: Callable[..., Any]) -> Callable[..., Any]:
@@ -181,12 +197,13 @@ def match(
 
 
 def _parse_filters(pairs: tuple[str, ...], option: str = "--filter") -> dict[str, Any]:
+    """NAME=VALUE options as filters: a repeated text filter becomes a list; a whole-number one keeps its last value."""
     filters: dict[str, Any] = {}
     for pair in pairs:
         name, separator, value = pair.partition("=")
         if not separator or not name or not value:
             raise click.BadParameter(f"expected NAME=VALUE, got {pair!r}", param_hint=option)
-        if name in {"trl_min", "trl_max"}:
+        if takes_integer(name):
             if not value.isdigit():
                 raise click.BadParameter(f"{name} takes a whole number, got {value!r}", param_hint=option)
             filters[name] = int(value)
@@ -196,7 +213,7 @@ def _parse_filters(pairs: tuple[str, ...], option: str = "--filter") -> dict[str
     return filters
 
 
-EVALUATION_METHODS = ["bm25", "dense", "rrf", "hybrid"]
+EVALUATION_METHODS = list(METHODS)
 
 
 @main.command()
@@ -204,7 +221,7 @@ EVALUATION_METHODS = ["bm25", "dense", "rrf", "hybrid"]
 @click.option("--method", type=click.Choice([*EVALUATION_METHODS, "all"]), default="all", show_default=True,
               help="hybrid is the configured default ranking; rrf is plain reciprocal rank fusion (k=60).")
 @click.option("--top-k", type=click.IntRange(1, 1000), default=100, show_default=True, help="Ranking depth.")
-@click.option("--split", type=click.Choice(["all", "dev", "test"]), default="all", show_default=True,
+@click.option("--split", type=SPLIT_CHOICES, default="all", show_default=True,
               help="A fixed half of the queries (dev) or the other half (test).")
 @click.option("--json", "as_json", is_flag=True, help="One JSON object per method, one per line.")
 @click.option("--run-out", type=click.File("w", encoding="utf-8"), help="Write the rankings in TREC run format.")
@@ -250,7 +267,7 @@ def evaluate(
 @click.argument("dataset_dir", type=click.Path(exists=True, file_okay=False, path_type=Path))
 @click.option("--max-queries", default=300, show_default=True, type=click.IntRange(1), help="Correct top-1 matches to test.")
 @click.option("--seed", default=13, show_default=True, type=int, help="Seed for the query order and the random deletions.")
-@click.option("--split", type=click.Choice(["all", "dev", "test"]), default="all", show_default=True)
+@click.option("--split", type=SPLIT_CHOICES, default="all", show_default=True)
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
 @click.option("--work-dir", type=click.Path(file_okay=False, path_type=Path), help="Keep the work folder here.")
 @click.pass_context
@@ -289,7 +306,7 @@ def explain_eval(
 @click.option("--project-filter", "project_filters", multiple=True, metavar="NAME=VALUE", help="e.g. field=automotive (repeatable).")
 @click.option("--need-filter", "need_filters", multiple=True, metavar="NAME=VALUE", help="e.g. region=Dalian (repeatable).")
 @click.option("--updated-since", help="Only records updated on or after this date (YYYY-MM-DD).")
-@click.option("--solver", type=click.Choice(["flow", "greedy"]), default="flow", show_default=True,
+@click.option("--solver", type=SOLVERS, default=Solver.FLOW.value, show_default=True,
               help="flow: exact min-cost flow; greedy: best pairs first (baseline).")
 @click.option("--explain/--no-explain", default=True, show_default=True, help="Add each pair's explanation summary.")
 @click.option("--out", type=click.Path(dir_okay=False, path_type=Path), required=True, help="plan.csv or plan.xlsx")
@@ -436,11 +453,6 @@ def outcomes() -> None:
     """What happened to proposed pairs: record, list, import (declines as not relevant are not matched again)."""
 
 
-STATUSES = ["contacted", "meeting", "agreement", "declined"]
-AGREEMENT_TYPES = ["licence", "joint_research", "joint_venture", "other"]
-DECLINE_REASONS = ["not_relevant", "too_early_stage", "description_unclear", "no_budget", "ip_unavailable", "other"]
-
-
 def _open_outcomes(context: click.Context) -> Any:
     from matcher.storage.catalogue import Catalogue
     from matcher.outcomes.store import OutcomeStore
@@ -470,9 +482,9 @@ def _describe_outcome(outcome: Any) -> str:
 @outcomes.command("record")
 @click.option("--project-id", required=True)
 @click.option("--need-id", required=True)
-@click.option("--status", type=click.Choice(STATUSES), required=True, help="meeting and agreement are positive, declined negative.")
-@click.option("--agreement-type", type=click.Choice(AGREEMENT_TYPES), help="Required with --status agreement.")
-@click.option("--decline-reason", type=click.Choice(DECLINE_REASONS), help="Required with --status declined.")
+@click.option("--status", type=STATUSES, required=True, help="meeting and agreement are positive, declined negative.")
+@click.option("--agreement-type", type=AGREEMENT_TYPES, help="Required with --status agreement.")
+@click.option("--decline-reason", type=DECLINE_REASONS, help="Required with --status declined.")
 @click.option("--note", help="Free text.")
 @click.option("--score", type=float, help="The pair's similarity when it was proposed, if known.")
 @click.option("--plan-id", help="The introduction plan that proposed the pair.")
@@ -488,7 +500,7 @@ def outcomes_record(context: click.Context, author: str | None, **values: Any) -
 @outcomes.command("list")
 @click.option("--need-id", help="Only this need's outcomes.")
 @click.option("--project-id", help="Only this project's outcomes.")
-@click.option("--status", type=click.Choice(STATUSES), help="Only this status.")
+@click.option("--status", type=STATUSES, help="Only this status.")
 @click.option("--limit", type=click.IntRange(1), help="At most this many, newest first.")
 @click.option("--json", "as_json", is_flag=True, help="Print a JSON array.")
 @click.pass_context

@@ -7,15 +7,51 @@ request.
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from collections.abc import Sequence
+from enum import Enum
+from typing import TYPE_CHECKING, Any, Literal, TypeAlias
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from matcher.filters import FILTERS
+from matcher.introductions.solver import Solver
+from matcher.outcomes.store import MAX_NOTE_CHARS, AgreementType, DeclineReason, OutcomeStatus
 from matcher.pipeline.request import Direction
-from matcher.outcomes.store import MAX_NOTE_CHARS
+from matcher.records import TRL_RANGE, Kind
+from matcher.retrieval.ranking import Fusion, Method
 
-DirectionName = Literal["need_to_projects", "project_to_needs"]
+
+def one_of(enum: type[Enum], order: Sequence[Enum] = ()) -> Any:
+    """A ``Literal`` of a library enum's values: pydantic validates the plain strings and documents an ``enum``.
+
+    ``order`` lists every member again where the document has always shown another order than the enum's.
+    """
+    members = list(order) or list(enum)
+    if sorted(member.value for member in members) != sorted(member.value for member in enum):
+        raise ValueError(f"{order} must list every member of {enum.__name__} once")
+    return Literal[tuple(member.value for member in members)]
+
+
+if TYPE_CHECKING:  # a type checker sees the strings they are; pydantic, at run time, the Literals
+    DirectionName: TypeAlias = str
+    KindName: TypeAlias = str
+    MethodName: TypeAlias = str
+    FusionName: TypeAlias = str
+    SolverName: TypeAlias = str
+    OutcomeStatusName: TypeAlias = str
+    AgreementTypeName: TypeAlias = str
+    DeclineReasonName: TypeAlias = str
+else:
+    DirectionName = one_of(Direction)
+    KindName = one_of(Kind)
+    MethodName = one_of(Method, order=(Method.HYBRID, Method.DENSE, Method.BM25))  # the document's order
+    FusionName = one_of(Fusion, order=(Fusion.BLEND, Fusion.RRF))
+    SolverName = one_of(Solver)
+    OutcomeStatusName = one_of(OutcomeStatus)
+    AgreementTypeName = one_of(AgreementType)
+    DeclineReasonName = one_of(DeclineReason)
 FilterValue = str | int | list[str]
+TRL_LOW, TRL_HIGH = TRL_RANGE
 
 
 class Strict(BaseModel):
@@ -37,8 +73,8 @@ class MatchBody(Strict):
     min_score: float | None = Field(None, ge=-1, le=1, description="A floor on the dense (cosine) similarity.")
     filters: dict[str, FilterValue] | None = Field(
         None,
-        description="Projects: field, industry, institution, language, trl_min, trl_max. "
-        "Needs: industry, field, region, enterprise, language. Text filters take a value or a list.",
+        description=f"Projects: {', '.join(FILTERS[Kind.PROJECTS])}. "
+        f"Needs: {', '.join(FILTERS[Kind.NEEDS])}. Text filters take a value or a list.",
     )
     explain: bool = Field(True, description="Explain each match (shared and related terms, evidence, scores).")
 
@@ -53,7 +89,7 @@ class ProjectFields(BaseModel):
     contact: str | None = None
     fields: list[str] | str | None = Field(None, description="A list, or one text split on ';'.")
     keywords: list[str] | str | None = None
-    trl: int | None = Field(None, ge=1, le=9, description="Technology readiness level, 1 to 9.")
+    trl: int | None = Field(None, ge=TRL_LOW, le=TRL_HIGH, description=f"Technology readiness level, {TRL_LOW} to {TRL_HIGH}.")
     ip_status: str | None = None
     language: str | None = None
     url: str | None = None
@@ -97,11 +133,6 @@ class NeedBatch(BaseModel):
     records: list[NeedIn]
 
 
-OutcomeStatusName = Literal["contacted", "meeting", "agreement", "declined"]
-AgreementTypeName = Literal["licence", "joint_research", "joint_venture", "other"]
-DeclineReasonName = Literal["not_relevant", "too_early_stage", "description_unclear", "no_budget", "ip_unavailable", "other"]
-
-
 class OutcomeBody(Strict):
     """What happened to a proposed pair. The author is the API key's name; the time is now."""
 
@@ -142,7 +173,7 @@ class PlanBody(Strict):
     need_filters: dict[str, FilterValue] | None = Field(None, description="As a match's filters, on needs.")
     updated_since: str | None = Field(None, pattern=r"^\d{4}-\d{2}-\d{2}$", description="Only records updated on or after this date.")
     conflicts: list[ConflictIn] = Field(default_factory=list, max_length=10_000)
-    solver: Literal["flow", "greedy"] = Field("flow", description="flow: exact min-cost flow; greedy: the baseline.")
+    solver: SolverName = Field(Solver.FLOW.value, description="flow: exact min-cost flow; greedy: the baseline.")
     explain: bool = Field(True, description="Add each pair's explanation summary.")
 
 
@@ -184,11 +215,11 @@ class EvidenceOut(BaseModel):
 
 
 class ScoresOut(BaseModel):
-    method: Literal["hybrid", "dense", "bm25"]
+    method: MethodName
     score: float | None
     similarity: float | None
     lexical_score: float | None
-    fusion: Literal["blend", "rrf"] | None = None
+    fusion: FusionName | None = None
     dense_part: float | None = None
     lexical_part: float | None = None
 
@@ -233,7 +264,7 @@ class MatchOut(RecordOut):
     rerank_score: float | None = Field(
         default=None, description="The re-ranker's score (a log-odds), present when it ordered the matches."
     )
-    kind: Literal["projects", "needs"]
+    kind: KindName
     explanation: ExplanationOut | None
 
 
@@ -258,7 +289,7 @@ class MatchResponse(BaseModel):
 
 
 class IngestReportOut(BaseModel):
-    kind: Literal["projects", "needs"]
+    kind: KindName
     source: str
     records: int
     created: int
@@ -268,7 +299,7 @@ class IngestReportOut(BaseModel):
 
 
 class DeleteReportOut(BaseModel):
-    kind: Literal["projects", "needs"]
+    kind: KindName
     id: str
     deleted: bool
 

@@ -9,8 +9,9 @@ from pydantic import BaseModel
 
 from matcher import __version__
 from matcher.config import Settings
-from matcher.filters import FILTERS
-from matcher.introductions.export import XLSX_MEDIA_TYPE
+from matcher.filters import FILTERS, INTEGER_RANGE
+from matcher.introductions.export import FORMATS, XLSX_MEDIA_TYPE
+from matcher.outcomes.store import OutcomeStatus
 from matcher.records import Kind
 from service.access import KEY_HEADER
 from service.contract import (
@@ -106,14 +107,15 @@ def _match_parameters(target: Kind, max_top_k: int) -> list[dict[str, Any]]:
          "description": "A floor on the dense similarity"},
         {"name": "explain", "in": "query", "schema": {"type": "boolean"}, "description": "Explain each match (default true)"},
     ]
-    for name in FILTERS[target]:
-        schema = {"type": "integer", "minimum": 1, "maximum": 9} if name.startswith("trl") else {"type": "string"}
+    low, high = INTEGER_RANGE
+    for name, spec in FILTERS[target].items():
+        schema = {"type": "integer", "minimum": low, "maximum": high} if spec.takes_integer else {"type": "string"}
         parameters.append({"name": name, "in": "query", "schema": schema, "description": f"Filter the {target.value}"})
     return parameters
 
 
 def _outcome_parameters() -> list[dict[str, Any]]:
-    statuses = OutcomeOut.model_json_schema()["properties"]["status"]["enum"]
+    statuses = [status.value for status in OutcomeStatus]
     return [
         {"name": "need_id", "in": "query", "schema": {"type": "string"}, "description": "Only this need's outcomes"},
         {"name": "project_id", "in": "query", "schema": {"type": "string"}, "description": "Only this project's outcomes"},
@@ -179,7 +181,7 @@ def _document(public_reads: bool, max_top_k: int, max_text_chars: int, max_batch
     submit["responses"]["202"]["description"] = "Accepted: poll the job (Location header) until its state is done"
     export = _operation(components, "Export a plan", {"type": "string"}, tag="introductions", secured=True,
                         parameters=[job_id, {"name": "file_format", "in": "path", "required": True,
-                                             "schema": {"type": "string", "enum": ["csv", "xlsx"]}}])
+                                             "schema": {"type": "string", "enum": list(FORMATS)}}])
     export["responses"]["200"] = {"description": "The plan as a file", "content": {
         "text/csv": {"schema": {"type": "string"}}, XLSX_MEDIA_TYPE: {"schema": {"type": "string", "format": "binary"}}}}
     export["responses"]["409"] = {"description": "The job is not done yet", **_json(components.ref(ErrorOut))}

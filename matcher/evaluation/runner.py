@@ -29,6 +29,7 @@ from matcher.text.passages import passages
 log = logging.getLogger(__name__)
 
 SPLITS = ("all", "dev", "test")
+METHODS = ("bm25", "dense", "rrf", "hybrid")  # the keys of method_policies, in the order reports list them
 
 
 def method_policies(settings: Settings) -> dict[str, RankingPolicy]:

@@ -7,15 +7,16 @@ import logging
 import threading
 from collections.abc import Iterable, Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
+from pathlib import Path
 
 from matcher.storage.catalogue import Catalogue, text_hash
-from matcher.config import Settings
-from matcher.explanation.explain import Explanation, explain_all
+from matcher.explanation.explain import Explanation, ExplainPolicy, explain_all
 from matcher.explanation.profile import PROFILE_VERSION, Candidates, Profile, ProfileBuilder, Source
 from matcher.explanation.terms import idf
 from matcher.index.store import TOKENIZER_VERSION
-from matcher.storage.profiles import ProfileStore
+from matcher.explanation.store import ProfileStore
 from matcher.records import Kind, Record
+from matcher.text.passages import PassagePolicy
 from matcher.embedding.cache import VectorCache
 
 log = logging.getLogger(__name__)
@@ -49,17 +50,29 @@ def _log_failure(first_half: Future[list[Candidates]]) -> None:
 class Explainer:
     """Makes, stores and compares the explanation profiles of one data folder's records."""
 
-    def __init__(self, settings: Settings, catalogue: Catalogue, vectors: VectorCache, dimension: int) -> None:
-        self.settings = settings
-        self.policy = settings.explain_policy
+    def __init__(
+        self,
+        policy: ExplainPolicy,
+        passage_policy: PassagePolicy,
+        catalogue: Catalogue,
+        vectors: VectorCache,
+        dimension: int,
+        profile_path: Path,
+        profile_cache_size: int = 4_096,
+        threads: int = 1,
+        query_new_phrases: int = 4,
+    ) -> None:
+        """``threads`` bounds the free-text profiles made at once; ``query_new_phrases`` the phrases
+        a free text may encode anew (the rest must be in the cache)."""
+        self.policy = policy
         self.catalogue = catalogue
         self.vectors = vectors
-        policy = settings.passage_policy
+        policy = passage_policy
         version = (
             f"p{PROFILE_VERSION}-t{TOKENIZER_VERSION}-{vectors.embedder.name}-c{self.policy.candidates}"
             f"-w{policy.max_units}.{policy.overlap}.{policy.max_passages}"
         )
-        self.store = ProfileStore(settings.profile_path, version, settings.profile_cache_size)
+        self.store = ProfileStore(profile_path, version, profile_cache_size)
         self._idf: dict[str, float] = {}
         self._idf_stamp = -1
         self._idf_lock = threading.Lock()
@@ -73,12 +86,12 @@ class Explainer:
             dimension,
         )
         # Free-text profiles are started here while the engine encodes the text (start_text_profile).
-        self._beside = ThreadPoolExecutor(max_workers=max(1, settings.threads), thread_name_prefix="text-profile")
+        self._beside = ThreadPoolExecutor(max_workers=max(1, threads), thread_name_prefix="text-profile")
         # A free-text query differs only in where phrase vectors come from: memory, a budget of new
         # ones, encoded by the model's twin when there is one (so is the check that it can read them).
         self._query = dataclasses.replace(
             self._stored,
-            phrase_vectors=lambda phrases: vectors.phrase_vectors(phrases, settings.query_new_phrases),
+            phrase_vectors=lambda phrases: vectors.phrase_vectors(phrases, query_new_phrases),
             readable=vectors.phrase_embedder.readable,
         )
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from matcher.config import Settings
 from matcher.errors import ConfigError
 from matcher.index.vector import VectorIndex
 
@@ -12,12 +11,12 @@ INDEX_KINDS: dict[str, type[VectorIndex]] = {
 }
 
 
-def vector_index_class(settings: Settings) -> type[VectorIndex]:
-    """The vector index class the settings name."""
+def vector_index_class(kind: str) -> type[VectorIndex]:
+    """The vector index class of ``kind``."""
     try:
-        return INDEX_KINDS[settings.index_kind]
+        return INDEX_KINDS[kind]
     except KeyError:
         raise ConfigError(
-            f"Setting 'index_kind' must be one of {sorted(INDEX_KINDS)}, got {settings.index_kind!r}",
-            details={"setting": "index_kind", "value": settings.index_kind},
+            f"Setting 'index_kind' must be one of {sorted(INDEX_KINDS)}, got {kind!r}",
+            details={"setting": "index_kind", "value": kind},
         ) from None

@@ -8,7 +8,7 @@ from typing import Any
 
 from matcher.errors import Problem, ValidationFailed
 from matcher.ingest.readers import RawRow, Table
-from matcher.records import ALIASES, SCHEMAS, FieldSpec, FieldType, Kind, Record
+from matcher.records import ALIASES, SCHEMAS, TRL_RANGE, FieldSpec, FieldType, Kind, Record
 from matcher.text.tokenize import detect_language
 
 LIST_SEPARATORS = re.compile(r"\s*[;；|、\n]\s*")
@@ -66,8 +66,11 @@ class _RowChecker:
             number = float(text)
         except ValueError:
             number = float("nan")
-        if not number.is_integer() or not 1 <= number <= 9:
-            self.problem(spec.name, "invalid_trl", f"technology readiness level must be a whole number from 1 to 9, got {text!r}")
+        low, high = TRL_RANGE
+        if not number.is_integer() or not low <= number <= high:
+            self.problem(
+                spec.name, "invalid_trl", f"technology readiness level must be a whole number from {low} to {high}, got {text!r}"
+            )
             return None
         return int(number)
 

@@ -14,8 +14,9 @@ from __future__ import annotations
 
 import logging
 from collections import Counter
-from collections.abc import Hashable, Sequence
+from collections.abc import Callable, Hashable, Sequence
 from dataclasses import dataclass
+from enum import Enum
 
 import numpy as np
 from ortools.graph.python import min_cost_flow
@@ -144,4 +145,12 @@ def solve_greedy(pairs: PairTable, caps: Caps) -> np.ndarray:
     return chosen
 
 
-SOLVERS = {"flow": solve_flow, "greedy": solve_greedy}
+class Solver(str, Enum):
+    """How a plan's pairs are chosen: exactly, as a min-cost flow, or best first (the baseline)."""
+
+    FLOW = "flow"
+    GREEDY = "greedy"
+
+
+# Keyed by the names themselves, so a request's text looks its solver up and errors list plain names.
+SOLVERS: dict[str, Callable[[PairTable, Caps], np.ndarray]] = {Solver.FLOW.value: solve_flow, Solver.GREEDY.value: solve_greedy}

@@ -10,14 +10,15 @@ from __future__ import annotations
 
 import math
 from collections import Counter, defaultdict
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from matcher.errors import InvalidInput
-from matcher.outcomes.store import Outcome, OutcomeStatus, Pair, latest_by_pair
+from matcher.outcomes.pairs import Pair, latest_by_pair
+from matcher.outcomes.store import Outcome, OutcomeStatus
 
-SimilarityLookup = Callable[[list[Pair]], dict[Pair, float]]
+SimilarityLookup = Callable[[list[Pair]], Mapping[tuple[str, str], float]]  # keyed by (project_id, need_id)
 BAND_WIDTH = 0.1
 
 
@@ -103,9 +104,9 @@ def pair_scores(outcomes: Iterable[Outcome], similarity: SimilarityLookup | None
 def _precision_at_k(labelled: dict[Pair, bool], scores: dict[Pair, float], k: int) -> tuple[float | None, float | None, int]:
     """Mean over needs of the share of positives among its ``k`` best-scored labelled pairs; pooled; needs."""
     by_need: dict[str, list[tuple[float, str, bool]]] = defaultdict(list)
-    for (project_id, need_id), positive in labelled.items():
-        if (project_id, need_id) in scores:
-            by_need[need_id].append((scores[(project_id, need_id)], project_id, positive))
+    for pair, positive in labelled.items():
+        if pair in scores:
+            by_need[pair.need_id].append((scores[pair], pair.project_id, positive))
     shares: list[float] = []
     hits = taken = 0
     for rows in by_need.values():

@@ -18,11 +18,10 @@ from pathlib import Path
 from typing import Any
 
 from matcher.errors import InvalidInput, NotFound, Problem, ValidationFailed
+from matcher.outcomes.pairs import Pair, latest_by_pair
 from matcher.records import Kind
 from matcher.storage.sqlite import ThreadConnections, select_in
 from matcher.support.clock import utc_now
-
-Pair = tuple[str, str]  # (project_id, need_id)
 
 MAX_NOTE_CHARS = 2000
 SQLITE_MAX_INTEGER = 2**63 - 1
@@ -82,7 +81,7 @@ class Outcome(NewOutcome):
 
     @property
     def pair(self) -> Pair:
-        return (self.project_id, self.need_id)
+        return Pair(self.project_id, self.need_id)
 
     @property
     def label(self) -> bool | None:
@@ -399,7 +398,7 @@ class OutcomeStore:
     def introduced_pairs(self) -> set[Pair]:
         """Every ``(project_id, need_id)`` with any outcome: they were introduced already."""
         with self._connections.connect() as connection:
-            return {(row[0], row[1]) for row in connection.execute("SELECT DISTINCT project_id, need_id FROM outcomes")}
+            return {Pair(row[0], row[1]) for row in connection.execute("SELECT DISTINCT project_id, need_id FROM outcomes")}
 
     def declined_not_relevant(self) -> set[Pair]:
         """Pairs whose latest outcome is a decline as not relevant: they are not proposed again."""
@@ -421,11 +420,6 @@ def parse_status(value: Any) -> OutcomeStatus:
         return _choice({"status": value}, "status", OutcomeStatus)  # type: ignore[no-any-return]
     except _Invalid as problem:
         raise InvalidInput(problem.message, details={"parameter": "status"}) from None
-
-
-def latest_by_pair(outcomes: Iterable[Outcome]) -> dict[Pair, Outcome]:
-    """Each pair's latest outcome (by ``recorded_at``, then ``id``)."""
-    return {outcome.pair: outcome for outcome in sorted(outcomes, key=lambda o: (o.recorded_at, o.id))}
 
 
 def _not_relevant(outcome: Outcome) -> bool:

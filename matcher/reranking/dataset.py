@@ -16,6 +16,7 @@ import numpy as np
 from tqdm import tqdm
 
 from matcher.errors import NotFound
+from matcher.outcomes.pairs import Pair, PairOutcome, latest_by_pair
 from matcher.pipeline.query import Query
 from matcher.pipeline.reader import Reader
 from matcher.retrieval.ranking import Ranked
@@ -24,27 +25,17 @@ from matcher.reranking.features import FEATURES, Candidate, feature_matrix
 
 log = logging.getLogger(__name__)
 
-Pair = tuple[str, str]  # (need id, project id)
 
-
-class LabelledOutcome(Protocol):
+class LabelledOutcome(PairOutcome, Protocol):
     """What the re-ranker reads of a recorded outcome (see :class:`matcher.outcomes.store.Outcome`)."""
-
-    id: int
-    need_id: str
-    project_id: str
-    recorded_at: str
 
     @property
     def label(self) -> bool | None: ...
 
 
 def latest_labels(outcomes: Iterable[LabelledOutcome]) -> dict[Pair, bool]:
-    """Each (need, project) pair's label from its latest outcome (by time, then id); pending pairs are left out."""
-    latest: dict[Pair, LabelledOutcome] = {}
-    for outcome in sorted(outcomes, key=lambda item: (item.recorded_at, item.id)):
-        latest[(outcome.need_id, outcome.project_id)] = outcome
-    return {pair: outcome.label for pair, outcome in latest.items() if outcome.label is not None}
+    """Each pair's label from its latest outcome (:func:`~matcher.outcomes.pairs.latest_by_pair`); pending pairs are left out."""
+    return {pair: outcome.label for pair, outcome in latest_by_pair(outcomes).items() if outcome.label is not None}
 
 
 def need_query(reader: Reader, need_id: str) -> Query:
@@ -108,8 +99,8 @@ class Dataset:
 def build_dataset(reader: Reader, labels: Mapping[Pair, bool]) -> Dataset:
     """Feature rows for labelled pairs; pairs whose need or project is gone are counted in ``skipped``."""
     by_need: dict[str, dict[str, bool]] = {}
-    for (need_id, project_id), label in labels.items():
-        by_need.setdefault(need_id, {})[project_id] = label
+    for pair, label in labels.items():
+        by_need.setdefault(pair.need_id, {})[pair.project_id] = label
     wanted = {project_id for pairs in by_need.values() for project_id in pairs}
     key_of = {stored.record.id: stored.key for stored in reader.catalogue.records(Kind.PROJECTS) if stored.record.id in wanted}
     blocks: list[np.ndarray] = []

@@ -20,6 +20,7 @@ from matcher.indexing.ingestion import IngestReport
 from matcher.pipeline.reader import Workspace
 from matcher.evaluation.beir import BeirSet
 from matcher.index.lexical import LexicalIndex, lexical_tokens
+from matcher.outcomes.store import AgreementType, DeclineReason, OutcomeStatus
 from matcher.records import Kind, Record
 from matcher.reranking.dataset import base_ranking, need_query
 
@@ -63,20 +64,21 @@ def ingest_beir(reader: Workspace, beir: BeirSet) -> tuple[IngestReport, IngestR
 class SimulatedOutcome:
     need_id: str
     project_id: str
-    status: str  # meeting, agreement or declined
-    agreement_type: str | None = None
-    decline_reason: str | None = None
+    status: OutcomeStatus  # meeting, agreement or declined
+    agreement_type: AgreementType | None = None
+    decline_reason: DeclineReason | None = None
 
     @property
     def label(self) -> bool:
-        return self.status != "declined"
+        return self.status is not OutcomeStatus.DECLINED
 
     def values(self) -> dict[str, str]:
-        row = {"need_id": self.need_id, "project_id": self.project_id, "status": self.status}
+        """The outcome as an import row (see :meth:`matcher.outcomes.store.OutcomeStore.record_many`)."""
+        row = {"need_id": self.need_id, "project_id": self.project_id, "status": self.status.value}
         if self.agreement_type:
-            row["agreement_type"] = self.agreement_type
+            row["agreement_type"] = self.agreement_type.value
         if self.decline_reason:
-            row["decline_reason"] = self.decline_reason
+            row["decline_reason"] = self.decline_reason.value
         return row
 
 
@@ -103,11 +105,11 @@ def simulate_outcomes(
             if noise and rng.random() < noise:
                 positive = not positive
             if not positive:
-                outcomes.append(SimulatedOutcome(need_id, project_id, "declined", decline_reason="not_relevant"))
+                outcomes.append(SimulatedOutcome(need_id, project_id, OutcomeStatus.DECLINED, decline_reason=DeclineReason.NOT_RELEVANT))
             elif rng.random() < AGREEMENT_SHARE:
-                outcomes.append(SimulatedOutcome(need_id, project_id, "agreement", agreement_type="joint_research"))
+                outcomes.append(SimulatedOutcome(need_id, project_id, OutcomeStatus.AGREEMENT, agreement_type=AgreementType.JOINT_RESEARCH))
             else:
-                outcomes.append(SimulatedOutcome(need_id, project_id, "meeting"))
+                outcomes.append(SimulatedOutcome(need_id, project_id, OutcomeStatus.MEETING))
     return outcomes
 
 

@@ -21,7 +21,8 @@ import numpy as np
 from matcher.errors import InvalidInput, MatcherError
 from matcher.pipeline.reader import Reader
 from matcher.evaluation.metrics import METRICS, ordered_labels
-from matcher.reranking.dataset import Dataset, Pair, build_dataset, latest_labels
+from matcher.outcomes.pairs import Pair
+from matcher.reranking.dataset import Dataset, build_dataset, latest_labels
 from matcher.reranking.model import Linear, RerankerModel, Trees, base_signature
 from matcher.support.clock import utc_now
 
@@ -239,7 +240,7 @@ def train_reranker(
     Beating means a mean gain over the folds that is positive and larger than its standard error
     (so that a chance gain, or the luck of picking the best of two models, is not taken for one).
 
-    ``labels`` (``{(need id, project id): label}``) replaces the outcome store's latest outcomes.
+    ``labels`` (``{Pair(project id, need id): label}``) replaces the outcome store's latest outcomes.
     When no model gains, any saved model is removed, so the engine falls back to the base ranking.
     """
     if labels is None:

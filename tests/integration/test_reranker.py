@@ -18,6 +18,7 @@ from matcher.config import load_settings
 from matcher.engine import Matcher, open as open_matcher
 from matcher.evaluation.beir import BeirSet, load_beir
 from matcher.evaluation.runner import in_split
+from matcher.outcomes.pairs import Pair
 from matcher.records import Kind
 from matcher.reranking.dataset import base_ranking, need_query
 from matcher.reranking.simulate import ingest_beir, record_outcomes, simulate_outcomes, subset
@@ -102,7 +103,7 @@ def test_a_reranker_that_gains_is_used_and_one_that_does_not_is_removed(slice_ma
     needs = sorted(slice_set.queries)
     tops = {need: _base_top(matcher, need, DEPTH) for need in needs}
     # Outcomes that contradict the base ranking: its last three of ten were the good ones.
-    reversed_labels = {(need, project): position >= 7 for need, top in tops.items() for position, project in enumerate(top)}
+    reversed_labels = {Pair(project, need): position >= 7 for need, top in tops.items() for position, project in enumerate(top)}
     report = train_reranker(matcher, folds=3, labels=reversed_labels, models=("logistic",))
     assert report.saved and report.best.gain > 0.3 and matcher.settings.reranker_path.exists()
 
@@ -128,7 +129,7 @@ def test_a_reranker_that_gains_is_used_and_one_that_does_not_is_removed(slice_ma
     assert f"  1. {after.matches[0].score:.3f}  {after.matches[0].record.id}" in printed.output
 
     # Outcomes that agree with the base ranking exactly (its first two were the good ones): nothing can gain.
-    agreeing = {(need, project): position < 2 for need, top in tops.items() for position, project in enumerate(top)}
+    agreeing = {Pair(project, need): position < 2 for need, top in tops.items() for position, project in enumerate(top)}
     report = train_reranker(matcher, folds=3, labels=agreeing)
     assert not report.saved and report.best.gain <= 0 and "removed" in report.message
     assert not matcher.settings.reranker_path.exists()

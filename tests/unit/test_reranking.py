@@ -13,6 +13,7 @@ from matcher.explanation.explain import Explanation
 from matcher.explanation.terms import SharedTerm, TermPlaces
 from matcher.retrieval.ranking import Ranked
 from matcher.records import Kind, Record
+from matcher.outcomes.pairs import Pair
 from matcher.reranking.dataset import Dataset, latest_labels
 from matcher.reranking.features import FEATURES, Candidate, pair_features
 from matcher.evaluation.metrics import average_precision, ndcg, ordered_labels
@@ -90,7 +91,7 @@ def test_latest_labels_take_each_pairs_latest_outcome_and_leave_pending_pairs_ou
         _Outcome(6, "N1", "P2", "2026-01-01T00:00:00+00:00", None),  # same time, later id: contacted again
         _Outcome(7, "N2", "P1", "2026-01-01T00:00:00+00:00", True),
     ]
-    assert latest_labels(outcomes) == {("N1", "P1"): False, ("N2", "P1"): True}
+    assert latest_labels(outcomes) == {Pair(project_id="P1", need_id="N1"): False, Pair(project_id="P1", need_id="N2"): True}
 
 
 def _dataset(needs: int, per_need: int, seed: int, signal: str) -> Dataset:
