@@ -1,4 +1,4 @@
-"""Filters on the side being searched, validated and turned into SQL over the catalogue.
+"""Filters on the side being searched: the vocabulary, and validation into a :class:`Filters` value.
 
 :data:`FILTERS` is the one list of filters; the service derives its request models, query-string
 parsing and OpenAPI parameters from it (:func:`takes_integer`, :func:`query_filter_value`).
@@ -65,7 +65,7 @@ def query_filter_value(name: str, values: Sequence[str]) -> str | int | list[str
     """A filter's value from a query string, where it appears once or more (``values``, in order).
 
     A whole-number filter takes its last value, parsed by :class:`int`; a text filter its value, or
-    the list of them when repeated. Which values are valid is :func:`filter_sql`'s to say.
+    the list of them when repeated. Which values are valid is :meth:`Filters.parse`'s to say.
     """
     if takes_integer(name):
         raw = values[-1]
@@ -98,44 +98,53 @@ def _trl(name: str, raw: Any) -> int:
     return raw
 
 
-def filter_sql(kind: Kind, filters: dict[str, Any] | None) -> tuple[str, list[Any]]:
-    """A SQL condition on ``records.data`` (JSON) and its parameters; ``("", [])`` when unfiltered."""
-    if not filters:
-        return "", []
-    if not isinstance(filters, dict):
-        raise InvalidInput("'filters' must be an object", details={"parameter": "filters", "value": filters})
-    valid = FILTERS[kind]
-    unknown = sorted(set(filters) - set(valid))
-    if unknown:
-        raise InvalidInput(
-            f"Unknown filter(s) {unknown} for {kind.value}; valid filters are {sorted(valid)}",
-            details={"parameter": "filters", "unknown": unknown, "valid": sorted(valid)},
-        )
-    clauses: list[str] = []
-    parameters: list[Any] = []
-    for name, raw in sorted(filters.items()):
-        if raw is None:
-            continue
-        spec = valid[name]
-        path = f"$.{spec.field}"
-        if spec.type is FilterType.ANY_OF:
-            values = _values(name, raw)
-            clauses.append(f"lower(json_extract(data, ?)) IN ({','.join('?' * len(values))})")
-            parameters += [path, *values]
-        elif spec.type is FilterType.LIST_ANY_OF:
-            values = _values(name, raw)
-            clauses.append(
-                f"EXISTS (SELECT 1 FROM json_each(data, ?) WHERE lower(value) IN ({','.join('?' * len(values))}))"
+@dataclass(frozen=True)
+class Condition:
+    """One validated filter: text values (lower-cased) for ``any_of`` kinds, a whole number for a bound."""
+
+    name: str
+    spec: FilterSpec
+    values: tuple[str, ...] = ()
+    bound: int | None = None
+
+
+@dataclass(frozen=True)
+class Filters:
+    """A side's filters, validated once; the catalogue turns them into SQL (``Catalogue.keys_matching``)."""
+
+    kind: Kind
+    conditions: tuple[Condition, ...] = ()
+
+    def __bool__(self) -> bool:
+        return bool(self.conditions)
+
+    @classmethod
+    def parse(cls, kind: Kind, filters: dict[str, Any] | None) -> Filters:
+        """Validate raw filters (from JSON, a query string or the CLI); errors name the filter."""
+        if not filters:
+            return cls(kind)
+        if not isinstance(filters, dict):
+            raise InvalidInput("'filters' must be an object", details={"parameter": "filters", "value": filters})
+        valid = FILTERS[kind]
+        unknown = sorted(set(filters) - set(valid))
+        if unknown:
+            raise InvalidInput(
+                f"Unknown filter(s) {unknown} for {kind.value}; valid filters are {sorted(valid)}",
+                details={"parameter": "filters", "unknown": unknown, "valid": sorted(valid)},
             )
-            parameters += [path, *values]
-        else:
-            operator = ">=" if spec.type is FilterType.MIN else "<="
-            clauses.append(f"json_extract(data, ?) {operator} ?")
-            parameters += [path, _trl(name, raw)]
-    trl_min, trl_max = filters.get("trl_min"), filters.get("trl_max")
-    if isinstance(trl_min, int) and isinstance(trl_max, int) and trl_min > trl_max:
-        raise InvalidInput(
-            f"Filter trl_min ({trl_min}) is greater than trl_max ({trl_max})",
-            details={"parameter": "filters.trl_min", "value": trl_min},
-        )
-    return " AND ".join(clauses), parameters
+        conditions: list[Condition] = []
+        for name, raw in sorted(filters.items()):
+            if raw is None:
+                continue
+            spec = valid[name]
+            if spec.takes_integer:
+                conditions.append(Condition(name, spec, bound=_trl(name, raw)))
+            else:
+                conditions.append(Condition(name, spec, values=tuple(_values(name, raw))))
+        trl_min, trl_max = filters.get("trl_min"), filters.get("trl_max")
+        if isinstance(trl_min, int) and isinstance(trl_max, int) and trl_min > trl_max:
+            raise InvalidInput(
+                f"Filter trl_min ({trl_min}) is greater than trl_max ({trl_max})",
+                details={"parameter": "filters.trl_min", "value": trl_min},
+            )
+        return cls(kind, tuple(conditions))

@@ -19,7 +19,7 @@ import numpy as np
 
 from matcher.config import Settings
 from matcher.errors import InvalidInput
-from matcher.filters import filter_sql
+from matcher.filters import Filters
 from matcher.introductions.conflicts import PARTY_FIELD, ConflictRule, find_exclusions, normalise
 from matcher.introductions.scoring import best_pairs, ranks_within, side_vectors
 from matcher.introductions.solver import SOLVERS, Caps, PairTable
@@ -108,7 +108,7 @@ class PlanRequest:
             if filters is not None and not isinstance(filters, dict):
                 raise InvalidInput(f"'{name}' must be an object", details={"parameter": name, "value": filters})
             try:
-                filter_sql(kind, filters)
+                Filters.parse(kind, filters)
             except InvalidInput as error:
                 raise InvalidInput(f"'{name}': {error.message}", details={**error.details, "parameter": name}) from None
         return cls(
@@ -191,13 +191,8 @@ def _in_scope(
     reader: Reader, kind: Kind, indexed: Mapping[int, Any], filters: dict[str, Any], updated_since: str | None
 ) -> dict[int, Record]:
     """The records of ``kind`` that the filters and date admit, among those ``indexed``."""
-    condition, parameters = filter_sql(kind, filters)
-    clauses = [condition] if condition else []
-    if updated_since is not None:
-        # A project's own `updated` date when it has one, else when the catalogue last changed it.
-        clauses.append("COALESCE(json_extract(data, '$.updated'), substr(updated_at, 1, 10)) >= ?")
-        parameters = [*parameters, updated_since]
-    keys = reader.catalogue.filtered_keys(kind, " AND ".join(clauses), parameters) if clauses else set(indexed)
+    keys = reader.catalogue.keys_matching(kind, Filters.parse(kind, filters), updated_since=updated_since)
+    keys = set(indexed) if keys is None else keys
     return reader.catalogue.by_keys(kind, sorted(key for key in keys if key in indexed))
 
 

@@ -10,11 +10,13 @@ from __future__ import annotations
 import hashlib
 import json
 from collections import Counter
-from collections.abc import Iterable, Iterator
+from collections.abc import Collection, Iterable, Iterator
+from typing import Any
 from dataclasses import dataclass
 from pathlib import Path
 
 from matcher.errors import NotFound
+from matcher.filters import FilterType, Filters
 from matcher.records import Kind, Record
 from matcher.storage.migrations import CATALOGUE
 from matcher.storage.sqlite import ThreadConnections, select_in
@@ -119,13 +121,24 @@ class Catalogue:
             sql = "SELECT id, key FROM records WHERE kind = ? AND id IN ({marks})"
             return dict(select_in(connection, sql, list(record_ids), (kind.value,)))
 
-    def filtered_keys(self, kind: Kind, condition: str, parameters: list[object]) -> set[int]:
-        """Keys of the records of ``kind`` that meet a SQL ``condition`` (see :mod:`matcher.filters`)."""
+    def keys_matching(
+        self, kind: Kind, filters: Filters, excluded_ids: Collection[str] = (), updated_since: str | None = None
+    ) -> set[int] | None:
+        """Keys of the records of ``kind`` the filters admit, less ``excluded_ids``, updated since a date
+        (a record's own ``updated`` field, else when the catalogue last changed it); None when nothing
+        narrows the side down."""
+        clauses, parameters = _filter_clauses(filters)
+        if updated_since is not None:
+            clauses.append("COALESCE(json_extract(data, '$.updated'), substr(updated_at, 1, 10)) >= ?")
+            parameters.append(updated_since)
+        if not clauses and not excluded_ids:
+            return None
         with self._connect() as connection:
             rows = connection.execute(
-                f"SELECT key FROM records WHERE kind = ? AND {condition}", (kind.value, *parameters)
+                f"SELECT key FROM records WHERE kind = ? AND {' AND '.join(clauses) or '1'}", (kind.value, *parameters)
             )
-            return {row[0] for row in rows}
+            keys = {row[0] for row in rows}
+        return keys - set(self.keys_of(kind, excluded_ids).values()) if excluded_ids else keys
 
     def records(self, kind: Kind) -> Iterator[StoredRecord]:
         with self._connect() as connection:
@@ -200,3 +213,23 @@ class Catalogue:
             if summary.changed:
                 connection.execute("UPDATE revisions SET revision = revision + 1 WHERE kind = ?", (kind.value,))
         return summary
+
+
+def _filter_clauses(filters: Filters) -> tuple[list[str], list[Any]]:
+    """SQL conditions on ``records.data`` (JSON) for validated filters, and their parameters."""
+    clauses: list[str] = []
+    parameters: list[Any] = []
+    for condition in filters.conditions:
+        spec = condition.spec
+        path = f"$.{spec.field}"
+        marks = ",".join("?" * len(condition.values))
+        if spec.type is FilterType.ANY_OF:
+            clauses.append(f"lower(json_extract(data, ?)) IN ({marks})")
+            parameters += [path, *condition.values]
+        elif spec.type is FilterType.LIST_ANY_OF:
+            clauses.append(f"EXISTS (SELECT 1 FROM json_each(data, ?) WHERE lower(value) IN ({marks}))")
+            parameters += [path, *condition.values]
+        else:
+            clauses.append(f"json_extract(data, ?) {'>=' if spec.type is FilterType.MIN else '<='} ?")
+            parameters += [path, condition.bound]
+    return clauses, parameters
