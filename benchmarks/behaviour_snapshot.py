@@ -133,7 +133,10 @@ def build_calls(needs: Catalogue, projects: Catalogue) -> list[Call]:
     for query in (None, [("top_k", "3")], [("explain", "false")]):  # 3 x 110
         calls += [Call("GET", matches_path(kind, record_id, query)) for kind, record_id in by_id]
 
-    for side_filters, catalogue, kind in ((PROJECT_SIDE_FILTERS, needs, "needs"), (NEED_SIDE_FILTERS, projects, "projects")):
+    for side_filters, catalogue, kind in (
+        (PROJECT_SIDE_FILTERS, needs, "needs"),
+        (NEED_SIDE_FILTERS, projects, "projects"),
+    ):
         ids = catalogue.ids
         for number, query in enumerate(side_filters):  # 10 variants x 3 records, each side
             for step in range(3):
@@ -142,13 +145,18 @@ def build_calls(needs: Catalogue, projects: Catalogue) -> list[Call]:
     for min_score, count in (("0.3", 4), ("0.6", 2)):  # min_score: 6 needs and 6 projects
         for kind, catalogue in (("needs", needs), ("projects", projects)):
             ids = catalogue.ids
-            calls += [Call("GET", matches_path(kind, ids[(5 * i + 2) % len(ids)], [("min_score", min_score)])) for i in range(count)]
+            calls += [
+                Call("GET", matches_path(kind, ids[(5 * i + 2) % len(ids)], [("min_score", min_score)]))
+                for i in range(count)
+            ]
 
     need_texts = [*README_TEXTS]
     project_texts: list[str] = []
     for language in ("en", "zh"):
         need_rows, project_rows = needs.of_language(language), projects.of_language(language)
-        need_texts += [row["title"] for row in need_rows[:5]] + [shorten(row, needs.body_field) for row in need_rows[5:8]]
+        need_texts += [row["title"] for row in need_rows[:5]] + [
+            shorten(row, needs.body_field) for row in need_rows[5:8]
+        ]
         project_texts += [row["title"] for row in project_rows[:5]]
         project_texts += [shorten(row, projects.body_field) for row in project_rows[5:8]]
     free = [("need_to_projects", text) for text in need_texts] + [("project_to_needs", text) for text in project_texts]
@@ -162,7 +170,9 @@ def build_calls(needs: Catalogue, projects: Catalogue) -> list[Call]:
         {"top_k": 5, "explain": False, "min_score": 0.2},
     ]
     for number, (direction, text) in enumerate(free[::2]):  # 17, every other text with one variant in turn
-        calls.append(Call("POST", "/api/v1/match", {"text": text, "direction": direction, **variants[number % len(variants)]}))
+        calls.append(
+            Call("POST", "/api/v1/match", {"text": text, "direction": direction, **variants[number % len(variants)]})
+        )
     filtered: list[tuple[str, str, dict[str, Any]]] = [
         ("need_to_projects", README_TEXTS[0], {"field": "automotive"}),
         ("need_to_projects", README_TEXTS[0], {"field": ["automotive", "new-energy vehicles"], "trl_min": 5}),
@@ -176,7 +186,13 @@ def build_calls(needs: Catalogue, projects: Catalogue) -> list[Call]:
     ]
     for direction, text, filters in filtered:  # 9 with explanations, 9 without
         for explain in (True, False):
-            calls.append(Call("POST", "/api/v1/match", {"text": text, "direction": direction, "filters": filters, "explain": explain}))
+            calls.append(
+                Call(
+                    "POST",
+                    "/api/v1/match",
+                    {"text": text, "direction": direction, "filters": filters, "explain": explain},
+                )
+            )
 
     for kind, catalogue in (("projects", projects), ("needs", needs)):  # 6 records
         calls += [Call("GET", f"/api/v1/{kind}/{catalogue.ids[i]}") for i in (0, 4, len(catalogue.ids) - 1)]
@@ -254,7 +270,14 @@ def record_answers(data_dir: Path, out: Path) -> str:
         if str(data_dir) in text:
             leaked.append(number)
         statuses[response.status_code] += 1
-        answer = {"n": number, "method": call.method, "path": call.path, "body": call.body, "status": response.status_code, "response": text}
+        answer = {
+            "n": number,
+            "method": call.method,
+            "path": call.path,
+            "body": call.body,
+            "status": response.status_code,
+            "response": text,
+        }
         lines.append(json.dumps(answer, sort_keys=True, ensure_ascii=False))
     if leaked:
         log.warning("%d responses name the data folder (kept as they are): %s", len(leaked), leaked)
@@ -295,11 +318,19 @@ def run_evals(out: Path, eval_data_dir: Path) -> list[str]:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=(__doc__ or "").split("\n\n")[0])
-    parser.add_argument("--out", type=Path, required=True, help="Folder for answers.jsonl, answers.sha256 and eval outputs.")
-    parser.add_argument("--data-dir", type=Path, help="A fresh (absent or empty) data folder to load (default: a temporary one).")
+    parser.add_argument(
+        "--out", type=Path, required=True, help="Folder for answers.jsonl, answers.sha256 and eval outputs."
+    )
+    parser.add_argument(
+        "--data-dir", type=Path, help="A fresh (absent or empty) data folder to load (default: a temporary one)."
+    )
     parser.add_argument("--evals", action="store_true", help="Also run evaluate and explain-eval on ../shared/data.")
-    parser.add_argument("--eval-data-dir", type=Path, default=Path("/work/evalcache"),
-                        help="Data folder for the evaluations, kept between runs for its embedding cache.")
+    parser.add_argument(
+        "--eval-data-dir",
+        type=Path,
+        default=Path("/work/evalcache"),
+        help="Data folder for the evaluations, kept between runs for its embedding cache.",
+    )
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
@@ -318,7 +349,11 @@ def main(argv: list[str] | None = None) -> int:
     failed = run_evals(args.out, args.eval_data_dir.resolve()) if args.evals else []
     print(
         f"{TOTAL_REQUESTS} answers sha256 {digest} ({answers_seconds:.0f} s)"
-        + (f"; evals in {time.monotonic() - started - answers_seconds:.0f} s, {len(failed)} failed {failed}" if args.evals else "")
+        + (
+            f"; evals in {time.monotonic() - started - answers_seconds:.0f} s, {len(failed)} failed {failed}"
+            if args.evals
+            else ""
+        )
     )
     return 1 if failed else 0
 

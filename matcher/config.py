@@ -181,8 +181,16 @@ def _threshold_steps(text: str) -> tuple[tuple[int, float], ...]:
 
 _FIELDS = {f.name: f for f in dataclasses.fields(Settings)}
 _MAY_BE_ZERO = {
-    "dense_weight", "bm25_b", "passage_overlap", "feedback_docs", "feedback_weight", "max_related_terms",
-    "profile_cache_size", "query_new_phrases", "plan_min_score", "model_threads",
+    "dense_weight",
+    "bm25_b",
+    "passage_overlap",
+    "feedback_docs",
+    "feedback_weight",
+    "max_related_terms",
+    "profile_cache_size",
+    "query_new_phrases",
+    "plan_min_score",
+    "model_threads",
 }
 
 
@@ -256,7 +264,7 @@ def load_settings(
     if config_path:
         values.update(_read_config_file(Path(config_path)))
     env_values = {
-        key[len(ENV_PREFIX):].lower(): value
+        key[len(ENV_PREFIX) :].lower(): value
         for key, value in environ.items()
         if key.startswith(ENV_PREFIX) and key != CONFIG_FILE_VARIABLE
     }

@@ -82,11 +82,19 @@ def open(settings: Settings, embedder: Embedder | None = None) -> Matcher:  # no
     # Explanation profiles need the model's dimension, so the explainer is made on first use.
     explainer = Lazy(
         lambda: Explainer(
-            settings.explain_policy, settings.passage_policy, catalogue, vectors, indexes.dimension(),
-            settings.profile_path, settings.profile_cache_size, settings.threads, settings.query_new_phrases,
+            settings.explain_policy,
+            settings.passage_policy,
+            catalogue,
+            vectors,
+            indexes.dimension(),
+            settings.profile_path,
+            settings.profile_cache_size,
+            settings.threads,
+            settings.query_new_phrases,
         )
     )
     if settings.explain_at_index:
+
         def update_profiles(kind: Kind, wanted: dict[int, str]) -> None:
             explainer().forget_others(kind, set(wanted))
             explainer().update(kind, wanted)
@@ -146,7 +154,9 @@ class Matcher:
     def ingest_batch(self, kind: Kind, items: Any, source: str = "request body") -> IngestReport:
         return self.ingestion.ingest_batch(kind, items, source)
 
-    def ingest_records(self, kind: Kind, records: list[Record], source: str, delete_missing: bool = False) -> IngestReport:
+    def ingest_records(
+        self, kind: Kind, records: list[Record], source: str, delete_missing: bool = False
+    ) -> IngestReport:
         return self.ingestion.ingest_records(kind, records, source, delete_missing)
 
     def delete(self, kind: Kind, record_ids: list[str]) -> IngestReport:
@@ -185,7 +195,9 @@ class Matcher:
         assert request.text is not None
         return self.queries.free_text(request.text, request.explain)
 
-    def explain(self, query: Query, kind: Kind, records: Mapping[int, Record], keys: Sequence[int]) -> list[Explanation]:
+    def explain(
+        self, query: Query, kind: Kind, records: Mapping[int, Record], keys: Sequence[int]
+    ) -> list[Explanation]:
         """Each of ``keys`` explained as a match for ``query``."""
         return explain_query(self.explainer, query, kind, records, keys)
 
@@ -212,8 +224,14 @@ class Matcher:
         for stage, stage_depth in stages:
             hits = apply_stage(stage, query, hits, stage_depth)
         matches = [
-            Match(position, hit.ranked, hit.record, hit.explanation if request.explain else None,
-                  self.settings.ranking_policy, hit.stage_score)
+            Match(
+                position,
+                hit.ranked,
+                hit.record,
+                hit.explanation if request.explain else None,
+                self.settings.ranking_policy,
+                hit.stage_score,
+            )
             for position, hit in enumerate(hits[: request.top_k], start=1)
         ]
         candidates = self.index(target).count if allowed is None else len(allowed)
@@ -235,7 +253,13 @@ class Matcher:
         means the same for every query.
         """
         return retrieve(
-            self.index(target), policy or self.settings.ranking_policy, query_vectors, query_tokens, top_k, allowed, min_similarity
+            self.index(target),
+            policy or self.settings.ranking_policy,
+            query_vectors,
+            query_tokens,
+            top_k,
+            allowed,
+            min_similarity,
         )
 
     # -- status ------------------------------------------------------------------------------
@@ -265,7 +289,9 @@ class Matcher:
                 "fusion": policy.fusion.value,
                 "dense_weight": policy.dense_weight,
                 "feedback_docs": policy.feedback_docs,
-                "reranker": reranker.status() if reranker is not None else {"used": False, "reason": "not among ranking_stages"},
+                "reranker": reranker.status()
+                if reranker is not None
+                else {"used": False, "reason": "not among ranking_stages"},
             },
             "indexes": sides,
             "schema_version": self.catalogue.schema_version(),

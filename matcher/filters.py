@@ -73,7 +73,8 @@ def query_filter_value(name: str, values: Sequence[str]) -> str | int | list[str
             return int(raw)
         except ValueError:
             raise InvalidInput(
-                f"Query parameter '{name}' must be a whole number, got {raw!r}", details={"parameter": name, "value": raw}
+                f"Query parameter '{name}' must be a whole number, got {raw!r}",
+                details={"parameter": name, "value": raw},
             ) from None
     return list(values) if len(values) > 1 else values[0]
 

@@ -84,7 +84,9 @@ def _query_string_options() -> dict[str, Any]:
     if "explain" in request.args:
         options["explain"] = request.args["explain"]
     options["filters"] = {
-        name: query_filter_value(name, request.args.getlist(name)) for name in request.args if name not in QUERY_PARAMETERS
+        name: query_filter_value(name, request.args.getlist(name))
+        for name in request.args
+        if name not in QUERY_PARAMETERS
     }
     return options
 
@@ -139,7 +141,9 @@ def _ingest(kind: Kind) -> ResponseReturnValue:
 def _put_record(kind: Kind, record_id: str) -> ResponseReturnValue:
     body = _json_body()
     if not isinstance(body, dict):
-        raise ApiError(422, "invalid_parameter", "The request body must be one record (a JSON object)", {"parameter": "body"})
+        raise ApiError(
+            422, "invalid_parameter", "The request body must be one record (a JSON object)", {"parameter": "body"}
+        )
     if "id" in body:
         raise ApiError(422, "invalid_parameter", "The id is the path's; leave it out of the body", {"parameter": "id"})
     report = _matcher().ingest_batch(kind, [{**body, "id": record_id}], source=f"PUT /{kind.value}/{record_id}")
@@ -153,13 +157,19 @@ def _delete_record(kind: Kind, record_id: str) -> ResponseReturnValue:
 
 
 for _kind in Kind:
-    api.add_url_rule(f"/{_kind.value}/<record_id>/matches", f"{_kind.value}_matches", _record_matches, defaults={"kind": _kind})
+    api.add_url_rule(
+        f"/{_kind.value}/<record_id>/matches", f"{_kind.value}_matches", _record_matches, defaults={"kind": _kind}
+    )
     api.add_url_rule(f"/{_kind.value}/<record_id>", f"{_kind.value}_record", _record, defaults={"kind": _kind})
     api.add_url_rule(
         f"/{_kind.value}/<record_id>", f"{_kind.value}_put", _put_record, methods=["PUT"], defaults={"kind": _kind}
     )
     api.add_url_rule(
-        f"/{_kind.value}/<record_id>", f"{_kind.value}_delete", _delete_record, methods=["DELETE"], defaults={"kind": _kind}
+        f"/{_kind.value}/<record_id>",
+        f"{_kind.value}_delete",
+        _delete_record,
+        methods=["DELETE"],
+        defaults={"kind": _kind},
     )
     api.add_url_rule(f"/{_kind.value}", f"{_kind.value}_ingest", _ingest, methods=["POST"], defaults={"kind": _kind})
 
@@ -173,7 +183,9 @@ def record_outcome() -> ResponseReturnValue:
     parsed = _validated_body(OutcomeBody)
     key = current_key()
     if key is None:  # `writes` let the request in, so a key was checked
-        raise ApiError(401, "unauthorized", f"This request needs an API key in the {KEY_HEADER} header", {"header": KEY_HEADER})
+        raise ApiError(
+            401, "unauthorized", f"This request needs an API key in the {KEY_HEADER} header", {"header": KEY_HEADER}
+        )
     outcome = _matcher().outcomes.record(author=key.name, **parsed.model_dump())
     return jsonify(outcome.to_dict()), 201
 
@@ -230,10 +242,14 @@ def plan_status(job_id: str) -> ResponseReturnValue:
 @staff_reads
 def plan_export(job_id: str, file_format: str) -> ResponseReturnValue:
     if file_format not in FORMATS:
-        raise ApiError(404, "not_found", f"A plan exports as {' or '.join(FORMATS)}, not {file_format!r}", {"format": file_format})
+        raise ApiError(
+            404, "not_found", f"A plan exports as {' or '.join(FORMATS)}, not {file_format!r}", {"format": file_format}
+        )
     job = _plan_job(job_id)
     if job.state != "done" or job.result is None:
-        raise ApiError(409, "not_ready", f"Plan job {job_id} is {job.state}; export it once it is done", {"state": job.state})
+        raise ApiError(
+            409, "not_ready", f"Plan job {job_id} is {job.state}; export it once it is done", {"state": job.state}
+        )
     media = "text/csv; charset=utf-8" if file_format == "csv" else XLSX_MEDIA_TYPE
     return Response(
         plan_bytes(job.result, file_format),

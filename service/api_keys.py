@@ -65,7 +65,9 @@ class ApiKeys:
 
     def list(self) -> list[KeyInfo]:
         with self._connect() as connection:
-            rows = connection.execute("SELECT id, name, prefix, created_at, revoked_at FROM api_keys ORDER BY id").fetchall()
+            rows = connection.execute(
+                "SELECT id, name, prefix, created_at, revoked_at FROM api_keys ORDER BY id"
+            ).fetchall()
         return [KeyInfo(*row) for row in rows]
 
     def revoke(self, key_id: int) -> KeyInfo:

@@ -61,8 +61,17 @@ def _open(context: click.Context) -> Any:
 
 
 @click.group()
-@click.option("--data-dir", type=click.Path(file_okay=False, path_type=Path), help="Data folder (default ./var, or MATCHER_DATA_DIR).")
-@click.option("--config", "config_file", type=click.Path(dir_okay=False, path_type=Path), help="A TOML config file (or MATCHER_CONFIG).")
+@click.option(
+    "--data-dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    help="Data folder (default ./var, or MATCHER_DATA_DIR).",
+)
+@click.option(
+    "--config",
+    "config_file",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="A TOML config file (or MATCHER_CONFIG).",
+)
 @click.option("--quiet", is_flag=True, help="Only warnings and errors; no progress bars.")
 @click.pass_context
 @_fail_cleanly
@@ -137,7 +146,9 @@ def _print_matches(result: MatchResult) -> None:
     for match in result.matches:
         record = match.record
         owner = record.attributes.get("institution") or record.attributes.get("enterprise") or ""
-        click.echo(f"{match.rank:>3}. {match.score:.3f}  {record.id}  {record.title}" + (f"  [{owner}]" if owner else ""))
+        click.echo(
+            f"{match.rank:>3}. {match.score:.3f}  {record.id}  {record.title}" + (f"  [{owner}]" if owner else "")
+        )
         if match.explanation is not None:
             click.echo(f"       {match.explanation.summary}")
             hit = match.hit
@@ -145,7 +156,7 @@ def _print_matches(result: MatchResult) -> None:
                 click.echo(f"       dense {hit.dense:.3f}, lexical {hit.lexical:.2f}")
             evidence = match.explanation.evidence
             if evidence is not None:
-                click.echo(f"       evidence ({evidence.similarity:.2f}): \"{_clip(evidence.match_text)}\"")
+                click.echo(f'       evidence ({evidence.similarity:.2f}): "{_clip(evidence.match_text)}"')
 
 
 @main.command()
@@ -155,7 +166,9 @@ def _print_matches(result: MatchResult) -> None:
 @click.option("--direction", type=DIRECTIONS, help="For --text: which side the text is.")
 @click.option("--top-k", type=int, help="How many matches (default 10, at most 100).")
 @click.option("--min-score", type=float, help="Leave out matches scoring below this.")
-@click.option("--filter", "filters", multiple=True, metavar="NAME=VALUE", help="e.g. field=automotive, trl_min=4 (repeatable).")
+@click.option(
+    "--filter", "filters", multiple=True, metavar="NAME=VALUE", help="e.g. field=automotive, trl_min=4 (repeatable)."
+)
 @click.option("--explain/--no-explain", default=True, show_default=True, help="Explain each match.")
 @click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
 @click.pass_context
@@ -186,8 +199,13 @@ def match(
     else:
         direction, record_id = direction or Direction.NEED_TO_PROJECTS.value, None
     request = matcher.request(
-        direction=direction, text=text, record_id=record_id, top_k=top_k, min_score=min_score,
-        filters=_parse_filters(filters), explain=explain,
+        direction=direction,
+        text=text,
+        record_id=record_id,
+        top_k=top_k,
+        min_score=min_score,
+        filters=_parse_filters(filters),
+        explain=explain,
     )
     result = matcher.match(request)
     if as_json:
@@ -209,7 +227,9 @@ def _parse_filters(pairs: tuple[str, ...], option: str = "--filter") -> dict[str
             filters[name] = int(value)
         else:
             existing = filters.get(name)
-            filters[name] = value if existing is None else [*([existing] if isinstance(existing, str) else existing), value]
+            filters[name] = (
+                value if existing is None else [*([existing] if isinstance(existing, str) else existing), value]
+            )
     return filters
 
 
@@ -218,15 +238,28 @@ EVALUATION_METHODS = list(METHODS)
 
 @main.command()
 @click.argument("dataset_dir", type=click.Path(exists=True, file_okay=False, path_type=Path))
-@click.option("--method", type=click.Choice([*EVALUATION_METHODS, "all"]), default="all", show_default=True,
-              help="hybrid is the configured default ranking; rrf is plain reciprocal rank fusion (k=60).")
+@click.option(
+    "--method",
+    type=click.Choice([*EVALUATION_METHODS, "all"]),
+    default="all",
+    show_default=True,
+    help="hybrid is the configured default ranking; rrf is plain reciprocal rank fusion (k=60).",
+)
 @click.option("--top-k", type=click.IntRange(1, 1000), default=100, show_default=True, help="Ranking depth.")
-@click.option("--split", type=SPLIT_CHOICES, default="all", show_default=True,
-              help="A fixed half of the queries (dev) or the other half (test).")
+@click.option(
+    "--split",
+    type=SPLIT_CHOICES,
+    default="all",
+    show_default=True,
+    help="A fixed half of the queries (dev) or the other half (test).",
+)
 @click.option("--json", "as_json", is_flag=True, help="One JSON object per method, one per line.")
 @click.option("--run-out", type=click.File("w", encoding="utf-8"), help="Write the rankings in TREC run format.")
-@click.option("--work-dir", type=click.Path(file_okay=False, path_type=Path),
-              help="Where the temporary catalogue and indexes go (default: a temporary folder).")
+@click.option(
+    "--work-dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    help="Where the temporary catalogue and indexes go (default: a temporary folder).",
+)
 @click.pass_context
 @_fail_cleanly
 def evaluate(
@@ -248,7 +281,9 @@ def evaluate(
     methods = EVALUATION_METHODS if method == "all" else [method]
     from matcher.engine import open as open_matcher
 
-    results = run_evaluation(dataset_dir, _settings(context), methods, top_k, work_dir, run_out, split, opener=open_matcher)
+    results = run_evaluation(
+        dataset_dir, _settings(context), methods, top_k, work_dir, run_out, split, opener=open_matcher
+    )
     if as_json:
         for result in results:
             click.echo(json.dumps(result.to_dict()))
@@ -265,15 +300,25 @@ def evaluate(
 
 @main.command("explain-eval")
 @click.argument("dataset_dir", type=click.Path(exists=True, file_okay=False, path_type=Path))
-@click.option("--max-queries", default=300, show_default=True, type=click.IntRange(1), help="Correct top-1 matches to test.")
-@click.option("--seed", default=13, show_default=True, type=int, help="Seed for the query order and the random deletions.")
+@click.option(
+    "--max-queries", default=300, show_default=True, type=click.IntRange(1), help="Correct top-1 matches to test."
+)
+@click.option(
+    "--seed", default=13, show_default=True, type=int, help="Seed for the query order and the random deletions."
+)
 @click.option("--split", type=SPLIT_CHOICES, default="all", show_default=True)
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
 @click.option("--work-dir", type=click.Path(file_okay=False, path_type=Path), help="Keep the work folder here.")
 @click.pass_context
 @_fail_cleanly
 def explain_eval(
-    context: click.Context, dataset_dir: Path, max_queries: int, seed: int, split: str, as_json: bool, work_dir: Path | None
+    context: click.Context,
+    dataset_dir: Path,
+    max_queries: int,
+    seed: int,
+    split: str,
+    as_json: bool,
+    work_dir: Path | None,
 ) -> None:
     """Measure whether explanations are faithful on a BEIR folder (ERASER comprehensiveness, sufficiency, coverage)."""
     from matcher.evaluation.faithfulness import explain_eval as run_explain_eval
@@ -283,7 +328,15 @@ def explain_eval(
     report = run_explain_eval(dataset_dir, _settings(context), max_queries, seed, split, work_dir, opener=open_matcher)
     data = report.to_dict()
     if as_json:
-        keys = ("queries", "faithful_share", "mean_drop_explained", "mean_drop_random", "sufficiency_mean", "sufficiency_p10", "coverage")
+        keys = (
+            "queries",
+            "faithful_share",
+            "mean_drop_explained",
+            "mean_drop_random",
+            "sufficiency_mean",
+            "sufficiency_p10",
+            "coverage",
+        )
         click.echo(json.dumps({key: data[key] for key in keys} | {k: v for k, v in data.items() if k not in keys}))
         return
     click.echo(f"{report.dataset}: {report.queries} queries with a correct top-1 match")
@@ -297,24 +350,55 @@ def explain_eval(
 @click.option("--max-per-need", type=int, required=True, help="Introductions a need may take.")
 @click.option("--max-per-enterprise", type=int, help="Introductions all needs of one enterprise may take.")
 @click.option("--max-per-institution", type=int, help="Introductions all projects of one institution may take.")
-@click.option("--max-per-need-institution", type=int,
-              help="Diversity: at most this many projects of one institution for any one need.")
+@click.option(
+    "--max-per-need-institution",
+    type=int,
+    help="Diversity: at most this many projects of one institution for any one need.",
+)
 @click.option("--min-score", type=float, help="Similarity floor (default: setting plan_min_score).")
-@click.option("--candidates", type=int, help="Best candidates of each record the solver weighs (default: setting plan_candidates).")
-@click.option("--conflicts", "conflicts_file", type=click.Path(path_type=Path),
-              help="CSV/XLSX with columns project,need naming parties that must not meet (id, name, email or domain).")
-@click.option("--project-filter", "project_filters", multiple=True, metavar="NAME=VALUE", help="e.g. field=automotive (repeatable).")
-@click.option("--need-filter", "need_filters", multiple=True, metavar="NAME=VALUE", help="e.g. region=Dalian (repeatable).")
+@click.option(
+    "--candidates",
+    type=int,
+    help="Best candidates of each record the solver weighs (default: setting plan_candidates).",
+)
+@click.option(
+    "--conflicts",
+    "conflicts_file",
+    type=click.Path(path_type=Path),
+    help="CSV/XLSX with columns project,need naming parties that must not meet (id, name, email or domain).",
+)
+@click.option(
+    "--project-filter",
+    "project_filters",
+    multiple=True,
+    metavar="NAME=VALUE",
+    help="e.g. field=automotive (repeatable).",
+)
+@click.option(
+    "--need-filter", "need_filters", multiple=True, metavar="NAME=VALUE", help="e.g. region=Dalian (repeatable)."
+)
 @click.option("--updated-since", help="Only records updated on or after this date (YYYY-MM-DD).")
-@click.option("--solver", type=SOLVERS, default=Solver.FLOW.value, show_default=True,
-              help="flow: exact min-cost flow; greedy: best pairs first (baseline).")
+@click.option(
+    "--solver",
+    type=SOLVERS,
+    default=Solver.FLOW.value,
+    show_default=True,
+    help="flow: exact min-cost flow; greedy: best pairs first (baseline).",
+)
 @click.option("--explain/--no-explain", default=True, show_default=True, help="Add each pair's explanation summary.")
 @click.option("--out", type=click.Path(dir_okay=False, path_type=Path), required=True, help="plan.csv or plan.xlsx")
 @click.option("--json", "as_json", is_flag=True, help="Print the plan's parameters and diagnostics as JSON.")
 @click.pass_context
 @_fail_cleanly
-def introduce(context: click.Context, conflicts_file: Path | None, project_filters: tuple[str, ...],
-              need_filters: tuple[str, ...], out: Path, as_json: bool, **options: Any) -> None:
+def introduce(
+    context: click.Context,
+    conflicts_file: Path | None,
+    project_filters: tuple[str, ...],
+    need_filters: tuple[str, ...],
+    out: Path,
+    as_json: bool,
+    **options: Any,
+) -> None:
     """Plan introductions of projects to needs for an event, under caps and conflicts."""
     from matcher.introductions.conflicts import read_conflicts
     from matcher.introductions.export import plan_format, write_plan
@@ -347,7 +431,9 @@ def introduce(context: click.Context, conflicts_file: Path | None, project_filte
 
 
 @main.command("train-reranker")
-@click.option("--folds", default=5, show_default=True, type=click.IntRange(2), help="Cross-validation folds (groups of needs).")
+@click.option(
+    "--folds", default=5, show_default=True, type=click.IntRange(2), help="Cross-validation folds (groups of needs)."
+)
 @click.option("--seed", default=13, show_default=True, type=int, help="Seed for the folds and the models.")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
 @click.pass_context
@@ -371,7 +457,9 @@ def train_reranker(context: click.Context, folds: int, seed: int, as_json: bool)
             f"gain {result.gain:+.4f} (standard error {result.gain_se:.4f}; spread across folds: std {result.gain_std:.4f})"
         )
         for fold in result.folds:
-            click.echo(f"  fold {fold.fold}: {fold.needs} needs, {fold.base:.4f} -> {fold.reranked:.4f} ({fold.gain:+.4f})")
+            click.echo(
+                f"  fold {fold.fold}: {fold.needs} needs, {fold.base:.4f} -> {fold.reranked:.4f} ({fold.gain:+.4f})"
+            )
     click.echo(report.message)
 
 
@@ -447,7 +535,6 @@ def _open_keys(context: click.Context) -> Any:
     return ApiKeys(settings.catalogue_path)
 
 
-
 @main.group()
 def outcomes() -> None:
     """What happened to proposed pairs: record, list, import (declines as not relevant are not matched again)."""
@@ -506,7 +593,12 @@ def outcomes_record(context: click.Context, author: str | None, **values: Any) -
 @click.pass_context
 @_fail_cleanly
 def outcomes_list(
-    context: click.Context, need_id: str | None, project_id: str | None, status: str | None, limit: int | None, as_json: bool
+    context: click.Context,
+    need_id: str | None,
+    project_id: str | None,
+    status: str | None,
+    limit: int | None,
+    as_json: bool,
 ) -> None:
     """Recorded outcomes, newest first: id, time, need, project, status, score, author, note."""
     found = _open_outcomes(context).list(need_id=need_id, project_id=project_id, status=status, limit=limit)
@@ -521,7 +613,9 @@ def outcomes_list(
 
 @outcomes.command("import")
 @click.argument("file", type=click.Path(path_type=Path))
-@click.option("--author", envvar="USER", show_envvar=True, help="Author of rows without an author column (default: $USER).")
+@click.option(
+    "--author", envvar="USER", show_envvar=True, help="Author of rows without an author column (default: $USER)."
+)
 @click.option("--encoding", default="utf-8", show_default=True, help="Text encoding of CSV/JSON files (e.g. gb18030).")
 @click.pass_context
 @_fail_cleanly
@@ -541,11 +635,28 @@ def outcomes_import(context: click.Context, file: Path, author: str | None, enco
 
 
 @main.command("evaluate-outcomes")
-@click.option("--k", "k", default=5, show_default=True, type=click.IntRange(1), help="Precision of each need's top k scored pairs.")
-@click.option("--keep", default=0.9, show_default=True, type=click.FloatRange(0, 1, min_open=True),
-              help="Share of positive outcomes the recommended min_score keeps.")
-@click.option("--min-labelled", default=20, show_default=True, type=click.IntRange(1),
-              help="Pairs with a final outcome needed before any figure is given.")
+@click.option(
+    "--k",
+    "k",
+    default=5,
+    show_default=True,
+    type=click.IntRange(1),
+    help="Precision of each need's top k scored pairs.",
+)
+@click.option(
+    "--keep",
+    default=0.9,
+    show_default=True,
+    type=click.FloatRange(0, 1, min_open=True),
+    help="Share of positive outcomes the recommended min_score keeps.",
+)
+@click.option(
+    "--min-labelled",
+    default=20,
+    show_default=True,
+    type=click.IntRange(1),
+    help="Pairs with a final outcome needed before any figure is given.",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
 @click.pass_context
 @_fail_cleanly
@@ -588,6 +699,7 @@ def evaluate_outcomes(context: click.Context, k: int, keep: float, min_labelled:
         f"outcomes): keeps {calibration.positives_kept} of {calibration.positives} positive outcomes and would have "
         f"removed {calibration.negatives_removed} of {calibration.negatives} declined pairs"
     )
+
 
 if __name__ == "__main__":
     main()

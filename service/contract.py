@@ -89,7 +89,9 @@ class ProjectFields(BaseModel):
     contact: str | None = None
     fields: list[str] | str | None = Field(None, description="A list, or one text split on ';'.")
     keywords: list[str] | str | None = None
-    trl: int | None = Field(None, ge=TRL_LOW, le=TRL_HIGH, description=f"Technology readiness level, {TRL_LOW} to {TRL_HIGH}.")
+    trl: int | None = Field(
+        None, ge=TRL_LOW, le=TRL_HIGH, description=f"Technology readiness level, {TRL_LOW} to {TRL_HIGH}."
+    )
     ip_status: str | None = None
     language: str | None = None
     url: str | None = None
@@ -138,16 +140,21 @@ class OutcomeBody(Strict):
 
     project_id: str = Field(min_length=1, pattern=NON_BLANK)
     need_id: str = Field(min_length=1, pattern=NON_BLANK)
-    status: OutcomeStatusName = Field(description="A meeting or an agreement is a positive outcome, a decline a negative one.")
+    status: OutcomeStatusName = Field(
+        description="A meeting or an agreement is a positive outcome, a decline a negative one."
+    )
     agreement_type: AgreementTypeName | None = Field(None, description="Required with status 'agreement', only then.")
     decline_reason: DeclineReasonName | None = Field(
-        None, description="Required with status 'declined', only then. Pairs declined as not_relevant are not matched again."
+        None,
+        description="Required with status 'declined', only then. Pairs declined as not_relevant are not matched again.",
     )
     note: str = Field("", max_length=MAX_NOTE_CHARS)
     score: float | None = Field(
         None, ge=-1, le=1, allow_inf_nan=False, description="The pair's dense (cosine) similarity when it was proposed."
     )
-    plan_id: str | None = Field(None, min_length=1, pattern=NON_BLANK, description="The introduction plan that proposed the pair.")
+    plan_id: str | None = Field(
+        None, min_length=1, pattern=NON_BLANK, description="The introduction plan that proposed the pair."
+    )
 
 
 class ConflictIn(Strict):
@@ -162,16 +169,24 @@ class PlanBody(Strict):
 
     max_per_project: int = Field(ge=1, description="Introductions a project may take.")
     max_per_need: int = Field(ge=1, description="Introductions a need may take.")
-    max_per_enterprise: int | None = Field(None, ge=1, description="Introductions all needs of one enterprise may take.")
-    max_per_institution: int | None = Field(None, ge=1, description="Introductions all projects of one institution may take.")
+    max_per_enterprise: int | None = Field(
+        None, ge=1, description="Introductions all needs of one enterprise may take."
+    )
+    max_per_institution: int | None = Field(
+        None, ge=1, description="Introductions all projects of one institution may take."
+    )
     max_per_need_institution: int | None = Field(
         None, ge=1, description="Diversity: at most this many projects of one institution for any one need."
     )
-    min_score: float | None = Field(None, ge=-1, le=1, description="Similarity floor (default: setting plan_min_score).")
+    min_score: float | None = Field(
+        None, ge=-1, le=1, description="Similarity floor (default: setting plan_min_score)."
+    )
     candidates: int | None = Field(None, ge=1, le=1000, description="Best candidates of each record the solver weighs.")
     project_filters: dict[str, FilterValue] | None = Field(None, description="As a match's filters, on projects.")
     need_filters: dict[str, FilterValue] | None = Field(None, description="As a match's filters, on needs.")
-    updated_since: str | None = Field(None, pattern=r"^\d{4}-\d{2}-\d{2}$", description="Only records updated on or after this date.")
+    updated_since: str | None = Field(
+        None, pattern=r"^\d{4}-\d{2}-\d{2}$", description="Only records updated on or after this date."
+    )
     conflicts: list[ConflictIn] = Field(default_factory=list, max_length=10_000)
     solver: SolverName = Field(Solver.FLOW.value, description="flow: exact min-cost flow; greedy: the baseline.")
     explain: bool = Field(True, description="Add each pair's explanation summary.")
@@ -369,7 +384,9 @@ class PlanOut(BaseModel):
     introductions: list[IntroductionOut]
     count: int
     total_score: float
-    diagnostics: dict[str, Any] = Field(description="Records in scope, pairs scored, excluded by reason, and why a plan is empty.")
+    diagnostics: dict[str, Any] = Field(
+        description="Records in scope, pairs scored, excluded by reason, and why a plan is empty."
+    )
 
 
 class PlanJobOut(BaseModel):

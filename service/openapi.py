@@ -83,7 +83,12 @@ def _operation(
         "summary": summary,
         "tags": [tag],
         "operationId": summary.lower().replace(" ", "_").replace("'", ""),
-        "responses": {success_status: {"description": {"201": "Created", "202": "Accepted"}.get(success_status, "OK"), **_json(success)}}
+        "responses": {
+            success_status: {
+                "description": {"201": "Created", "202": "Accepted"}.get(success_status, "OK"),
+                **_json(success),
+            }
+        }
         | {status: {"description": text, **_json(error)} for status, text in ERRORS.items()},
     }
     if parameters:
@@ -95,17 +100,35 @@ def _operation(
 
 
 def _path_id(kind: Kind) -> dict[str, Any]:
-    return {"name": "record_id", "in": "path", "required": True, "schema": {"type": "string"},
-            "description": f"The {kind.singular}'s id"}
+    return {
+        "name": "record_id",
+        "in": "path",
+        "required": True,
+        "schema": {"type": "string"},
+        "description": f"The {kind.singular}'s id",
+    }
 
 
 def _match_parameters(target: Kind, max_top_k: int) -> list[dict[str, Any]]:
     parameters = [
-        {"name": "top_k", "in": "query", "schema": {"type": "integer", "minimum": 1, "maximum": max_top_k},
-         "description": "How many matches"},
-        {"name": "min_score", "in": "query", "schema": {"type": "number", "minimum": -1, "maximum": 1},
-         "description": "A floor on the dense similarity"},
-        {"name": "explain", "in": "query", "schema": {"type": "boolean"}, "description": "Explain each match (default true)"},
+        {
+            "name": "top_k",
+            "in": "query",
+            "schema": {"type": "integer", "minimum": 1, "maximum": max_top_k},
+            "description": "How many matches",
+        },
+        {
+            "name": "min_score",
+            "in": "query",
+            "schema": {"type": "number", "minimum": -1, "maximum": 1},
+            "description": "A floor on the dense similarity",
+        },
+        {
+            "name": "explain",
+            "in": "query",
+            "schema": {"type": "boolean"},
+            "description": "Explain each match (default true)",
+        },
     ]
     low, high = INTEGER_RANGE
     for name, spec in FILTERS[target].items():
@@ -118,9 +141,24 @@ def _outcome_parameters() -> list[dict[str, Any]]:
     statuses = [status.value for status in OutcomeStatus]
     return [
         {"name": "need_id", "in": "query", "schema": {"type": "string"}, "description": "Only this need's outcomes"},
-        {"name": "project_id", "in": "query", "schema": {"type": "string"}, "description": "Only this project's outcomes"},
-        {"name": "status", "in": "query", "schema": {"type": "string", "enum": statuses}, "description": "Only this status"},
-        {"name": "limit", "in": "query", "schema": {"type": "integer", "minimum": 1}, "description": "At most this many, newest first"},
+        {
+            "name": "project_id",
+            "in": "query",
+            "schema": {"type": "string"},
+            "description": "Only this project's outcomes",
+        },
+        {
+            "name": "status",
+            "in": "query",
+            "schema": {"type": "string", "enum": statuses},
+            "description": "Only this status",
+        },
+        {
+            "name": "limit",
+            "in": "query",
+            "schema": {"type": "integer", "minimum": 1},
+            "description": "At most this many, newest first",
+        },
     ]
 
 
@@ -135,7 +173,11 @@ def _document(public_reads: bool, max_top_k: int, max_text_chars: int, max_batch
         },
         "/api/v1/match": {
             "post": _operation(
-                components, "Match a free text", MatchResponse, tag="matching", secured=reads_secured,
+                components,
+                "Match a free text",
+                MatchResponse,
+                tag="matching",
+                secured=reads_secured,
                 body=components.ref(MatchBody),
             )
         },
@@ -147,47 +189,116 @@ def _document(public_reads: bool, max_top_k: int, max_text_chars: int, max_batch
         components.schemas[batch.__name__]["properties"]["records"] = records
         paths[f"/api/v1/{kind.value}"] = {
             "post": _operation(
-                components, f"Upsert a batch of {kind.value}", IngestReportOut, tag="records", secured=True,
+                components,
+                f"Upsert a batch of {kind.value}",
+                IngestReportOut,
+                tag="records",
+                secured=True,
                 body={"oneOf": [records, components.ref(batch)]},
             )
         }
         paths[f"/api/v1/{kind.value}/{{record_id}}"] = {
-            "get": _operation(components, f"Get a {kind.singular}", RecordOut, tag="records", secured=reads_secured,
-                              parameters=[_path_id(kind)]),
-            "put": _operation(components, f"Upsert a {kind.singular}", IngestReportOut, tag="records", secured=True,
-                              parameters=[_path_id(kind)], body=components.ref(fields)),
-            "delete": _operation(components, f"Delete a {kind.singular}", DeleteReportOut, tag="records", secured=True,
-                                 parameters=[_path_id(kind)]),
+            "get": _operation(
+                components,
+                f"Get a {kind.singular}",
+                RecordOut,
+                tag="records",
+                secured=reads_secured,
+                parameters=[_path_id(kind)],
+            ),
+            "put": _operation(
+                components,
+                f"Upsert a {kind.singular}",
+                IngestReportOut,
+                tag="records",
+                secured=True,
+                parameters=[_path_id(kind)],
+                body=components.ref(fields),
+            ),
+            "delete": _operation(
+                components,
+                f"Delete a {kind.singular}",
+                DeleteReportOut,
+                tag="records",
+                secured=True,
+                parameters=[_path_id(kind)],
+            ),
         }
         paths[f"/api/v1/{kind.value}/{{record_id}}/matches"] = {
             "get": _operation(
-                components, f"Match a stored {kind.singular}", MatchResponse, tag="matching", secured=reads_secured,
+                components,
+                f"Match a stored {kind.singular}",
+                MatchResponse,
+                tag="matching",
+                secured=reads_secured,
                 parameters=[_path_id(kind), *_match_parameters(kind.other, max_top_k)],
             )
         }
     paths["/api/v1/outcomes"] = {
         "post": _operation(
-            components, "Record an outcome", OutcomeOut, tag="outcomes", secured=True,
-            body=components.ref(OutcomeBody), success_status="201",
+            components,
+            "Record an outcome",
+            OutcomeOut,
+            tag="outcomes",
+            secured=True,
+            body=components.ref(OutcomeBody),
+            success_status="201",
         ),
         "get": _operation(
-            components, "List outcomes", OutcomeList, tag="outcomes", secured=True,
+            components,
+            "List outcomes",
+            OutcomeList,
+            tag="outcomes",
+            secured=True,
             parameters=_outcome_parameters(),
         ),
     }
-    job_id = {"name": "job_id", "in": "path", "required": True, "schema": {"type": "string"}, "description": "The plan job's id"}
-    submit = _operation(components, "Plan introductions", PlanJobOut, tag="introductions", secured=True,
-                        body=components.ref(PlanBody), success_status="202")
+    job_id = {
+        "name": "job_id",
+        "in": "path",
+        "required": True,
+        "schema": {"type": "string"},
+        "description": "The plan job's id",
+    }
+    submit = _operation(
+        components,
+        "Plan introductions",
+        PlanJobOut,
+        tag="introductions",
+        secured=True,
+        body=components.ref(PlanBody),
+        success_status="202",
+    )
     submit["responses"]["202"]["description"] = "Accepted: poll the job (Location header) until its state is done"
-    export = _operation(components, "Export a plan", {"type": "string"}, tag="introductions", secured=True,
-                        parameters=[job_id, {"name": "file_format", "in": "path", "required": True,
-                                             "schema": {"type": "string", "enum": list(FORMATS)}}])
-    export["responses"]["200"] = {"description": "The plan as a file", "content": {
-        "text/csv": {"schema": {"type": "string"}}, XLSX_MEDIA_TYPE: {"schema": {"type": "string", "format": "binary"}}}}
+    export = _operation(
+        components,
+        "Export a plan",
+        {"type": "string"},
+        tag="introductions",
+        secured=True,
+        parameters=[
+            job_id,
+            {
+                "name": "file_format",
+                "in": "path",
+                "required": True,
+                "schema": {"type": "string", "enum": list(FORMATS)},
+            },
+        ],
+    )
+    export["responses"]["200"] = {
+        "description": "The plan as a file",
+        "content": {
+            "text/csv": {"schema": {"type": "string"}},
+            XLSX_MEDIA_TYPE: {"schema": {"type": "string", "format": "binary"}},
+        },
+    }
     export["responses"]["409"] = {"description": "The job is not done yet", **_json(components.ref(ErrorOut))}
     paths["/api/v1/introductions/plan"] = {"post": submit}
     paths["/api/v1/introductions/plan/{job_id}"] = {
-        "get": _operation(components, "Get a plan job", PlanJobOut, tag="introductions", secured=True, parameters=[job_id])
+        "get": _operation(
+            components, "Get a plan job", PlanJobOut, tag="introductions", secured=True, parameters=[job_id]
+        )
     }
     paths["/api/v1/introductions/plan/{job_id}/export.{file_format}"] = {"get": export}
     components.schemas["MatchBody"]["properties"]["text"]["maxLength"] = max_text_chars

@@ -106,10 +106,21 @@ class PlanJobs:
             raise NotFound(f"Plan job {job_id!r} does not exist", details={"job_id": job_id})
         parameters = json.loads(row[2])
         worker = parameters.pop("worker", None)
-        job = PlanJob(row[0], row[1], parameters, row[3], row[4], row[5],
-                      json.loads(row[6]) if row[6] else None, json.loads(row[7]) if row[7] else None)
+        job = PlanJob(
+            row[0],
+            row[1],
+            parameters,
+            row[3],
+            row[4],
+            row[5],
+            json.loads(row[6]) if row[6] else None,
+            json.loads(row[7]) if row[7] else None,
+        )
         if job.state in {"queued", "running"} and isinstance(worker, str) and not _alive(worker):
-            self._fail(job_id, {"code": "worker_stopped", "message": "The server process running this plan stopped; submit it again"})
+            self._fail(
+                job_id,
+                {"code": "worker_stopped", "message": "The server process running this plan stopped; submit it again"},
+            )
             return self.get(job_id)
         return job
 

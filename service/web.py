@@ -56,8 +56,11 @@ def docs() -> ResponseReturnValue:
             parts.append(f"<section class='match'><h3><code>{method.upper()} {escape(path)}</code></h3>")
             parts.append(f"<p>{escape(operation['summary'])}{' — needs an API key' if secured else ''}</p>")
             if operation.get("parameters"):
-                parts.append("<p>Parameters: " + ", ".join(
-                    f"<code>{escape(p['name'])}</code> ({p['in']})" for p in operation["parameters"]) + "</p>")
+                parts.append(
+                    "<p>Parameters: "
+                    + ", ".join(f"<code>{escape(p['name'])}</code> ({p['in']})" for p in operation["parameters"])
+                    + "</p>"
+                )
             if "requestBody" in operation:
                 body = operation["requestBody"]["content"]["application/json"]["schema"]
                 parts.append(f"<p>Body: {escape(_schema_name(body))}</p>")
@@ -65,8 +68,11 @@ def docs() -> ResponseReturnValue:
             content = operation["responses"][success]["content"]
             schema = content.get("application/json", {}).get("schema")
             returns = _schema_name(schema) if schema else " or ".join(content)
-            parts.append(f"<p>Returns ({success}): {escape(returns)}; errors: "
-                         + ", ".join(code for code in operation["responses"] if code != success) + "</p></section>")
+            parts.append(
+                f"<p>Returns ({success}): {escape(returns)}; errors: "
+                + ", ".join(code for code in operation["responses"] if code != success)
+                + "</p></section>"
+            )
     parts.append("<h2>Schemas</h2>")
     for name, schema in document["components"]["schemas"].items():
         parts.append(f"<section class='match'><h3 id='{escape(name)}'>{escape(name)}</h3>")

@@ -40,7 +40,9 @@ class FakeEmbedder:
         words = list(re.finditer(r"\S+", text))
         tokens = np.zeros((len(words), self._dimension), dtype=np.float32)
         for row, word in enumerate(words):
-            tokens[row, int.from_bytes(hashlib.md5(word.group().lower().encode()).digest()[:4], "little") % self._dimension] = 1.0
+            tokens[
+                row, int.from_bytes(hashlib.md5(word.group().lower().encode()).digest()[:4], "little") % self._dimension
+            ] = 1.0
         return tokens, np.asarray([(word.start(), word.end()) for word in words], dtype=np.int64).reshape(-1, 2)
 
     def encode(self, texts: list[str]) -> np.ndarray:

@@ -25,7 +25,9 @@ log = logging.getLogger(__name__)
 
 def _setup(connection: sqlite3.Connection) -> None:
     # A cache in a file of its own (embeddings.sqlite by default), emptied at will: no migrations.
-    connection.execute("CREATE TABLE IF NOT EXISTS vectors (key BLOB PRIMARY KEY, dim INTEGER NOT NULL, vector BLOB NOT NULL)")
+    connection.execute(
+        "CREATE TABLE IF NOT EXISTS vectors (key BLOB PRIMARY KEY, dim INTEGER NOT NULL, vector BLOB NOT NULL)"
+    )
     connection.execute("CREATE TABLE IF NOT EXISTS sentences (key BLOB PRIMARY KEY, data BLOB NOT NULL)")
 
 
@@ -131,7 +133,9 @@ class VectorCache:
         """The sentence sums of ``texts``; a text stored without them is encoded once more to get them."""
         keys = [cache_key(self.embedder.name, text) for text in texts]
         with self._lock:
-            found = {key: self._memory[key][1] for key in keys if key in self._memory and self._memory[key][1] is not None}
+            found = {
+                key: self._memory[key][1] for key in keys if key in self._memory and self._memory[key][1] is not None
+            }
         missing = [key for key in dict.fromkeys(keys) if key not in found]
         if missing:
             found.update(self._lookup_sentences(missing))

@@ -136,7 +136,12 @@ class SentenceTransformerEmbedder:
 
                 transformers_logging.disable_progress_bar()  # a bar for reading 90 MB of local weights is noise
 
-                log.info("Loading model %s from %s%s", self.name, path, " (its twin, for query phrases)" if self._is_twin else "")
+                log.info(
+                    "Loading model %s from %s%s",
+                    self.name,
+                    path,
+                    " (its twin, for query phrases)" if self._is_twin else "",
+                )
                 self._model = SentenceTransformer(str(path), device=self.device, local_files_only=True)
         return self._model
 
@@ -195,7 +200,6 @@ class SentenceTransformerEmbedder:
             parts.append(sum_over_spans(tokens, places, text_spans))
         return vectors, parts
 
-
     def readable(self, texts: list[str]) -> list[bool]:
         """False for a text the tokenizer turns (partly) into unknown pieces, e.g. Chinese for an English model."""
         if not texts:
@@ -213,10 +217,12 @@ def sum_over_spans(tokens: np.ndarray, places: np.ndarray, spans: Sequence[tuple
     """Sum the rows of ``tokens`` whose character ``places`` (start, end) lie inside each span."""
     real = places[:, 1] > places[:, 0]  # special tokens have empty offsets
     bounds = np.asarray(spans, dtype=np.int64).reshape(-1, 2)
-    inside = (
-        real[None, :]
-        & (places[None, :, 0] >= bounds[:, None, 0])
-        & (places[None, :, 1] <= bounds[:, None, 1])
+    inside = real[None, :] & (places[None, :, 0] >= bounds[:, None, 0]) & (places[None, :, 1] <= bounds[:, None, 1])
+    sums = (
+        inside.astype(np.float32) @ tokens.astype(np.float32)
+        if len(bounds)
+        else np.zeros((0, tokens.shape[1]), np.float32)
     )
-    sums = inside.astype(np.float32) @ tokens.astype(np.float32) if len(bounds) else np.zeros((0, tokens.shape[1]), np.float32)
-    return SpanVectors(bounds.astype(np.int32), np.ascontiguousarray(sums, dtype=np.float32), inside.sum(axis=1).astype(np.int32))
+    return SpanVectors(
+        bounds.astype(np.int32), np.ascontiguousarray(sums, dtype=np.float32), inside.sum(axis=1).astype(np.int32)
+    )

@@ -159,7 +159,9 @@ def _collect(
 ) -> list[_Case]:
     policy = matcher.settings.passage_policy
     cases: list[_Case] = []
-    progress = tqdm(total=max_queries, desc="Explaining correct top-1 matches", disable=not matcher.settings.show_progress)
+    progress = tqdm(
+        total=max_queries, desc="Explaining correct top-1 matches", disable=not matcher.settings.show_progress
+    )
     for qid in query_ids:
         if len(cases) == max_queries:
             break
@@ -208,7 +210,9 @@ def _measure(name: str, matcher: Workspace, cases: list[_Case]) -> FaithfulnessR
     order = sorted(range(len(flat)), key=lambda i: -len(flat[i]))
     encoded = np.zeros((len(flat), matcher.embedder.dimension), dtype=np.float32)
     chunk = matcher.settings.encode_chunk_size
-    for start in tqdm(range(0, len(order), chunk), desc="Scoring edited texts", disable=not matcher.settings.show_progress):
+    for start in tqdm(
+        range(0, len(order), chunk), desc="Scoring edited texts", disable=not matcher.settings.show_progress
+    ):
         positions = order[start : start + chunk]
         encoded[positions] = matcher.embedder.encode([flat[i] for i in positions])
     bounds = np.cumsum([0, *(len(group) for group in groups)])

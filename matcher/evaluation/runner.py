@@ -112,10 +112,14 @@ def evaluate(
         id_of = _ingest_corpus(matcher, beir)
         side = matcher.sync_index(Kind.PROJECTS)
         groups = [passages("", text, settings.passage_policy) for text in queries.values()]
-        flat = matcher.vectors.vectors([p for group in groups for p in group], description=f"Encoding {beir.name} queries")
+        flat = matcher.vectors.vectors(
+            [p for group in groups for p in group], description=f"Encoding {beir.name} queries"
+        )
         bounds = np.cumsum([0, *(len(group) for group in groups)])
         runs: dict[str, dict[str, list[str]]] = {method: {} for method in methods}
-        progress = tqdm(total=len(queries), desc=f"Ranking {beir.name}", unit="query", disable=not settings.show_progress)
+        progress = tqdm(
+            total=len(queries), desc=f"Ranking {beir.name}", unit="query", disable=not settings.show_progress
+        )
         for (qid, text), start, end in zip(queries.items(), bounds[:-1], bounds[1:]):
             tokens = lexical_tokens(text)
             for method in methods:

@@ -170,4 +170,3 @@ class Explainer:
     def explain_all(self, query: Profile, matched: Sequence[Profile], language: str) -> list[Explanation]:
         """Explain each matched profile against ``query``; IDF is read once for all of them."""
         return explain_all(query, matched, self.idf, self.policy, language)
-

@@ -98,11 +98,19 @@ class Profile:
         triples = np.frombuffer(blob, dtype=np.int32, count=3 * count, offset=offset + 4).reshape(count, 3)
         fields = header["fields"]
         occurrences = PackedOccurrences(header["keys"], header["counts"], triples, fields)
-        vectors = np.frombuffer(blob, dtype=np.float32, offset=offset + 4 + triples.nbytes).reshape(-1, header["dimension"])
+        vectors = np.frombuffer(blob, dtype=np.float32, offset=offset + 4 + triples.nbytes).reshape(
+            -1, header["dimension"]
+        )
         candidates = len(header["candidates"])
         make = tuple.__new__  # skips NamedTuple's slow Python __new__
         sentences = [make(Sentence, (fields[f], start, end, tokens)) for f, start, end, tokens in header["sentences"]]
-        return cls(FieldTerms(dict(texts), occurrences), header["candidates"], vectors[:candidates], sentences, vectors[candidates:])
+        return cls(
+            FieldTerms(dict(texts), occurrences),
+            header["candidates"],
+            vectors[:candidates],
+            sentences,
+            vectors[candidates:],
+        )
 
 
 class PackedOccurrences(Mapping[str, list[Occurrence]]):
@@ -126,7 +134,9 @@ class PackedOccurrences(Mapping[str, list[Occurrence]]):
         found = self._unpacked.get(key)
         if found is None:
             fields, make = self._fields, tuple.__new__  # tuple.__new__ skips NamedTuple's slow Python __new__
-            found = self._unpacked[key] = [make(Occurrence, (fields[f], start, end)) for f, start, end in self._rows(key)]
+            found = self._unpacked[key] = [
+                make(Occurrence, (fields[f], start, end)) for f, start, end in self._rows(key)
+            ]
         return found
 
     def dicts(self, key: str) -> list[dict[str, Any]]:
@@ -184,7 +194,9 @@ class Source:
 
     @property
     def texts(self) -> dict[str, str]:
-        return {self.title_field: self.title, self.body_field: self.body} if self.title else {self.body_field: self.body}
+        return (
+            {self.title_field: self.title, self.body_field: self.body} if self.title else {self.body_field: self.body}
+        )
 
 
 @dataclass(frozen=True)
@@ -252,7 +264,11 @@ class ProfileBuilder:
         """Whole profiles: ``candidates`` (of the same ``sources``) with the texts' sentences and their sums."""
         windows = [passage_windows(source.body, self.passages) for source in sources]
         heads = [f"{source.title}\n" if source.title else "" for source in sources]
-        texts = [f"{head}{source.body[start:end]}" for source, head, spans in zip(sources, heads, windows) for start, end in spans]
+        texts = [
+            f"{head}{source.body[start:end]}"
+            for source, head, spans in zip(sources, heads, windows)
+            for start, end in spans
+        ]
         parts = iter(self.sentence_vectors(texts))
         profiles = []
         for source, found, spans in zip(sources, candidates, windows, strict=True):

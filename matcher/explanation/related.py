@@ -103,7 +103,9 @@ def _pairs(query: Profile, match: Profile, similarities: np.ndarray, threshold: 
     rows, columns = np.nonzero(similarities >= threshold)
     rows_list, columns_list = rows.tolist(), columns.tolist()
     passing = {
-        (frozenset(query.candidates[row].split()), frozenset(match.candidates[column].split())): float(similarities[row, column])
+        (frozenset(query.candidates[row].split()), frozenset(match.candidates[column].split())): float(
+            similarities[row, column]
+        )
         for row, column in zip(rows_list, columns_list)
         if not _share_a_word(query.candidates[row], match.candidates[column])
         and _eligible(query.candidates[row], match.candidates[column], query, match)
@@ -125,13 +127,18 @@ def _pairs(query: Profile, match: Profile, similarities: np.ndarray, threshold: 
         # This pair's own similarity: two candidates may hold the same words in another order.
         similarity = float(similarities[rows_list[position], columns_list[position]])
         if any(
-            q <= query_words and m <= match_words and (q, m) != (query_words, match_words) and value >= similarity - PARTS_MARGIN
+            q <= query_words
+            and m <= match_words
+            and (q, m) != (query_words, match_words)
+            and value >= similarity - PARTS_MARGIN
             for (q, m), value in passing.items()
         ):
             continue  # a smaller pair says the same
         used_query.update(query_words)
         used_match.update(match_words)
-        found.append(RelatedTerm(query_key, match_key, similarity, query.terms.places(query_key), match.terms.places(match_key)))
+        found.append(
+            RelatedTerm(query_key, match_key, similarity, query.terms.places(query_key), match.terms.places(match_key))
+        )
         if len(found) == limit:
             break
     return found

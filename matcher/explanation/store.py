@@ -39,12 +39,12 @@ class ProfileStore:
     def valid_keys(self, kind: Kind, text_hashes: Mapping[int, str]) -> set[int]:
         """Which of the records (key -> text hash) have a profile made for their current text."""
         with self._connect() as connection:
-            rows = connection.execute("SELECT key, text_hash FROM profiles WHERE kind = ? AND version = ?", (kind.value, self.version))
+            rows = connection.execute(
+                "SELECT key, text_hash FROM profiles WHERE kind = ? AND version = ?", (kind.value, self.version)
+            )
             return {key for key, digest in rows if text_hashes.get(key) == digest}
 
-    def load(
-        self, kind: Kind, wanted: Mapping[int, tuple[str, Mapping[str, str]]]
-    ) -> dict[int, Profile]:
+    def load(self, kind: Kind, wanted: Mapping[int, tuple[str, Mapping[str, str]]]) -> dict[int, Profile]:
         """Profiles of ``wanted`` (key -> (text hash, field texts)) that are stored and current."""
         found: dict[int, Profile] = {}
         with self._lock:
@@ -69,7 +69,10 @@ class ProfileStore:
         with self._connections.transaction() as connection:
             connection.executemany(
                 "INSERT OR REPLACE INTO profiles (kind, key, text_hash, version, data) VALUES (?, ?, ?, ?, ?)",
-                [(kind.value, key, digest, self.version, profile.to_bytes()) for key, (digest, profile) in profiles.items()],
+                [
+                    (kind.value, key, digest, self.version, profile.to_bytes())
+                    for key, (digest, profile) in profiles.items()
+                ],
             )
         for key, (digest, profile) in profiles.items():
             self._remember(kind, key, digest, profile)
@@ -79,7 +82,9 @@ class ProfileStore:
         with self._connections.transaction() as connection:
             stored = [key for (key,) in connection.execute("SELECT key FROM profiles WHERE kind = ?", (kind.value,))]
             gone = [key for key in stored if key not in keep]
-            connection.executemany("DELETE FROM profiles WHERE kind = ? AND key = ?", [(kind.value, key) for key in gone])
+            connection.executemany(
+                "DELETE FROM profiles WHERE kind = ? AND key = ?", [(kind.value, key) for key in gone]
+            )
 
     def _remember(self, kind: Kind, key: int, digest: str, profile: Profile) -> None:
         with self._lock:

@@ -11,7 +11,9 @@ def summary(shared: list[SharedTerm], related: list[RelatedTerm], language: str,
     names = [term.term for term in shared[:limit]]
     pairs = [f"{pair.query_term} ~ {pair.match_term}" for pair in related[: max(1, limit // 2)]]
     if language == "zh":
-        parts = ([f"共同关键词：{'、'.join(names)}"] if names else []) + ([f"相关：{'、'.join(pairs)}"] if pairs else [])
+        parts = ([f"共同关键词：{'、'.join(names)}"] if names else []) + (
+            [f"相关：{'、'.join(pairs)}"] if pairs else []
+        )
         return "；".join(parts) + "。" if parts else "无共同或相关词语，按整体语义匹配。"
     if names and pairs:
         return f"Shares {', '.join(names)}; related: {', '.join(pairs)}."

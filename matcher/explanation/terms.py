@@ -151,9 +151,7 @@ def idf(document_frequency: int, document_count: int) -> float:
 
 
 def covered(occurrences: tuple[Occurrence, ...], by: list[Occurrence]) -> bool:
-    return all(
-        any(o.field == c.field and c.start <= o.start and o.end <= c.end for c in by) for o in occurrences
-    )
+    return all(any(o.field == c.field and c.start <= o.start and o.end <= c.end for c in by) for o in occurrences)
 
 
 def shared_terms(
@@ -171,9 +169,11 @@ def shared_terms(
     beside it when the word also stands alone.
     ``common`` may give the shared keys with their weights already worked out.
     """
-    weights = common if common is not None else {
-        key: weight_of(key) for key in query.occurrences.keys() & match.occurrences.keys()
-    }
+    weights = (
+        common
+        if common is not None
+        else {key: weight_of(key) for key in query.occurrences.keys() & match.occurrences.keys()}
+    )
     candidates = sorted(weights.items(), key=_heaviest_first)
     chosen: list[str] = []
     chosen_words: list[frozenset[str]] = []
@@ -189,9 +189,11 @@ def shared_terms(
         if weight < floor:
             break
         words = frozenset(key.split())
-        related = [] if chosen_any.isdisjoint(words) else [
-            index for index, other in enumerate(chosen_words) if words <= other or other <= words
-        ]
+        related = (
+            []
+            if chosen_any.isdisjoint(words)
+            else [index for index, other in enumerate(chosen_words) if words <= other or other <= words]
+        )
         if not related:
             if len(chosen) < limit:
                 chosen.append(key)

@@ -81,9 +81,13 @@ def _read_json(path: Path) -> Any:
     return json.loads(path.read_text(encoding="utf-8"))
 
 
-def _check_manifest(kind: Kind, folder: Path, manifest: dict[str, Any], model_name: str, passages: PassagePolicy) -> None:
+def _check_manifest(
+    kind: Kind, folder: Path, manifest: dict[str, Any], model_name: str, passages: PassagePolicy
+) -> None:
     def refuse(message: str, **details: Any) -> IndexMismatch:
-        return IndexMismatch(f"The {kind.value} index {message}; {REBUILD_HINT}", details={"kind": kind.value, **details})
+        return IndexMismatch(
+            f"The {kind.value} index {message}; {REBUILD_HINT}", details={"kind": kind.value, **details}
+        )
 
     if manifest.get("format_version") != FORMAT_VERSION:
         raise refuse(
@@ -156,7 +160,9 @@ class IndexStore:
         try:
             faiss.write_index(index.vector.faiss_index, str(staging / "index.faiss"))
             _fsync_file(staging / "index.faiss")
-            _write_json(staging / "entries.json", [[key, *entry] for key, entry in sorted(index.vector.entries.items())])
+            _write_json(
+                staging / "entries.json", [[key, *entry] for key, entry in sorted(index.vector.entries.items())]
+            )
             _write_json(staging / "lexical.json", sorted(index.lexical.tokens.items()))
             _write_json(staging / "manifest.json", self._manifest_of(index))
             _fsync_dir(staging)
@@ -203,9 +209,7 @@ class IndexStore:
             if path.name not in keep:
                 shutil.rmtree(path, ignore_errors=True)
 
-    def load(
-        self, kind: Kind, model_name: str, passages: PassagePolicy, bm25: BM25Parameters
-    ) -> SideIndex | None:
+    def load(self, kind: Kind, model_name: str, passages: PassagePolicy, bm25: BM25Parameters) -> SideIndex | None:
         """The current index of ``kind``, or None if none was saved.
 
         One built by another model, passage policy or tokenizer is refused, with a rebuild hint.

@@ -53,7 +53,9 @@ class VectorIndex:
         if layout is None:
             ids = faiss.vector_to_array(self.faiss_index.id_map)
             flat = faiss.downcast_index(self.faiss_index.index)
-            stored = faiss.rev_swig_ptr(flat.get_xb(), len(ids) * self.dimension) if len(ids) else np.zeros(0, np.float32)
+            stored = (
+                faiss.rev_swig_ptr(flat.get_xb(), len(ids) * self.dimension) if len(ids) else np.zeros(0, np.float32)
+            )
             order = np.argsort(ids, kind="stable")  # a record's passages have consecutive ids
             keys, starts, counts = np.unique(ids[order] >> PASSAGE_BITS, return_index=True, return_counts=True)
             vectors = np.asarray(stored, dtype=np.float32).reshape(len(ids), self.dimension)[order]
@@ -78,7 +80,11 @@ class VectorIndex:
             raise IndexMismatch(
                 f"The {self.kind.value} index holds {self.dimension}-dimensional vectors but got "
                 f"{vectors.shape[1]}-dimensional ones; rebuild it with `matcher index --rebuild`",
-                details={"kind": self.kind.value, "index_dimension": self.dimension, "vector_dimension": vectors.shape[1]},
+                details={
+                    "kind": self.kind.value,
+                    "index_dimension": self.dimension,
+                    "vector_dimension": vectors.shape[1],
+                },
             )
         return vectors
 
@@ -105,7 +111,10 @@ class VectorIndex:
             if not 1 <= len(block) <= MAX_PASSAGES:
                 raise ValueError(f"record key {key} has {len(block)} passages; allowed 1 to {MAX_PASSAGES}")
         ids = np.concatenate(
-            [(np.int64(key) << PASSAGE_BITS) + np.arange(len(block), dtype=np.int64) for key, block in zip(keys, blocks)]
+            [
+                (np.int64(key) << PASSAGE_BITS) + np.arange(len(block), dtype=np.int64)
+                for key, block in zip(keys, blocks)
+            ]
         )
         self.faiss_index.add_with_ids(np.vstack(blocks), ids)
         self._layout = None
@@ -135,8 +144,11 @@ class VectorIndex:
         for row, query in enumerate(queries):
             # FAISS's one-thread SIMD products: no BLAS thread pool to contend for the two cores.
             faiss.fvec_inner_products_ny(
-                faiss.swig_ptr(similarities[row]), faiss.swig_ptr(query), faiss.swig_ptr(layout.vectors),
-                self.dimension, len(layout.ids),
+                faiss.swig_ptr(similarities[row]),
+                faiss.swig_ptr(query),
+                faiss.swig_ptr(layout.vectors),
+                self.dimension,
+                len(layout.ids),
             )
         best_of_row = similarities.max(axis=0) if len(similarities) > 1 else similarities[0]
         scores = np.maximum.reduceat(best_of_row, layout.starts)

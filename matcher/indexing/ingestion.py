@@ -60,7 +60,9 @@ class Ingestion:
         records = validate_table(table, kind)
         return self.ingest_records(kind, records, source, delete_missing=False)
 
-    def ingest_records(self, kind: Kind, records: list[Record], source: str, delete_missing: bool = False) -> IngestReport:
+    def ingest_records(
+        self, kind: Kind, records: list[Record], source: str, delete_missing: bool = False
+    ) -> IngestReport:
         """Upsert validated records; texts are encoded before anything is written."""
         with self.indexes.write_lock.held():
             stored = self.catalogue.content_hashes(kind)

@@ -112,7 +112,9 @@ def _read_json(data: bytes, source: str, encoding: str) -> Table:
     try:
         document = json.loads(text)
     except json.JSONDecodeError as error:
-        raise _fail(source, f"not valid JSON: {error.msg} at line {error.lineno}", "malformed_file", row=error.lineno) from None
+        raise _fail(
+            source, f"not valid JSON: {error.msg} at line {error.lineno}", "malformed_file", row=error.lineno
+        ) from None
     return rows_from_objects(document, source)
 
 
@@ -162,5 +164,5 @@ def rows_from_objects(items: Any, source: str) -> Table:
     if isinstance(items, dict) and isinstance(items.get("records"), list):
         items = items["records"]
     if not isinstance(items, list):
-        raise _fail(source, "expected a JSON array of records (or {\"records\": [...]})", "malformed_file")
+        raise _fail(source, 'expected a JSON array of records (or {"records": [...]})', "malformed_file")
     return Table(source, [_object_row(item, index + 1, source) for index, item in enumerate(items)])

@@ -69,7 +69,9 @@ class _RowChecker:
         low, high = TRL_RANGE
         if not number.is_integer() or not low <= number <= high:
             self.problem(
-                spec.name, "invalid_trl", f"technology readiness level must be a whole number from {low} to {high}, got {text!r}"
+                spec.name,
+                "invalid_trl",
+                f"technology readiness level must be a whole number from {low} to {high}, got {text!r}",
             )
             return None
         return int(number)
@@ -132,21 +134,23 @@ def validate_table(table: Table, kind: Kind) -> list[Record]:
         record_id = parsed.get("id")
         if record_id is not None:
             if record_id in first_row_of:
-                check.problem("id", "duplicate_id", f"id {record_id!r} already appears in row {first_row_of[record_id]}")
+                check.problem(
+                    "id", "duplicate_id", f"id {record_id!r} already appears in row {first_row_of[record_id]}"
+                )
             else:
                 first_row_of[record_id] = row.number
         if len(problems) > problems_before or absent_columns:
             continue
         metadata = {
-            key: value for key, value in values.items() if key not in known and key != "metadata" and not _is_blank(value)
+            key: value
+            for key, value in values.items()
+            if key not in known and key != "metadata" and not _is_blank(value)
         }
         if isinstance(values.get("metadata"), dict):  # a record read back and sent again keeps one level
             metadata = {**values["metadata"], **metadata}
         body = parsed.pop(kind.body_field)
         parsed.setdefault("language", detect_language(f"{parsed['title']} {body}"))
-        records.append(
-            Record(kind, parsed.pop("id"), parsed.pop("title"), body, attributes=parsed, metadata=metadata)
-        )
+        records.append(Record(kind, parsed.pop("id"), parsed.pop("title"), body, attributes=parsed, metadata=metadata))
     if problems:
         raise ValidationFailed(problems)
     return records

@@ -21,12 +21,29 @@ from matcher.ingest.readers import Table, read_table, rows_from_objects
 from matcher.records import Kind, Record
 
 EMAIL = re.compile(r"[\w.+-]+@([\w-]+(?:\.[\w-]+)+)", re.UNICODE)
-TITLES = re.compile(r"^(?:(?:prof|professor|dr|mr|mrs|ms|assoc|associate)\.?\s+)+|(?:教授|博士|研究员|工程师|老师|先生|女士)$", re.I)
+TITLES = re.compile(
+    r"^(?:(?:prof|professor|dr|mr|mrs|ms|assoc|associate)\.?\s+)+|(?:教授|博士|研究员|工程师|老师|先生|女士)$", re.I
+)
 PUBLIC_MAIL = frozenset(
     {
-        "gmail.com", "googlemail.com", "outlook.com", "hotmail.com", "live.com", "yahoo.com", "icloud.com",
-        "proton.me", "protonmail.com", "qq.com", "foxmail.com", "163.com", "126.com", "yeah.net", "sina.com",
-        "sohu.com", "aliyun.com", "139.com",
+        "gmail.com",
+        "googlemail.com",
+        "outlook.com",
+        "hotmail.com",
+        "live.com",
+        "yahoo.com",
+        "icloud.com",
+        "proton.me",
+        "protonmail.com",
+        "qq.com",
+        "foxmail.com",
+        "163.com",
+        "126.com",
+        "yeah.net",
+        "sina.com",
+        "sohu.com",
+        "aliyun.com",
+        "139.com",
     }
 )
 PARTY_FIELD = {Kind.PROJECTS: "institution", Kind.NEEDS: "enterprise"}
@@ -101,13 +118,23 @@ def rules_from_table(table: Table) -> list[ConflictRule]:
     if table.columns is None and not table.rows:
         return []  # an empty list of objects
     problems: list[Problem] = []
-    columns = table.columns if table.columns is not None else sorted({name for row in table.rows for name in row.values})
+    columns = (
+        table.columns if table.columns is not None else sorted({name for row in table.rows for name in row.values})
+    )
     lowered = {normalise(name): name for name in columns}
     missing = [column for column in CONFLICT_COLUMNS if column not in lowered]
     if missing:
         raise ValidationFailed(
-            [Problem(table.source, 1, column, "missing_column", f"a conflicts file needs the columns {list(CONFLICT_COLUMNS)}")
-             for column in missing]
+            [
+                Problem(
+                    table.source,
+                    1,
+                    column,
+                    "missing_column",
+                    f"a conflicts file needs the columns {list(CONFLICT_COLUMNS)}",
+                )
+                for column in missing
+            ]
         )
     rules: list[ConflictRule] = []
     for row in table.rows:
@@ -116,13 +143,22 @@ def rules_from_table(table: Table) -> list[ConflictRule]:
             value = row.values.get(lowered[column])
             if not isinstance(value, str) or not value.strip():
                 problems.append(
-                    Problem(table.source, row.number, column, "missing_value",
-                            "name a party: a record id, institution or enterprise, contact name, email or mail domain")
+                    Problem(
+                        table.source,
+                        row.number,
+                        column,
+                        "missing_value",
+                        "name a party: a record id, institution or enterprise, contact name, email or mail domain",
+                    )
                 )
             else:
                 cells[column] = value
         if len(cells) == len(CONFLICT_COLUMNS):
-            rules.append(ConflictRule(frozenset(_cell_marks(cells["project"])), frozenset(_cell_marks(cells["need"])), row.number))
+            rules.append(
+                ConflictRule(
+                    frozenset(_cell_marks(cells["project"])), frozenset(_cell_marks(cells["need"])), row.number
+                )
+            )
     if problems:
         raise ValidationFailed(problems)
     return rules

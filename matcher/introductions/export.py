@@ -26,7 +26,10 @@ def plan_format(path: str | Path) -> str:
     """``csv`` or ``xlsx`` from a file name, or a clear error naming the file."""
     suffix = Path(path).suffix.lower().lstrip(".")
     if suffix not in FORMATS:
-        raise InvalidInput(f"{path}: a plan is written as .csv or .xlsx, not {suffix or 'no suffix'!r}", details={"parameter": "out", "file": str(path)})
+        raise InvalidInput(
+            f"{path}: a plan is written as .csv or .xlsx, not {suffix or 'no suffix'!r}",
+            details={"parameter": "out", "file": str(path)},
+        )
     return suffix
 
 

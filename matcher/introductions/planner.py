@@ -29,14 +29,22 @@ from matcher.records import Kind, Record
 
 log = logging.getLogger(__name__)
 
-CAP_PARAMETERS = ("max_per_project", "max_per_need", "max_per_enterprise", "max_per_institution", "max_per_need_institution")
+CAP_PARAMETERS = (
+    "max_per_project",
+    "max_per_need",
+    "max_per_enterprise",
+    "max_per_institution",
+    "max_per_need_institution",
+)
 
 
 def _cap(name: str, value: Any, required: bool) -> int | None:
     if value is None and not required:
         return None
     if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise InvalidInput(f"'{name}' must be a whole number of at least 1, got {value!r}", details={"parameter": name, "value": value})
+        raise InvalidInput(
+            f"'{name}' must be a whole number of at least 1, got {value!r}", details={"parameter": name, "value": value}
+        )
     return value
 
 
@@ -46,7 +54,9 @@ def _date(name: str, value: Any) -> str | None:
     try:
         return dt.date.fromisoformat(str(value)).isoformat()
     except ValueError:
-        raise InvalidInput(f"'{name}' must be a date like 2026-01-31, got {value!r}", details={"parameter": name, "value": value}) from None
+        raise InvalidInput(
+            f"'{name}' must be a date like 2026-01-31, got {value!r}", details={"parameter": name, "value": value}
+        ) from None
 
 
 @dataclass(frozen=True)
@@ -92,7 +102,10 @@ class PlanRequest:
         if min_score is None:
             min_score = settings.plan_min_score
         if isinstance(min_score, bool) or not isinstance(min_score, (int, float)) or not -1 <= min_score <= 1:
-            raise InvalidInput(f"'min_score' must be a number from -1 to 1, got {min_score!r}", details={"parameter": "min_score", "value": min_score})
+            raise InvalidInput(
+                f"'min_score' must be a number from -1 to 1, got {min_score!r}",
+                details={"parameter": "min_score", "value": min_score},
+            )
         candidates = settings.plan_candidates if candidates is None else _cap("candidates", candidates, True)
         if candidates < max(caps.per_project, caps.per_need):  # type: ignore[operator]
             raise InvalidInput(
@@ -101,10 +114,18 @@ class PlanRequest:
                 details={"parameter": "candidates", "value": candidates},
             )
         if solver not in SOLVERS:
-            raise InvalidInput(f"'solver' must be one of {sorted(SOLVERS)}, got {solver!r}", details={"parameter": "solver", "value": solver})
+            raise InvalidInput(
+                f"'solver' must be one of {sorted(SOLVERS)}, got {solver!r}",
+                details={"parameter": "solver", "value": solver},
+            )
         if not isinstance(explain, bool):
-            raise InvalidInput(f"'explain' must be true or false, got {explain!r}", details={"parameter": "explain", "value": explain})
-        for name, filters, kind in (("project_filters", project_filters, Kind.PROJECTS), ("need_filters", need_filters, Kind.NEEDS)):
+            raise InvalidInput(
+                f"'explain' must be true or false, got {explain!r}", details={"parameter": "explain", "value": explain}
+            )
+        for name, filters, kind in (
+            ("project_filters", project_filters, Kind.PROJECTS),
+            ("need_filters", need_filters, Kind.NEEDS),
+        ):
             if filters is not None and not isinstance(filters, dict):
                 raise InvalidInput(f"'{name}' must be an object", details={"parameter": name, "value": filters})
             try:
@@ -112,8 +133,15 @@ class PlanRequest:
             except InvalidInput as error:
                 raise InvalidInput(f"'{name}': {error.message}", details={**error.details, "parameter": name}) from None
         return cls(
-            caps, float(min_score), int(candidates), dict(project_filters or {}), dict(need_filters or {}),
-            _date("updated_since", updated_since), tuple(conflicts), solver, explain,
+            caps,
+            float(min_score),
+            int(candidates),
+            dict(project_filters or {}),
+            dict(need_filters or {}),
+            _date("updated_since", updated_since),
+            tuple(conflicts),
+            solver,
+            explain,
         )
 
     def to_dict(self) -> dict[str, Any]:
@@ -162,8 +190,18 @@ class Introduction:
 
 
 COLUMNS = (
-    "project_id", "project_title", "project_institution", "project_contact", "need_id", "need_title",
-    "need_enterprise", "need_contact", "score", "rank_for_need", "rank_for_project", "explanation",
+    "project_id",
+    "project_title",
+    "project_institution",
+    "project_contact",
+    "need_id",
+    "need_title",
+    "need_enterprise",
+    "need_contact",
+    "score",
+    "rank_for_need",
+    "rank_for_project",
+    "explanation",
 )
 
 
@@ -232,8 +270,15 @@ def plan_introductions(
     project_side = side_vectors(project_index, projects)
     need_side = side_vectors(need_index, needs)
     scored = time.perf_counter()
-    candidates = best_pairs(need_side, project_side, request.candidates, request.min_score, exclusions.by_need,
-                            progress=progress, keep_all=reader.settings.plan_all_pairs_limit)
+    candidates = best_pairs(
+        need_side,
+        project_side,
+        request.candidates,
+        request.min_score,
+        exclusions.by_need,
+        progress=progress,
+        keep_all=reader.settings.plan_all_pairs_limit,
+    )
     solving = time.perf_counter()
     table = PairTable(
         candidates.need_keys.tolist(),
@@ -251,8 +296,12 @@ def plan_introductions(
     summaries = _summaries(reader, needs, projects, pairs) if request.explain else {}
     introductions = [
         Introduction(
-            projects[project], needs[need], float(table.scores[i]), need_ranks[(need, project)],
-            project_ranks[(project, need)], summaries.get((need, project), ""),
+            projects[project],
+            needs[need],
+            float(table.scores[i]),
+            need_ranks[(need, project)],
+            project_ranks[(project, need)],
+            summaries.get((need, project), ""),
         )
         for i, (need, project) in zip(chosen, pairs)
     ]
@@ -286,8 +335,12 @@ def plan_introductions(
         },
     }
     diagnostics["empty_reason"] = _empty_reason(diagnostics, request) if not introductions else ""
-    log.info("Planned %d introductions (total score %.3f) from %d candidate pairs", len(introductions),
-             sum(item.score for item in introductions), len(candidates))
+    log.info(
+        "Planned %d introductions (total score %.3f) from %d candidate pairs",
+        len(introductions),
+        sum(item.score for item in introductions),
+        len(candidates),
+    )
     return Plan(request, introductions, diagnostics)
 
 

@@ -170,8 +170,13 @@ def best_pairs(
         found = every
     else:
         keep = np.isfinite(column_best.scores)
-        found.append((column_best.rows[keep], np.broadcast_to(projects.keys[None, :], column_best.scores.shape)[keep],
-                      column_best.scores[keep]))
+        found.append(
+            (
+                column_best.rows[keep],
+                np.broadcast_to(projects.keys[None, :], column_best.scores.shape)[keep],
+                column_best.scores[keep],
+            )
+        )
     need_parts = [part[0] for part in found]
     project_parts = [part[1] for part in found]
     score_parts = [part[2] for part in found]
@@ -198,7 +203,9 @@ def best_pairs(
     )
 
 
-def ranks_within(rows: SideVectors, columns: SideVectors, pairs: Iterable[tuple[int, int]], cells: int = BLOCK_CELLS) -> dict[tuple[int, int], int]:
+def ranks_within(
+    rows: SideVectors, columns: SideVectors, pairs: Iterable[tuple[int, int]], cells: int = BLOCK_CELLS
+) -> dict[tuple[int, int], int]:
     """For each ``(row key, column key)``, the column's place (1 = best) among all ``columns`` for that row."""
     wanted: dict[int, list[int]] = {}
     for row_key, column_key in pairs:
@@ -246,8 +253,11 @@ def pair_similarities(reader: Reader, pairs: Iterable[tuple[str, str]]) -> dict[
     return result
 
 
-def evaluate_recorded_outcomes(reader: Reader, k: int = 5, keep: float = 0.9, min_labelled: int = 20) -> OutcomeEvaluation:
+def evaluate_recorded_outcomes(
+    reader: Reader, k: int = 5, keep: float = 0.9, min_labelled: int = 20
+) -> OutcomeEvaluation:
     """:func:`~matcher.outcomes.evaluation.evaluate_outcomes` over the outcome store, current similarities from its indexes."""
+
     def similarity(pairs: list[Pair]) -> dict[Pair, float]:
         return pair_similarities(reader, pairs)
 

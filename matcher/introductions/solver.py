@@ -111,8 +111,10 @@ def solve_flow(pairs: PairTable, caps: Caps) -> np.ndarray:
 
     flow = min_cost_flow.SimpleMinCostFlow()
     flow.add_arcs_with_capacity_and_unit_cost(
-        np.asarray(tails, dtype=np.int32), np.asarray(heads, dtype=np.int32),
-        np.asarray(capacities, dtype=np.int64), np.asarray(costs, dtype=np.int64),
+        np.asarray(tails, dtype=np.int32),
+        np.asarray(heads, dtype=np.int32),
+        np.asarray(capacities, dtype=np.int64),
+        np.asarray(costs, dtype=np.int64),
     )
     flow.set_node_supply(0, supply)
     flow.set_node_supply(1, -supply)
@@ -120,8 +122,13 @@ def solve_flow(pairs: PairTable, caps: Caps) -> np.ndarray:
     if status != flow.OPTIMAL:
         raise RuntimeError(f"the min-cost flow solver ended with status {status}")
     chosen = flow.flows(np.asarray(pair_arcs, dtype=np.int32)) > 0
-    log.debug("Flow: %d nodes, %d arcs, %d pairs chosen, %d units bypassed", len(nodes.numbers), len(tails),
-              int(chosen.sum()), flow.flow(bypass))
+    log.debug(
+        "Flow: %d nodes, %d arcs, %d pairs chosen, %d units bypassed",
+        len(nodes.numbers),
+        len(tails),
+        int(chosen.sum()),
+        flow.flow(bypass),
+    )
     return chosen
 
 
@@ -153,4 +160,7 @@ class Solver(str, Enum):
 
 
 # Keyed by the names themselves, so a request's text looks its solver up and errors list plain names.
-SOLVERS: dict[str, Callable[[PairTable, Caps], np.ndarray]] = {Solver.FLOW.value: solve_flow, Solver.GREEDY.value: solve_greedy}
+SOLVERS: dict[str, Callable[[PairTable, Caps], np.ndarray]] = {
+    Solver.FLOW.value: solve_flow,
+    Solver.GREEDY.value: solve_greedy,
+}

@@ -89,7 +89,9 @@ class OutcomeEvaluation:
         return data
 
 
-def pair_scores(outcomes: Iterable[Outcome], similarity: SimilarityLookup | None, pairs: Iterable[Pair]) -> dict[Pair, float]:
+def pair_scores(
+    outcomes: Iterable[Outcome], similarity: SimilarityLookup | None, pairs: Iterable[Pair]
+) -> dict[Pair, float]:
     """A score for each of ``pairs``: the latest recorded with its outcomes, else the current similarity."""
     recorded: dict[Pair, float] = {}
     for outcome in sorted(outcomes, key=lambda o: (o.recorded_at, o.id)):
@@ -98,10 +100,16 @@ def pair_scores(outcomes: Iterable[Outcome], similarity: SimilarityLookup | None
     wanted = list(pairs)
     missing = [pair for pair in wanted if pair not in recorded]
     current = similarity(missing) if missing and similarity is not None else {}
-    return {pair: recorded[pair] if pair in recorded else current[pair] for pair in wanted if pair in recorded or pair in current}
+    return {
+        pair: recorded[pair] if pair in recorded else current[pair]
+        for pair in wanted
+        if pair in recorded or pair in current
+    }
 
 
-def _precision_at_k(labelled: dict[Pair, bool], scores: dict[Pair, float], k: int) -> tuple[float | None, float | None, int]:
+def _precision_at_k(
+    labelled: dict[Pair, bool], scores: dict[Pair, float], k: int
+) -> tuple[float | None, float | None, int]:
     """Mean over needs of the share of positives among its ``k`` best-scored labelled pairs; pooled; needs."""
     by_need: dict[str, list[tuple[float, str, bool]]] = defaultdict(list)
     for pair, positive in labelled.items():
@@ -139,7 +147,15 @@ def _bands(latest: dict[Pair, Outcome], scores: dict[Pair, float]) -> list[Score
         tally["agreements"] += outcome.status is OutcomeStatus.AGREEMENT
         tally["declined"] += not outcome.label
     return [
-        ScoreBand(low, round(low + BAND_WIDTH, 10), t["labelled"], t["positives"], t["agreements"], t["declined"], t["pending"])
+        ScoreBand(
+            low,
+            round(low + BAND_WIDTH, 10),
+            t["labelled"],
+            t["positives"],
+            t["agreements"],
+            t["declined"],
+            t["pending"],
+        )
         for low, t in sorted(tallies.items())
     ]
 

@@ -267,7 +267,9 @@ def _goes_with(status: OutcomeStatus, wanted: OutcomeStatus, field: str, value: 
         what = {OutcomeStatus.AGREEMENT: "An agreement", OutcomeStatus.DECLINED: "A decline"}[wanted]
         raise _Invalid(field, "missing_field", f"{what} needs '{field}', one of {valid}")
     if status is not wanted and value is not None:
-        raise _Invalid(field, "unexpected_field", f"'{field}' goes only with status '{wanted.value}', not {status.value!r}")
+        raise _Invalid(
+            field, "unexpected_field", f"'{field}' goes only with status '{wanted.value}', not {status.value!r}"
+        )
 
 
 def _note(value: Any) -> str:
@@ -339,7 +341,12 @@ class OutcomeStore:
                 problems.append(Problem(source, number, name, "unknown_field", message))
             try:
                 row_author = values.get("author")
-                parsed.append((number, _parse(values, row_author if not _blank(row_author) else author, values.get("recorded_at"))))
+                parsed.append(
+                    (
+                        number,
+                        _parse(values, row_author if not _blank(row_author) else author, values.get("recorded_at")),
+                    )
+                )
             except _Problems as error:
                 problems += [Problem(source, number, p.field, p.code, p.message) for p in error.problems]
         if not parsed and not problems:
@@ -382,7 +389,9 @@ class OutcomeStore:
             parameters.append(status.value)
         if limit is not None:
             if isinstance(limit, bool) or not isinstance(limit, int) or limit < 1:
-                raise InvalidInput(f"'limit' must be a whole number of at least 1, got {limit!r}", details={"parameter": "limit"})
+                raise InvalidInput(
+                    f"'limit' must be a whole number of at least 1, got {limit!r}", details={"parameter": "limit"}
+                )
         where = f"WHERE {' AND '.join(clauses)}" if clauses else ""
         tail = f" LIMIT {min(limit, SQLITE_MAX_INTEGER)}" if limit is not None else ""
         with self._connections.connect() as connection:
@@ -398,7 +407,9 @@ class OutcomeStore:
     def introduced_pairs(self) -> set[Pair]:
         """Every ``(project_id, need_id)`` with any outcome: they were introduced already."""
         with self._connections.connect() as connection:
-            return {Pair(row[0], row[1]) for row in connection.execute("SELECT DISTINCT project_id, need_id FROM outcomes")}
+            return {
+                Pair(row[0], row[1]) for row in connection.execute("SELECT DISTINCT project_id, need_id FROM outcomes")
+            }
 
     def declined_not_relevant(self) -> set[Pair]:
         """Pairs whose latest outcome is a decline as not relevant: they are not proposed again."""

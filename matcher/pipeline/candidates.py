@@ -17,6 +17,7 @@ def allowed_keys(catalogue: Catalogue, outcomes: OutcomeStore, request: MatchReq
     filters = Filters.parse(target, request.filters)
     declined = (
         outcomes.declined_not_relevant_for(request.direction.query_kind, request.record_id)
-        if request.record_id is not None else set()
+        if request.record_id is not None
+        else set()
     )
     return catalogue.keys_matching(target, filters, excluded_ids=declined)

@@ -44,6 +44,8 @@ def explain_pairs(
     explained: dict[tuple[int, int], Explanation] = {}
     for query, target_keys in by_query.items():
         language = record_language(queries[query])
-        explanations = explainer.explain_all(query_profiles[query], [target_profiles[key] for key in target_keys], language)
+        explanations = explainer.explain_all(
+            query_profiles[query], [target_profiles[key] for key in target_keys], language
+        )
         explained.update(((query, key), explanation) for key, explanation in zip(target_keys, explanations))
     return explained

@@ -89,8 +89,13 @@ class QueryBuilder:
             return self._explainer().profiles(kind, {key: record})[key]
 
         return Query(
-            record.text, vectors, tokens if tokens is not None else lexical_tokens(record.text),
-            kind=kind, key=key, record=record, _profile=profile,
+            record.text,
+            vectors,
+            tokens if tokens is not None else lexical_tokens(record.text),
+            kind=kind,
+            key=key,
+            record=record,
+            _profile=profile,
         )
 
     def free_text(self, text: str, explain: bool) -> Query:

@@ -57,7 +57,9 @@ def explained_candidates(
         return []
     wanted = {hit.key: records[hit.key] for _, hit in ranked}
     explanations = reader.explain(query, Kind.PROJECTS, wanted, [hit.key for _, hit in ranked])
-    return [Candidate(rank, hit, records[hit.key], explanation) for (rank, hit), explanation in zip(ranked, explanations)]
+    return [
+        Candidate(rank, hit, records[hit.key], explanation) for (rank, hit), explanation in zip(ranked, explanations)
+    ]
 
 
 @dataclass(frozen=True)
@@ -74,7 +76,11 @@ class Dataset:
 
     def subset(self, rows: np.ndarray) -> Dataset:
         return Dataset(
-            self.features[rows], self.labels[rows], self.needs[rows], [self.projects[i] for i in rows], self.base_ranks[rows]
+            self.features[rows],
+            self.labels[rows],
+            self.needs[rows],
+            [self.projects[i] for i in rows],
+            self.base_ranks[rows],
         )
 
     def evaluable_needs(self) -> list[str]:
@@ -102,12 +108,15 @@ def build_dataset(reader: Reader, labels: Mapping[Pair, bool]) -> Dataset:
     for pair, label in labels.items():
         by_need.setdefault(pair.need_id, {})[pair.project_id] = label
     wanted = {project_id for pairs in by_need.values() for project_id in pairs}
-    key_of = {stored.record.id: stored.key for stored in reader.catalogue.records(Kind.PROJECTS) if stored.record.id in wanted}
+    key_of = {
+        stored.record.id: stored.key for stored in reader.catalogue.records(Kind.PROJECTS) if stored.record.id in wanted
+    }
     blocks: list[np.ndarray] = []
     rows: list[tuple[str, str, bool, int]] = []
     skipped = 0
-    for need_id in tqdm(sorted(by_need), desc="Features of labelled pairs", unit="need",
-                        disable=not reader.settings.show_progress):
+    for need_id in tqdm(
+        sorted(by_need), desc="Features of labelled pairs", unit="need", disable=not reader.settings.show_progress
+    ):
         pairs = by_need[need_id]
         try:
             query = need_query(reader, need_id)
@@ -115,8 +124,11 @@ def build_dataset(reader: Reader, labels: Mapping[Pair, bool]) -> Dataset:
             skipped += len(pairs)
             continue
         position = {hit.key: (rank, hit) for rank, hit in enumerate(base_ranking(reader, query), start=1)}
-        present = [(project_id, key_of[project_id]) for project_id in sorted(pairs)
-                   if project_id in key_of and key_of[project_id] in position]
+        present = [
+            (project_id, key_of[project_id])
+            for project_id in sorted(pairs)
+            if project_id in key_of and key_of[project_id] in position
+        ]
         skipped += len(pairs) - len(present)
         if not present:
             continue

@@ -135,8 +135,20 @@ class RerankerModel:
         kind = {"linear": Linear, "trees": Trees}.get(data.get("kind", ""))
         if kind is None:
             raise ValueError(f"unknown model kind {data.get('kind')!r}; valid kinds are ['linear', 'trees']")
-        known = {"format", "format_version", "model", "features", "feature_version", "kind", "parameters", "cv",
-                 "training", "embedding_model", "base_ranking", "trained_at"}
+        known = {
+            "format",
+            "format_version",
+            "model",
+            "features",
+            "feature_version",
+            "kind",
+            "parameters",
+            "cv",
+            "training",
+            "embedding_model",
+            "base_ranking",
+            "trained_at",
+        }
         return cls(
             name=str(data["model"]),
             scorer=kind(**data["parameters"]),

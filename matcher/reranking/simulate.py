@@ -95,7 +95,9 @@ def simulate_outcomes(
         raise ValueError(f"noise must be from 0 to 1, got {noise}")
     rng = random.Random(seed)
     outcomes: list[SimulatedOutcome] = []
-    for need_id in tqdm(list(need_ids), desc="Simulating outcomes", unit="need", disable=not reader.settings.show_progress):
+    for need_id in tqdm(
+        list(need_ids), desc="Simulating outcomes", unit="need", disable=not reader.settings.show_progress
+    ):
         hits = base_ranking(reader, need_query(reader, need_id), depth)
         records = reader.catalogue.by_keys(Kind.PROJECTS, [hit.key for hit in hits])
         relevant = qrels.get(need_id, {})
@@ -105,9 +107,17 @@ def simulate_outcomes(
             if noise and rng.random() < noise:
                 positive = not positive
             if not positive:
-                outcomes.append(SimulatedOutcome(need_id, project_id, OutcomeStatus.DECLINED, decline_reason=DeclineReason.NOT_RELEVANT))
+                outcomes.append(
+                    SimulatedOutcome(
+                        need_id, project_id, OutcomeStatus.DECLINED, decline_reason=DeclineReason.NOT_RELEVANT
+                    )
+                )
             elif rng.random() < AGREEMENT_SHARE:
-                outcomes.append(SimulatedOutcome(need_id, project_id, OutcomeStatus.AGREEMENT, agreement_type=AgreementType.JOINT_RESEARCH))
+                outcomes.append(
+                    SimulatedOutcome(
+                        need_id, project_id, OutcomeStatus.AGREEMENT, agreement_type=AgreementType.JOINT_RESEARCH
+                    )
+                )
             else:
                 outcomes.append(SimulatedOutcome(need_id, project_id, OutcomeStatus.MEETING))
     return outcomes

@@ -49,7 +49,8 @@ class LearntReranker:
         if cached is None or cached[0] != stamp:
             model = load_model(self._path)
             reason = (
-                f"the saved model {self._path} cannot be read" if model is None
+                f"the saved model {self._path} cannot be read"
+                if model is None
                 else model.unusable_because(self._embedding_model, self._base)
             )
             cached = self._cached = (stamp, model if reason is None else None, reason)
@@ -75,5 +76,11 @@ class LearntReranker:
         model, reason = self.model()
         if model is None:
             return {"used": False, "reason": reason}
-        return {"used": True, "model": model.name, "cv_gain": model.cv_gain, "metric": model.cv.get("metric"),
-                "trained_at": model.trained_at, "depth": self._depth}
+        return {
+            "used": True,
+            "model": model.name,
+            "cv_gain": model.cv_gain,
+            "metric": model.cv.get("metric"),
+            "trained_at": model.trained_at,
+            "depth": self._depth,
+        }

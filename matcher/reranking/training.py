@@ -85,21 +85,27 @@ def fit(name: str, dataset: Dataset, seed: int = 13) -> Linear | Trees:
             scaler.mean_.tolist(), scaler.scale_.tolist(), classifier.coef_[0].tolist(), float(classifier.intercept_[0])
         )
     if name == "boosting":
-        boosted = GradientBoostingClassifier(n_estimators=100, max_depth=3, learning_rate=0.1, random_state=seed).fit(x, y)
+        boosted = GradientBoostingClassifier(n_estimators=100, max_depth=3, learning_rate=0.1, random_state=seed).fit(
+            x, y
+        )
         trees = []
         for estimator in boosted.estimators_[:, 0]:
             tree = estimator.tree_
-            trees.append({
-                "feature": tree.feature.tolist(),
-                "threshold": tree.threshold.tolist(),
-                "left": tree.children_left.tolist(),
-                "right": tree.children_right.tolist(),
-                "value": tree.value[:, 0, 0].tolist(),
-            })
+            trees.append(
+                {
+                    "feature": tree.feature.tolist(),
+                    "threshold": tree.threshold.tolist(),
+                    "left": tree.children_left.tolist(),
+                    "right": tree.children_right.tolist(),
+                    "value": tree.value[:, 0, 0].tolist(),
+                }
+            )
         rate = float(boosted.learning_rate)
         partial = Trees(0.0, rate, trees).raw(x[:1])
         return Trees(float(boosted.decision_function(x[:1])[0] - partial[0]), rate, trees)
-    raise InvalidInput(f"Unknown re-ranker model {name!r}; valid models are {list(MODELS)}", details={"parameter": "model"})
+    raise InvalidInput(
+        f"Unknown re-ranker model {name!r}; valid models are {list(MODELS)}", details={"parameter": "model"}
+    )
 
 
 def compare(dataset: Dataset, scores: np.ndarray, metric: str = "map") -> tuple[float, float, int]:
@@ -129,7 +135,10 @@ class FoldResult:
         return self.reranked - self.base
 
     def to_dict(self) -> dict[str, Any]:
-        return {**{k: round(v, 4) if isinstance(v, float) else v for k, v in asdict(self).items()}, "gain": round(self.gain, 4)}
+        return {
+            **{k: round(v, 4) if isinstance(v, float) else v for k, v in asdict(self).items()},
+            "gain": round(self.gain, 4),
+        }
 
 
 @dataclass(frozen=True)
@@ -185,7 +194,9 @@ class CrossValidation:
 def cross_validate(dataset: Dataset, name: str, folds: int, seed: int = 13, metric: str = "map") -> CrossValidation:
     """Fit ``name`` on all folds but one and measure it on that one, for each fold."""
     if metric not in METRICS:
-        raise InvalidInput(f"Unknown metric {metric!r}; valid metrics are {sorted(METRICS)}", details={"parameter": "metric"})
+        raise InvalidInput(
+            f"Unknown metric {metric!r}; valid metrics are {sorted(METRICS)}", details={"parameter": "metric"}
+        )
     results = []
     for number, test_rows in enumerate(grouped_folds(dataset, folds, seed), start=1):
         train_rows = np.setdiff1d(np.arange(len(dataset)), test_rows)

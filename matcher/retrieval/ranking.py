@@ -76,7 +76,9 @@ class RankingPolicy:
                 details={"setting": "ranking"},
             ) from None
         if not 0 <= dense_weight <= 1:
-            raise ConfigError(f"dense_weight must be from 0 to 1, got {dense_weight}", details={"setting": "dense_weight"})
+            raise ConfigError(
+                f"dense_weight must be from 0 to 1, got {dense_weight}", details={"setting": "dense_weight"}
+            )
         return parsed
 
     def uses_feedback(self, query_tokens: int) -> bool:

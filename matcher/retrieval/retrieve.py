@@ -8,11 +8,19 @@ from matcher.index.store import SideIndex
 from matcher.retrieval.ranking import Ranked, RankingPolicy, Scores, rank
 
 
-def _feedback_query(side: SideIndex, query_vectors: np.ndarray, best_ids: np.ndarray, keys: np.ndarray,
-                    first_pass: list[Ranked], policy: RankingPolicy) -> np.ndarray:
+def _feedback_query(
+    side: SideIndex,
+    query_vectors: np.ndarray,
+    best_ids: np.ndarray,
+    keys: np.ndarray,
+    first_pass: list[Ranked],
+    policy: RankingPolicy,
+) -> np.ndarray:
     """The query moved towards the best passages of the first results (Rocchio), kept unit-length."""
     position = {int(key): index for index, key in enumerate(keys)}
-    passages = side.vector.vectors_of(np.array([best_ids[position[hit.key]] for hit in first_pass[: policy.feedback_docs]]))
+    passages = side.vector.vectors_of(
+        np.array([best_ids[position[hit.key]] for hit in first_pass[: policy.feedback_docs]])
+    )
     moved = query_vectors + policy.feedback_weight * passages.mean(axis=0, keepdims=True)
     return (moved / np.linalg.norm(moved, axis=1, keepdims=True)).astype(np.float32)
 
@@ -49,4 +57,6 @@ def retrieve(
     moved = _feedback_query(side, query_vectors, best_ids, dense[0], first_pass, policy)
     hits = rank(policy, side.vector.record_scores(moved), lexical, top_k, allowed)
     original = dict(zip(dense[0].tolist(), dense[1].tolist()))
-    return [Ranked(hit.key, hit.score, original[hit.key], hit.lexical, hit.dense_part, hit.lexical_part) for hit in hits]
+    return [
+        Ranked(hit.key, hit.score, original[hit.key], hit.lexical, hit.dense_part, hit.lexical_part) for hit in hits
+    ]

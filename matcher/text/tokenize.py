@@ -19,7 +19,9 @@ from functools import lru_cache
 from matcher.text.stopwords import CHINESE, ENGLISH
 
 CJK_CLASS = "\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff"
-_SCAN = re.compile(rf"(?P<cjk>[{CJK_CLASS}]+)|(?P<word>[^\W_{CJK_CLASS}]+)|(?P<join>[-‐‑/])|(?P<space>\s+)|(?P<other>.)")
+_SCAN = re.compile(
+    rf"(?P<cjk>[{CJK_CLASS}]+)|(?P<word>[^\W_{CJK_CLASS}]+)|(?P<join>[-‐‑/])|(?P<space>\s+)|(?P<other>.)"
+)
 _CJK_CHAR = re.compile(rf"[{CJK_CLASS}]")
 _ASCII_LETTERS = string.ascii_letters.encode()
 _NUMBER = re.compile(r"^[\d.,]+$")

@@ -28,7 +28,10 @@ def free_port() -> int:
 
 
 def call(
-    url: str, body: bytes | None = None, content_type: str = "application/json", headers: dict[str, str] | None = None,
+    url: str,
+    body: bytes | None = None,
+    content_type: str = "application/json",
+    headers: dict[str, str] | None = None,
     method: str | None = None,
 ) -> tuple[int, dict]:
     request = urllib.request.Request(
@@ -62,8 +65,21 @@ def serve(data_dir: Path, *arguments: str, environ: dict[str, str] | None = None
     log_path = data_dir.parent / f"server-{port}.log"
     with log_path.open("wb") as log:
         process = subprocess.Popen(
-            [sys.executable, "-m", "service.cli", "--data-dir", str(data_dir), "serve", "--port", str(port), *arguments],
-            cwd=REPO, env=env, stdout=log, stderr=subprocess.STDOUT,
+            [
+                sys.executable,
+                "-m",
+                "service.cli",
+                "--data-dir",
+                str(data_dir),
+                "serve",
+                "--port",
+                str(port),
+                *arguments,
+            ],
+            cwd=REPO,
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
         )
         served = Served(f"http://127.0.0.1:{port}", data_dir)
         try:

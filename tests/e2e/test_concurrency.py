@@ -43,13 +43,13 @@ def test_ingest_while_serving_loses_nothing_and_readers_see_whole_indexes(sample
             while not done.is_set():
                 status, body = call(f"{served.api}/needs/N027/matches?top_k=3")
                 seen.append((status, body.get("candidates", -1)))
-                status, body = call(f"{served.api}/match", json.dumps({"text": "cryogenic hydrogen valve seals", "top_k": 3}).encode())
+                status, body = call(
+                    f"{served.api}/match", json.dumps({"text": "cryogenic hydrogen valve seals", "top_k": 3}).encode()
+                )
                 seen.append((status, body.get("candidates", -1)))
 
         def write(tag: str) -> None:
-            writes[tag] = call(
-                f"{served.api}/projects", json.dumps(batch(tag)).encode(), headers={"X-API-Key": key}
-            )
+            writes[tag] = call(f"{served.api}/projects", json.dumps(batch(tag)).encode(), headers={"X-API-Key": key})
 
         readers = [threading.Thread(target=read) for _ in range(4)]
         writers = [threading.Thread(target=write, args=(tag,)) for tag in ("A", "B")]
@@ -69,10 +69,15 @@ def test_ingest_while_serving_loses_nothing_and_readers_see_whole_indexes(sample
 
         health = call(f"{served.api}/health")[1]
         assert health["indexes"]["projects"] == {
-            **health["indexes"]["projects"], "records": before + 2 * BATCH_SIZE, "indexed": before + 2 * BATCH_SIZE, "in_sync": True
+            **health["indexes"]["projects"],
+            "records": before + 2 * BATCH_SIZE,
+            "indexed": before + 2 * BATCH_SIZE,
+            "in_sync": True,
         }
         for record in batch("A") + batch("B"):
             status, body = call(f"{served.api}/projects/{record['id']}")
             assert status == 200 and body["abstract"] == record["abstract"]
-        status, body = call(f"{served.api}/match", json.dumps({"text": "cryogenic hydrogen valve seals batch B", "top_k": 12}).encode())
+        status, body = call(
+            f"{served.api}/match", json.dumps({"text": "cryogenic hydrogen valve seals batch B", "top_k": 12}).encode()
+        )
         assert {m["id"] for m in body["matches"]} >= {r["id"] for r in batch("B")}

@@ -30,7 +30,9 @@ def site(sample_dir, tmp_path_factory) -> Iterator[Served]:
 
 @pytest.fixture(scope="module")
 def browser() -> Iterator[Browser]:
-    assert Path(CHROMIUM).exists(), f"Chromium is needed for the browser tests (looked for {CHROMIUM}); .ci/run installs it"
+    assert Path(CHROMIUM).exists(), (
+        f"Chromium is needed for the browser tests (looked for {CHROMIUM}); .ci/run installs it"
+    )
     with sync_playwright() as playwright:
         browser = playwright.chromium.launch(executable_path=CHROMIUM, headless=True, args=["--no-sandbox"])
         yield browser
@@ -49,7 +51,9 @@ def test_a_typed_need_shows_the_expected_project_with_highlighted_terms(browser,
     page.fill("#query", NEED)
     page.click("#go")
     first = page.locator("#results > li").first
-    expect(first.locator("h3 a")).to_have_text("Low-porosity laser welding of aluminium alloy battery trays", timeout=60_000)
+    expect(first.locator("h3 a")).to_have_text(
+        "Low-porosity laser welding of aluminium alloy battery trays", timeout=60_000
+    )
     expect(first.locator(".summary")).to_contain_text("Shares")
     # the explanation is open on the first result: shared terms are marked in both texts
     assert first.locator(".query-text mark.shared").count() >= 2
@@ -66,7 +70,9 @@ def test_detail_view_shows_a_record_and_its_own_matches(browser, site):
     page.fill("#query", NEED)
     page.click("#go")
     page.locator("#results > li h3 a").first.click()
-    expect(page.locator("#detail h2")).to_have_text("Low-porosity laser welding of aluminium alloy battery trays", timeout=60_000)
+    expect(page.locator("#detail h2")).to_have_text(
+        "Low-porosity laser welding of aluminium alloy battery trays", timeout=60_000
+    )
     expect(page.locator("#detail-results > li").first).to_be_visible(timeout=60_000)
     assert page.locator("#detail-results > li").count() >= 3
     assert page.url.endswith("#/projects/P024")

@@ -29,7 +29,10 @@ def test_health(client):
     assert body["status"] == "ok" and body["version"] == "0.1.0"
     assert body["model"]["name"] == "sentence-transformers/all-MiniLM-L6-v2"
     assert body["ranking"] == {
-        "method": "hybrid", "fusion": "blend", "dense_weight": 0.6, "feedback_docs": 3,
+        "method": "hybrid",
+        "fusion": "blend",
+        "dense_weight": 0.6,
+        "feedback_docs": 3,
         "reranker": {"used": False, "reason": "no model has been trained (matcher train-reranker)"},
     }
     assert body["indexes"]["projects"]["records"] == body["indexes"]["projects"]["indexed"] >= 60
@@ -37,7 +40,9 @@ def test_health(client):
 
 
 def test_match_free_text_need_to_projects(client):
-    response = client.post("/api/v1/match", json={"text": "laser welding porosity in aluminium battery trays", "top_k": 3})
+    response = client.post(
+        "/api/v1/match", json={"text": "laser welding porosity in aluminium battery trays", "top_k": 3}
+    )
     assert response.status_code == 200
     body = response.get_json()
     assert body["count"] == 3 and [m["rank"] for m in body["matches"]] == [1, 2, 3]
@@ -53,7 +58,12 @@ def test_match_free_text_need_to_projects(client):
 def test_match_project_to_needs_with_filters(client):
     body = client.post(
         "/api/v1/match",
-        json={"text": "frost and ice on wind turbine blades", "direction": "project_to_needs", "top_k": 2, "filters": {"industry": "energy"}},
+        json={
+            "text": "frost and ice on wind turbine blades",
+            "direction": "project_to_needs",
+            "top_k": 2,
+            "filters": {"industry": "energy"},
+        },
     ).get_json()
     assert body["matches"][0]["id"] == "N003"
     assert all(m["industry"] == "energy" for m in body["matches"])
@@ -80,11 +90,28 @@ def test_get_records(client):
 
 
 def test_post_batch_then_match_it(client):
-    batch = [{"id": "PX1", "title": "Hydrogen embrittlement of pipeline steel", "abstract": "Testing hydrogen embrittlement in X70 pipeline steel.", "trl": 4}]
+    batch = [
+        {
+            "id": "PX1",
+            "title": "Hydrogen embrittlement of pipeline steel",
+            "abstract": "Testing hydrogen embrittlement in X70 pipeline steel.",
+            "trl": 4,
+        }
+    ]
     response = client.post("/api/v1/projects", json=batch)
     assert response.status_code == 200
-    assert response.get_json() == {"kind": "projects", "source": "request body", "records": 1, "created": 1, "updated": 0, "unchanged": 0, "deleted": 0}
-    body = client.post("/api/v1/match", json={"text": "hydrogen embrittlement in pipeline steel", "top_k": 1}).get_json()
+    assert response.get_json() == {
+        "kind": "projects",
+        "source": "request body",
+        "records": 1,
+        "created": 1,
+        "updated": 0,
+        "unchanged": 0,
+        "deleted": 0,
+    }
+    body = client.post(
+        "/api/v1/match", json={"text": "hydrogen embrittlement in pipeline steel", "top_k": 1}
+    ).get_json()
     assert body["matches"][0]["id"] == "PX1"
 
 
@@ -97,7 +124,10 @@ def test_bad_batch_is_rejected_whole_with_every_problem(client):
     response = client.post("/api/v1/projects", json=batch)
     assert error_of(response) == (422, "validation_failed")
     problems = response.get_json()["error"]["details"]["problems"]
-    assert [(p["row"], p["field"], p["code"]) for p in problems] == [(2, "title", "empty_required_field"), (2, "trl", "invalid_trl")]
+    assert [(p["row"], p["field"], p["code"]) for p in problems] == [
+        (2, "title", "empty_required_field"),
+        (2, "trl", "invalid_trl"),
+    ]
     assert client.get("/api/v1/projects/PX2").status_code == 404
     assert client.get("/api/v1/health").get_json()["indexes"] == before
 
@@ -106,7 +136,12 @@ def test_bad_batch_is_rejected_whole_with_every_problem(client):
     ("method", "url", "kwargs", "expected"),
     [
         ("post", "/api/v1/match", {"data": "{not json", "content_type": "application/json"}, (400, "invalid_json")),
-        ("post", "/api/v1/match", {"data": "text=x", "content_type": "application/x-www-form-urlencoded"}, (415, "unsupported_media_type")),
+        (
+            "post",
+            "/api/v1/match",
+            {"data": "text=x", "content_type": "application/x-www-form-urlencoded"},
+            (415, "unsupported_media_type"),
+        ),
         ("post", "/api/v1/match", {"json": ["a list"]}, (422, "invalid_parameter")),
         ("post", "/api/v1/match", {"json": {"text": 42}}, (422, "invalid_parameter")),
         ("post", "/api/v1/match", {"json": {"direction": "need_to_projects"}}, (422, "invalid_parameter")),
@@ -119,9 +154,19 @@ def test_bad_batch_is_rejected_whole_with_every_problem(client):
         ("post", "/api/v1/match", {"json": {"text": "x", "filters": {"trl_min": "high"}}}, (422, "invalid_parameter")),
         ("post", "/api/v1/match", {"json": {"text": "x", "colour": 1}}, (422, "invalid_parameter")),
         ("post", "/api/v1/match", {"json": {"text": "x" * 20_001}}, (413, "payload_too_large")),
-        ("post", "/api/v1/match", {"data": "x" * (9 * 1024 * 1024), "content_type": "application/json"}, (413, "payload_too_large")),
+        (
+            "post",
+            "/api/v1/match",
+            {"data": "x" * (9 * 1024 * 1024), "content_type": "application/json"},
+            (413, "payload_too_large"),
+        ),
         ("post", "/api/v1/projects", {"json": {"not": "a list"}}, (422, "validation_failed")),
-        ("post", "/api/v1/projects", {"json": [{"id": f"B{i}", "title": "t", "abstract": "a"} for i in range(1001)]}, (413, "payload_too_large")),
+        (
+            "post",
+            "/api/v1/projects",
+            {"json": [{"id": f"B{i}", "title": "t", "abstract": "a"} for i in range(1001)]},
+            (413, "payload_too_large"),
+        ),
         ("get", "/api/v1/needs/N404/matches", {}, (404, "not_found")),
         ("get", "/api/v1/projects/P404", {}, (404, "not_found")),
         ("get", "/api/v1/needs/N027/matches?top_k=x", {}, (422, "invalid_parameter")),
@@ -130,7 +175,12 @@ def test_bad_batch_is_rejected_whole_with_every_problem(client):
         ("get", "/api/v1/nowhere", {}, (404, "not_found")),
         ("patch", "/api/v1/projects/P024", {}, (405, "method_not_allowed")),
         ("delete", "/api/v1/projects/NOPE", {}, (404, "not_found")),
-        ("put", "/api/v1/projects/P024", {"json": {"id": "P024", "title": "t", "abstract": "a"}}, (422, "invalid_parameter")),
+        (
+            "put",
+            "/api/v1/projects/P024",
+            {"json": {"id": "P024", "title": "t", "abstract": "a"}},
+            (422, "invalid_parameter"),
+        ),
     ],
 )
 def test_bad_requests_get_json_errors(client, method, url, kwargs, expected):

@@ -25,7 +25,16 @@ def test_match_by_need_id_prints_ranked_explained_projects(copied_settings):
 
 
 def test_match_json_and_filters(copied_settings):
-    result = run("--data-dir", str(copied_settings.data_dir), "match", "--text", "laser welding", "--filter", "trl_min=6", "--json")
+    result = run(
+        "--data-dir",
+        str(copied_settings.data_dir),
+        "match",
+        "--text",
+        "laser welding",
+        "--filter",
+        "trl_min=6",
+        "--json",
+    )
     body = json.loads(result.output)
     assert body["filters"] == {"trl_min": 6} and all(m["trl"] >= 6 for m in body["matches"])
 
@@ -37,7 +46,10 @@ def test_bad_file_exits_1_naming_row_and_field_and_changes_nothing(copied_settin
     result = run("--data-dir", str(copied_settings.data_dir), "ingest", str(bad), "--kind", "projects")
     assert result.exit_code == 1
     assert f"{bad}, row 3, field 'title': required field 'title' is empty" in result.output
-    assert f"{bad}, row 3, field 'trl': technology readiness level must be a whole number from 1 to 9, got '12'" in result.output
+    assert (
+        f"{bad}, row 3, field 'trl': technology readiness level must be a whole number from 1 to 9, got '12'"
+        in result.output
+    )
     assert (copied_settings.data_dir / "catalogue.sqlite").read_bytes() == before
 
 
@@ -67,7 +79,9 @@ def test_evaluate_prints_one_json_object_per_method(tmp_path, sample_dir):
     assert result.exit_code == 0, result.output
     rows = [json.loads(line) for line in result.output.splitlines()]
     assert [row["method"] for row in rows] == ["bm25", "dense", "rrf", "hybrid"]
-    assert all(set(row) == {"method", "ndcg@10", "recall@1", "recall@10", "recall@100", "mrr", "queries"} for row in rows)
+    assert all(
+        set(row) == {"method", "ndcg@10", "recall@1", "recall@10", "recall@100", "mrr", "queries"} for row in rows
+    )
     assert all(row["queries"] == 3 and row["recall@100"] == 1.0 for row in rows)
     assert not (data_dir / "catalogue.sqlite").exists()
 
@@ -83,7 +97,10 @@ def test_init_ingest_and_index_a_fresh_folder(tmp_path, sample_dir):
     assert result.exit_code == 0 and " created, 0 updated, 0 unchanged, 0 deleted" in result.output
     result = run("--data-dir", str(data_dir), "index", "--kind", "projects", "--rebuild")
     assert result.exit_code == 0, result.output
-    assert result.output.startswith("projects: 66 records, ") and "(sentence-transformers/all-MiniLM-L6-v2, 384 dimensions)" in result.output
+    assert (
+        result.output.startswith("projects: 66 records, ")
+        and "(sentence-transformers/all-MiniLM-L6-v2, 384 dimensions)" in result.output
+    )
     result = run("--data-dir", str(data_dir), "index")
     assert result.exit_code == 0 and result.output.splitlines()[1].startswith("needs: 0 records, 0 passages")
 

@@ -19,7 +19,10 @@ from tests.unit.test_evaluation import DOCS, QRELS, QUERIES, write_beir
 
 
 def test_sentence_sums_split_the_models_own_vector(real_embedder):
-    texts = ["Laser welding of aluminium trays. Porosity falls below 0.5%! Joints pass a leak test.", "激光焊接。Laser welding."]
+    texts = [
+        "Laser welding of aluminium trays. Porosity falls below 0.5%! Joints pass a leak test.",
+        "激光焊接。Laser welding.",
+    ]
     spans = [[(s.start, s.end) for s in sentence_spans(text)] for text in texts]
     vectors, parts = real_embedder.encode_spans(texts, spans)
     assert np.allclose(vectors, real_embedder.encode(texts), atol=1e-5)
@@ -44,16 +47,32 @@ def small_matcher(tmp_path_factory, real_embedder) -> Matcher:
     matcher.ingest_batch(
         Kind.PROJECTS,
         [
-            {"id": "P1", "title": "Rust on electric vehicle battery enclosures",
-             "abstract": "We study rust on steel enclosures of electric vehicle batteries. Salt spray tests rank coatings."},
-            {"id": "P2", "title": "Soybean breeding", "abstract": "New soybean varieties for black soil in cold regions."},
-            {"id": "P3", "title": "Drone inspection of bridges", "abstract": "A drone with a camera maps cracks on bridge decks."},
+            {
+                "id": "P1",
+                "title": "Rust on electric vehicle battery enclosures",
+                "abstract": "We study rust on steel enclosures of electric vehicle batteries. Salt spray tests rank coatings.",
+            },
+            {
+                "id": "P2",
+                "title": "Soybean breeding",
+                "abstract": "New soybean varieties for black soil in cold regions.",
+            },
+            {
+                "id": "P3",
+                "title": "Drone inspection of bridges",
+                "abstract": "A drone with a camera maps cracks on bridge decks.",
+            },
         ],
     )
     matcher.ingest_batch(
         Kind.NEEDS,
-        [{"id": "N1", "title": "Corrosion of EV battery housings",
-          "description": "Our EV battery housings show corrosion after two winters. We need a better protective coating."}],
+        [
+            {
+                "id": "N1",
+                "title": "Corrosion of EV battery housings",
+                "description": "Our EV battery housings show corrosion after two winters. We need a better protective coating.",
+            }
+        ],
     )
     return matcher
 
@@ -86,13 +105,16 @@ def test_free_text_is_explained_with_the_same_parts(small_matcher):
     assert twin is not small_matcher.embedder and twin.loaded
     evidence = explanation.evidence
     assert evidence is not None and evidence.query.field == "text"
-    assert evidence.match_text == result.matches[0].record.text_fields[evidence.match.field][evidence.match.start : evidence.match.end]
+    assert (
+        evidence.match_text
+        == result.matches[0].record.text_fields[evidence.match.field][evidence.match.start : evidence.match.end]
+    )
 
 
 def test_profiles_are_made_at_indexing_so_matching_encodes_nothing(small_matcher):
-    assert small_matcher.explainer.store.valid_keys(Kind.PROJECTS, small_matcher.catalogue.text_hashes(Kind.PROJECTS)) == set(
-        small_matcher.catalogue.text_hashes(Kind.PROJECTS)
-    )
+    assert small_matcher.explainer.store.valid_keys(
+        Kind.PROJECTS, small_matcher.catalogue.text_hashes(Kind.PROJECTS)
+    ) == set(small_matcher.catalogue.text_hashes(Kind.PROJECTS))
     before = small_matcher.vectors.encoded_count
     small_matcher.match(small_matcher.request(record_id="N1", top_k=3))
     assert small_matcher.vectors.encoded_count == before
@@ -111,24 +133,40 @@ def test_api_returns_every_part_of_the_explanation(client, copied_matcher):
     scores = explanation["scores"]
     assert scores["method"] == "hybrid" and scores["fusion"] == "blend"
     assert scores["dense_part"] + scores["lexical_part"] == pytest.approx(scores["score"], abs=1e-5)
-    assert (scores["score"], scores["similarity"], scores["lexical_score"]) == (top["score"], top["similarity"], top["lexical_score"])
+    assert (scores["score"], scores["similarity"], scores["lexical_score"]) == (
+        top["score"],
+        top["similarity"],
+        top["lexical_score"],
+    )
     need = copied_matcher.get(Kind.NEEDS, "N027")
     project = copied_matcher.get(Kind.PROJECTS, top["id"])
     for term in explanation["shared_terms"]:
         assert set(term) == {"term", "match_term", "key", "weight", "query_occurrences", "match_occurrences"}
         for o in term["match_occurrences"]:
-            assert project.text_fields[o["field"]][o["start"] : o["end"]].lower().startswith(term["match_term"].lower()[:3])
+            assert (
+                project.text_fields[o["field"]][o["start"] : o["end"]]
+                .lower()
+                .startswith(term["match_term"].lower()[:3])
+            )
         first = term["query_occurrences"][0]
         assert need.text_fields[first["field"]][first["start"] : first["end"]] == term["term"]
     weights = [term["weight"] for term in explanation["shared_terms"]]
     assert weights == sorted(weights, reverse=True) and len(weights) <= 10
     evidence = explanation["evidence"]
-    assert project.text_fields[evidence["match"]["field"]][evidence["match"]["start"] : evidence["match"]["end"]] == evidence["match"]["text"]
-    assert need.text_fields[evidence["query"]["field"]][evidence["query"]["start"] : evidence["query"]["end"]] == evidence["query"]["text"]
+    assert (
+        project.text_fields[evidence["match"]["field"]][evidence["match"]["start"] : evidence["match"]["end"]]
+        == evidence["match"]["text"]
+    )
+    assert (
+        need.text_fields[evidence["query"]["field"]][evidence["query"]["start"] : evidence["query"]["end"]]
+        == evidence["query"]["text"]
+    )
 
 
 def test_api_explain_false_leaves_explanations_out(client):
-    body = client.post("/api/v1/match", json={"text": "laser welding porosity", "top_k": 2, "explain": False}).get_json()
+    body = client.post(
+        "/api/v1/match", json={"text": "laser welding porosity", "top_k": 2, "explain": False}
+    ).get_json()
     assert body["explain"] is False and [m["explanation"] for m in body["matches"]] == [None, None]
     body = client.get("/api/v1/needs/N027/matches?top_k=1&explain=false").get_json()
     assert body["matches"][0]["explanation"] is None
@@ -151,11 +189,19 @@ def test_cli_explain_eval_prints_the_figures(tmp_path, sample_dir):
     data_dir = tmp_path / "var"
     data_dir.mkdir()
     shutil.copy(sample_dir / "embeddings.sqlite", data_dir / "embeddings.sqlite")
-    result = CliRunner().invoke(main, ["--quiet", "--data-dir", str(data_dir), "explain-eval", str(folder), "--json"], catch_exceptions=False)
+    result = CliRunner().invoke(
+        main, ["--quiet", "--data-dir", str(data_dir), "explain-eval", str(folder), "--json"], catch_exceptions=False
+    )
     assert result.exit_code == 0, result.output
     report = json.loads(result.output)
     assert list(report)[:7] == [
-        "queries", "faithful_share", "mean_drop_explained", "mean_drop_random", "sufficiency_mean", "sufficiency_p10", "coverage"
+        "queries",
+        "faithful_share",
+        "mean_drop_explained",
+        "mean_drop_random",
+        "sufficiency_mean",
+        "sufficiency_p10",
+        "coverage",
     ]
     assert report["queries"] >= 1 and 0 <= report["faithful_share"] <= 1 and 0 <= report["coverage"] <= 1
     assert report["mean_drop_explained"] > report["mean_drop_random"]

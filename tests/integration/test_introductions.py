@@ -23,8 +23,14 @@ CONFLICTS = [
     {"project": "Northeast Automotive University", "need": "Changbai Auto Parts Co., Ltd."},
     {"project": "Xu Min", "need": "@dlowstructures.example.com"},
 ]
-CAPS = {"max_per_project": 2, "max_per_need": 2, "max_per_enterprise": 3, "max_per_institution": 4,
-        "max_per_need_institution": 1, "min_score": 0.4}
+CAPS = {
+    "max_per_project": 2,
+    "max_per_need": 2,
+    "max_per_enterprise": 3,
+    "max_per_institution": 4,
+    "max_per_need_institution": 1,
+    "min_score": 0.4,
+}
 
 
 @pytest.fixture
@@ -32,13 +38,22 @@ def planned(copied_matcher):
     """A plan under every kind of constraint, after recording one decline and one introduction."""
     matcher = copied_matcher
     # A need posted by a university that also has projects: its own projects must not be proposed.
-    matcher.ingest_batch(Kind.NEEDS, [{
-        "id": "N900", "title": "Radar perception in snow for our campus shuttle",
-        "description": "We run a logistics shuttle and need 4D imaging radar and camera fusion that keeps "
-                       "detecting vehicles in heavy snow when lane markings disappear.",
-        "enterprise": "Northeast Automotive University", "contact": "Fleet office <fleet@neau.example.edu>",
-    }])
-    matcher.outcomes.record(project_id="P015", need_id="N001", status="declined", decline_reason="not_relevant", author="staff")
+    matcher.ingest_batch(
+        Kind.NEEDS,
+        [
+            {
+                "id": "N900",
+                "title": "Radar perception in snow for our campus shuttle",
+                "description": "We run a logistics shuttle and need 4D imaging radar and camera fusion that keeps "
+                "detecting vehicles in heavy snow when lane markings disappear.",
+                "enterprise": "Northeast Automotive University",
+                "contact": "Fleet office <fleet@neau.example.edu>",
+            }
+        ],
+    )
+    matcher.outcomes.record(
+        project_id="P015", need_id="N001", status="declined", decline_reason="not_relevant", author="staff"
+    )
     matcher.outcomes.record(project_id="P026", need_id="N003", status="contacted", author="staff")
     request = PlanRequest.build(matcher.settings, conflicts=rules_from_objects(CONFLICTS), **CAPS)
     return matcher, plan_introductions(matcher, request)
@@ -60,7 +75,10 @@ def test_plan_keeps_every_cap_floor_and_conflict(planned):
     assert ("P015", "N001") not in pairs and ("P026", "N003") not in pairs  # declined; introduced before
     for r in rows:
         assert normalise(r["project_institution"]) != normalise(r["need_enterprise"])
-        assert not (r["project_institution"] == "Northeast Automotive University" and r["need_enterprise"] == "Changbai Auto Parts Co., Ltd.")
+        assert not (
+            r["project_institution"] == "Northeast Automotive University"
+            and r["need_enterprise"] == "Changbai Auto Parts Co., Ltd."
+        )
         assert not ("Xu Min" in r["project_contact"] and "dlowstructures.example.com" in r["need_contact"])
         assert r["project_contact"] == projects[r["project_id"]].attributes["contact"]
         assert r["need_contact"] == needs[r["need_id"]].attributes.get("contact", "")
@@ -95,48 +113,84 @@ def test_plan_scores_ranks_and_explanations_are_the_pairs_own(planned):
 def test_flow_plan_totals_at_least_the_greedy_plan(copied_matcher):
     totals = {}
     for solver in ("flow", "greedy"):
-        request = PlanRequest.build(copied_matcher.settings, max_per_project=1, max_per_need=1, solver=solver, explain=False)
+        request = PlanRequest.build(
+            copied_matcher.settings, max_per_project=1, max_per_need=1, solver=solver, explain=False
+        )
         totals[solver] = plan_introductions(copied_matcher, request).total_score
     assert totals["flow"] >= totals["greedy"] - 1e-6
 
 
 def test_filters_and_dates_narrow_the_scope(copied_matcher):
-    request = PlanRequest.build(copied_matcher.settings, max_per_project=1, max_per_need=1, need_filters={"industry": "energy"},
-                                project_filters={"trl_min": 5}, updated_since="2025-01-01", explain=False)
+    request = PlanRequest.build(
+        copied_matcher.settings,
+        max_per_project=1,
+        max_per_need=1,
+        need_filters={"industry": "energy"},
+        project_filters={"trl_min": 5},
+        updated_since="2025-01-01",
+        explain=False,
+    )
     plan = plan_introductions(copied_matcher, request)
     needs = copied_matcher.catalogue.by_ids(Kind.NEEDS, [i.need.id for i in plan.introductions])
     assert plan.introductions and all(record.attributes["industry"] == "energy" for record in needs.values())
-    assert all(i.project.attributes["trl"] >= 5 and i.project.attributes["updated"] >= "2025-01-01" for i in plan.introductions)
+    assert all(
+        i.project.attributes["trl"] >= 5 and i.project.attributes["updated"] >= "2025-01-01" for i in plan.introductions
+    )
     assert plan.diagnostics["needs_in_scope"] < 44 and plan.diagnostics["projects_in_scope"] < 66
 
 
 def test_an_empty_plan_says_why(copied_matcher):
-    plan = plan_introductions(copied_matcher, PlanRequest.build(copied_matcher.settings, max_per_project=1, max_per_need=1, min_score=0.99))
+    plan = plan_introductions(
+        copied_matcher, PlanRequest.build(copied_matcher.settings, max_per_project=1, max_per_need=1, min_score=0.99)
+    )
     assert plan.introductions == [] and "No pair reaches min_score 0.99" in plan.diagnostics["empty_reason"]
-    plan = plan_introductions(copied_matcher, PlanRequest.build(
-        copied_matcher.settings, max_per_project=1, max_per_need=1, need_filters={"region": "Atlantis"}))
+    plan = plan_introductions(
+        copied_matcher,
+        PlanRequest.build(
+            copied_matcher.settings, max_per_project=1, max_per_need=1, need_filters={"region": "Atlantis"}
+        ),
+    )
     assert "No needs are in scope" in plan.diagnostics["empty_reason"]
 
 
 def test_cli_writes_csv_and_xlsx_and_names_bad_parameters(copied_settings, tmp_path):
     conflicts = tmp_path / "conflicts.csv"
-    conflicts.write_text("project,need\n" + "\n".join(f'"{c["project"]}","{c["need"]}"' for c in CONFLICTS) + "\n", encoding="utf-8")
-    base = ["--quiet", "--data-dir", str(copied_settings.data_dir), "introduce", "--max-per-project", "3", "--max-per-need", "2",
-            "--conflicts", str(conflicts)]
+    conflicts.write_text(
+        "project,need\n" + "\n".join(f'"{c["project"]}","{c["need"]}"' for c in CONFLICTS) + "\n", encoding="utf-8"
+    )
+    base = [
+        "--quiet",
+        "--data-dir",
+        str(copied_settings.data_dir),
+        "introduce",
+        "--max-per-project",
+        "3",
+        "--max-per-need",
+        "2",
+        "--conflicts",
+        str(conflicts),
+    ]
     result = CliRunner().invoke(main, [*base, "--out", str(tmp_path / "plan.csv")], catch_exceptions=False)
     assert result.exit_code == 0, result.output
     with (tmp_path / "plan.csv").open(encoding="utf-8-sig") as handle:
         rows = list(csv.DictReader(handle))
     assert {"project_id", "need_id", "score", "project_institution", "need_enterprise", "explanation"} <= set(rows[0])
-    assert max(Counter(r["project_id"] for r in rows).values()) <= 3 and max(Counter(r["need_id"] for r in rows).values()) <= 2
+    assert (
+        max(Counter(r["project_id"] for r in rows).values()) <= 3
+        and max(Counter(r["need_id"] for r in rows).values()) <= 2
+    )
     assert f"{len(rows)} introductions" in result.output
     result = CliRunner().invoke(main, [*base, "--out", str(tmp_path / "plan.xlsx"), "--json"], catch_exceptions=False)
     assert json.loads(result.stdout)["count"] == len(rows)
     assert len(list(load_workbook(tmp_path / "plan.xlsx")["introductions"].values)) == len(rows) + 1
-    bad = CliRunner().invoke(main, [*base[:-6], "--max-per-project", "0", "--max-per-need", "1", "--out", str(tmp_path / "x.csv")])
+    bad = CliRunner().invoke(
+        main, [*base[:-6], "--max-per-project", "0", "--max-per-need", "1", "--out", str(tmp_path / "x.csv")]
+    )
     assert bad.exit_code == 1 and "'max_per_project' must be a whole number of at least 1, got 0" in bad.output
     assert not (tmp_path / "x.csv").exists()
-    missing = CliRunner().invoke(main, [*base[:-2], "--conflicts", str(tmp_path / "none.csv"), "--out", str(tmp_path / "y.csv")])
+    missing = CliRunner().invoke(
+        main, [*base[:-2], "--conflicts", str(tmp_path / "none.csv"), "--out", str(tmp_path / "y.csv")]
+    )
     assert missing.exit_code == 1 and "none.csv" in missing.output
 
 
@@ -159,9 +213,13 @@ def test_api_plan_job_runs_reports_and_exports(copied_matcher):
     assert response.status_code == 202 and response.get_json()["author"] == "event staff"
     body = _wait(client, response.headers["Location"])
     assert body["state"] == "done" and body["error"] is None
-    expected = plan_introductions(copied_matcher, PlanRequest.build(copied_matcher.settings, conflicts=rules_from_objects(CONFLICTS), **CAPS))
+    expected = plan_introductions(
+        copied_matcher, PlanRequest.build(copied_matcher.settings, conflicts=rules_from_objects(CONFLICTS), **CAPS)
+    )
     result = body["result"]
-    assert result["count"] == len(expected.introductions) and result["total_score"] == pytest.approx(expected.total_score, abs=1e-3)
+    assert result["count"] == len(expected.introductions) and result["total_score"] == pytest.approx(
+        expected.total_score, abs=1e-3
+    )
     assert {(r["project_id"], r["need_id"]) for r in result["introductions"]} == {
         (i.project.id, i.need.id) for i in expected.introductions
     }
@@ -171,6 +229,8 @@ def test_api_plan_job_runs_reports_and_exports(copied_matcher):
     assert client.get(f"{response.headers['Location']}/export.xlsx").data[:2] == b"PK"
     bad = client.post("/api/v1/introductions/plan", json={"max_per_project": 0, "max_per_need": 1})
     assert bad.status_code == 422 and bad.get_json()["error"]["details"]["parameter"] == "max_per_project"
-    bad = client.post("/api/v1/introductions/plan", json={"max_per_project": 1, "max_per_need": 1, "need_filters": {"regio": "x"}})
+    bad = client.post(
+        "/api/v1/introductions/plan", json={"max_per_project": 1, "max_per_need": 1, "need_filters": {"regio": "x"}}
+    )
     assert bad.status_code == 422 and bad.get_json()["error"]["details"]["parameter"] == "need_filters", bad.get_json()
     assert client.get("/api/v1/introductions/plan/nope").status_code == 404

@@ -30,15 +30,25 @@ def test_recording_needs_a_key_and_stores_nothing_without_one(app_and_key, copie
     client = app.test_client()
     body = {"project_id": "P024", "need_id": "N027", "status": "meeting"}
     assert error_of(client.post("/api/v1/outcomes", json=body))[:2] == (401, "unauthorized")
-    assert error_of(client.post("/api/v1/outcomes", json=body, headers={"X-API-Key": "tm_wrong"}))[:2] == (401, "unauthorized")
+    assert error_of(client.post("/api/v1/outcomes", json=body, headers={"X-API-Key": "tm_wrong"}))[:2] == (
+        401,
+        "unauthorized",
+    )
     assert copied_matcher.outcomes.list() == []
 
 
 def test_the_author_is_the_key_name_and_the_key_is_never_logged(app_and_key, copied_matcher, caplog):
     caplog.set_level(logging.DEBUG)
     app, key = app_and_key
-    body = {"project_id": "P024", "need_id": "N027", "status": "agreement", "agreement_type": "licence",
-            "note": "licence signed at the fair", "score": 0.74, "plan_id": "fair-2024"}
+    body = {
+        "project_id": "P024",
+        "need_id": "N027",
+        "status": "agreement",
+        "agreement_type": "licence",
+        "note": "licence signed at the fair",
+        "score": 0.74,
+        "plan_id": "fair-2024",
+    }
     response = app.test_client().post("/api/v1/outcomes", json=body, headers={"X-API-Key": key})
     assert response.status_code == 201
     stored = response.get_json()
@@ -54,7 +64,9 @@ def test_the_author_cannot_be_given_in_the_body(app_and_key):
     app, key = app_and_key
     body = {"project_id": "P024", "need_id": "N027", "status": "meeting", "author": "someone else"}
     assert error_of(app.test_client().post("/api/v1/outcomes", json=body, headers={"X-API-Key": key})) == (
-        422, "invalid_parameter", {"parameter": "author"}
+        422,
+        "invalid_parameter",
+        {"parameter": "author"},
     )
 
 
@@ -63,12 +75,23 @@ def test_the_author_cannot_be_given_in_the_body(app_and_key):
     [
         ({"need_id": "N027", "status": "meeting"}, (422, "invalid_parameter", "project_id")),
         ({"project_id": "P024", "need_id": "N027", "status": "won"}, (422, "invalid_parameter", "status")),
-        ({"project_id": "P024", "need_id": "N027", "status": "agreement"}, (422, "invalid_parameter", "agreement_type")),
+        (
+            {"project_id": "P024", "need_id": "N027", "status": "agreement"},
+            (422, "invalid_parameter", "agreement_type"),
+        ),
         ({"project_id": "P024", "need_id": "N027", "status": "declined"}, (422, "invalid_parameter", "decline_reason")),
-        ({"project_id": "P024", "need_id": "N027", "status": "meeting", "decline_reason": "no_budget"},
-         (422, "invalid_parameter", "decline_reason")),
-        ({"project_id": "P024", "need_id": "N027", "status": "meeting", "score": 2}, (422, "invalid_parameter", "score")),
-        ({"project_id": "P024", "need_id": "N027", "status": "meeting", "score": "0.5"}, (422, "invalid_parameter", "score")),
+        (
+            {"project_id": "P024", "need_id": "N027", "status": "meeting", "decline_reason": "no_budget"},
+            (422, "invalid_parameter", "decline_reason"),
+        ),
+        (
+            {"project_id": "P024", "need_id": "N027", "status": "meeting", "score": 2},
+            (422, "invalid_parameter", "score"),
+        ),
+        (
+            {"project_id": "P024", "need_id": "N027", "status": "meeting", "score": "0.5"},
+            (422, "invalid_parameter", "score"),
+        ),
         ({"project_id": "P404", "need_id": "N027", "status": "meeting"}, (404, "not_found", "project_id")),
         ({"project_id": "P024", "need_id": "N404", "status": "meeting"}, (404, "not_found", "need_id")),
     ],
@@ -93,7 +116,10 @@ def test_list_filters_by_need_project_and_status(app_and_key, copied_matcher):
     client.environ_base["HTTP_X_API_KEY"] = key
     everything = client.get("/api/v1/outcomes").get_json()
     assert everything["count"] == 3 and [o["project_id"] for o in everything["outcomes"]] == ["P032", "P015", "P024"]
-    assert [o["project_id"] for o in client.get("/api/v1/outcomes?need_id=N027").get_json()["outcomes"]] == ["P032", "P024"]
+    assert [o["project_id"] for o in client.get("/api/v1/outcomes?need_id=N027").get_json()["outcomes"]] == [
+        "P032",
+        "P024",
+    ]
     assert [o["need_id"] for o in client.get("/api/v1/outcomes?project_id=P015").get_json()["outcomes"]] == ["N001"]
     assert [o["status"] for o in client.get("/api/v1/outcomes?status=declined").get_json()["outcomes"]] == ["declined"]
     assert client.get("/api/v1/outcomes?limit=1").get_json()["count"] == 1
@@ -121,8 +147,12 @@ def test_a_pair_declined_as_not_relevant_leaves_the_need_s_matches(app_and_key):
     body = {"project_id": "P024", "need_id": "N027", "status": "declined", "decline_reason": "not_relevant"}
     assert client.post("/api/v1/outcomes", json=body, headers={"X-API-Key": key}).status_code == 201
     after = [m["id"] for m in client.get("/api/v1/needs/N027/matches?top_k=5&explain=false").get_json()["matches"]]
-    assert "P024" not in after and len(after) == 5  # the rest shift up (their fused scores are relative to the candidates)
+    assert (
+        "P024" not in after and len(after) == 5
+    )  # the rest shift up (their fused scores are relative to the candidates)
     projects_matches = client.get("/api/v1/projects/P024/matches?top_k=100&explain=false").get_json()["matches"]
     assert "N027" not in [m["id"] for m in projects_matches]
-    text = client.post("/api/v1/match", json={"text": "laser welding porosity in aluminium battery trays", "top_k": 3}).get_json()
+    text = client.post(
+        "/api/v1/match", json={"text": "laser welding porosity in aluminium battery trays", "top_k": 3}
+    ).get_json()
     assert text["matches"][0]["id"] == "P024"  # a free text is no pair: nothing to leave out

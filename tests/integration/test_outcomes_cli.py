@@ -28,12 +28,30 @@ def write_csv(path: Path, rows: list[dict]) -> Path:
 
 def test_record_defaults_the_author_to_user_and_list_shows_it(copied_settings):
     data_dir = copied_settings.data_dir
-    result = run(data_dir, "outcomes", "record", "--project-id", "P024", "--need-id", "N027", "--status", "agreement",
-                 "--agreement-type", "joint_research", "--note", "two-year contract", env={"USER": "dana"})
+    result = run(
+        data_dir,
+        "outcomes",
+        "record",
+        "--project-id",
+        "P024",
+        "--need-id",
+        "N027",
+        "--status",
+        "agreement",
+        "--agreement-type",
+        "joint_research",
+        "--note",
+        "two-year contract",
+        env={"USER": "dana"},
+    )
     assert result.exit_code == 0, result.output
     assert result.output.startswith("Recorded outcome 1: N027 / P024 agreement")
     (listed,) = json.loads(run(data_dir, "outcomes", "list", "--json").output)
-    assert (listed["author"], listed["agreement_type"], listed["note"]) == ("dana", "joint_research", "two-year contract")
+    assert (listed["author"], listed["agreement_type"], listed["note"]) == (
+        "dana",
+        "joint_research",
+        "two-year contract",
+    )
     line = run(data_dir, "outcomes", "list", "--need-id", "N027").output.strip()
     assert "N027  P024  agreement (joint_research)  -  dana" in line and '"two-year contract"' in line
     assert run(data_dir, "outcomes", "list", "--need-id", "N001").output.strip() == "No outcomes."
@@ -41,22 +59,47 @@ def test_record_defaults_the_author_to_user_and_list_shows_it(copied_settings):
 
 def test_record_errors_name_the_parameter_and_exit_1(copied_settings):
     data_dir = copied_settings.data_dir
-    result = run(data_dir, "outcomes", "record", "--project-id", "P024", "--need-id", "N027", "--status", "declined",
-                 "--author", "dana")
+    result = run(
+        data_dir,
+        "outcomes",
+        "record",
+        "--project-id",
+        "P024",
+        "--need-id",
+        "N027",
+        "--status",
+        "declined",
+        "--author",
+        "dana",
+    )
     assert result.exit_code == 1 and "A decline needs 'decline_reason'" in result.output
-    result = run(data_dir, "outcomes", "record", "--project-id", "P999", "--need-id", "N027", "--status", "meeting",
-                 "--author", "dana")
+    result = run(
+        data_dir,
+        "outcomes",
+        "record",
+        "--project-id",
+        "P999",
+        "--need-id",
+        "N027",
+        "--status",
+        "meeting",
+        "--author",
+        "dana",
+    )
     assert result.exit_code == 1 and "Project 'P999' does not exist" in result.output
     assert json.loads(run(data_dir, "outcomes", "list", "--json").output) == []
 
 
 def test_import_is_all_or_nothing_naming_row_and_field(copied_settings, tmp_path):
     data_dir = copied_settings.data_dir
-    bad = write_csv(tmp_path / "outcomes.csv", [
-        {"project_id": "P024", "need_id": "N027", "status": "meeting", "score": "0.7"},
-        {"project_id": "P015", "need_id": "N001", "status": "agreement", "score": "0.6"},
-        {"project_id": "P032", "need_id": "N002", "status": "declined", "score": "high"},
-    ])
+    bad = write_csv(
+        tmp_path / "outcomes.csv",
+        [
+            {"project_id": "P024", "need_id": "N027", "status": "meeting", "score": "0.7"},
+            {"project_id": "P015", "need_id": "N001", "status": "agreement", "score": "0.6"},
+            {"project_id": "P032", "need_id": "N002", "status": "declined", "score": "high"},
+        ],
+    )
     result = run(data_dir, "outcomes", "import", str(bad), "--author", "erin")
     assert result.exit_code == 1
     assert f"{bad}: 3 problems; nothing was changed" in result.output
@@ -64,14 +107,33 @@ def test_import_is_all_or_nothing_naming_row_and_field(copied_settings, tmp_path
     assert f"{bad}, row 4, field 'decline_reason': A decline needs 'decline_reason'" in result.output
     assert f"{bad}, row 4, field 'score': 'score' must be a number from -1 to 1, got 'high'" in result.output
     assert json.loads(run(data_dir, "outcomes", "list", "--json").output) == []
-    good = write_csv(tmp_path / "good.csv", [
-        {"project_id": "P024", "need_id": "N027", "status": "meeting", "score": "0.7", "author": "", "recorded_at": "2024-05-01"},
-        {"project_id": "P032", "need_id": "N002", "status": "declined", "decline_reason": "no budget", "author": "fay"},
-    ])
+    good = write_csv(
+        tmp_path / "good.csv",
+        [
+            {
+                "project_id": "P024",
+                "need_id": "N027",
+                "status": "meeting",
+                "score": "0.7",
+                "author": "",
+                "recorded_at": "2024-05-01",
+            },
+            {
+                "project_id": "P032",
+                "need_id": "N002",
+                "status": "declined",
+                "decline_reason": "no budget",
+                "author": "fay",
+            },
+        ],
+    )
     result = run(data_dir, "outcomes", "import", str(good), "--author", "erin")
     assert result.exit_code == 0 and result.output.strip() == f"{good}: 2 outcomes recorded"
     listed = json.loads(run(data_dir, "outcomes", "list", "--json").output)
-    assert [(o["project_id"], o["author"], o["decline_reason"]) for o in listed] == [("P032", "fay", "no_budget"), ("P024", "erin", None)]
+    assert [(o["project_id"], o["author"], o["decline_reason"]) for o in listed] == [
+        ("P032", "fay", "no_budget"),
+        ("P024", "erin", None),
+    ]
 
 
 SAMPLE_OUTCOMES = [  # (project, need, status, extra); the scores are the pairs' current similarities
@@ -119,7 +181,9 @@ def test_evaluate_outcomes_prints_figures_or_says_there_are_too_few(sample_with_
     assert result.exit_code == 0, result.output
     lines = result.output.splitlines()
     assert lines[0] == "9 pairs, each by its latest outcome: 1 contacted, 3 meeting, 2 agreement, 3 declined"
-    assert lines[2].startswith("Only 8 pairs have a final outcome (meeting, agreement or declined); at least 20 are needed")
+    assert lines[2].startswith(
+        "Only 8 pairs have a final outcome (meeting, agreement or declined); at least 20 are needed"
+    )
     assert len(lines) == 3
     result = run(data_dir, "evaluate-outcomes", "--min-labelled", "8", "--k", "2", "--json")
     body = json.loads(result.output)
@@ -127,7 +191,10 @@ def test_evaluate_outcomes_prints_figures_or_says_there_are_too_few(sample_with_
     assert sum(band["labelled"] for band in body["bands"]) == 8
     text = run(data_dir, "evaluate-outcomes", "--min-labelled", "8").output
     assert "Precision@5: " in text and "By score band (cosine similarity):" in text
-    assert f"Recommended min_score {body['calibration']['min_score']:.2f} (keeping at least 90% of positive outcomes): keeps " in text
+    assert (
+        f"Recommended min_score {body['calibration']['min_score']:.2f} (keeping at least 90% of positive outcomes): keeps "
+        in text
+    )
 
 
 def test_every_outcomes_command_has_help():

@@ -103,7 +103,9 @@ def test_a_reranker_that_gains_is_used_and_one_that_does_not_is_removed(slice_ma
     needs = sorted(slice_set.queries)
     tops = {need: _base_top(matcher, need, DEPTH) for need in needs}
     # Outcomes that contradict the base ranking: its last three of ten were the good ones.
-    reversed_labels = {Pair(project, need): position >= 7 for need, top in tops.items() for position, project in enumerate(top)}
+    reversed_labels = {
+        Pair(project, need): position >= 7 for need, top in tops.items() for position, project in enumerate(top)
+    }
     report = train_reranker(matcher, folds=3, labels=reversed_labels, models=("logistic",))
     assert report.saved and report.best.gain > 0.3 and matcher.settings.reranker_path.exists()
 
@@ -124,8 +126,12 @@ def test_a_reranker_that_gains_is_used_and_one_that_does_not_is_removed(slice_ma
     assert text.ranking == "base"  # free text is not what the re-ranker was trained and measured on
     health = matcher.health()["ranking"]["reranker"]
     assert health["used"] is True and health["cv_gain"] > 0
-    printed = CliRunner().invoke(main, ["--quiet", "--data-dir", str(matcher.settings.data_dir), "match", "--need-id", need])
-    assert printed.exit_code == 0 and printed.output.startswith("Ordered by the re-ranker learnt from recorded outcomes")
+    printed = CliRunner().invoke(
+        main, ["--quiet", "--data-dir", str(matcher.settings.data_dir), "match", "--need-id", need]
+    )
+    assert printed.exit_code == 0 and printed.output.startswith(
+        "Ordered by the re-ranker learnt from recorded outcomes"
+    )
     assert f"  1. {after.matches[0].score:.3f}  {after.matches[0].record.id}" in printed.output
 
     # Outcomes that agree with the base ranking exactly (its first two were the good ones): nothing can gain.
@@ -152,6 +158,8 @@ def test_train_reranker_command_prints_folds_and_refuses_too_few_outcomes(slice_
     assert f"{QUERIES * DEPTH} labelled pairs" in result.output and "3 folds grouped by need" in result.output
     assert result.output.count("  fold ") == 6  # three per model
     assert ("Saved the" in result.output) == slice_matcher.settings.reranker_path.exists()
-    body = json.loads(runner.invoke(main, ["--quiet", "--data-dir", data_dir, "train-reranker", "--folds", "3", "--json"]).output)
+    body = json.loads(
+        runner.invoke(main, ["--quiet", "--data-dir", data_dir, "train-reranker", "--folds", "3", "--json"]).output
+    )
     assert body["folds"] == 3 and body["saved"] == any(model["beats_base"] for model in body["models"])
     assert [len(model["per_fold"]) for model in body["models"]] == [3, 3]

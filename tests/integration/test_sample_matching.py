@@ -61,14 +61,18 @@ def test_project_finds_its_need_among_the_first_three(sample_matcher, need_id, p
     assert need_id in [m.record.id for m in result.matches]
 
 
-@pytest.mark.xfail(strict=True, reason="all-MiniLM-L6-v2 is an English model: Chinese needs do not reach English projects")
+@pytest.mark.xfail(
+    strict=True, reason="all-MiniLM-L6-v2 is an English model: Chinese needs do not reach English projects"
+)
 @pytest.mark.parametrize(("need_id", "project_id", "note"), [p for p in CROSS_LANGUAGE if "zh->en" in p[2]])
 def test_chinese_need_finds_english_project_in_the_first_three(sample_matcher, need_id, project_id, note):
     assert _rank_of(sample_matcher, need_id, project_id, 3) is not None
 
 
 def test_free_text_need_in_english_and_chinese(sample_matcher):
-    english = sample_matcher.match(sample_matcher.request(text="Porosity when laser welding aluminium battery trays", top_k=3))
+    english = sample_matcher.match(
+        sample_matcher.request(text="Porosity when laser welding aluminium battery trays", top_k=3)
+    )
     assert english.matches[0].record.id == "P024"
     assert english.matches[0].explanation.summary.startswith("Shares ")
 
@@ -86,7 +90,9 @@ def test_second_run_over_unchanged_files_encodes_nothing(copied_settings, real_e
 def test_index_of_another_model_is_refused_until_rebuilt(copied_settings, real_embedder):
     other_settings = copied_settings.replace(model_name="local/minilm-copy")
     other = open_matcher(other_settings, embedder=SentenceTransformerEmbedder("local/minilm-copy", real_embedder.path))
-    with pytest.raises(IndexMismatch, match="built with model 'sentence-transformers/all-MiniLM-L6-v2' .*`matcher index --rebuild`"):
+    with pytest.raises(
+        IndexMismatch, match="built with model 'sentence-transformers/all-MiniLM-L6-v2' .*`matcher index --rebuild`"
+    ):
         other.match(other.request(text="laser welding"))
     other.indexes._loaded.clear()
     other.sync_index(Kind.PROJECTS, rebuild=True)

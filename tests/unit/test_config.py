@@ -32,7 +32,9 @@ def test_unknown_setting_in_file_is_named(tmp_path):
 
 
 def test_bad_number_from_environment_is_named():
-    with pytest.raises(ConfigError, match="Setting 'max_top_k' from the environment must be a positive whole number, got 'lots'"):
+    with pytest.raises(
+        ConfigError, match="Setting 'max_top_k' from the environment must be a positive whole number, got 'lots'"
+    ):
         load_settings(environ={"MATCHER_MAX_TOP_K": "lots"})
 
 

@@ -19,14 +19,54 @@ from matcher.text.tokenize import term_set
 from tests.conftest import FakeEmbedder
 
 PROJECTS = [
-    {"id": "P1", "title": "Laser welding", "abstract": "laser welding of aluminium battery trays", "fields": ["automotive"], "trl": 5, "institution": "NEAU"},
-    {"id": "P2", "title": "Rust coatings", "abstract": "corrosion coatings for steel bridges", "fields": ["applied chemistry"], "trl": 3, "institution": "CIAC"},
-    {"id": "P3", "title": "Battery cooling", "abstract": "thermal management of battery packs", "fields": ["automotive", "energy"], "trl": 7, "institution": "NEAU"},
-    {"id": "P4", "title": "Soybean breeding", "abstract": "soybean varieties for black soil", "fields": ["agriculture and food"], "trl": 4, "institution": "CBAU"},
+    {
+        "id": "P1",
+        "title": "Laser welding",
+        "abstract": "laser welding of aluminium battery trays",
+        "fields": ["automotive"],
+        "trl": 5,
+        "institution": "NEAU",
+    },
+    {
+        "id": "P2",
+        "title": "Rust coatings",
+        "abstract": "corrosion coatings for steel bridges",
+        "fields": ["applied chemistry"],
+        "trl": 3,
+        "institution": "CIAC",
+    },
+    {
+        "id": "P3",
+        "title": "Battery cooling",
+        "abstract": "thermal management of battery packs",
+        "fields": ["automotive", "energy"],
+        "trl": 7,
+        "institution": "NEAU",
+    },
+    {
+        "id": "P4",
+        "title": "Soybean breeding",
+        "abstract": "soybean varieties for black soil",
+        "fields": ["agriculture and food"],
+        "trl": 4,
+        "institution": "CBAU",
+    },
 ]
 NEEDS = [
-    {"id": "N1", "title": "Tray welding", "description": "aluminium battery trays laser welding", "industry": "automotive", "region": "Changbai"},
-    {"id": "N2", "title": "Bridge rust", "description": "steel bridges corrosion", "industry": "applied chemistry", "region": "Jilin"},
+    {
+        "id": "N1",
+        "title": "Tray welding",
+        "description": "aluminium battery trays laser welding",
+        "industry": "automotive",
+        "region": "Changbai",
+    },
+    {
+        "id": "N2",
+        "title": "Bridge rust",
+        "description": "steel bridges corrosion",
+        "industry": "applied chemistry",
+        "region": "Jilin",
+    },
 ]
 
 
@@ -143,7 +183,9 @@ def test_filters_apply_before_ranking_so_top_k_are_returned(matcher):
     result = matcher.match(matcher.request(text="laser welding for steel bridges", top_k=2, filters={"trl_max": 4}))
     assert [m.record.id for m in result.matches] == ["P2", "P4"]
     assert result.candidates == 2
-    result = matcher.match(matcher.request(text="battery", top_k=3, filters={"field": ["Energy", "agriculture and food"]}))
+    result = matcher.match(
+        matcher.request(text="battery", top_k=3, filters={"field": ["Energy", "agriculture and food"]})
+    )
     assert {m.record.id for m in result.matches} == {"P3", "P4"}
     result = matcher.match(matcher.request(text="battery", filters={"institution": "neau", "trl_min": 6}))
     assert [m.record.id for m in result.matches] == ["P3"]
@@ -312,7 +354,9 @@ def test_a_free_texts_new_phrases_encode_on_the_twin_while_the_text_encodes(sett
 
 def test_explanations_are_the_same_with_and_without_the_twin(settings, tmp_path):
     engine, _ = _twinned_engine(settings, tmp_path)
-    alone, model = _twinned_engine(settings.replace(data_dir=tmp_path / "alone"), tmp_path, parallel_query_phrases=False)
+    alone, model = _twinned_engine(
+        settings.replace(data_dir=tmp_path / "alone"), tmp_path, parallel_query_phrases=False
+    )
     explained = [e.match(e.request(text=QUERY, top_k=3)) for e in (engine, alone)]
     assert model.copy is None and {"drone", "drone inspection"} <= set(model.encoded)  # the model encoded them itself
     first, second = ([m.to_dict() for m in result.matches] for result in explained)

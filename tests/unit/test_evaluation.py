@@ -30,15 +30,23 @@ def test_recall_and_reciprocal_rank():
     assert recall_at(["a", "x", "b"], labels, 3) == 1.0
     assert reciprocal_rank(["x", "y", "b"], labels) == pytest.approx(1 / 3)
     assert summarise({"q": ["x", "a"]}, {"q": {"a": 1}}) == {
-        "ndcg@10": pytest.approx(1 / math.log2(3)), "recall@1": 0.0, "recall@10": 1.0, "recall@100": 1.0, "mrr": 0.5,
+        "ndcg@10": pytest.approx(1 / math.log2(3)),
+        "recall@1": 0.0,
+        "recall@10": 1.0,
+        "recall@100": 1.0,
+        "mrr": 0.5,
     }
 
 
 def write_beir(folder: Path, docs: dict[str, str], queries: dict[str, str], qrels: list[tuple[str, str, int]]) -> Path:
     (folder / "qrels").mkdir(parents=True)
-    (folder / "corpus.jsonl").write_text("".join(json.dumps({"_id": i, "title": "", "text": t}) + "\n" for i, t in docs.items()))
+    (folder / "corpus.jsonl").write_text(
+        "".join(json.dumps({"_id": i, "title": "", "text": t}) + "\n" for i, t in docs.items())
+    )
     (folder / "queries.jsonl").write_text("".join(json.dumps({"_id": i, "text": t}) + "\n" for i, t in queries.items()))
-    (folder / "qrels" / "test.tsv").write_text("query-id\tcorpus-id\tscore\n" + "".join(f"{q}\t{d}\t{s}\n" for q, d, s in qrels))
+    (folder / "qrels" / "test.tsv").write_text(
+        "query-id\tcorpus-id\tscore\n" + "".join(f"{q}\t{d}\t{s}\n" for q, d, s in qrels)
+    )
     return folder
 
 
@@ -72,7 +80,15 @@ def test_evaluation_ranks_every_method_and_writes_a_trec_run(tmp_path, settings,
     folder = write_beir(tmp_path / "toy", DOCS, QUERIES, QRELS)
     run_path = tmp_path / "run.trec"
     with run_path.open("w") as run_out:
-        results = evaluate(folder, settings, ["bm25", "dense", "rrf", "hybrid"], top_k=3, run_out=run_out, embedder=fake_embedder, opener=open_matcher)
+        results = evaluate(
+            folder,
+            settings,
+            ["bm25", "dense", "rrf", "hybrid"],
+            top_k=3,
+            run_out=run_out,
+            embedder=fake_embedder,
+            opener=open_matcher,
+        )
     assert [result.method for result in results] == ["bm25", "dense", "rrf", "hybrid"]
     for result in results:
         assert result.queries == 3

@@ -25,10 +25,18 @@ def pieces(text: str) -> list[str]:
 
 def test_sentences_in_english_chinese_and_mixed_text():
     assert pieces("Laser welding of Al. It works! Does it? Yes; always") == [
-        "Laser welding of Al.", "It works!", "Does it?", "Yes;", "always"
+        "Laser welding of Al.",
+        "It works!",
+        "Does it?",
+        "Yes;",
+        "always",
     ]
     assert pieces("激光焊接技术。用于铝合金！效果好") == ["激光焊接技术。", "用于铝合金！", "效果好"]
-    assert pieces("Title line\n  需要SiC功率模块。For EV inverters.  ") == ["Title line", "需要SiC功率模块。", "For EV inverters."]
+    assert pieces("Title line\n  需要SiC功率模块。For EV inverters.  ") == [
+        "Title line",
+        "需要SiC功率模块。",
+        "For EV inverters.",
+    ]
     assert pieces("3.5 kW at 1.2 mm") == ["3.5 kW at 1.2 mm"]  # a point inside a number ends nothing
     assert pieces(" \n ") == []
 
@@ -48,7 +56,14 @@ def test_candidates_are_the_heaviest_words_and_two_word_phrases():
     weights = {"laser": 1.0, "weld": 1.0, "laser weld": 3.0, "batteri tray": 2.5, "weld speed": 2.0, "softwar": 0.5}
     # at most a third are phrases, so "weld speed" gives way to words; "laser weld" occurs twice:
     # 3 x (1 + ln 2); the three-word "laser welding speed" is no candidate
-    assert candidate_keyphrases(terms, weights, 6) == ["laser weld", "batteri tray", "laser", "weld", "softwar", "batteri"]
+    assert candidate_keyphrases(terms, weights, 6) == [
+        "laser weld",
+        "batteri tray",
+        "laser",
+        "weld",
+        "softwar",
+        "batteri",
+    ]
     assert candidate_keyphrases(terms, weights, 2) == ["laser", "weld"]
 
 
@@ -99,7 +114,9 @@ def test_profile_places_sentences_in_their_fields_and_survives_storage():
     builder = _builder({})
     profile = builder.build(Source("title", "Rust coatings", "abstract", "Paint for bridges. Cheap and durable."))
     assert [(s.field, s.start, s.end) for s in profile.sentences] == [
-        ("title", 0, 13), ("abstract", 0, 18), ("abstract", 19, 37)
+        ("title", 0, 13),
+        ("abstract", 0, 18),
+        ("abstract", 19, 37),
     ]
     texts = {"title": "Rust coatings", "abstract": "Paint for bridges. Cheap and durable."}
     again = Profile.from_bytes(profile.to_bytes(), texts)
@@ -119,7 +136,12 @@ def test_a_stored_profile_gives_each_terms_places_as_a_fresh_one_does():
         assert stored == fresh and stored.surface == fresh.surface and stored.dicts == fresh.dicts
         assert stored.occurrences == fresh.occurrences == tuple(profile.terms.occurrences[key])
     rust = again.terms.places("rust")
-    assert rust.surface == "Rust" and [texts[o.field][o.start : o.end] for o in rust.occurrences] == ["Rust", "Rust", "rust", "rust"]
+    assert rust.surface == "Rust" and [texts[o.field][o.start : o.end] for o in rust.occurrences] == [
+        "Rust",
+        "Rust",
+        "rust",
+        "rust",
+    ]
     assert again.terms.places("rust") is rust  # made once
 
 
@@ -130,10 +152,17 @@ def test_phrases_the_model_cannot_read_are_no_related_candidates():
 
 
 def _profile(text: str, vectors: dict[str, list[float]]) -> Profile:
-    return _builder({k: np.array(v, dtype=np.float32) for k, v in vectors.items()}).build(Source("title", "", "text", text))
+    return _builder({k: np.array(v, dtype=np.float32) for k, v in vectors.items()}).build(
+        Source("title", "", "text", text)
+    )
 
 
-UNIT = {"corrosion": [1.0, 0.0, 0.0], "rust": [0.96, 0.28, 0.0], "ev": [0.0, 1.0, 0.0], "electric vehicle": [0.0, 0.8, 0.6]}
+UNIT = {
+    "corrosion": [1.0, 0.0, 0.0],
+    "rust": [0.96, 0.28, 0.0],
+    "ev": [0.0, 1.0, 0.0],
+    "electric vehicle": [0.0, 0.8, 0.6],
+}
 
 
 def test_related_terms_pair_different_words_of_like_meaning_once_each():
@@ -193,13 +222,23 @@ def test_matches_explained_together_get_what_each_gets_alone():
     def related_alone(match: Profile, threshold: float) -> list[dict]:
         if not match.candidates:
             return []
-        return [pair.to_dict() for pair in _pairs(query, match, query.candidate_vectors @ match.candidate_vectors.T, threshold, 5)]
+        return [
+            pair.to_dict()
+            for pair in _pairs(query, match, query.candidate_vectors @ match.candidate_vectors.T, threshold, 5)
+        ]
 
     together = related_terms_many(query, matches, thresholds, 5)
     assert [[pair.to_dict() for pair in pairs] for pairs in together] == [
         related_alone(match, threshold) for match, threshold in zip(matches, thresholds)
     ]
-    assert [[(p.query_term, p.match_term) for p in pairs] for pairs in together] == [[], [("EV", "electric vehicle")], [], [], [], []]  # the fifth: 0.8 < 0.9
+    assert [[(p.query_term, p.match_term) for p in pairs] for pairs in together] == [
+        [],
+        [("EV", "electric vehicle")],
+        [],
+        [],
+        [],
+        [],
+    ]  # the fifth: 0.8 < 0.9
 
     def evidence_alone(match: Profile) -> tuple[str, str, float] | None:
         if not match.sentences:
@@ -207,7 +246,11 @@ def test_matches_explained_together_get_what_each_gets_alone():
         parts = query.sentence_sums @ match.sentence_sums.T
         row, column = np.unravel_index(int(np.argmax(parts)), parts.shape)
         share = float(parts[row, column]) / float(query.sentence_total @ match.sentence_total)
-        return query.terms.surface(query.sentences[row].occurrence), match.terms.surface(match.sentences[column].occurrence), share
+        return (
+            query.terms.surface(query.sentences[row].occurrence),
+            match.terms.surface(match.sentences[column].occurrence),
+            share,
+        )
 
     evidence = best_evidence_many(query, matches)
     assert [None if e is None else (e.query_text, e.match_text, pytest.approx(e.share)) for e in evidence] == [
@@ -248,7 +291,10 @@ def test_explain_on_hand_made_chinese_and_mixed_pairs():
     mixed_match = _profile("SiC功率模块封装 and packaging for EV inverters", {})
     idf = {"sic 功率 模块": 5.0, "ev invert": 4.0}
     shared = explain(mixed_query, mixed_match, idf, ExplainPolicy(), "zh").shared
-    assert [(t.term, t.match_term) for t in shared][:2] == [("SiC功率模块", "SiC功率模块"), ("EV inverters", "EV inverters")]
+    assert [(t.term, t.match_term) for t in shared][:2] == [
+        ("SiC功率模块", "SiC功率模块"),
+        ("EV inverters", "EV inverters"),
+    ]
 
 
 def test_summaries():
@@ -275,8 +321,13 @@ def test_faithfulness_edits():
 
 def test_a_half_shared_query_term_does_not_pair_and_a_word_pairs_once():
     vectors = {
-        "ev battery": [0.0, 1.0, 0.0], "ev": [0.0, 0.9, 0.44], "electric vehicle": [0.0, 0.95, 0.31],
-        "corrosion": [1.0, 0.0, 0.0], "rust": [0.96, 0.28, 0.0], "show corrosion": [1.0, 0.0, 0.0], "study rust": [0.96, 0.28, 0.0],
+        "ev battery": [0.0, 1.0, 0.0],
+        "ev": [0.0, 0.9, 0.44],
+        "electric vehicle": [0.0, 0.95, 0.31],
+        "corrosion": [1.0, 0.0, 0.0],
+        "rust": [0.96, 0.28, 0.0],
+        "show corrosion": [1.0, 0.0, 0.0],
+        "study rust": [0.96, 0.28, 0.0],
     }
     query = _profile("EV battery housings show corrosion", vectors)
     match = _profile("We study rust on the battery of an electric vehicle", vectors)

@@ -40,7 +40,13 @@ def catalogue(tmp_path) -> Catalogue:
     catalogue = Catalogue(tmp_path / "catalogue.sqlite")
     catalogue.migrate()
     records = [
-        Record(Kind.PROJECTS, "P1", "Laser welding", "Seams.", {"fields": ["automotive"], "trl": 6, "updated": "2025-03-01"}),
+        Record(
+            Kind.PROJECTS,
+            "P1",
+            "Laser welding",
+            "Seams.",
+            {"fields": ["automotive"], "trl": 6, "updated": "2025-03-01"},
+        ),
         Record(Kind.PROJECTS, "P2", "Lenses", "Optics.", {"fields": ["optics"], "trl": 3, "updated": "2024-01-01"}),
         Record(Kind.PROJECTS, "P3", "Batteries", "Cells.", {"fields": ["automotive", "energy"], "trl": 4}),
     ]
@@ -54,8 +60,14 @@ def test_keys_matching_applies_filters_exclusions_and_dates(catalogue):
     assert catalogue.keys_matching(Kind.PROJECTS, Filters.parse(Kind.PROJECTS, {})) is None
     assert catalogue.keys_matching(Kind.PROJECTS, automotive) == {key["P1"], key["P3"]}
     assert catalogue.keys_matching(Kind.PROJECTS, automotive, excluded_ids={"P1", "P9"}) == {key["P3"]}
-    assert catalogue.keys_matching(Kind.PROJECTS, Filters.parse(Kind.PROJECTS, {}), excluded_ids={"P2"}) == {key["P1"], key["P3"]}
+    assert catalogue.keys_matching(Kind.PROJECTS, Filters.parse(Kind.PROJECTS, {}), excluded_ids={"P2"}) == {
+        key["P1"],
+        key["P3"],
+    }
     trl = Filters.parse(Kind.PROJECTS, {"trl_min": 4, "trl_max": 5})
     assert catalogue.keys_matching(Kind.PROJECTS, trl) == {key["P3"]}
     # P3 has no `updated` of its own, so the catalogue's change date (today) counts.
-    assert catalogue.keys_matching(Kind.PROJECTS, Filters.parse(Kind.PROJECTS, {}), updated_since="2025-01-01") == {key["P1"], key["P3"]}
+    assert catalogue.keys_matching(Kind.PROJECTS, Filters.parse(Kind.PROJECTS, {}), updated_since="2025-01-01") == {
+        key["P1"],
+        key["P3"],
+    }

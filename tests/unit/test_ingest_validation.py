@@ -29,7 +29,11 @@ def problems_of(path: Path, kind: Kind = Kind.PROJECTS, encoding: str = "utf-8")
 
 
 def test_good_csv_keeps_unknown_columns_as_metadata_and_splits_lists(tmp_path):
-    path = write(tmp_path, "p.csv", HEADER + 'P1,Laser welding,Welds aluminium.,NEAU,"automotive; new materials",5,2025-03-01,city fund\n')
+    path = write(
+        tmp_path,
+        "p.csv",
+        HEADER + 'P1,Laser welding,Welds aluminium.,NEAU,"automotive; new materials",5,2025-03-01,city fund\n',
+    )
     (record,) = validate_table(read_table(path), Kind.PROJECTS)
     assert record.id == "P1"
     assert record.attributes == {
@@ -66,7 +70,9 @@ def test_error_message_names_file_row_and_field(tmp_path):
     path = write(tmp_path, "p.csv", HEADER + "P1,Title,Abstract,,,0,,\n")
     with pytest.raises(ValidationFailed) as caught:
         validate_table(read_table(path), Kind.PROJECTS)
-    assert f"{path}, row 2, field 'trl': technology readiness level must be a whole number from 1 to 9, got '0'" in str(caught.value)
+    assert f"{path}, row 2, field 'trl': technology readiness level must be a whole number from 1 to 9, got '0'" in str(
+        caught.value
+    )
     assert "nothing was changed" in str(caught.value)
 
 
@@ -83,14 +89,22 @@ def test_undecodable_text_names_the_line(tmp_path):
 
 
 def test_gb18030_file_loads_when_its_encoding_is_given(tmp_path):
-    path = write(tmp_path, "p.csv", HEADER + "P1,激光焊接,铝合金激光焊接工艺研究,长白汽车大学,,5,,\n", encoding="gb18030")
+    path = write(
+        tmp_path, "p.csv", HEADER + "P1,激光焊接,铝合金激光焊接工艺研究,长白汽车大学,,5,,\n", encoding="gb18030"
+    )
     (record,) = validate_table(read_table(path, "gb18030"), Kind.PROJECTS)
     assert (record.title, record.language) == ("激光焊接", "zh")
 
 
 def test_json_jsonl_and_xlsx_give_the_same_records(tmp_path):
     rows = [
-        {"id": "N1", "title": "Battery trays", "description": "Weld aluminium trays.", "deadline": "2026-06-30", "region": "Changbai"},
+        {
+            "id": "N1",
+            "title": "Battery trays",
+            "description": "Weld aluminium trays.",
+            "deadline": "2026-06-30",
+            "region": "Changbai",
+        },
         {"id": "N2", "title": "防腐涂层", "description": "桥梁钢结构防腐蚀涂层", "plant": "Line 3"},
     ]
     json_path = write(tmp_path, "n.json", json.dumps(rows, ensure_ascii=False))
@@ -108,7 +122,9 @@ def test_json_jsonl_and_xlsx_give_the_same_records(tmp_path):
 
 def test_xlsx_problems_use_spreadsheet_rows(tmp_path):
     path = tmp_path / "p.xlsx"
-    pd.DataFrame([{"id": "P1", "title": "T", "abstract": "A", "trl": 3}, {"id": "P2", "title": "T", "abstract": "", "trl": 10}]).to_excel(path, index=False)
+    pd.DataFrame(
+        [{"id": "P1", "title": "T", "abstract": "A", "trl": 3}, {"id": "P2", "title": "T", "abstract": "", "trl": 10}]
+    ).to_excel(path, index=False)
     assert problems_of(path) == [(3, "abstract", "empty_required_field"), (3, "trl", "invalid_trl")]
 
 
@@ -119,11 +135,15 @@ def test_malformed_jsonl_line_is_named(tmp_path):
 
 def test_json_that_is_not_a_list_of_objects(tmp_path):
     assert problems_of(write(tmp_path, "p.json", '{"id": "P1"}')) == [(None, None, "malformed_file")]
-    assert problems_of(write(tmp_path, "q.json", '[{"id": "P1", "title": "T", "abstract": "A"}, 3]')) == [(2, None, "malformed_row")]
+    assert problems_of(write(tmp_path, "q.json", '[{"id": "P1", "title": "T", "abstract": "A"}, 3]')) == [
+        (2, None, "malformed_row")
+    ]
 
 
 def test_wrong_types_in_json_are_named(tmp_path):
-    path = write(tmp_path, "p.json", json.dumps([{"id": "P1", "title": {"x": 1}, "abstract": "A", "keywords": ["a", {"b": 1}]}]))
+    path = write(
+        tmp_path, "p.json", json.dumps([{"id": "P1", "title": {"x": 1}, "abstract": "A", "keywords": ["a", {"b": 1}]}])
+    )
     assert problems_of(path) == [(1, "title", "wrong_type"), (1, "keywords", "wrong_type")]
 
 
@@ -136,12 +156,22 @@ def test_unsupported_and_missing_files(tmp_path):
 
 def test_batch_rows_are_numbered_from_one(tmp_path):
     with pytest.raises(ValidationFailed) as caught:
-        validate_table(rows_from_objects([{"id": "P1", "title": "T", "abstract": "A"}, {"id": "P2", "title": "T"}], "request body"), Kind.PROJECTS)
-    assert [(p.file, p.row, p.field, p.code) for p in caught.value.problems] == [("request body", 2, "abstract", "missing_required_field")]
+        validate_table(
+            rows_from_objects(
+                [{"id": "P1", "title": "T", "abstract": "A"}, {"id": "P2", "title": "T"}], "request body"
+            ),
+            Kind.PROJECTS,
+        )
+    assert [(p.file, p.row, p.field, p.code) for p in caught.value.problems] == [
+        ("request body", 2, "abstract", "missing_required_field")
+    ]
 
 
 def test_jsonl_strings_may_hold_line_separator_characters(tmp_path):
-    rows = [{"id": "N1", "title": "A", "description": "first\u2028second\x85third"}, {"id": "N2", "title": "B", "description": "x"}]
+    rows = [
+        {"id": "N1", "title": "A", "description": "first\u2028second\x85third"},
+        {"id": "N2", "title": "B", "description": "x"},
+    ]
     path = write(tmp_path, "n.jsonl", "\r\n".join(json.dumps(row, ensure_ascii=False) for row in rows) + "\r\n")
     records = validate_table(read_table(path), Kind.NEEDS)
     assert [record.body for record in records] == ["first\u2028second\x85third", "x"]

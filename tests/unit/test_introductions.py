@@ -41,19 +41,33 @@ def _milp_optimum(pairs: PairTable, caps: Caps) -> float:
     matrix = np.zeros((len(groups), len(pairs)))
     for row, (name, members) in enumerate(groups.items()):
         matrix[row, members] = 1
-    result = milp(-pairs.scores.astype(float), constraints=LinearConstraint(matrix, -np.inf, [limits[n] for n in groups]),
-                  integrality=np.ones(len(pairs)), bounds=Bounds(0, 1))
+    result = milp(
+        -pairs.scores.astype(float),
+        constraints=LinearConstraint(matrix, -np.inf, [limits[n] for n in groups]),
+        integrality=np.ones(len(pairs)),
+        bounds=Bounds(0, 1),
+    )
     return -result.fun
 
 
 def _caps_kept(pairs: PairTable, chosen: np.ndarray, caps: Caps) -> bool:
     counts: dict[tuple, int] = {}
     for i in np.flatnonzero(chosen):
-        for name in (("n", pairs.needs[i]), ("p", pairs.projects[i]), ("e", pairs.need_party[i]),
-                     ("i", pairs.project_party[i]), ("ni", pairs.needs[i], pairs.project_party[i])):
+        for name in (
+            ("n", pairs.needs[i]),
+            ("p", pairs.projects[i]),
+            ("e", pairs.need_party[i]),
+            ("i", pairs.project_party[i]),
+            ("ni", pairs.needs[i], pairs.project_party[i]),
+        ):
             counts[name] = counts.get(name, 0) + 1
-    limit = {"n": caps.per_need, "p": caps.per_project, "e": caps.per_enterprise, "i": caps.per_institution,
-             "ni": caps.per_need_institution}
+    limit = {
+        "n": caps.per_need,
+        "p": caps.per_project,
+        "e": caps.per_enterprise,
+        "i": caps.per_institution,
+        "ni": caps.per_need_institution,
+    }
     return all(limit[name[0]] is None or count <= limit[name[0]] for name, count in counts.items())
 
 
@@ -63,10 +77,20 @@ def test_flow_finds_the_integer_programs_optimum_and_never_loses_to_greedy(seed)
     needs, projects = int(rng.integers(3, 10)), int(rng.integers(3, 10))
     pairs = [(n, p) for n in range(needs) for p in range(projects) if rng.random() < 0.6]
     enterprise, institution = rng.integers(0, 3, needs), rng.integers(0, 3, projects)
-    table = PairTable([n for n, _ in pairs], [p for _, p in pairs], rng.random(len(pairs)).astype(np.float32),
-                      [int(enterprise[n]) for n, _ in pairs], [int(institution[p]) for _, p in pairs])
-    caps = Caps(int(rng.integers(1, 3)), int(rng.integers(1, 3)), int(rng.integers(1, 4)), int(rng.integers(1, 4)),
-                int(rng.integers(1, 3)))
+    table = PairTable(
+        [n for n, _ in pairs],
+        [p for _, p in pairs],
+        rng.random(len(pairs)).astype(np.float32),
+        [int(enterprise[n]) for n, _ in pairs],
+        [int(institution[p]) for _, p in pairs],
+    )
+    caps = Caps(
+        int(rng.integers(1, 3)),
+        int(rng.integers(1, 3)),
+        int(rng.integers(1, 4)),
+        int(rng.integers(1, 4)),
+        int(rng.integers(1, 3)),
+    )
     flow, greedy = solve_flow(table, caps), solve_greedy(table, caps)
     assert _caps_kept(table, flow, caps) and _caps_kept(table, greedy, caps)
     assert table.scores[flow].sum() == pytest.approx(_milp_optimum(table, caps), abs=1e-4)
@@ -74,7 +98,9 @@ def test_flow_finds_the_integer_programs_optimum_and_never_loses_to_greedy(seed)
 
 
 def test_flow_beats_greedy_where_the_best_pair_blocks_two_good_ones():
-    table = PairTable(["A", "A", "B"], ["x", "y", "x"], np.array([0.9, 0.8, 0.85], np.float32), ["a", "a", "b"], ["i", "j", "i"])
+    table = PairTable(
+        ["A", "A", "B"], ["x", "y", "x"], np.array([0.9, 0.8, 0.85], np.float32), ["a", "a", "b"], ["i", "j", "i"]
+    )
     caps = Caps(per_project=1, per_need=1)
     assert solve_greedy(table, caps).tolist() == [True, False, False]
     assert solve_flow(table, caps).tolist() == [False, True, True]
@@ -82,7 +108,9 @@ def test_flow_beats_greedy_where_the_best_pair_blocks_two_good_ones():
 
 def test_flow_prefers_total_score_to_the_number_of_introductions():
     # Two weak pairs would make more introductions but less total score than one strong pair.
-    table = PairTable(["A", "B", "A"], ["x", "x", "y"], np.array([0.9, 0.2, 0.2], np.float32), ["a", "b", "a"], ["i", "i", "j"])
+    table = PairTable(
+        ["A", "B", "A"], ["x", "x", "y"], np.array([0.9, 0.2, 0.2], np.float32), ["a", "b", "a"], ["i", "i", "j"]
+    )
     assert solve_flow(table, Caps(per_project=1, per_need=1)).tolist() == [True, False, False]
 
 
@@ -111,7 +139,9 @@ def sides():
     projects, project_blocks = _index(Kind.PROJECTS, 30, rng)
     needs, need_blocks = _index(Kind.NEEDS, 25, rng)
     need_side, project_side = side_vectors(needs), side_vectors(projects)
-    brute = np.array([[(need_blocks[n] @ project_blocks[p].T).max() for p in project_side.keys] for n in need_side.keys])
+    brute = np.array(
+        [[(need_blocks[n] @ project_blocks[p].T).max() for p in project_side.keys] for n in need_side.keys]
+    )
     return need_side, project_side, brute
 
 
@@ -127,9 +157,13 @@ def test_best_pairs_keeps_each_sides_best_whatever_the_block_size(sides, cells):
     got = set(zip(found.need_keys.tolist(), found.project_keys.tolist()))
     expected = set()
     for row, need in enumerate(need_side.keys):
-        expected |= {(int(need), int(project_side.keys[c])) for c in np.argsort(-brute[row])[:3] if brute[row, c] >= 0.1}
+        expected |= {
+            (int(need), int(project_side.keys[c])) for c in np.argsort(-brute[row])[:3] if brute[row, c] >= 0.1
+        }
     for column, project in enumerate(project_side.keys):
-        expected |= {(int(need_side.keys[r]), int(project)) for r in np.argsort(-brute[:, column])[:3] if brute[r, column] >= 0.1}
+        expected |= {
+            (int(need_side.keys[r]), int(project)) for r in np.argsort(-brute[:, column])[:3] if brute[r, column] >= 0.1
+        }
     assert got == expected
     assert found.scored_pairs == brute.size and found.below_floor == int((brute < 0.1).sum())
     assert found.best_score == pytest.approx(brute.max(), abs=1e-5)
@@ -150,8 +184,13 @@ def test_every_eligible_pair_is_kept_when_they_are_few_enough(sides):
 def test_the_best_of_each_record_alone_can_miss_the_optimum():
     # Each record's single best pair is u1-v1, so a plan over those alone totals 0.9; over every
     # pair it is u1-v1 plus u2-v2. This is why all pairs are weighed when they are few enough.
-    table = PairTable(["u1", "u1", "u2", "u2"], ["v1", "v2", "v1", "v2"], np.array([0.9, 0.6, 0.7, 0.5], np.float32),
-                      ["a", "a", "b", "b"], ["i", "j", "i", "j"])
+    table = PairTable(
+        ["u1", "u1", "u2", "u2"],
+        ["v1", "v2", "v1", "v2"],
+        np.array([0.9, 0.6, 0.7, 0.5], np.float32),
+        ["a", "a", "b", "b"],
+        ["i", "j", "i", "j"],
+    )
     chosen = solve_flow(table, Caps(1, 1))
     assert table.scores[chosen].sum() == pytest.approx(1.4)
 
@@ -196,8 +235,13 @@ def need(record_id: str, enterprise: str, contact: str) -> Record:
 
 def test_party_marks_read_names_emails_and_institution_domains():
     marks = party_marks(project("P1", "Northeast  Automotive University", "Prof. Lin Chao <lin.chao@NEAU.example.edu>"))
-    assert {"name:northeast automotive university", "name:lin chao", "email:lin.chao@neau.example.edu",
-            "domain:neau.example.edu", "id:p1"} == marks
+    assert {
+        "name:northeast automotive university",
+        "name:lin chao",
+        "email:lin.chao@neau.example.edu",
+        "domain:neau.example.edu",
+        "id:p1",
+    } == marks
     assert not any(mark.startswith("domain:") for mark in party_marks(need("N1", "长白光学", "赵杰 <zj@qq.com>")))
 
 
@@ -238,9 +282,20 @@ PLAN = {
     "total_score": 0.81,
     "diagnostics": {"introductions": 1, "excluded_pairs": {"same_party": 2}},
     "introductions": [
-        {"project_id": "P1", "project_title": "激光焊接", "project_institution": "长白理工大学", "project_contact": "a@x.cn",
-         "need_id": "N1", "need_title": "Welding", "need_enterprise": "Co.", "need_contact": "b@y.com", "score": 0.81,
-         "rank_for_need": 1, "rank_for_project": 2, "explanation": "Shares 激光焊接."}
+        {
+            "project_id": "P1",
+            "project_title": "激光焊接",
+            "project_institution": "长白理工大学",
+            "project_contact": "a@x.cn",
+            "need_id": "N1",
+            "need_title": "Welding",
+            "need_enterprise": "Co.",
+            "need_contact": "b@y.com",
+            "score": 0.81,
+            "rank_for_need": 1,
+            "rank_for_project": 2,
+            "explanation": "Shares 激光焊接.",
+        }
     ],
 }
 
@@ -268,11 +323,19 @@ def test_a_wrong_suffix_writes_nothing(tmp_path):
 
 
 def test_formulas_in_record_text_stay_plain_text_in_both_exports(tmp_path):
-    row = {**PLAN["introductions"][0], "project_title": '=HYPERLINK("http://x.example","click")', "need_contact": "@boss"}
+    row = {
+        **PLAN["introductions"][0],
+        "project_title": '=HYPERLINK("http://x.example","click")',
+        "need_contact": "@boss",
+    }
     plan = {**PLAN, "introductions": [row]}
     rows = list(csv.DictReader(io.StringIO(plan_csv(plan).decode("utf-8-sig"))))
-    assert rows[0]["project_title"] == "'=HYPERLINK(\"http://x.example\",\"click\")" and rows[0]["need_contact"] == "'@boss"
-    cell = load_workbook(write_plan(plan, tmp_path / "plan.xlsx"))["introductions"].cell(2, COLUMNS.index("project_title") + 1)
+    assert (
+        rows[0]["project_title"] == '\'=HYPERLINK("http://x.example","click")' and rows[0]["need_contact"] == "'@boss"
+    )
+    cell = load_workbook(write_plan(plan, tmp_path / "plan.xlsx"))["introductions"].cell(
+        2, COLUMNS.index("project_title") + 1
+    )
     assert cell.data_type == "s" and cell.value.startswith("=HYPERLINK")
 
 

@@ -104,7 +104,13 @@ def test_the_catalogue_from_each_older_version_ends_as_a_fresh_one(tmp_path: Pat
     with sqlite3.connect(fresh) as connection:
         expected = connection.execute("SELECT type, name, tbl_name, sql FROM sqlite_master").fetchall()
         assert _tables(connection) == [
-            "api_keys", "outcomes", "plan_jobs", "records", "revisions", "sqlite_sequence", "term_df",
+            "api_keys",
+            "outcomes",
+            "plan_jobs",
+            "records",
+            "revisions",
+            "sqlite_sequence",
+            "term_df",
         ]
     for version in (1, 2):
         path = tmp_path / f"v{version}.sqlite"

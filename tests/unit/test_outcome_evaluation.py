@@ -73,7 +73,14 @@ def test_counts_precision_and_rates_match_the_hand_computed_figures():
     assert lookup.asked == [("P6", "N2")]  # every other pair has a recorded score in its history
     assert report.enough and report.message == ""
     assert report.counts == {"contacted": 1, "meeting": 3, "agreement": 2, "declined": 4}
-    assert (report.pairs, report.labelled, report.positives, report.negatives, report.pending, report.unscored) == (10, 9, 5, 4, 1, 0)
+    assert (report.pairs, report.labelled, report.positives, report.negatives, report.pending, report.unscored) == (
+        10,
+        9,
+        5,
+        4,
+        1,
+        0,
+    )
     assert report.positive_rate == pytest.approx(5 / 9)
     assert report.precision_at_k == pytest.approx(2.5 / 3)
     assert report.precision_at_k_pooled == pytest.approx(4 / 5)
@@ -109,7 +116,11 @@ def test_recommended_min_score_keeps_the_share_of_positives(keep, min_score, kep
     report = evaluate_outcomes(OUTCOMES, Lookup({("P6", "N2"): 0.35}), k=2, keep=keep, min_labelled=5)
     calibration = report.calibration
     assert calibration is not None
-    assert (calibration.min_score, calibration.positives_kept, calibration.negatives_removed) == (min_score, kept, removed)
+    assert (calibration.min_score, calibration.positives_kept, calibration.negatives_removed) == (
+        min_score,
+        kept,
+        removed,
+    )
     assert (calibration.positives, calibration.negatives, calibration.keep) == (5, 4, keep)
 
 
@@ -124,7 +135,9 @@ def test_pairs_without_any_score_are_counted_but_left_out_of_the_figures():
 def test_too_few_labelled_outcomes_are_said_plainly():
     report = evaluate_outcomes(OUTCOMES, Lookup({("P6", "N2"): 0.35}), min_labelled=10)
     assert not report.enough
-    assert report.message.startswith("Only 9 pairs have a final outcome (meeting, agreement or declined); at least 10 are needed")
+    assert report.message.startswith(
+        "Only 9 pairs have a final outcome (meeting, agreement or declined); at least 10 are needed"
+    )
     assert report.precision_at_k is None and report.bands == [] and report.calibration is None
     assert report.counts["declined"] == 4
     data = report.to_dict()
@@ -146,9 +159,25 @@ def test_no_positive_outcome_gives_no_min_score():
 
 def test_to_dict_has_every_figure():
     data = evaluate_outcomes(OUTCOMES, Lookup({("P6", "N2"): 0.35}), k=2, keep=0.6, min_labelled=5).to_dict()
-    assert data["calibration"] == {"min_score": 0.63, "keep": 0.6, "positives": 5, "positives_kept": 3, "negatives": 4, "negatives_removed": 2}
-    assert data["bands"][0] == {"low": 0.3, "high": 0.4, "labelled": 1, "positives": 1, "agreements": 0, "declined": 0,
-                                "pending": 0, "positive_rate": 1.0, "agreement_rate": 0.0}
+    assert data["calibration"] == {
+        "min_score": 0.63,
+        "keep": 0.6,
+        "positives": 5,
+        "positives_kept": 3,
+        "negatives": 4,
+        "negatives_removed": 2,
+    }
+    assert data["bands"][0] == {
+        "low": 0.3,
+        "high": 0.4,
+        "labelled": 1,
+        "positives": 1,
+        "agreements": 0,
+        "declined": 0,
+        "pending": 0,
+        "positive_rate": 1.0,
+        "agreement_rate": 0.0,
+    }
     assert data["precision_at_k"] == pytest.approx(2.5 / 3)
 
 

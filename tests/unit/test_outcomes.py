@@ -28,7 +28,14 @@ def rows_in_table(matcher: Matcher) -> list[tuple]:
 
 def test_record_stores_every_field_with_author_and_time(matcher):
     outcome = matcher.outcomes.record(
-        "P1", "N1", "agreement", author="alice", agreement_type="joint_research", note=" signed ", score=0.71, plan_id="plan-1"
+        "P1",
+        "N1",
+        "agreement",
+        author="alice",
+        agreement_type="joint_research",
+        note=" signed ",
+        score=0.71,
+        plan_id="plan-1",
     )
     assert outcome.status is OutcomeStatus.AGREEMENT and outcome.agreement_type is AgreementType.JOINT_RESEARCH
     assert (outcome.note, outcome.score, outcome.plan_id, outcome.author) == ("signed", 0.71, "plan-1", "alice")
@@ -36,8 +43,16 @@ def test_record_stores_every_field_with_author_and_time(matcher):
     (stored,) = matcher.outcomes.list()
     assert stored == outcome
     assert stored.to_dict() == {
-        "id": outcome.id, "project_id": "P1", "need_id": "N1", "status": "agreement", "agreement_type": "joint_research",
-        "decline_reason": None, "note": "signed", "score": 0.71, "plan_id": "plan-1", "author": "alice",
+        "id": outcome.id,
+        "project_id": "P1",
+        "need_id": "N1",
+        "status": "agreement",
+        "agreement_type": "joint_research",
+        "decline_reason": None,
+        "note": "signed",
+        "score": 0.71,
+        "plan_id": "plan-1",
+        "author": "alice",
         "recorded_at": outcome.recorded_at,
     }
 
@@ -51,7 +66,11 @@ def test_label_is_positive_negative_or_pending(matcher, status, label):
 @pytest.mark.parametrize(
     ("changes", "parameter", "words"),
     [
-        ({"status": "met"}, "status", "'status' must be one of ['contacted', 'meeting', 'agreement', 'declined'], got 'met'"),
+        (
+            {"status": "met"},
+            "status",
+            "'status' must be one of ['contacted', 'meeting', 'agreement', 'declined'], got 'met'",
+        ),
         ({"status": ""}, "status", "'status' is required"),
         ({"project_id": " "}, "project_id", "'project_id' is required"),
         ({"status": "agreement"}, "agreement_type", "An agreement needs 'agreement_type'"),
@@ -77,7 +96,10 @@ def test_invalid_outcomes_name_the_parameter_and_store_nothing(matcher, changes,
     assert rows_in_table(matcher) == []
 
 
-@pytest.mark.parametrize(("project_id", "need_id", "message"), [("P9", "N1", "Project 'P9' does not exist"), ("P1", "N9", "Need 'N9' does not exist")])
+@pytest.mark.parametrize(
+    ("project_id", "need_id", "message"),
+    [("P9", "N1", "Project 'P9' does not exist"), ("P1", "N9", "Need 'N9' does not exist")],
+)
 def test_unknown_records_are_not_found(matcher, project_id, need_id, message):
     with pytest.raises(NotFound, match=message):
         matcher.outcomes.record(project_id, need_id, "meeting", author="alice")
@@ -178,7 +200,14 @@ def test_record_many_is_all_or_nothing_with_every_problem_named(matcher):
 
 def test_record_many_stores_rows_with_their_own_author_and_date(matcher):
     rows = import_rows(
-        {"project_id": "P1", "need_id": "N1", "status": "agreement", "agreement_type": "licence", "score": "0.7", "recorded_at": "2024-05-01"},
+        {
+            "project_id": "P1",
+            "need_id": "N1",
+            "status": "agreement",
+            "agreement_type": "licence",
+            "score": "0.7",
+            "recorded_at": "2024-05-01",
+        },
         {"project_id": "P2", "need_id": "N1", "status": "contacted", "author": "carol", "score": "", "note": ""},
     )
     stored = matcher.outcomes.record_many(rows, "outcomes.csv", author="bob")

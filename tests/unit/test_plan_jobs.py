@@ -28,12 +28,17 @@ def test_a_failed_plan_keeps_the_errors_code_and_a_dead_worker_fails_its_job(tmp
     assert store.get(job_id).state == "queued" and "worker" not in store.get(job_id).parameters
     store.run(None, job_id, request)  # type: ignore[arg-type]
     failed = store.get(job_id)
-    assert failed.state == "failed" and failed.error == {"code": "invalid_parameter", "message": "no index yet",
-                                                         "details": {"parameter": "x"}}
+    assert failed.state == "failed" and failed.error == {
+        "code": "invalid_parameter",
+        "message": "no index yet",
+        "details": {"parameter": "x"},
+    }
 
     orphan = store.create(request, "staff")
     with sqlite3.connect(settings.catalogue_path) as connection:  # as if made by a process since gone
-        parameters = json.loads(connection.execute("SELECT parameters FROM plan_jobs WHERE id = ?", (orphan,)).fetchone()[0])
+        parameters = json.loads(
+            connection.execute("SELECT parameters FROM plan_jobs WHERE id = ?", (orphan,)).fetchone()[0]
+        )
         parameters["worker"] = f"{os.getpid()}:1"  # this pid, but another start time: a reused pid
         connection.execute("UPDATE plan_jobs SET parameters = ? WHERE id = ?", (json.dumps(parameters), orphan))
     job = store.get(orphan)

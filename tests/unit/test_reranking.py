@@ -54,7 +54,9 @@ def _candidate(project: Record, rank: int = 1, shared_weights: tuple[float, ...]
 
 def test_pair_features_read_fields_trl_and_region_case_insensitively():
     need = Record(Kind.NEEDS, "N1", "t", "d", {"industry": "Automotive", "region": "Dalian"})
-    project = Record(Kind.PROJECTS, "P1", "t", "a", {"fields": ["automotive", "energy"], "trl": 6}, {"region": "dalian"})
+    project = Record(
+        Kind.PROJECTS, "P1", "t", "a", {"fields": ["automotive", "energy"], "trl": 6}, {"region": "dalian"}
+    )
     values = dict(zip(FEATURES, pair_features(need, _candidate(project, rank=3, shared_weights=(2.0, 1.0)))))
     assert len(values) == len(FEATURES)
     assert values["field_match"] == 1.0 and values["field_unknown"] == 0.0
@@ -91,7 +93,10 @@ def test_latest_labels_take_each_pairs_latest_outcome_and_leave_pending_pairs_ou
         _Outcome(6, "N1", "P2", "2026-01-01T00:00:00+00:00", None),  # same time, later id: contacted again
         _Outcome(7, "N2", "P1", "2026-01-01T00:00:00+00:00", True),
     ]
-    assert latest_labels(outcomes) == {Pair(project_id="P1", need_id="N1"): False, Pair(project_id="P1", need_id="N2"): True}
+    assert latest_labels(outcomes) == {
+        Pair(project_id="P1", need_id="N1"): False,
+        Pair(project_id="P1", need_id="N2"): True,
+    }
 
 
 def _dataset(needs: int, per_need: int, seed: int, signal: str) -> Dataset:
@@ -200,8 +205,13 @@ def test_a_model_is_unusable_without_gain_or_under_another_model_or_ranking(tmp_
 
 
 def test_trees_follow_thresholds_to_their_leaves():
-    tree = {"feature": [0, -2, -2], "threshold": [0.5, -2.0, -2.0], "left": [1, -1, -1], "right": [2, -1, -1],
-            "value": [0.0, -1.0, 3.0]}
+    tree = {
+        "feature": [0, -2, -2],
+        "threshold": [0.5, -2.0, -2.0],
+        "left": [1, -1, -1],
+        "right": [2, -1, -1],
+        "value": [0.0, -1.0, 3.0],
+    }
     scores = Trees(init=0.5, rate=0.1, trees=[tree]).raw(np.array([[0.0], [0.5], [0.9]]))
     assert np.allclose(scores, [0.4, 0.4, 0.8])
 

@@ -36,17 +36,26 @@ def test_writes_need_a_valid_key(settings, fake_embedder):
     client = app.test_client()
     record = {"id": "P2", "title": "Rust", "abstract": "corrosion coatings"}
     assert code(client.post("/api/v1/projects", json=[record])) == (401, "unauthorized")
-    assert code(client.post("/api/v1/projects", json=[record], headers={"X-API-Key": "tm_wrong"})) == (401, "unauthorized")
+    assert code(client.post("/api/v1/projects", json=[record], headers={"X-API-Key": "tm_wrong"})) == (
+        401,
+        "unauthorized",
+    )
     assert code(client.delete("/api/v1/projects/P1")) == (401, "unauthorized")
     assert code(client.put("/api/v1/projects/P1", json={"title": "t", "abstract": "a"})) == (401, "unauthorized")
     assert matcher.catalogue.count(Kind.PROJECTS) == 1  # nothing changed
     response = client.post("/api/v1/projects", json=[record], headers={"X-API-Key": key})
     assert response.status_code == 200 and response.get_json()["created"] == 1
     response = client.put(
-        "/api/v1/projects/P2", json={"title": "Rust", "abstract": "rust removal"}, headers={"Authorization": f"Bearer {key}"}
+        "/api/v1/projects/P2",
+        json={"title": "Rust", "abstract": "rust removal"},
+        headers={"Authorization": f"Bearer {key}"},
     )
     assert response.status_code == 200 and response.get_json()["updated"] == 1
-    assert client.delete("/api/v1/projects/P2", headers={"X-API-Key": key}).get_json() == {"kind": "projects", "id": "P2", "deleted": True}
+    assert client.delete("/api/v1/projects/P2", headers={"X-API-Key": key}).get_json() == {
+        "kind": "projects",
+        "id": "P2",
+        "deleted": True,
+    }
     assert code(client.delete("/api/v1/projects/P2", headers={"X-API-Key": key})) == (404, "not_found")
     assert matcher.catalogue.count(Kind.PROJECTS) == 1
 
@@ -90,7 +99,9 @@ def test_keys_cli_create_list_revoke(settings):
     assert key.startswith("tm_") and len(key) > 40
     listed = CliRunner().invoke(main, ["--quiet", "--data-dir", data_dir, "keys", "list", "--json"])
     (entry,) = __import__("json").loads(listed.stdout)
-    assert entry["name"] == "office" and entry["active"] and key.startswith(entry["prefix"]) and key not in listed.stdout
+    assert (
+        entry["name"] == "office" and entry["active"] and key.startswith(entry["prefix"]) and key not in listed.stdout
+    )
     revoked = CliRunner().invoke(main, ["--quiet", "--data-dir", data_dir, "keys", "revoke", str(entry["id"])])
     assert revoked.exit_code == 0 and "revoked" in revoked.stdout
     missing = CliRunner().invoke(main, ["--quiet", "--data-dir", data_dir, "keys", "revoke", "99"])
@@ -109,7 +120,10 @@ def test_cors_answers_only_configured_origins(settings, fake_embedder):
     other = client.get("/api/v1/health", headers={"Origin": "https://elsewhere.example.com"})
     assert "Access-Control-Allow-Origin" not in other.headers
     app, _, _ = make_app(settings.replace(data_dir=settings.data_dir / "nocors"), fake_embedder)
-    assert "Access-Control-Allow-Origin" not in app.test_client().get("/api/v1/health", headers={"Origin": "https://x.org"}).headers
+    assert (
+        "Access-Control-Allow-Origin"
+        not in app.test_client().get("/api/v1/health", headers={"Origin": "https://x.org"}).headers
+    )
 
 
 def test_rate_limit_answers_429_json(settings, fake_embedder):
@@ -141,7 +155,14 @@ def test_records_read_back_and_sent_again_keep_their_metadata_flat(settings, fak
     app, matcher, key = make_app(settings, fake_embedder)
     client = app.test_client()
     headers = {"X-API-Key": key}
-    assert client.put("/api/v1/projects/P7", json={"title": "T", "abstract": "A", "grant": 12345678901234567890123}, headers=headers).status_code == 200
+    assert (
+        client.put(
+            "/api/v1/projects/P7",
+            json={"title": "T", "abstract": "A", "grant": 12345678901234567890123},
+            headers=headers,
+        ).status_code
+        == 200
+    )
     stored = client.get("/api/v1/projects/P7").get_json()  # a number past 64 bits still serialises
     assert stored["metadata"] == {"grant": 12345678901234567890123}
     again = {key_: value for key_, value in stored.items() if key_ != "id"}
@@ -154,11 +175,16 @@ def test_request_types_are_strict_and_batch_limits_hold_in_both_shapes(settings,
     app, _, key = make_app(settings, fake_embedder, max_batch_records=2)
     client = app.test_client()
     response = client.post("/api/v1/match", json={"text": "laser", "top_k": True})
-    assert code(response) == (422, "invalid_parameter") and response.get_json()["error"]["details"]["parameter"] == "top_k"
+    assert (
+        code(response) == (422, "invalid_parameter") and response.get_json()["error"]["details"]["parameter"] == "top_k"
+    )
     assert code(client.post("/api/v1/match", json={"text": "laser", "top_k": "3"})) == (422, "invalid_parameter")
     records = [{"id": f"B{n}", "title": "t", "abstract": "a"} for n in range(3)]
     for body in (records, {"records": records}):
-        assert code(client.post("/api/v1/projects", json=body, headers={"X-API-Key": key})) == (413, "payload_too_large")
+        assert code(client.post("/api/v1/projects", json=body, headers={"X-API-Key": key})) == (
+            413,
+            "payload_too_large",
+        )
 
 
 def test_a_warm_worker_freezes_what_it_loaded_and_collects_less_often():

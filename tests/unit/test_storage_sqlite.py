@@ -51,7 +51,11 @@ def test_select_in_reads_more_values_than_one_batch(connection: sqlite3.Connecti
 
 def test_select_in_binds_parameters_before_each_batch(connection: sqlite3.Connection) -> None:
     rows = select_in(
-        connection, "SELECT id FROM items WHERE side = ? AND id IN ({marks}) ORDER BY id", range(1, 8), ("odd",), batch_size=3
+        connection,
+        "SELECT id FROM items WHERE side = ? AND id IN ({marks}) ORDER BY id",
+        range(1, 8),
+        ("odd",),
+        batch_size=3,
     )
     assert [row[0] for row in rows] == [1, 3, 5, 7]
 

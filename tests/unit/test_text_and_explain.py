@@ -44,7 +44,14 @@ def test_terms_are_one_to_three_words_not_crossing_punctuation_or_function_words
 
 
 def test_chinese_terms_join_adjacent_words():
-    assert sorted(terms(tokenize("激光焊接铝合金"))) == ["激光", "激光 焊接", "激光 焊接 铝合金", "焊接", "焊接 铝合金", "铝合金"]
+    assert sorted(terms(tokenize("激光焊接铝合金"))) == [
+        "激光",
+        "激光 焊接",
+        "激光 焊接 铝合金",
+        "焊接",
+        "焊接 铝合金",
+        "铝合金",
+    ]
 
 
 def test_language_detection():
@@ -71,7 +78,9 @@ def test_language_detection_agrees_with_counting_every_character():
 
 def _shared(query: dict[str, str], match: dict[str, str]) -> list[str]:
     # weight by number of words, so phrases outrank their parts, as corpus IDF does
-    return [term.term for term in shared_terms(FieldTerms.of(query), FieldTerms.of(match), lambda key: 1 + key.count(" "))]
+    return [
+        term.term for term in shared_terms(FieldTerms.of(query), FieldTerms.of(match), lambda key: 1 + key.count(" "))
+    ]
 
 
 def test_shared_english_phrases_name_each_idea_once():
@@ -96,7 +105,10 @@ def test_shared_terms_in_mixed_text_with_offsets_in_both():
     query = {"text": "需要SiC功率模块 for EV inverters"}
     match = {"title": "SiC功率模块封装", "abstract": "Packaging for EV inverters."}
     shared = shared_terms(FieldTerms.of(query), FieldTerms.of(match), lambda key: 1 + key.count(" "))
-    assert [(term.term, term.key) for term in shared] == [("SiC功率模块", "sic 功率 模块"), ("EV inverters", "ev invert")]
+    assert [(term.term, term.key) for term in shared] == [
+        ("SiC功率模块", "sic 功率 模块"),
+        ("EV inverters", "ev invert"),
+    ]
     first = shared[0]
     assert [(o.field, o.start, o.end) for o in first.query] == [("text", 2, 9)]
     assert [(o.field, o.start, o.end) for o in first.match] == [("title", 0, 7)]
@@ -124,9 +136,14 @@ def test_a_phrase_replaces_its_word_or_joins_it_when_the_word_also_stands_alone(
     weights = {"tray": 3.0, "batteri tray": 2.5, "batteri": 1.0}
     only_inside = _shared_weighted({"text": "Battery trays leak."}, {"text": "Welded battery trays."}, weights)
     assert only_inside == ["Battery trays"]
-    also_alone = _shared_weighted({"text": "Battery trays leak. Test trays too."}, {"text": "Welded battery trays."}, weights)
+    also_alone = _shared_weighted(
+        {"text": "Battery trays leak. Test trays too."}, {"text": "Welded battery trays."}, weights
+    )
     assert also_alone == ["trays", "Battery trays"]
 
 
 def _shared_weighted(query: dict[str, str], match: dict[str, str], weights: dict[str, float]) -> list[str]:
-    return [term.term for term in shared_terms(FieldTerms.of(query), FieldTerms.of(match), lambda key: weights.get(key, 0.0))]
+    return [
+        term.term
+        for term in shared_terms(FieldTerms.of(query), FieldTerms.of(match), lambda key: weights.get(key, 0.0))
+    ]

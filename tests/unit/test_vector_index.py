@@ -119,7 +119,12 @@ def test_save_and_load_round_trip_with_manifest(tmp_path):
     assert set(keys[scores > 0].tolist()) == {key for key in index.vector.entries if key % 7 == 3}
     manifest = store.manifest(Kind.PROJECTS)
     assert {k: manifest[k] for k in ("model", "dimension", "count", "passages", "format_version", "kind")} == {
-        "model": "model-a", "dimension": 16, "count": 200, "passages": 200, "format_version": 2, "kind": "projects",
+        "model": "model-a",
+        "dimension": 16,
+        "count": 200,
+        "passages": 200,
+        "format_version": 2,
+        "kind": "projects",
     }
     assert store.load(Kind.NEEDS, "model-a", POLICY, BM25) is None
 

@@ -163,5 +163,10 @@ def test_cli_choices_are_the_librarys_enums_in_their_order():
 
 
 def test_a_cli_integer_filter_that_is_not_a_number_is_a_usage_error(settings):
-    result = CliRunner().invoke(main, ["--data-dir", str(settings.data_dir), "match", "--text", "x", "--filter", "trl_min=high"])
-    assert result.exit_code == 2 and "Invalid value for --filter: trl_min takes a whole number, got 'high'" in result.output
+    result = CliRunner().invoke(
+        main, ["--data-dir", str(settings.data_dir), "match", "--text", "x", "--filter", "trl_min=high"]
+    )
+    assert (
+        result.exit_code == 2
+        and "Invalid value for --filter: trl_min takes a whole number, got 'high'" in result.output
+    )
