@@ -15,6 +15,7 @@ import logging
 from pathlib import Path
 
 from common import SHARED_DATA, bench_settings, work_dir
+from matcher.engine import open as open_matcher
 from matcher.evaluation.faithfulness import explain_eval
 
 TARGETS = {"faithful_share": 0.95, "sufficiency_mean": 0.9, "sufficiency_p10": 0.7, "coverage": 0.98}

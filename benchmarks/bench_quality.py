@@ -21,6 +21,7 @@ import logging
 from pathlib import Path
 
 from common import SHARED_DATA, bench_settings, missing_shared, skip_message, work_dir
+from matcher.engine import open as open_matcher
 from matcher.evaluation.runner import evaluate, method_policies
 from matcher.retrieval.ranking import RankingPolicy
 

@@ -27,7 +27,7 @@ from matcher.explanation.explainer import Explainer
 from matcher.index.factory import vector_index_class
 from matcher.index.store import IndexStore, SideIndex
 from matcher.indexing.indexes import Indexes
-from matcher.indexing.ingestion import IngestReport, Ingestion
+from matcher.indexing.ingestion import Ingestion, IngestReport
 from matcher.outcomes.store import OutcomeStore
 from matcher.pipeline.candidates import allowed_keys
 from matcher.pipeline.explain import explain_query
@@ -63,7 +63,8 @@ def make_stages(settings: Settings, embedder: Embedder) -> list[RankingStage]:
     return [STAGES[name](settings, embedder) for name in names]
 
 
-def open(settings: Settings, embedder: Embedder | None = None) -> Matcher:  # noqa: A001 -- the library's entry point
+# Shadows the builtin on purpose: `matcher.engine.open(settings)` is the library's entry point.
+def open(settings: Settings, embedder: Embedder | None = None) -> Matcher:
     """A data folder's matcher with the collaborators the settings choose; nothing heavy loads yet."""
     embedder = embedder or make_embedder(
         settings.embedding_backend, settings.model_name, settings.model_path, settings.batch_size

@@ -10,8 +10,8 @@ from flask import Flask, Response, current_app, g, request
 from flask_limiter import Limiter
 from flask_limiter.util import get_remote_address
 
-from service.api_keys import ApiKeys, KeyInfo
 from matcher.config import Settings
+from service.api_keys import ApiKeys, KeyInfo
 from service.errors import ApiError
 
 KEY_HEADER = "X-API-Key"

@@ -8,14 +8,13 @@ from typing import Any
 from flask import Flask
 
 from matcher.config import Settings, load_settings
-from matcher.engine import Matcher
-from matcher.engine import open as open_matcher
-from service.api_keys import ApiKeys
-from service.plan_jobs import PlanJobs
+from matcher.engine import Matcher, open as open_matcher
 from service.access import install_cors, install_limits
 from service.api import api
+from service.api_keys import ApiKeys
 from service.errors import register_error_handlers
 from service.json_provider import OrjsonProvider
+from service.plan_jobs import PlanJobs
 from service.web import web
 
 EXTENSION = "techmatch"

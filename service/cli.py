@@ -321,9 +321,8 @@ def explain_eval(
     work_dir: Path | None,
 ) -> None:
     """Measure whether explanations are faithful on a BEIR folder (ERASER comprehensiveness, sufficiency, coverage)."""
-    from matcher.evaluation.faithfulness import explain_eval as run_explain_eval
-
     from matcher.engine import open as open_matcher
+    from matcher.evaluation.faithfulness import explain_eval as run_explain_eval
 
     report = run_explain_eval(dataset_dir, _settings(context), max_queries, seed, split, work_dir, opener=open_matcher)
     data = report.to_dict()
@@ -527,8 +526,8 @@ def keys_revoke(context: click.Context, key_id: int) -> None:
 
 
 def _open_keys(context: click.Context) -> Any:
-    from service.api_keys import ApiKeys
     from matcher.storage.catalogue import Catalogue
+    from service.api_keys import ApiKeys
 
     settings = _settings(context)
     Catalogue(settings.catalogue_path).migrate()
@@ -541,8 +540,8 @@ def outcomes() -> None:
 
 
 def _open_outcomes(context: click.Context) -> Any:
-    from matcher.storage.catalogue import Catalogue
     from matcher.outcomes.store import OutcomeStore
+    from matcher.storage.catalogue import Catalogue
 
     settings = _settings(context)
     Catalogue(settings.catalogue_path).migrate()

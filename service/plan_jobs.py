@@ -138,7 +138,7 @@ class PlanJobs:
         except MatcherError as error:
             self._fail(job_id, error.to_dict())
             return
-        except Exception as error:  # noqa: BLE001 -- a job must end with a state, whatever happened
+        except Exception as error:  # a job must end with a state, whatever happened
             log.exception("Plan job %s failed", job_id)
             self._fail(job_id, {"code": "internal_error", "message": f"{type(error).__name__}: {error}"})
             return

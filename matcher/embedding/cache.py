@@ -32,7 +32,7 @@ def _setup(connection: sqlite3.Connection) -> None:
 
 
 def cache_key(model_name: str, text: str) -> bytes:
-    return hashlib.sha256(f"{model_name}\x00{text}".encode("utf-8")).digest()
+    return hashlib.sha256(f"{model_name}\x00{text}".encode()).digest()
 
 
 class VectorCache:

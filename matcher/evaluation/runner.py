@@ -21,8 +21,8 @@ from matcher.evaluation.beir import BeirSet, load_beir
 from matcher.evaluation.metrics import summarise
 from matcher.index.lexical import lexical_tokens
 from matcher.pipeline.reader import Opener, Workspace
-from matcher.retrieval.ranking import Fusion, Method, RankingPolicy
 from matcher.records import Kind, Record
+from matcher.retrieval.ranking import Fusion, Method, RankingPolicy
 from matcher.retrieval.retrieve import retrieve
 from matcher.text.passages import passages
 

@@ -9,15 +9,15 @@ from collections.abc import Iterable, Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 
-from matcher.storage.catalogue import Catalogue, text_hash
-from matcher.explanation.explain import Explanation, ExplainPolicy, explain_all
+from matcher.embedding.cache import VectorCache
+from matcher.explanation.explain import ExplainPolicy, Explanation, explain_all
 from matcher.explanation.profile import PROFILE_VERSION, Candidates, Profile, ProfileBuilder, Source
+from matcher.explanation.store import ProfileStore
 from matcher.explanation.terms import idf
 from matcher.index.store import TOKENIZER_VERSION
-from matcher.explanation.store import ProfileStore
 from matcher.records import Kind, Record
+from matcher.storage.catalogue import Catalogue, text_hash
 from matcher.text.passages import PassagePolicy
-from matcher.embedding.cache import VectorCache
 
 log = logging.getLogger(__name__)
 

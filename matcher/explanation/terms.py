@@ -37,7 +37,7 @@ class TermPlaces:
     The dicts are shared too: read them, never change them.
     """
 
-    __slots__ = ("surface", "dicts", "_occurrences")
+    __slots__ = ("_occurrences", "dicts", "surface")
 
     def __init__(self, surface: str, dicts: list[dict[str, Any]]) -> None:
         self.surface = surface

@@ -22,10 +22,10 @@ import faiss
 
 from matcher.errors import IndexMismatch
 from matcher.index.lexical import BM25Parameters, LexicalIndex
+from matcher.index.vector import VectorIndex
 from matcher.records import Kind
 from matcher.support.clock import utc_now
 from matcher.text.passages import PassagePolicy
-from matcher.index.vector import VectorIndex
 
 log = logging.getLogger(__name__)
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import threading
 from collections.abc import Callable
 
@@ -86,7 +87,7 @@ class Indexes:
                 [text for group in groups for text in group], description=f"Indexing {kind.value}", with_sentences=True
             )
             bounds = np.cumsum([0, *(len(group) for group in groups)])
-            blocks = [flat[start:end] for start, end in zip(bounds[:-1], bounds[1:])]
+            blocks = [flat[start:end] for start, end in itertools.pairwise(bounds)]
             index.vector.add(missing, blocks, [wanted[key] for key in missing])
             index.lexical.set(missing, [lexical_tokens(records[key].text) for key in missing])
             index.revision = revision

@@ -14,9 +14,9 @@ from typing import Any
 
 from openpyxl import Workbook
 
-from matcher.support.atomic_files import write_atomically
 from matcher.errors import InvalidInput
 from matcher.introductions.planner import COLUMNS
+from matcher.support.atomic_files import write_atomically
 
 FORMATS = ("csv", "xlsx")
 XLSX_MEDIA_TYPE = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"

@@ -13,12 +13,12 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from matcher.support.arrays import ranges
+from matcher.index.vector import VectorIndex
 from matcher.outcomes.evaluation import OutcomeEvaluation, evaluate_outcomes
 from matcher.outcomes.store import Pair
 from matcher.pipeline.reader import Reader
 from matcher.records import Kind
-from matcher.index.vector import VectorIndex
+from matcher.support.arrays import ranges
 
 BLOCK_CELLS = 2_000_000  # passage-by-passage similarities at once (8 MB; the peak is about six times that)
 

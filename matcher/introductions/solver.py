@@ -102,7 +102,7 @@ def solve_flow(pairs: PairTable, caps: Caps) -> np.ndarray:
             arc(institution_node, 1, caps.per_institution)
         pair_arcs.append(len(tails))
         tails.append(entry), heads.append(project_node), capacities.append(1)
-        costs.append(-int(round(float(score) * SCORE_SCALE)))
+        costs.append(-round(float(score) * SCORE_SCALE))
     need_count = len({need for need in pairs.needs})
     project_count = len({project for project in pairs.projects})
     supply = min(len(pairs), need_count * caps.per_need, project_count * caps.per_project)

@@ -202,8 +202,8 @@ def _timestamp(value: Any) -> str:
             "recorded_at", "invalid_date", f"'recorded_at' must be a date (YYYY-MM-DD) or ISO date-time, got {value!r}"
         ) from None
     if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=dt.timezone.utc)
-    return moment.astimezone(dt.timezone.utc).isoformat(timespec="seconds")
+        moment = moment.replace(tzinfo=dt.UTC)
+    return moment.astimezone(dt.UTC).isoformat(timespec="seconds")
 
 
 def parse_outcome(values: Mapping[str, Any], author: str, recorded_at: Any = None) -> NewOutcome:
@@ -387,11 +387,10 @@ class OutcomeStore:
                 status = parse_status(status)
             clauses.append("status = ?")
             parameters.append(status.value)
-        if limit is not None:
-            if isinstance(limit, bool) or not isinstance(limit, int) or limit < 1:
-                raise InvalidInput(
-                    f"'limit' must be a whole number of at least 1, got {limit!r}", details={"parameter": "limit"}
-                )
+        if limit is not None and (isinstance(limit, bool) or not isinstance(limit, int) or limit < 1):
+            raise InvalidInput(
+                f"'limit' must be a whole number of at least 1, got {limit!r}", details={"parameter": "limit"}
+            )
         where = f"WHERE {' AND '.join(clauses)}" if clauses else ""
         tail = f" LIMIT {min(limit, SQLITE_MAX_INTEGER)}" if limit is not None else ""
         with self._connections.connect() as connection:

@@ -21,7 +21,7 @@ from matcher.explanation.explainer import Explainer
 from matcher.index.store import SideIndex
 from matcher.indexing.ingestion import IngestReport
 from matcher.outcomes.store import OutcomeStore
-from matcher.pipeline.query import QueryBuilder, Query
+from matcher.pipeline.query import Query, QueryBuilder
 from matcher.pipeline.request import MatchRequest, MatchResult
 from matcher.records import Kind, Record
 from matcher.retrieval.ranking import Ranked, RankingPolicy

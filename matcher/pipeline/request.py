@@ -9,8 +9,8 @@ from typing import Any
 from matcher.config import Settings
 from matcher.errors import InvalidInput, TooLarge
 from matcher.explanation.explain import Explanation
-from matcher.retrieval.ranking import Method, Ranked, RankingPolicy
 from matcher.records import Kind, Record
+from matcher.retrieval.ranking import Method, Ranked, RankingPolicy
 
 
 class Direction(str, Enum):

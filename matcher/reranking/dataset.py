@@ -19,9 +19,9 @@ from matcher.errors import NotFound
 from matcher.outcomes.pairs import Pair, PairOutcome, latest_by_pair
 from matcher.pipeline.query import Query
 from matcher.pipeline.reader import Reader
-from matcher.retrieval.ranking import Ranked
 from matcher.records import Kind, Record
 from matcher.reranking.features import FEATURES, Candidate, feature_matrix
+from matcher.retrieval.ranking import Ranked
 
 log = logging.getLogger(__name__)
 

@@ -16,8 +16,8 @@ from typing import Any
 import numpy as np
 
 from matcher.explanation.explain import Explanation
-from matcher.retrieval.ranking import Ranked
 from matcher.records import Record
+from matcher.retrieval.ranking import Ranked
 
 # Bump when a feature's meaning or the list changes: a saved model names the version it was fitted on.
 FEATURE_VERSION = 1

@@ -10,10 +10,10 @@ from typing import Any
 
 import numpy as np
 
-from matcher.support.atomic_files import write_atomically
 from matcher.config import Settings
-from matcher.retrieval.ranking import Method
 from matcher.reranking.features import FEATURE_VERSION, FEATURES
+from matcher.retrieval.ranking import Method
+from matcher.support.atomic_files import write_atomically
 
 log = logging.getLogger(__name__)
 

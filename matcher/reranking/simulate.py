@@ -16,11 +16,11 @@ from dataclasses import dataclass
 
 from tqdm import tqdm
 
-from matcher.indexing.ingestion import IngestReport
-from matcher.pipeline.reader import Workspace
 from matcher.evaluation.beir import BeirSet
 from matcher.index.lexical import LexicalIndex, lexical_tokens
+from matcher.indexing.ingestion import IngestReport
 from matcher.outcomes.store import AgreementType, DeclineReason, OutcomeStatus
+from matcher.pipeline.reader import Workspace
 from matcher.records import Kind, Record
 from matcher.reranking.dataset import base_ranking, need_query
 

@@ -19,9 +19,9 @@ from typing import Any
 import numpy as np
 
 from matcher.errors import InvalidInput, MatcherError
-from matcher.pipeline.reader import Reader
 from matcher.evaluation.metrics import METRICS, ordered_labels
 from matcher.outcomes.pairs import Pair
+from matcher.pipeline.reader import Reader
 from matcher.reranking.dataset import Dataset, build_dataset, latest_labels
 from matcher.reranking.model import Linear, RerankerModel, Trees, base_signature
 from matcher.support.clock import utc_now

@@ -11,12 +11,12 @@ import hashlib
 import json
 from collections import Counter
 from collections.abc import Collection, Iterable, Iterator
-from typing import Any
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from matcher.errors import NotFound
-from matcher.filters import FilterType, Filters
+from matcher.filters import Filters, FilterType
 from matcher.records import Kind, Record
 from matcher.storage.migrations import CATALOGUE
 from matcher.storage.sqlite import ThreadConnections, select_in

@@ -7,4 +7,4 @@ import datetime as dt
 
 def utc_now() -> str:
     """Now in UTC as ISO text to the second: sortable as text, the form every stored time takes."""
-    return dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")
+    return dt.datetime.now(dt.UTC).isoformat(timespec="seconds")

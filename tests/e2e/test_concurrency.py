@@ -9,8 +9,8 @@ from __future__ import annotations
 import json
 import threading
 
-from service.api_keys import ApiKeys
 from matcher.storage.catalogue import Catalogue
+from service.api_keys import ApiKeys
 from tests.e2e.conftest import call, copy_sample, serve
 
 BATCH_SIZE = 5

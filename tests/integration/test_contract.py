@@ -20,8 +20,8 @@ from schemathesis.checks import (
 
 from matcher.config import load_settings
 from service import create_app
-from service.openapi import openapi_document
 from service.api_keys import ApiKeys
+from service.openapi import openapi_document
 
 CHECKS = [not_a_server_error, status_code_conformance, content_type_conformance, response_schema_conformance]
 OPERATIONS = [

@@ -16,8 +16,8 @@ from matcher.introductions.planner import PlanRequest, plan_introductions
 from matcher.introductions.scoring import pair_similarities
 from matcher.records import Kind
 from service import create_app
-from service.cli import main
 from service.api_keys import ApiKeys
+from service.cli import main
 
 CONFLICTS = [
     {"project": "Northeast Automotive University", "need": "Changbai Auto Parts Co., Ltd."},

@@ -11,10 +11,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from matcher.storage.catalogue import SCHEMA_VERSION, Catalogue
 from matcher.engine import Matcher, open as open_matcher
 from matcher.errors import InvalidInput, NotFound, TooLarge, Unavailable, ValidationFailed
 from matcher.records import Kind
+from matcher.storage.catalogue import SCHEMA_VERSION, Catalogue
 from matcher.text.tokenize import term_set
 from tests.conftest import FakeEmbedder
 
@@ -108,7 +108,7 @@ def test_catalogue_is_created_at_the_current_schema_in_wal_mode(settings, fake_e
 def test_a_file_with_any_problem_changes_nothing(matcher, tmp_path):
     before = state(matcher)
     encoded_before = len(matcher.embedder.encoded)
-    bad = PROJECTS[:2] + [{"id": "P9", "title": "New", "abstract": "new text", "trl": 11}]
+    bad = [*PROJECTS[:2], {"id": "P9", "title": "New", "abstract": "new text", "trl": 11}]
     with pytest.raises(ValidationFailed) as caught:
         matcher.ingest_file(write_jsonl(tmp_path / "bad.jsonl", bad), Kind.PROJECTS, delete_missing=True)
     assert [(p.row, p.field, p.code) for p in caught.value.problems] == [(3, "trl", "invalid_trl")]

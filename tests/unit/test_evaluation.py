@@ -8,10 +8,10 @@ from pathlib import Path
 
 import pytest
 
+from matcher.engine import open as open_matcher
 from matcher.errors import InvalidInput, ValidationFailed
 from matcher.evaluation.beir import load_beir
 from matcher.evaluation.metrics import ndcg_at, recall_at, reciprocal_rank, summarise
-from matcher.engine import open as open_matcher
 from matcher.evaluation.runner import evaluate, in_split
 
 
@@ -72,7 +72,7 @@ def test_beir_reader_names_bad_files(tmp_path):
     (folder / "qrels" / "test.tsv").write_text("q1\td1\n")
     with pytest.raises(ValidationFailed, match=r"test.tsv, row 1: expected 'query-id<TAB>corpus-id<TAB>score'"):
         load_beir(folder)
-    with pytest.raises(ValidationFailed, match="corpus.jsonl: missing"):
+    with pytest.raises(ValidationFailed, match=r"corpus\.jsonl: missing"):
         load_beir(tmp_path)
 
 
@@ -95,7 +95,7 @@ def test_evaluation_ranks_every_method_and_writes_a_trec_run(tmp_path, settings,
         assert result.to_dict()["ndcg@10"] == 1.0 and result.metrics["mrr"] == 1.0
     lines = run_path.read_text().splitlines()
     assert len(lines) == 4 * 3 * 3
-    qid, q0, doc, position, score, method = lines[0].split()
+    qid, q0, doc, position, _score, method = lines[0].split()
     assert (qid, q0, doc, position, method) == ("q1", "Q0", "d1", "1", "bm25")
     encoded = len(fake_embedder.encoded)
     evaluate(folder, settings, ["hybrid"], embedder=fake_embedder, opener=open_matcher)

@@ -11,6 +11,7 @@ from openpyxl import load_workbook
 from scipy.optimize import Bounds, LinearConstraint, milp
 
 from matcher.errors import ValidationFailed
+from matcher.index.vector import VectorIndex
 from matcher.ingest.readers import read_table
 from matcher.introductions.conflicts import find_exclusions, party_marks, rules_from_objects, rules_from_table
 from matcher.introductions.export import plan_csv, plan_xlsx, write_plan
@@ -18,7 +19,6 @@ from matcher.introductions.planner import COLUMNS
 from matcher.introductions.scoring import best_pairs, ranks_within, record_similarities, side_vectors
 from matcher.introductions.solver import Caps, PairTable, solve_flow, solve_greedy
 from matcher.records import Kind, Record
-from matcher.index.vector import VectorIndex
 
 # -- solver ----------------------------------------------------------------------------------
 
@@ -39,7 +39,7 @@ def _milp_optimum(pairs: PairTable, caps: Caps) -> float:
             groups.setdefault(name, []).append(i)
             limits[name] = limit
     matrix = np.zeros((len(groups), len(pairs)))
-    for row, (name, members) in enumerate(groups.items()):
+    for row, members in enumerate(groups.values()):
         matrix[row, members] = 1
     result = milp(
         -pairs.scores.astype(float),
@@ -317,7 +317,7 @@ def test_xlsx_export_has_the_plan_and_its_summary(tmp_path):
 
 
 def test_a_wrong_suffix_writes_nothing(tmp_path):
-    with pytest.raises(Exception, match="csv or .xlsx"):
+    with pytest.raises(Exception, match=r"csv or \.xlsx"):
         write_plan(PLAN, tmp_path / "plan.txt")
     assert list(tmp_path.iterdir()) == []
 

@@ -211,7 +211,7 @@ def test_record_many_stores_rows_with_their_own_author_and_date(matcher):
         {"project_id": "P2", "need_id": "N1", "status": "contacted", "author": "carol", "score": "", "note": ""},
     )
     stored = matcher.outcomes.record_many(rows, "outcomes.csv", author="bob")
-    assert [(o.author, o.score, o.recorded_at[:10]) for o in stored][0] == ("bob", 0.7, "2024-05-01")
+    assert (stored[0].author, stored[0].score, stored[0].recorded_at[:10]) == ("bob", 0.7, "2024-05-01")
     assert (stored[1].author, stored[1].score) == ("carol", None)
     assert matcher.outcomes.list() == sorted(stored, key=lambda o: o.recorded_at, reverse=True)
     assert isinstance(stored[0], Outcome)

@@ -6,12 +6,12 @@ import json
 import os
 import sqlite3
 
-from matcher.storage.catalogue import Catalogue
 from matcher.config import load_settings
 from matcher.errors import InvalidInput
+from matcher.introductions.planner import PlanRequest
+from matcher.storage.catalogue import Catalogue
 from service import plan_jobs as jobs
 from service.plan_jobs import PlanJobs
-from matcher.introductions.planner import PlanRequest
 
 
 def test_a_failed_plan_keeps_the_errors_code_and_a_dead_worker_fails_its_job(tmp_path, monkeypatch):

@@ -9,14 +9,13 @@ import numpy as np
 import pytest
 
 from matcher.errors import InvalidInput
+from matcher.evaluation.metrics import average_precision, ndcg, ordered_labels
 from matcher.explanation.explain import Explanation
 from matcher.explanation.terms import SharedTerm, TermPlaces
-from matcher.retrieval.ranking import Ranked
-from matcher.records import Kind, Record
 from matcher.outcomes.pairs import Pair
+from matcher.records import Kind, Record
 from matcher.reranking.dataset import Dataset, latest_labels
 from matcher.reranking.features import FEATURES, Candidate, pair_features
-from matcher.evaluation.metrics import average_precision, ndcg, ordered_labels
 from matcher.reranking.model import Linear, RerankerModel, Trees, load_model
 from matcher.reranking.training import (
     CrossValidation,
@@ -28,6 +27,7 @@ from matcher.reranking.training import (
     fit,
     grouped_folds,
 )
+from matcher.retrieval.ranking import Ranked
 
 
 def test_average_precision_and_ndcg_of_ranked_labels():
@@ -222,7 +222,7 @@ def test_compare_measures_only_needs_with_both_labels():
         np.vstack([dataset.features, np.zeros((2, len(FEATURES)))]),
         np.concatenate([dataset.labels, [False, False]]),
         np.concatenate([dataset.needs, np.asarray(["N9", "N9"], dtype=object)]),
-        dataset.projects + ["Px", "Py"],
+        [*dataset.projects, "Px", "Py"],
         np.concatenate([dataset.base_ranks, [1, 2]]),
     )
     assert one_label.evaluable_needs() == ["N0", "N1", "N2", "N3"]

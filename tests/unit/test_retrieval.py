@@ -5,13 +5,13 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from matcher.index.store import SideIndex
 from matcher.index.lexical import LexicalIndex
-from matcher.retrieval.ranking import Fusion, Method, RankingPolicy
+from matcher.index.store import SideIndex
+from matcher.index.vector import VectorIndex
 from matcher.records import Kind
+from matcher.retrieval.ranking import Fusion, Method, RankingPolicy
 from matcher.retrieval.retrieve import retrieve
 from matcher.text.passages import PassagePolicy
-from matcher.index.vector import VectorIndex
 
 
 def unit(*values: float) -> np.ndarray:

@@ -11,8 +11,8 @@ from click.testing import CliRunner
 from matcher.engine import open as open_matcher
 from matcher.records import Kind
 from service import create_app
-from service.cli import main
 from service.api_keys import ApiKeys
+from service.cli import main
 
 PROJECT = {"id": "P1", "title": "Laser welding", "abstract": "laser welding of aluminium battery trays"}
 NEED = {"id": "N1", "title": "Tray welding", "description": "aluminium battery trays laser welding"}
@@ -83,7 +83,7 @@ def test_reads_are_public_unless_configured(settings, fake_embedder):
 
 def test_keys_are_stored_hashed_and_never_logged(settings, fake_embedder, caplog):
     caplog.set_level(logging.DEBUG)
-    app, matcher, key = make_app(settings, fake_embedder)
+    app, _matcher, key = make_app(settings, fake_embedder)
     app.test_client().post("/api/v1/projects", json=[PROJECT], headers={"X-API-Key": key})
     with sqlite3.connect(settings.catalogue_path) as connection:
         rows = connection.execute("SELECT * FROM api_keys").fetchall()
@@ -136,7 +136,7 @@ def test_rate_limit_answers_429_json(settings, fake_embedder):
 
 
 def test_body_over_the_limit_is_413_json(settings, fake_embedder):
-    app, _, key = make_app(settings, fake_embedder, max_request_bytes=1000)
+    app, _, _key = make_app(settings, fake_embedder, max_request_bytes=1000)
     response = app.test_client().post("/api/v1/match", json={"text": "x" * 2000})
     assert code(response) == (413, "payload_too_large")
 
@@ -152,7 +152,7 @@ def test_the_page_and_the_docs_are_served_by_the_app(settings, fake_embedder, pa
 
 
 def test_records_read_back_and_sent_again_keep_their_metadata_flat(settings, fake_embedder):
-    app, matcher, key = make_app(settings, fake_embedder)
+    app, _matcher, key = make_app(settings, fake_embedder)
     client = app.test_client()
     headers = {"X-API-Key": key}
     assert (

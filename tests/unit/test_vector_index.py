@@ -11,12 +11,12 @@ import numpy as np
 import pytest
 
 from matcher.errors import IndexMismatch
-from matcher.index.store import IndexStore, SideIndex
 from matcher.index.lexical import BM25Parameters, LexicalIndex
-from matcher.retrieval.ranking import Method, RankingPolicy, rank
-from matcher.records import Kind
-from matcher.text.passages import PassagePolicy
+from matcher.index.store import IndexStore, SideIndex
 from matcher.index.vector import PASSAGE_BITS, VectorIndex
+from matcher.records import Kind
+from matcher.retrieval.ranking import Method, RankingPolicy, rank
+from matcher.text.passages import PassagePolicy
 
 DENSE = RankingPolicy(method=Method.DENSE)
 POLICY = PassagePolicy()
@@ -143,7 +143,7 @@ def test_loading_an_index_of_another_model_says_which_and_how_to_rebuild(tmp_pat
 def test_loading_an_index_made_with_other_passages_is_refused(tmp_path):
     store = IndexStore(tmp_path)
     store.save(side())
-    with pytest.raises(IndexMismatch, match="was built with passages .* but the configuration asks for"):
+    with pytest.raises(IndexMismatch, match=r"was built with passages .* but the configuration asks for"):
         store.load(Kind.PROJECTS, "model-a", PassagePolicy(max_units=100), BM25)
 
 
