@@ -278,7 +278,7 @@ class Matcher:
                 "records": self.catalogue.count(kind),
                 "indexed": manifest["count"] if manifest else 0,
                 "index_model": manifest["model"] if manifest else None,
-                "in_sync": bool(manifest) and manifest["revision"] == revision,
+                "in_sync": manifest["revision"] == revision if manifest else False,
             }
         reranker = self.stage(LearntReranker.name)
         return {

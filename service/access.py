@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Callable
-from typing import Any
+from typing import Any, cast
 
 from flask import Flask, Response, current_app, g, request
-from flask_limiter import Limiter
+from flask_limiter import Limit, Limiter
 from flask_limiter.util import get_remote_address
 
 from matcher.config import Settings
@@ -42,7 +42,7 @@ def _check_key() -> None:
 
 def current_key() -> KeyInfo | None:
     """The key that authorised this request (its id and name, never the key), or None for a public read."""
-    return g.get("techmatch_key")
+    return cast("KeyInfo | None", g.get("techmatch_key"))
 
 
 def keyed(view: Callable[..., Any]) -> Callable[..., Any]:
@@ -87,7 +87,7 @@ def _limit_key() -> str:
 
 def install_limits(app: Flask, settings: Settings) -> Limiter:
     """Per-address request limits (per worker process: the counts live in its memory)."""
-    limits = [settings.rate_limit] if settings.rate_limit.strip() else []
+    limits: list[str | Callable[[], str] | Limit] = [settings.rate_limit] if settings.rate_limit.strip() else []
     limiter = Limiter(_limit_key, app=app, default_limits=limits, storage_uri="memory://", headers_enabled=True)
     app.extensions[LIMITER] = limiter
     return limiter

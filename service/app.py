@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from flask import Flask
@@ -41,7 +41,9 @@ def create_app(config: Settings | Mapping[str, Any] | None = None, matcher: Matc
     if settings.write_rate_limit.strip():
         for endpoint, view in list(app.view_functions.items()):
             if getattr(view, "techmatch_write", False):
-                app.view_functions[endpoint] = limiter.limit(settings.write_rate_limit)(view)
+                # Seen as one callable, not Flask's sync-or-async union, which the limiter's typing cannot split.
+                write_view: Callable[..., Any] = view
+                app.view_functions[endpoint] = limiter.limit(settings.write_rate_limit)(write_view)
     install_cors(app, settings)
     register_error_handlers(app)
     return app

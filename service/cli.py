@@ -23,7 +23,7 @@ from matcher.pipeline.request import Direction, MatchResult
 from matcher.records import Kind
 
 
-def _choice(enum: type[Enum]) -> click.Choice:
+def _choice(enum: type[Enum]) -> click.Choice[str]:
     """A click choice of the library enum's values, in its order."""
     return click.Choice([member.value for member in enum])
 

@@ -61,7 +61,7 @@ def error_response(status: int, code: str, message: str, details: dict[str, Any]
 def _status_of(error: MatcherError) -> int:
     for cls in type(error).__mro__:
         if cls in STATUS_OF:
-            return STATUS_OF[cls]  # type: ignore[index]
+            return STATUS_OF[cls]
     return 500
 
 

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import json
-from typing import Any
+from typing import Any, cast
 
 import orjson
+from flask import Flask
 from flask.json.provider import DefaultJSONProvider
 
 
@@ -23,4 +24,6 @@ class OrjsonProvider(DefaultJSONProvider):
         return _encode(obj).decode("utf-8")
 
     def response(self, *args: Any, **kwargs: Any) -> Any:
-        return self._app.response_class(_encode(self._prepare_response_obj(args, kwargs)), mimetype=self.mimetype)
+        # Flask types `_app` as its sans-IO App, whose Response takes a status first; the app is a Flask.
+        app = cast(Flask, self._app)
+        return app.response_class(_encode(self._prepare_response_obj(args, kwargs)), mimetype=self.mimetype)

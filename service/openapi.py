@@ -47,7 +47,10 @@ ERRORS = {
     "500": "An unexpected error (see the server log)",
     "503": "No index yet, or an index of another model",
 }
-INPUT_OF = {Kind.PROJECTS: (ProjectIn, ProjectBatch, ProjectFields), Kind.NEEDS: (NeedIn, NeedBatch, NeedFields)}
+INPUT_OF: dict[Kind, tuple[type[BaseModel], type[BaseModel], type[BaseModel]]] = {
+    Kind.PROJECTS: (ProjectIn, ProjectBatch, ProjectFields),
+    Kind.NEEDS: (NeedIn, NeedBatch, NeedFields),
+}
 
 
 class _Components:

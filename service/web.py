@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from html import escape
-from typing import Any
+from typing import Any, cast
 
 from flask import Blueprint, current_app, send_from_directory
 from flask.typing import ResponseReturnValue
@@ -20,7 +20,7 @@ def index() -> ResponseReturnValue:
 
 def _schema_name(schema: dict[str, Any]) -> str:
     if "$ref" in schema:
-        return schema["$ref"].rsplit("/", 1)[-1]
+        return cast(str, schema["$ref"]).rsplit("/", 1)[-1]
     if "oneOf" in schema:
         return " or ".join(_schema_name(option) for option in schema["oneOf"])
     if schema.get("type") == "array":

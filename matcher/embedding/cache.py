@@ -11,6 +11,7 @@ import logging
 import sqlite3
 import threading
 from collections import OrderedDict
+from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
@@ -132,10 +133,12 @@ class VectorCache:
     def sentence_vectors(self, texts: list[str]) -> list[SpanVectors]:
         """The sentence sums of ``texts``; a text stored without them is encoded once more to get them."""
         keys = [cache_key(self.embedder.name, text) for text in texts]
+        found: dict[bytes, SpanVectors] = {}
         with self._lock:
-            found = {
-                key: self._memory[key][1] for key in keys if key in self._memory and self._memory[key][1] is not None
-            }
+            for key in keys:
+                held = self._memory.get(key)
+                if held is not None and held[1] is not None:
+                    found[key] = held[1]
         missing = [key for key in dict.fromkeys(keys) if key not in found]
         if missing:
             found.update(self._lookup_sentences(missing))
@@ -197,12 +200,13 @@ class VectorCache:
         unknown = {key: text for key, text in zip(keys, texts) if key not in found}
         if unknown:
             vectors, parts = self._encode(list(unknown.values()), with_sentences, embedder)
-            found.update(zip(unknown, zip(vectors, parts or [None] * len(unknown))))
+            spans: Sequence[SpanVectors | None] = parts or [None] * len(unknown)
+            found.update(zip(unknown, zip(vectors, spans)))
         with self._lock:
             for key in keys:
-                held = self._memory.get(key)
+                remembered = self._memory.get(key)
                 # Never trade sentence sums for none: a query's own phrase may be encoded beside it.
-                if held is None or held[1] is None or found[key][1] is not None:
+                if remembered is None or remembered[1] is None or found[key][1] is not None:
                     self._memory[key] = found[key]
                 self._memory.move_to_end(key)
             while len(self._memory) > self._memory_size:

@@ -134,7 +134,8 @@ class SentenceTransformerEmbedder:
                 from sentence_transformers import SentenceTransformer
                 from transformers.utils import logging as transformers_logging
 
-                transformers_logging.disable_progress_bar()  # a bar for reading 90 MB of local weights is noise
+                # A bar for reading 90 MB of local weights is noise (transformers leaves this unannotated).
+                transformers_logging.disable_progress_bar()  # type: ignore[no-untyped-call]
 
                 log.info(
                     "Loading model %s from %s%s",

@@ -30,4 +30,4 @@ def phrase_embedder(embedder: Embedder, parallel: bool) -> Embedder:
     """What encodes free-text queries' new phrases: a twin of the model (loaded on first use) when
     ``parallel`` and the encoder has one, else the model itself."""
     twin = getattr(embedder, "twin", None)
-    return twin() if parallel and twin is not None else embedder  # type: ignore[no-any-return]
+    return twin() if parallel and twin is not None else embedder

@@ -67,17 +67,16 @@ class Explainer:
         self.policy = policy
         self.catalogue = catalogue
         self.vectors = vectors
-        policy = passage_policy
         version = (
             f"p{PROFILE_VERSION}-t{TOKENIZER_VERSION}-{vectors.embedder.name}-c{self.policy.candidates}"
-            f"-w{policy.max_units}.{policy.overlap}.{policy.max_passages}"
+            f"-w{passage_policy.max_units}.{passage_policy.overlap}.{passage_policy.max_passages}"
         )
         self.store = ProfileStore(profile_path, version, profile_cache_size)
         self._idf: dict[str, float] = {}
         self._idf_stamp = -1
         self._idf_lock = threading.Lock()
         self._stored = ProfileBuilder(
-            policy,
+            passage_policy,
             self.policy.candidates,
             self.idf,
             lambda phrases: dict(zip(phrases, vectors.vectors(phrases))),

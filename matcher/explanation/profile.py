@@ -17,7 +17,7 @@ from collections.abc import Callable, Iterable, Iterator, KeysView, Mapping
 from dataclasses import dataclass
 from functools import cached_property
 from itertools import accumulate
-from typing import Any, NamedTuple
+from typing import Any, NamedTuple, cast
 
 import numpy as np
 import orjson
@@ -52,11 +52,11 @@ class Profile:
 
     @cached_property
     def sentence_norms(self) -> np.ndarray:
-        return np.linalg.norm(self.sentence_sums, axis=1)
+        return cast(np.ndarray, np.linalg.norm(self.sentence_sums, axis=1))
 
     @cached_property
     def sentence_total(self) -> np.ndarray:
-        return self.sentence_sums.sum(axis=0)
+        return cast(np.ndarray, self.sentence_sums.sum(axis=0))
 
     def to_bytes(self) -> bytes:
         fields = list(self.terms.texts)
@@ -128,7 +128,8 @@ class PackedOccurrences(Mapping[str, list[Occurrence]]):
     def _rows(self, key: str) -> list[list[int]]:
         """The packed (field index, start, end) rows of ``key``."""
         position = self._index[key]
-        return self._triples[self._starts[position] : self._starts[position + 1]].tolist()
+        rows: list[list[int]] = self._triples[self._starts[position] : self._starts[position + 1]].tolist()
+        return rows
 
     def __getitem__(self, key: str) -> list[Occurrence]:
         found = self._unpacked.get(key)
@@ -153,7 +154,7 @@ class PackedOccurrences(Mapping[str, list[Occurrence]]):
     def __len__(self) -> int:
         return len(self._keys)
 
-    def keys(self) -> KeysView[str]:  # type: ignore[override]
+    def keys(self) -> KeysView[str]:
         """A dict's own key view: ``&`` between two of them runs in C, not key by key in Python."""
         return self._index.keys()
 

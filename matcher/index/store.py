@@ -148,7 +148,10 @@ class IndexStore:
         generation = self.current_generation(kind)
         if generation is None:
             return None
-        return json.loads((self._side(kind) / generation / "manifest.json").read_text(encoding="utf-8"))
+        manifest: dict[str, Any] = json.loads(
+            (self._side(kind) / generation / "manifest.json").read_text(encoding="utf-8")
+        )
+        return manifest
 
     def save(self, index: SideIndex) -> str:
         """Write ``index`` as a new generation and make it current; return the generation's name."""
@@ -158,7 +161,7 @@ class IndexStore:
         staging = side / f".staging-{generation}"
         staging.mkdir()
         try:
-            faiss.write_index(index.vector.faiss_index, str(staging / "index.faiss"))
+            faiss.write_index(index.vector.ids_index, str(staging / "index.faiss"))
             _fsync_file(staging / "index.faiss")
             _write_json(
                 staging / "entries.json", [[key, *entry] for key, entry in sorted(index.vector.entries.items())]

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from typing import cast
 
 import faiss
 import numpy as np
@@ -47,12 +48,17 @@ class VectorIndex:
         if self.faiss_index is None:
             self.faiss_index = faiss.IndexIDMap2(faiss.IndexFlatIP(self.dimension))
 
+    @property
+    def ids_index(self) -> faiss.IndexIDMap2:
+        """``faiss_index`` as what it always is: made above, or read back by the store, as an IndexIDMap2."""
+        return cast(faiss.IndexIDMap2, self.faiss_index)
+
     def layout(self) -> _Layout:
         """The passages grouped by record (made once per change of the index, then shared by readers)."""
         layout = self._layout
         if layout is None:
-            ids = faiss.vector_to_array(self.faiss_index.id_map)
-            flat = faiss.downcast_index(self.faiss_index.index)
+            ids = faiss.vector_to_array(self.ids_index.id_map)
+            flat = cast(faiss.IndexFlat, faiss.downcast_index(self.ids_index.index))
             stored = (
                 faiss.rev_swig_ptr(flat.get_xb(), len(ids) * self.dimension) if len(ids) else np.zeros(0, np.float32)
             )
@@ -69,7 +75,7 @@ class VectorIndex:
 
     @property
     def passage_count(self) -> int:
-        return int(self.faiss_index.ntotal)
+        return int(self.ids_index.ntotal)
 
     def text_hashes(self) -> dict[int, str]:
         return {key: digest for key, (digest, _) in self.entries.items()}
@@ -96,7 +102,8 @@ class VectorIndex:
             for passage in range(self.entries[key][1])
         ]
         if ids:
-            self.faiss_index.remove_ids(np.asarray(ids, dtype=np.int64))
+            # faiss's stubs take only an IDSelector; its Python wrapper also takes an array of ids.
+            self.ids_index.remove_ids(np.asarray(ids, dtype=np.int64))  # type: ignore[arg-type]
             self._layout = None
         for key in keys:
             self.entries.pop(key, None)
@@ -116,7 +123,7 @@ class VectorIndex:
                 for key, block in zip(keys, blocks)
             ]
         )
-        self.faiss_index.add_with_ids(np.vstack(blocks), ids)
+        self.ids_index.add_with_ids(np.vstack(blocks), ids)
         self._layout = None
         self.entries.update((key, (digest, len(block))) for key, digest, block in zip(keys, text_hashes, blocks))
 
@@ -143,7 +150,7 @@ class VectorIndex:
         similarities = np.empty((len(queries), len(layout.ids)), dtype=np.float32)
         for row, query in enumerate(queries):
             # FAISS's one-thread SIMD products: no BLAS thread pool to contend for the two cores.
-            faiss.fvec_inner_products_ny(
+            faiss.fvec_inner_products_ny(  # type: ignore[attr-defined]  # in the SWIG module, not in faiss's stubs
                 faiss.swig_ptr(similarities[row]),
                 faiss.swig_ptr(query),
                 faiss.swig_ptr(layout.vectors),
@@ -168,4 +175,4 @@ class VectorIndex:
         return layout.vectors[start : start + int(layout.counts[position])]
 
     def vectors_of(self, passage_ids: np.ndarray) -> np.ndarray:
-        return np.vstack([self.faiss_index.reconstruct(int(passage_id)) for passage_id in passage_ids])
+        return np.vstack([self.ids_index.reconstruct(int(passage_id)) for passage_id in passage_ids])

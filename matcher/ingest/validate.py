@@ -59,7 +59,7 @@ class _RowChecker:
             if text is None:
                 return None
             items = LIST_SEPARATORS.split(text)
-        return [item for item in items if item]  # type: ignore[misc]
+        return [item for item in items if item]
 
     def trl(self, spec: FieldSpec, text: str) -> int | None:
         try:

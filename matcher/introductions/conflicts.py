@@ -229,7 +229,7 @@ def find_exclusions(
     need_key_of = {record.id: key for key, record in needs.items()}
     for pairs, reason in ((declined, "declined_not_relevant"), (introduced, "introduced_before")):
         for project_id, need_id in pairs:
-            project_key, need_key = project_key_of.get(project_id), need_key_of.get(need_id)
-            if project_key is not None and need_key is not None:
-                exclusions.add(need_key, project_key, reason)
+            known_project, known_need = project_key_of.get(project_id), need_key_of.get(need_id)
+            if known_project is not None and known_need is not None:
+                exclusions.add(known_need, known_project, reason)
     return exclusions

@@ -13,7 +13,7 @@ import time
 from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Literal, overload
 
 import numpy as np
 
@@ -38,6 +38,10 @@ CAP_PARAMETERS = (
 )
 
 
+@overload
+def _cap(name: str, value: Any, required: Literal[True]) -> int: ...
+@overload
+def _cap(name: str, value: Any, required: bool) -> int | None: ...
 def _cap(name: str, value: Any, required: bool) -> int | None:
     if value is None and not required:
         return None
@@ -93,8 +97,8 @@ class PlanRequest:
     ) -> PlanRequest:
         """Validate raw parameters (from JSON or the CLI); errors name the parameter."""
         caps = Caps(
-            _cap("max_per_project", max_per_project, True),  # type: ignore[arg-type]
-            _cap("max_per_need", max_per_need, True),  # type: ignore[arg-type]
+            _cap("max_per_project", max_per_project, True),
+            _cap("max_per_need", max_per_need, True),
             _cap("max_per_enterprise", max_per_enterprise, False),
             _cap("max_per_institution", max_per_institution, False),
             _cap("max_per_need_institution", max_per_need_institution, False),
@@ -107,10 +111,10 @@ class PlanRequest:
                 details={"parameter": "min_score", "value": min_score},
             )
         candidates = settings.plan_candidates if candidates is None else _cap("candidates", candidates, True)
-        if candidates < max(caps.per_project, caps.per_need):  # type: ignore[operator]
+        if candidates < max(caps.per_project, caps.per_need):
             raise InvalidInput(
                 f"'candidates' ({candidates}) must be at least the largest per-record cap "
-                f"({max(caps.per_project, caps.per_need)})",  # type: ignore[type-var]
+                f"({max(caps.per_project, caps.per_need)})",
                 details={"parameter": "candidates", "value": candidates},
             )
         if solver not in SOLVERS:
@@ -280,16 +284,18 @@ def plan_introductions(
         keep_all=reader.settings.plan_all_pairs_limit,
     )
     solving = time.perf_counter()
+    need_keys: list[int] = candidates.need_keys.tolist()
+    project_keys: list[int] = candidates.project_keys.tolist()
     table = PairTable(
-        candidates.need_keys.tolist(),
-        candidates.project_keys.tolist(),
+        need_keys,
+        project_keys,
         candidates.scores,
-        [_party(needs[key], key) for key in candidates.need_keys.tolist()],
-        [_party(projects[key], key) for key in candidates.project_keys.tolist()],
+        [_party(needs[key], key) for key in need_keys],
+        [_party(projects[key], key) for key in project_keys],
     )
     chosen = np.flatnonzero(SOLVERS[request.solver](table, request.caps))
     solved = time.perf_counter()
-    pairs = [(table.needs[i], table.projects[i]) for i in chosen]
+    pairs = [(need_keys[i], project_keys[i]) for i in chosen.tolist()]
     need_ranks = ranks_within(need_side, project_side, pairs)
     project_ranks = ranks_within(project_side, need_side, [(project, need) for need, project in pairs])
     ranked = time.perf_counter()

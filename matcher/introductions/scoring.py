@@ -15,7 +15,7 @@ import numpy as np
 
 from matcher.index.vector import VectorIndex
 from matcher.outcomes.evaluation import OutcomeEvaluation, evaluate_outcomes
-from matcher.outcomes.store import Pair
+from matcher.outcomes.pairs import Pair
 from matcher.pipeline.reader import Reader
 from matcher.records import Kind
 from matcher.support.arrays import ranges
@@ -146,10 +146,10 @@ def best_pairs(
             best = max(best, float(scores.max()))
         below += int((scores < floor).sum())
         for row, need_key in enumerate(block.keys):
-            columns = [project_index[key] for key in excluded.get(int(need_key), ()) if key in project_index]
-            if columns:
-                removed += int((scores[row, columns] >= floor).sum())
-                scores[row, columns] = -np.inf
+            banned = [project_index[key] for key in excluded.get(int(need_key), ()) if key in project_index]
+            if banned:
+                removed += int((scores[row, banned] >= floor).sum())
+                scores[row, banned] = -np.inf
         scores[scores < floor] = -np.inf
         rows, columns = np.nonzero(np.isfinite(scores))
         eligible += len(rows)
@@ -258,7 +258,7 @@ def evaluate_recorded_outcomes(
 ) -> OutcomeEvaluation:
     """:func:`~matcher.outcomes.evaluation.evaluate_outcomes` over the outcome store, current similarities from its indexes."""
 
-    def similarity(pairs: list[Pair]) -> dict[Pair, float]:
+    def similarity(pairs: list[Pair]) -> dict[tuple[str, str], float]:
         return pair_similarities(reader, pairs)
 
     return evaluate_outcomes(reader.outcomes.list(), similarity, k=k, keep=keep, min_labelled=min_labelled)

@@ -76,7 +76,10 @@ def solve_flow(pairs: PairTable, caps: Caps) -> np.ndarray:
         if (tail, head) in seen:
             return
         seen.add((tail, head))
-        tails.append(tail), heads.append(head), capacities.append(capacity), costs.append(cost)
+        tails.append(tail)
+        heads.append(head)
+        capacities.append(capacity)
+        costs.append(cost)
 
     pair_arcs: list[int] = []
     for need, project, score, enterprise, institution in zip(
@@ -101,13 +104,18 @@ def solve_flow(pairs: PairTable, caps: Caps) -> np.ndarray:
             arc(project_node, institution_node, caps.per_project)
             arc(institution_node, 1, caps.per_institution)
         pair_arcs.append(len(tails))
-        tails.append(entry), heads.append(project_node), capacities.append(1)
+        tails.append(entry)
+        heads.append(project_node)
+        capacities.append(1)
         costs.append(-round(float(score) * SCORE_SCALE))
     need_count = len({need for need in pairs.needs})
     project_count = len({project for project in pairs.projects})
     supply = min(len(pairs), need_count * caps.per_need, project_count * caps.per_project)
     bypass = len(tails)
-    tails.append(0), heads.append(1), capacities.append(supply), costs.append(0)
+    tails.append(0)
+    heads.append(1)
+    capacities.append(supply)
+    costs.append(0)
 
     flow = min_cost_flow.SimpleMinCostFlow()
     flow.add_arcs_with_capacity_and_unit_cost(
@@ -121,7 +129,7 @@ def solve_flow(pairs: PairTable, caps: Caps) -> np.ndarray:
     status = flow.solve()
     if status != flow.OPTIMAL:
         raise RuntimeError(f"the min-cost flow solver ended with status {status}")
-    chosen = flow.flows(np.asarray(pair_arcs, dtype=np.int32)) > 0
+    chosen: np.ndarray = flow.flows(np.asarray(pair_arcs, dtype=np.int32)) > 0
     log.debug(
         "Flow: %d nodes, %d arcs, %d pairs chosen, %d units bypassed",
         len(nodes.numbers),
@@ -139,7 +147,7 @@ def solve_greedy(pairs: PairTable, caps: Caps) -> np.ndarray:
     for position in np.argsort(-np.asarray(pairs.scores), kind="stable"):
         need, project = pairs.needs[position], pairs.projects[position]
         enterprise, institution = pairs.need_party[position], pairs.project_party[position]
-        limits = [(("need", need), caps.per_need), (("project", project), caps.per_project)]
+        limits: list[tuple[Hashable, int]] = [(("need", need), caps.per_need), (("project", project), caps.per_project)]
         if caps.per_enterprise is not None:
             limits.append((("enterprise", enterprise), caps.per_enterprise))
         if caps.per_institution is not None:

@@ -15,7 +15,7 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from enum import Enum
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 from matcher.errors import InvalidInput, NotFound, Problem, ValidationFailed
 from matcher.outcomes.pairs import Pair, latest_by_pair
@@ -344,7 +344,11 @@ class OutcomeStore:
                 parsed.append(
                     (
                         number,
-                        _parse(values, row_author if not _blank(row_author) else author, values.get("recorded_at")),
+                        _parse(
+                            values,
+                            cast(str, row_author) if not _blank(row_author) else author,
+                            values.get("recorded_at"),
+                        ),
                     )
                 )
             except _Problems as error:

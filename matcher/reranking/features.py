@@ -66,6 +66,8 @@ def _match(need_values: set[str], project_values: set[str]) -> tuple[float, floa
 
 def _trl(project: Record) -> tuple[float, float]:
     raw = project.attributes.get("trl")
+    if raw is None:
+        return 0.0, 1.0
     try:
         value = int(raw)
     except (TypeError, ValueError):

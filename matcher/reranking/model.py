@@ -43,7 +43,8 @@ class Linear:
 
     def raw(self, features: np.ndarray) -> np.ndarray:
         standard = (features - np.asarray(self.means)) / np.asarray(self.scales)
-        return standard @ np.asarray(self.coefficients) + self.intercept
+        scores: np.ndarray = standard @ np.asarray(self.coefficients) + self.intercept
+        return scores
 
 
 @dataclass(frozen=True)

@@ -51,7 +51,8 @@ def check_enough(dataset: Dataset, folds: int) -> int:
             f"(meeting, agreement) and a declined project (at least {MIN_EVALUABLE_NEEDS} needed)",
             details=counts,
         )
-    return min(folds, counts["evaluable_needs"])
+    usable: int = min(folds, counts["evaluable_needs"])
+    return usable
 
 
 def grouped_folds(dataset: Dataset, folds: int, seed: int) -> list[np.ndarray]:

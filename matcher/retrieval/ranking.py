@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from enum import Enum
+from typing import cast
 
 import numpy as np
 
@@ -140,12 +141,14 @@ def fuse(policy: RankingPolicy, dense: np.ndarray | None, lexical: np.ndarray | 
     """The ranking score of each candidate under ``policy`` (inputs aligned over the same candidates)."""
     if (policy.needs_dense and dense is None) or (policy.needs_lexical and lexical is None):
         raise ValueError(f"method {policy.method.value} needs {'dense' if dense is None else 'lexical'} scores")
+    # Past the check above, the scores the method needs are there.
     if policy.method is Method.DENSE:
-        return dense.astype(np.float64)  # type: ignore[union-attr]
+        return cast(np.ndarray, dense).astype(np.float64)
     if policy.method is Method.BM25:
-        return lexical.astype(np.float64)  # type: ignore[union-attr]
-    dense_part, lexical_part = fused_parts(policy, dense, lexical)  # type: ignore[arg-type]
-    return dense_part + lexical_part
+        return cast(np.ndarray, lexical).astype(np.float64)
+    dense_part, lexical_part = fused_parts(policy, cast(np.ndarray, dense), cast(np.ndarray, lexical))
+    fused: np.ndarray = dense_part + lexical_part
+    return fused
 
 
 def fused_parts(policy: RankingPolicy, dense: np.ndarray, lexical: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

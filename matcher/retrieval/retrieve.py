@@ -22,7 +22,8 @@ def _feedback_query(
         np.array([best_ids[position[hit.key]] for hit in first_pass[: policy.feedback_docs]])
     )
     moved = query_vectors + policy.feedback_weight * passages.mean(axis=0, keepdims=True)
-    return (moved / np.linalg.norm(moved, axis=1, keepdims=True)).astype(np.float32)
+    unit: np.ndarray = (moved / np.linalg.norm(moved, axis=1, keepdims=True)).astype(np.float32)
+    return unit
 
 
 def retrieve(

@@ -64,7 +64,8 @@ def _jieba():  # type: ignore[no-untyped-def]
 
 @lru_cache(maxsize=65536)
 def _stem(word: str) -> str:
-    return _stemmer().stemWord(word)
+    stem: str = _stemmer().stemWord(word)
+    return stem
 
 
 def _latin_token(word: str, start: int, chunk: int) -> Token:
