@@ -4,15 +4,18 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Callable
-from typing import Any, cast
+from typing import TYPE_CHECKING, Any, cast
 
 from flask import Flask, Response, current_app, g, request
-from flask_limiter import Limit, Limiter
+from flask_limiter import Limiter
 from flask_limiter.util import get_remote_address
 
 from matcher.config import Settings
 from service.api_keys import ApiKeys, KeyInfo
 from service.errors import ApiError
+
+if TYPE_CHECKING:
+    from flask_limiter import Limit  # for the type of `default_limits` only, not needed at run time
 
 KEY_HEADER = "X-API-Key"
 LIMITER = "techmatch.limiter"
