@@ -186,9 +186,6 @@ class Matcher:
     def get(self, kind: Kind, record_id: str) -> Record:
         return self.catalogue.get(kind, record_id).record
 
-    def records(self, kind: Kind, keys: Sequence[int]) -> dict[int, Record]:
-        return self.catalogue.by_keys(kind, keys)
-
     def query(self, request: MatchRequest) -> Query:
         """The request's query: its stored record, or its free text (explained beside its encoding)."""
         if request.record_id is not None:

@@ -17,10 +17,6 @@ class Lazy(Generic[T]):
         self._value: T | None = None
         self._lock = threading.Lock()
 
-    @property
-    def made(self) -> bool:
-        return self._value is not None
-
     def __call__(self) -> T:
         with self._lock:
             if self._value is None:
