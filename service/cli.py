@@ -222,7 +222,7 @@ def _parse_filters(pairs: tuple[str, ...], option: str = "--filter") -> dict[str
         if not separator or not name or not value:
             raise click.BadParameter(f"expected NAME=VALUE, got {pair!r}", param_hint=option)
         if takes_integer(name):
-            if not value.isdigit():
+            if not value.isdecimal():  # what int() reads (isdigit also passes "²", which int() refuses)
                 raise click.BadParameter(f"{name} takes a whole number, got {value!r}", param_hint=option)
             filters[name] = int(value)
         else:

@@ -162,11 +162,12 @@ def test_cli_choices_are_the_librarys_enums_in_their_order():
     assert tuple(method_policies(load_settings(environ={}))) == METHODS
 
 
-def test_a_cli_integer_filter_that_is_not_a_number_is_a_usage_error(settings):
+@pytest.mark.parametrize("value", ["high", "²"])
+def test_a_cli_integer_filter_that_is_not_a_number_is_a_usage_error(settings, value):
     result = CliRunner().invoke(
-        main, ["--data-dir", str(settings.data_dir), "match", "--text", "x", "--filter", "trl_min=high"]
+        main, ["--data-dir", str(settings.data_dir), "match", "--text", "x", "--filter", f"trl_min={value}"]
     )
     assert (
         result.exit_code == 2
-        and "Invalid value for --filter: trl_min takes a whole number, got 'high'" in result.output
+        and f"Invalid value for --filter: trl_min takes a whole number, got {value!r}" in result.output
     )
