@@ -211,7 +211,8 @@ class Matcher:
         allowed = allowed_keys(self.catalogue, self.outcomes, request)
         stages = [(stage, depth) for stage in self.stages if (depth := stage.depth(request))]
         depth = max([request.top_k, *(depth for _, depth in stages)])
-        ranked = self.rank(target, query.vectors, query.tokens, depth, allowed, min_similarity=request.min_score)
+        policy = self.settings.ranking_policy  # parsed once per match, not once per hit
+        ranked = self.rank(target, query.vectors, query.tokens, depth, allowed, policy, request.min_score)
         records = self.catalogue.by_keys(target, [hit.key for hit in ranked])
         hits = [Hit(hit, records[hit.key]) for hit in ranked if hit.key in records]  # deleted since the index was saved
         if (request.explain or any(stage.needs_explanations for stage, _ in stages)) and hits:
@@ -227,7 +228,7 @@ class Matcher:
                 hit.ranked,
                 hit.record,
                 hit.explanation if request.explain else None,
-                self.settings.ranking_policy,
+                policy,
                 hit.stage_score,
             )
             for position, hit in enumerate(hits[: request.top_k], start=1)

@@ -16,7 +16,7 @@ from matcher.index.store import IndexStore, SideIndex
 from matcher.records import Kind, Record
 from matcher.storage.catalogue import Catalogue
 from matcher.support.locks import WriteLock
-from matcher.text.passages import passages
+from matcher.text.passages import record_passages
 
 # Called after a side's index is in step, with its records' text hashes (key -> hash).
 IndexedHook = Callable[[Kind, dict[int, str]], None]
@@ -49,7 +49,7 @@ class Indexes:
 
     def passages_of(self, record: Record) -> list[str]:
         """The texts embedded for ``record``: the whole text, or overlapping passages when long."""
-        return passages(record.title, record.body, self.settings.passage_policy)
+        return record_passages(record, self.settings.passage_policy)
 
     def dimension(self) -> int:
         """The model's dimension, from a saved index of this model when there is one: stored profiles

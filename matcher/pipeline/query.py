@@ -20,7 +20,7 @@ from matcher.index.lexical import lexical_tokens
 from matcher.index.store import SideIndex
 from matcher.records import Kind, Record
 from matcher.storage.catalogue import Catalogue, text_hash
-from matcher.text.passages import PassagePolicy, passages
+from matcher.text.passages import PassagePolicy, passages, record_passages
 from matcher.text.tokenize import detect_language
 
 
@@ -71,10 +71,6 @@ class QueryBuilder:
         self._explainer = explainer
         self._passages = passage_policy
 
-    def passages_of(self, record: Record) -> list[str]:
-        """The texts embedded for ``record``: the whole text, or overlapping passages when long."""
-        return passages(record.title, record.body, self._passages)
-
     def stored(self, kind: Kind, record_id: str) -> Query:
         """A stored record as a query: vectors and tokens from its index when that holds this text."""
         stored = self._catalogue.get(kind, record_id)
@@ -82,7 +78,7 @@ class QueryBuilder:
         side = self._index(kind)
         vectors = side.vector.record_vectors(key, text_hash(record.text))
         if vectors is None:
-            vectors = self._vectors.vectors(self.passages_of(record))
+            vectors = self._vectors.vectors(record_passages(record, self._passages))
         tokens = side.lexical.tokens.get(key)
 
         def profile() -> Profile:

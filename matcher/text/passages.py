@@ -17,6 +17,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
+from matcher.records import Record
 from matcher.text.tokenize import CJK_CLASS
 
 _UNIT = re.compile(rf"[{CJK_CLASS}]|[^\s{CJK_CLASS}]+")
@@ -57,3 +58,8 @@ def passages(title: str, body: str, policy: PassagePolicy) -> list[str]:
     """
     head = f"{title}\n" if title else ""
     return [f"{head}{body[start:end]}" for start, end in passage_windows(body, policy)]
+
+
+def record_passages(record: Record, policy: PassagePolicy) -> list[str]:
+    """The texts embedded for a record: its whole text, or overlapping passages when long."""
+    return passages(record.title, record.body, policy)
