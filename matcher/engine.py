@@ -20,7 +20,7 @@ from matcher import __version__
 from matcher.config import Settings
 from matcher.embedding.cache import VectorCache
 from matcher.embedding.encoder import Embedder
-from matcher.embedding.factory import make_embedder, phrase_embedder
+from matcher.embedding.factory import make_embedder, make_multilingual_embedder, phrase_embedder
 from matcher.errors import ConfigError
 from matcher.explanation.explain import Explanation
 from matcher.explanation.explainer import Explainer
@@ -36,6 +36,7 @@ from matcher.pipeline.request import Match, MatchRequest, MatchResult
 from matcher.pipeline.stages import Hit, RankingStage, apply_stage
 from matcher.records import Kind, Record
 from matcher.reranking.stage import LearntReranker
+from matcher.retrieval.channels import QueryVectors
 from matcher.retrieval.ranking import Ranked, RankingPolicy
 from matcher.retrieval.retrieve import retrieve
 from matcher.storage.catalogue import Catalogue
@@ -64,10 +65,13 @@ def make_stages(settings: Settings, embedder: Embedder) -> list[RankingStage]:
 
 
 # Shadows the builtin on purpose: `matcher.engine.open(settings)` is the library's entry point.
-def open(settings: Settings, embedder: Embedder | None = None) -> Matcher:
+def open(settings: Settings, embedder: Embedder | None = None, multilingual: Embedder | None = None) -> Matcher:
     """A data folder's matcher with the collaborators the settings choose; nothing heavy loads yet."""
     embedder = embedder or make_embedder(
         settings.embedding_backend, settings.model_name, settings.model_path, settings.batch_size
+    )
+    multilingual = multilingual or make_multilingual_embedder(
+        settings.multilingual_backend, settings.multilingual_model_name, settings.multilingual_model_path
     )
     catalogue = Catalogue(settings.catalogue_path)
     vectors = VectorCache(
@@ -78,8 +82,27 @@ def open(settings: Settings, embedder: Embedder | None = None) -> Matcher:
         memory_size=settings.query_cache_size,
         phrase_embedder=phrase_embedder(embedder, settings.parallel_query_phrases),
     )
+    # The multilingual channel's vectors share the cache file: its keys hash the model's name too.
+    multilingual_vectors = (
+        VectorCache(
+            settings.embedding_cache_path,
+            multilingual,
+            chunk_size=settings.encode_chunk_size,
+            show_progress=settings.show_progress,
+            memory_size=settings.query_cache_size,
+        )
+        if multilingual is not None
+        else None
+    )
     store = IndexStore(settings.index_dir, vector_index_class(settings.index_kind))
-    indexes = Indexes(settings, catalogue, vectors, store, WriteLock(settings.data_dir / ".write.lock"))
+    indexes = Indexes(
+        settings,
+        catalogue,
+        vectors,
+        store,
+        WriteLock(settings.data_dir / ".write.lock"),
+        multilingual=multilingual_vectors,
+    )
     # Explanation profiles need the model's dimension, so the explainer is made on first use.
     explainer = Lazy(
         lambda: Explainer(
@@ -112,7 +135,9 @@ def open(settings: Settings, embedder: Embedder | None = None) -> Matcher:
         ingestion=Ingestion(settings, indexes),
         outcomes=OutcomeStore(settings.catalogue_path),
         explainer=explainer,
-        queries=QueryBuilder(catalogue, indexes.current, vectors, explainer, settings.passage_policy),
+        queries=QueryBuilder(
+            catalogue, indexes.current, vectors, explainer, settings.passage_policy, multilingual_vectors
+        ),
         stages=make_stages(settings, embedder),
     )
 
@@ -169,6 +194,10 @@ class Matcher:
     # -- reading -----------------------------------------------------------------------------
 
     @property
+    def multilingual_vectors(self) -> VectorCache | None:
+        return self.indexes.multilingual
+
+    @property
     def store(self) -> IndexStore:
         return self.indexes.store
 
@@ -212,7 +241,7 @@ class Matcher:
         stages = [(stage, depth) for stage in self.stages if (depth := stage.depth(request))]
         depth = max([request.top_k, *(depth for _, depth in stages)])
         policy = self.settings.ranking_policy  # parsed once per match, not once per hit
-        ranked = self.rank(target, query.vectors, query.tokens, depth, allowed, policy, request.min_score)
+        ranked = self.rank(target, query.channels, query.tokens, depth, allowed, policy, request.min_score)
         records = self.catalogue.by_keys(target, [hit.key for hit in ranked])
         hits = [Hit(hit, records[hit.key]) for hit in ranked if hit.key in records]  # deleted since the index was saved
         if (request.explain or any(stage.needs_explanations for stage, _ in stages)) and hits:
@@ -239,7 +268,7 @@ class Matcher:
     def rank(
         self,
         target: Kind,
-        query_vectors: np.ndarray,
+        query_vectors: np.ndarray | QueryVectors,
         query_tokens: list[str],
         top_k: int,
         allowed: set[int] | None = None,

@@ -22,9 +22,11 @@ from matcher.evaluation.metrics import summarise
 from matcher.index.lexical import lexical_tokens
 from matcher.pipeline.reader import Opener, Workspace
 from matcher.records import Kind, Record
+from matcher.retrieval.channels import QueryVectors
 from matcher.retrieval.ranking import Fusion, Method, RankingPolicy
 from matcher.retrieval.retrieve import retrieve
 from matcher.text.passages import passages
+from matcher.text.tokenize import detect_language
 
 log = logging.getLogger(__name__)
 
@@ -115,6 +117,14 @@ def evaluate(
         flat = matcher.vectors.vectors(
             [p for group in groups for p in group], description=f"Encoding {beir.name} queries"
         )
+        multilingual_cache = matcher.multilingual_vectors
+        multilingual = (
+            multilingual_cache.vectors(
+                [p for group in groups for p in group], description=f"Encoding {beir.name} queries"
+            )
+            if multilingual_cache is not None
+            else None
+        )
         bounds = np.cumsum([0, *(len(group) for group in groups)])
         runs: dict[str, dict[str, list[str]]] = {method: {} for method in methods}
         progress = tqdm(
@@ -122,8 +132,11 @@ def evaluate(
         )
         for (qid, text), start, end in zip(queries.items(), bounds[:-1], bounds[1:]):
             tokens = lexical_tokens(text)
+            vectors = QueryVectors(
+                flat[start:end], multilingual[start:end] if multilingual is not None else None, detect_language(text)
+            )
             for method in methods:
-                hits = retrieve(side, policies[method], flat[start:end], tokens, top_k)
+                hits = retrieve(side, policies[method], vectors, tokens, top_k)
                 runs[method][qid] = [id_of[hit.key] for hit in hits]
                 if run_out is not None:
                     for position, hit in enumerate(hits, start=1):

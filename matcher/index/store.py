@@ -14,11 +14,12 @@ import logging
 import os
 import shutil
 import uuid
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
 import faiss
+import numpy as np
 
 from matcher.errors import IndexMismatch
 from matcher.index.lexical import BM25Parameters, LexicalIndex
@@ -43,6 +44,10 @@ class SideIndex:
     lexical: LexicalIndex
     passages: PassagePolicy
     revision: int = 0
+    # The same passages in the multilingual encoder (None when that channel is off or not built).
+    multilingual: VectorIndex | None = None
+    # Each record's language ("zh" or "en"): it chooses the dense channel of a pair.
+    languages: dict[int, str] = field(default_factory=dict)
 
     @property
     def kind(self) -> Kind:
@@ -55,6 +60,14 @@ class SideIndex:
     def remove(self, keys: list[int]) -> None:
         self.vector.remove(keys)
         self.lexical.remove(keys)
+        if self.multilingual is not None:
+            self.multilingual.remove(keys)
+        for key in keys:
+            self.languages.pop(key, None)
+
+    def chinese_keys(self) -> np.ndarray:
+        """The keys of the records in Chinese, ascending."""
+        return np.asarray(sorted(key for key, language in self.languages.items() if language == "zh"), dtype=np.int64)
 
 
 def _fsync_file(path: Path) -> None:
@@ -167,6 +180,14 @@ class IndexStore:
                 staging / "entries.json", [[key, *entry] for key, entry in sorted(index.vector.entries.items())]
             )
             _write_json(staging / "lexical.json", sorted(index.lexical.tokens.items()))
+            _write_json(staging / "languages.json", sorted(index.languages.items()))
+            if index.multilingual is not None:
+                faiss.write_index(index.multilingual.ids_index, str(staging / "multilingual.faiss"))
+                _fsync_file(staging / "multilingual.faiss")
+                _write_json(
+                    staging / "multilingual.json",
+                    [[key, *entry] for key, entry in sorted(index.multilingual.entries.items())],
+                )
             _write_json(staging / "manifest.json", self._manifest_of(index))
             _fsync_dir(staging)
             os.rename(staging, side / generation)
@@ -190,6 +211,9 @@ class IndexStore:
             "passage_policy": asdict(index.passages),
             "lexical": {"tokenizer_version": TOKENIZER_VERSION, "bm25": asdict(index.lexical.parameters)},
             "revision": index.revision,
+            "multilingual": {"model": index.multilingual.model_name, "dimension": index.multilingual.dimension}
+            if index.multilingual is not None
+            else None,
             "metric": "inner_product",
             "faiss_version": faiss.__version__,
             "created": utc_now(),
@@ -212,10 +236,19 @@ class IndexStore:
             if path.name not in keep:
                 shutil.rmtree(path, ignore_errors=True)
 
-    def load(self, kind: Kind, model_name: str, passages: PassagePolicy, bm25: BM25Parameters) -> SideIndex | None:
+    def load(
+        self,
+        kind: Kind,
+        model_name: str,
+        passages: PassagePolicy,
+        bm25: BM25Parameters,
+        multilingual_model: str | None = None,
+    ) -> SideIndex | None:
         """The current index of ``kind``, or None if none was saved.
 
         One built by another model, passage policy or tokenizer is refused, with a rebuild hint.
+        The multilingual vectors are loaded when they were made by ``multilingual_model``; else
+        the index comes without them (and the next sync adds them).
         """
         generation = self.current_generation(kind)
         if generation is None:
@@ -227,7 +260,28 @@ class IndexStore:
         entries = {int(key): (digest, int(count)) for key, digest, count in _read_json(folder / "entries.json")}
         tokens = {int(key): list(words) for key, words in _read_json(folder / "lexical.json")}
         vector = self.vector_class(kind, manifest["model"], int(manifest["dimension"]), entries, faiss_index)
-        return SideIndex(vector, LexicalIndex(bm25, tokens), passages, int(manifest["revision"]))
+        languages_path = folder / "languages.json"
+        languages = (
+            {int(key): str(language) for key, language in _read_json(languages_path)} if languages_path.exists() else {}
+        )
+        return SideIndex(
+            vector,
+            LexicalIndex(bm25, tokens),
+            passages,
+            int(manifest["revision"]),
+            self._load_multilingual(kind, folder, manifest, multilingual_model),
+            languages,
+        )
+
+    def _load_multilingual(
+        self, kind: Kind, folder: Path, manifest: dict[str, Any], model_name: str | None
+    ) -> VectorIndex | None:
+        saved = manifest.get("multilingual")
+        if model_name is None or not saved or saved["model"] != model_name:
+            return None
+        entries = {int(key): (digest, int(count)) for key, digest, count in _read_json(folder / "multilingual.json")}
+        faiss_index = faiss.read_index(str(folder / "multilingual.faiss"))
+        return self.vector_class(kind, saved["model"], int(saved["dimension"]), entries, faiss_index)
 
     def remove_all(self, kind: Kind) -> None:
         shutil.rmtree(self._side(kind), ignore_errors=True)

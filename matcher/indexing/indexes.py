@@ -17,6 +17,7 @@ from matcher.records import Kind, Record
 from matcher.storage.catalogue import Catalogue
 from matcher.support.locks import WriteLock
 from matcher.text.passages import record_passages
+from matcher.text.tokenize import detect_language
 
 # Called after a side's index is in step, with its records' text hashes (key -> hash).
 IndexedHook = Callable[[Kind, dict[int, str]], None]
@@ -33,10 +34,13 @@ class Indexes:
         store: IndexStore,
         write_lock: WriteLock,
         on_indexed: IndexedHook | None = None,
+        multilingual: VectorCache | None = None,
     ) -> None:
         self.settings = settings
         self.catalogue = catalogue
         self.vectors = vectors
+        # The multilingual encoder's cache: each record is encoded by it too (None: channel off).
+        self.multilingual = multilingual
         self.store = store
         self.write_lock = write_lock
         self.on_indexed = on_indexed
@@ -60,8 +64,41 @@ class Indexes:
                 return int(manifest["dimension"])
         return self.vectors.embedder.dimension
 
+    @property
+    def multilingual_model(self) -> str | None:
+        return self.multilingual.embedder.name if self.multilingual is not None else None
+
     def _load_saved(self, kind: Kind) -> SideIndex | None:
-        return self.store.load(kind, self.model_name, self.settings.passage_policy, self.settings.bm25_parameters)
+        return self.store.load(
+            kind,
+            self.model_name,
+            self.settings.passage_policy,
+            self.settings.bm25_parameters,
+            self.multilingual_model,
+        )
+
+    def _complete(self, index: SideIndex, revision: int, wanted: dict[int, str]) -> bool:
+        """Whether ``index`` holds exactly the catalogue's texts, in every channel, with their languages."""
+        if (
+            index.revision != revision
+            or index.vector.text_hashes() != wanted
+            or index.languages.keys() != wanted.keys()
+        ):
+            return False
+        multilingual = index.multilingual
+        return self.multilingual is None or (multilingual is not None and multilingual.text_hashes() == wanted)
+
+    def _encode(
+        self, cache: VectorCache, kind: Kind, groups: list[list[str]], with_sentences: bool
+    ) -> list[np.ndarray]:
+        """Each group's passage vectors (one block per record) from ``cache``, encoding only new texts."""
+        flat = cache.vectors(
+            [text for group in groups for text in group],
+            description=f"Indexing {kind.value} ({cache.embedder.name})",
+            with_sentences=with_sentences,
+        )
+        bounds = np.cumsum([0, *(len(group) for group in groups)])
+        return [flat[start:end] for start, end in itertools.pairwise(bounds)]
 
     def sync(self, kind: Kind, rebuild: bool = False) -> SideIndex:
         """Bring the saved indexes of ``kind`` in step with the catalogue, touching only what changed.
@@ -73,23 +110,34 @@ class Indexes:
             revision = self.catalogue.revision(kind)
             wanted = self.catalogue.text_hashes(kind)
             index = None if rebuild else self._load_saved(kind)
-            if index is not None and index.revision == revision and index.vector.text_hashes() == wanted:
+            if index is not None and self._complete(index, revision, wanted):
                 self._indexed(kind, wanted)
                 return index
             if index is None:
                 vector = self.store.vector_class(kind, self.model_name, self.vectors.embedder.dimension)
                 index = SideIndex(vector, LexicalIndex(self.settings.bm25_parameters), self.settings.passage_policy)
+            if self.multilingual is not None and index.multilingual is None:
+                embedder = self.multilingual.embedder
+                index.multilingual = self.store.vector_class(kind, embedder.name, embedder.dimension)
             index.remove([key for key, digest in index.vector.text_hashes().items() if wanted.get(key) != digest])
             missing = [key for key in wanted if key not in index.vector.entries]
             records = self.catalogue.by_keys(kind, missing)
-            groups = [self.passages_of(records[key]) for key in missing]
-            flat = self.vectors.vectors(
-                [text for group in groups for text in group], description=f"Indexing {kind.value}", with_sentences=True
-            )
-            bounds = np.cumsum([0, *(len(group) for group in groups)])
-            blocks = [flat[start:end] for start, end in itertools.pairwise(bounds)]
+            blocks = self._encode(self.vectors, kind, [self.passages_of(records[key]) for key in missing], True)
             index.vector.add(missing, blocks, [wanted[key] for key in missing])
             index.lexical.set(missing, [lexical_tokens(records[key].text) for key in missing])
+            if index.multilingual is not None and self.multilingual is not None:
+                held = index.multilingual.text_hashes()
+                unencoded = [key for key, digest in wanted.items() if held.get(key) != digest]
+                records.update(self.catalogue.by_keys(kind, [key for key in unencoded if key not in records]))
+                groups = [self.passages_of(records[key]) for key in unencoded]
+                index.multilingual.add(
+                    unencoded, self._encode(self.multilingual, kind, groups, False), [wanted[key] for key in unencoded]
+                )
+            unlabelled = [key for key in wanted if key not in index.languages]
+            records.update(self.catalogue.by_keys(kind, [key for key in unlabelled if key not in records]))
+            index.languages.update(
+                (key, records[key].language or detect_language(records[key].text)) for key in unlabelled
+            )
             index.revision = revision
             generation = self.store.save(index)
             with self._load_lock:

@@ -19,6 +19,7 @@ from matcher.explanation.profile import Profile
 from matcher.index.lexical import lexical_tokens
 from matcher.index.store import SideIndex
 from matcher.records import Kind, Record
+from matcher.retrieval.channels import QueryVectors
 from matcher.storage.catalogue import Catalogue, text_hash
 from matcher.text.passages import PassagePolicy, passages, record_passages
 from matcher.text.tokenize import detect_language
@@ -34,6 +35,7 @@ class Query:
     kind: Kind | None = None  # the stored record's side; None for a free text
     key: int | None = None
     record: Record | None = None
+    multilingual: np.ndarray | None = None  # passage vectors in the multilingual channel, when on
     _profile: Callable[[], Profile] | None = field(default=None, repr=False)
     _pending: PendingProfile | None = field(default=None, repr=False)
 
@@ -41,6 +43,11 @@ class Query:
     def language(self) -> str:
         """The query's language: a stored record's own, else detected from the text."""
         return (self.record.language if self.record is not None else "") or detect_language(self.text)
+
+    @property
+    def channels(self) -> QueryVectors:
+        """The vectors retrieval compares with: each dense channel's, and the language that picks one."""
+        return QueryVectors(self.vectors, self.multilingual, self.language)
 
     def profile(self) -> Profile:
         """The explanation profile, made (or finished, for a free text) on first use."""
@@ -64,12 +71,14 @@ class QueryBuilder:
         vectors: VectorCache,
         explainer: Callable[[], Explainer],
         passage_policy: PassagePolicy,
+        multilingual: VectorCache | None = None,
     ) -> None:
         self._catalogue = catalogue
         self._index = index
         self._vectors = vectors
         self._explainer = explainer
         self._passages = passage_policy
+        self._multilingual = multilingual
 
     def stored(self, kind: Kind, record_id: str) -> Query:
         """A stored record as a query: vectors and tokens from its index when that holds this text."""
@@ -80,6 +89,12 @@ class QueryBuilder:
         if vectors is None:
             vectors = self._vectors.vectors(record_passages(record, self._passages))
         tokens = side.lexical.tokens.get(key)
+        multilingual = None
+        if self._multilingual is not None:
+            held = side.multilingual.record_vectors(key, text_hash(record.text)) if side.multilingual else None
+            multilingual = (
+                held if held is not None else self._multilingual.vectors(record_passages(record, self._passages))
+            )
 
         def profile() -> Profile:
             return self._explainer().profiles(kind, {key: record})[key]
@@ -91,15 +106,18 @@ class QueryBuilder:
             kind=kind,
             key=key,
             record=record,
+            multilingual=multilingual,
             _profile=profile,
         )
 
     def free_text(self, text: str, explain: bool) -> Query:
         """A free text as a query; with ``explain`` its candidate phrases are made beside its encoding."""
         pending = self._explainer().start_text_profile(text) if explain else None
-        vectors = self._vectors.query_vectors(passages("", text, self._passages))
+        texts = passages("", text, self._passages)
+        vectors = self._vectors.query_vectors(texts)
+        multilingual = self._multilingual.query_vectors(texts, with_sentences=False) if self._multilingual else None
 
         def profile() -> Profile:
             return (pending or self._explainer().start_text_profile(text)).result()
 
-        return Query(text, vectors, lexical_tokens(text), _profile=profile, _pending=pending)
+        return Query(text, vectors, lexical_tokens(text), multilingual=multilingual, _profile=profile, _pending=pending)

@@ -24,6 +24,7 @@ from matcher.outcomes.store import OutcomeStore
 from matcher.pipeline.query import Query, QueryBuilder
 from matcher.pipeline.request import MatchRequest, MatchResult
 from matcher.records import Kind, Record
+from matcher.retrieval.channels import QueryVectors
 from matcher.retrieval.ranking import Ranked, RankingPolicy
 from matcher.storage.catalogue import Catalogue
 
@@ -54,7 +55,7 @@ class Reader(Protocol):
     def rank(
         self,
         target: Kind,
-        query_vectors: np.ndarray,
+        query_vectors: np.ndarray | QueryVectors,
         query_tokens: list[str],
         top_k: int,
         allowed: set[int] | None = None,
@@ -72,6 +73,11 @@ class Workspace(Reader, Protocol):
 
     @property
     def vectors(self) -> VectorCache: ...
+
+    @property
+    def multilingual_vectors(self) -> VectorCache | None:
+        """The multilingual channel's cache; None when that channel is off."""
+        ...
 
     def ingest_records(
         self, kind: Kind, records: list[Record], source: str, delete_missing: bool = False

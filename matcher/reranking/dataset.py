@@ -46,7 +46,7 @@ def need_query(reader: Reader, need_id: str) -> Query:
 def base_ranking(reader: Reader, query: Query, depth: int | None = None) -> list[Ranked]:
     """The configured (base) ranking of projects for a need, best first: ``depth`` of them, or all."""
     depth = depth or reader.index(Kind.PROJECTS).count
-    return reader.rank(Kind.PROJECTS, query.vectors, query.tokens, depth) if depth else []
+    return reader.rank(Kind.PROJECTS, query.channels, query.tokens, depth) if depth else []
 
 
 def explained_candidates(

@@ -103,6 +103,10 @@ class Ranked:
     # What each side added to ``score`` (dense_part + lexical_part == score); None for one-sided methods.
     dense_part: float | None = None
     lexical_part: float | None = None
+    # ``dense`` in standard deviations above the mean over every record of the side (the query's
+    # background), and whether the multilingual channel scored the pair: what strength reads.
+    dense_z: float | None = None
+    multilingual: bool = False
 
 
 def _align(universe: np.ndarray, scores: Scores | None) -> np.ndarray | None:
