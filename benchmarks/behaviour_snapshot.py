@@ -3,9 +3,10 @@
 
 1. A fresh data folder is loaded with the sample catalogue through the command line
    (``init``, ``ingest data/projects.csv``, ``ingest data/needs.csv``, ``index``).
-2. Exactly 500 API requests, in a fixed order, go through Flask's test client: matches by id for
-   every need and project (default, ``top_k=3``, ``explain=false``, filters, ``min_score``), free
-   texts in both directions (English and Chinese, some sent twice), single records, and invalid
+2. A fixed list of API requests (three per record plus 170: 536 on the sample's 56 needs and
+   66 projects) goes through Flask's test client in a fixed order: matches by id for every need
+   and project (default, ``top_k=3``, ``explain=false``, filters, ``min_score``), free texts
+   in both directions (English and Chinese, some sent twice), single records, and invalid
    requests. ``OUT/answers.jsonl`` holds one line per request and ``OUT/answers.sha256`` its hash.
 3. With ``--evals``, ``evaluate --method all --json`` and ``explain-eval --json`` run on each
    labelled set in ``../shared/data``; their raw output goes to ``OUT/evaluate-<set>.json`` and
@@ -44,7 +45,8 @@ from service.app import create_app  # noqa: E402
 
 log = logging.getLogger("behaviour_snapshot")
 
-TOTAL_REQUESTS = 500
+BY_ID_VARIANTS = 3  # matches by id per record: default, top_k=3, explain=false
+OTHER_REQUESTS = 170  # filters, min_score, free texts, single records, invalid requests
 SHARED_DATA = REPO_ROOT.parent / "shared" / "data"
 EVAL_SETS = (
     "pap2pat-title",
@@ -130,7 +132,7 @@ def build_calls(needs: Catalogue, projects: Catalogue) -> list[Call]:
     """The fixed list of requests; the same catalogue files always give the same list."""
     calls: list[Call] = []
     by_id = [("needs", record_id) for record_id in needs.ids] + [("projects", record_id) for record_id in projects.ids]
-    for query in (None, [("top_k", "3")], [("explain", "false")]):  # 3 x 110
+    for query in (None, [("top_k", "3")], [("explain", "false")]):  # BY_ID_VARIANTS x records
         calls += [Call("GET", matches_path(kind, record_id, query)) for kind, record_id in by_id]
 
     for side_filters, catalogue, kind in (
@@ -214,8 +216,9 @@ def build_calls(needs: Catalogue, projects: Catalogue) -> list[Call]:
         Call("POST", "/api/v1/match", "{not json", raw=True),
         Call("POST", "/api/v1/match", README_TEXTS[0], raw=True, content_type="text/plain"),
     ]
-    if len(calls) != TOTAL_REQUESTS:
-        raise RuntimeError(f"Built {len(calls)} requests, expected {TOTAL_REQUESTS}")
+    expected = BY_ID_VARIANTS * len(by_id) + OTHER_REQUESTS
+    if len(calls) != expected:
+        raise RuntimeError(f"Built {len(calls)} requests, expected {expected}")
     return calls
 
 
@@ -250,8 +253,8 @@ def load_sample(data_dir: Path) -> None:
             raise RuntimeError(f"'{' '.join(step)}' exited with {done.returncode}:\n{done.stderr}")
 
 
-def record_answers(data_dir: Path, out: Path) -> str:
-    """Send the requests to an app on ``data_dir``; write answers.jsonl and answers.sha256, return the hash."""
+def record_answers(data_dir: Path, out: Path) -> tuple[str, int]:
+    """Send the requests to an app on ``data_dir``; write answers.jsonl and answers.sha256; the hash and count."""
     calls = build_calls(
         Catalogue.read(REPO_ROOT / "data" / "needs.csv", "description"),
         Catalogue.read(REPO_ROOT / "data" / "projects.csv", "abstract"),
@@ -286,7 +289,7 @@ def record_answers(data_dir: Path, out: Path) -> str:
     digest = hashlib.sha256(content).hexdigest()
     (out / "answers.jsonl").write_bytes(content)
     (out / "answers.sha256").write_text(f"{digest}  answers.jsonl\n", encoding="utf-8")
-    return digest
+    return digest, len(lines)
 
 
 def run_evals(out: Path, eval_data_dir: Path) -> list[str]:
@@ -344,11 +347,11 @@ def main(argv: list[str] | None = None) -> int:
             parser.error(f"--data-dir {data_dir} is not empty; give a fresh folder")
         load_sample(data_dir)
         log.info("Sample loaded in %.0f s", time.monotonic() - started)
-        digest = record_answers(data_dir, args.out)
+        digest, answered = record_answers(data_dir, args.out)
     answers_seconds = time.monotonic() - started
     failed = run_evals(args.out, args.eval_data_dir.resolve()) if args.evals else []
     print(
-        f"{TOTAL_REQUESTS} answers sha256 {digest} ({answers_seconds:.0f} s)"
+        f"{answered} answers sha256 {digest} ({answers_seconds:.0f} s)"
         + (
             f"; evals in {time.monotonic() - started - answers_seconds:.0f} s, {len(failed)} failed {failed}"
             if args.evals
