@@ -3,19 +3,50 @@
 from __future__ import annotations
 
 from html import escape
+from importlib import resources
+from pathlib import Path
 from typing import Any, cast
 
-from flask import Blueprint, current_app, send_from_directory
+from flask import Blueprint, abort, current_app, send_file, send_from_directory
 from flask.typing import ResponseReturnValue
 
 from service.openapi import openapi_document
 
 web = Blueprint("web", __name__, static_folder="static", static_url_path="/static")
 
+# The CJK font of the page (style.css, `@font-face "techmatch CJK"`), for a machine that has none of
+# its own: Noto Sans SC 2.004 (OFL 1.1), the SC subset OTF of notofonts/noto-cjk, as the PyPI package
+# pinned in pyproject.toml ships it. The URL names the font's version, so that it can be cached for
+# good: a new font (a new pin) gets a new name here and in style.css.
+CJK_FONT_PACKAGE = "pylopdf_fonts_zh_cn"
+CJK_FONT_FILE = "NotoSansSC-Regular.otf"
+CJK_FONT_URL = "/static/fonts/noto-sans-sc-v2.004.otf"
+ONE_YEAR = 365 * 24 * 3600
+
+
+def cjk_font_path() -> Path | None:
+    """The font file, or None where the package is not installed (the page then falls back to system fonts)."""
+    try:
+        path = Path(str(resources.files(CJK_FONT_PACKAGE).joinpath(CJK_FONT_FILE)))
+    except ModuleNotFoundError:
+        return None
+    return path if path.is_file() else None
+
 
 @web.get("/")
 def index() -> ResponseReturnValue:
     return send_from_directory(web.static_folder or "static", "index.html")
+
+
+@web.get(CJK_FONT_URL)
+def cjk_font() -> ResponseReturnValue:
+    path = cjk_font_path()
+    if path is None:
+        abort(404)
+    response = send_file(path, mimetype="font/otf", max_age=ONE_YEAR, conditional=True, etag=True)
+    response.cache_control.public = True
+    response.cache_control.immutable = True
+    return response
 
 
 def _schema_name(schema: dict[str, Any]) -> str:

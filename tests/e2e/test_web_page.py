@@ -5,6 +5,7 @@ A person can look at what the test saw: screenshots go to tests/e2e/screenshots/
 
 from __future__ import annotations
 
+import hashlib
 import shutil
 from collections.abc import Iterator
 from pathlib import Path
@@ -16,6 +17,14 @@ from tests.e2e.conftest import Served, copy_sample, serve
 
 SCREENSHOTS = Path(__file__).parent / "screenshots"
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser") or "/usr/bin/chromium"
+# Two Chinese strings with no character in common, and a reference for missing glyphs: private-use
+# code points, which no font draws. Without a CJK font every Chinese character is the same box, so
+# the three look alike; with one, each string has its own glyphs.
+ZH_A, ZH_B, TOFU = "激光焊接", "电池托盘", "\ue000\ue001\ue002\ue003"
+LATIN = "Find matches: laser welding, 42 TRL"
+# The page's font stack before it had a CJK font of its own: Latin text must look the same in both.
+OLD_STACK = 'system-ui, -apple-system, "Segoe UI", "PingFang SC", "Microsoft YaHei", sans-serif'
+CJK_FACE = "techmatch CJK"
 NEED = (
     "We laser-weld aluminium battery trays for electric vehicles and get porosity in the welds; "
     "we need a partner to reduce pores and pass the helium leak test."
@@ -103,3 +112,70 @@ def test_usable_at_phone_width(browser, site):
     box = page.locator("#go").bounding_box()
     assert box is not None and box["width"] >= 300  # the button spans the narrow screen
     page.screenshot(path=str(SCREENSHOTS / "phone.png"), full_page=True)
+
+
+def drawn(page: Page, text: str, family: str | None = None) -> str:
+    """``text`` as the page draws it (in the page's font stack, or ``family``), once its fonts have loaded:
+    the digest of its screenshot, so that two drawings compare (and a failure prints) in a few characters."""
+    page.evaluate(
+        """async ([text, family]) => {
+          const box = document.createElement("div");
+          box.id = "glyph-probe";
+          box.style.cssText = "position:fixed;top:0;left:0;z-index:99;background:#fff;color:#000;padding:4px;font-size:48px;line-height:1.2";
+          if (family) box.style.fontFamily = family;
+          box.textContent = text;
+          document.body.appendChild(box);
+          // rejects when a face cannot load: the text is then drawn in the next font of the stack
+          await document.fonts.load(`48px ${getComputedStyle(box).fontFamily}`, text).catch(() => null);
+          await document.fonts.ready;
+        }""",
+        [text, family],
+    )
+    image = page.locator("#glyph-probe").screenshot()
+    page.evaluate("document.getElementById('glyph-probe').remove()")
+    return hashlib.sha256(image).hexdigest()[:16]
+
+
+def cjk_face_states(page: Page) -> list[str]:
+    return page.evaluate(
+        "(name) => [...document.fonts].filter((f) => f.family.replace(/[\"']/g, '') === name).map((f) => f.status)",
+        CJK_FACE,
+    )
+
+
+def test_chinese_is_drawn_in_the_apps_own_font_not_as_boxes(browser, site):
+    # On a machine with no CJK font of its own (this one, CI: Debian without fonts-noto-cjk), only the
+    # font that the app serves can draw Chinese.
+    page = open_page(browser, site)
+    page.click("#language")
+    expect(page.locator("#go")).to_have_text("查找匹配")
+    example = page.get_attribute("#query", "placeholder") or ""
+    query = example.split("：", 1)[1]  # the page's own example: 铝合金电池托盘激光焊接气孔问题
+    page.fill("#query", query)
+    page.click("#go")
+    expect(page.locator("#results > li").first).to_be_visible(timeout=60_000)
+    expect(page.locator("#status")).to_contain_text("个匹配")
+
+    first, second, boxes = drawn(page, ZH_A), drawn(page, ZH_B), drawn(page, TOFU)
+    assert first != second, "two different Chinese strings look the same: both are missing-glyph boxes"
+    assert first != boxes and second != boxes, "Chinese is drawn like characters that no font has"
+    assert cjk_face_states(page) == ["loaded"]
+    assert page.evaluate('([face, text]) => document.fonts.check(`16px "${face}"`, text)', [CJK_FACE, ZH_A + ZH_B])
+    # Latin text keeps the system font: the CJK face applies to CJK code points only.
+    assert drawn(page, LATIN) == drawn(page, LATIN, OLD_STACK)
+    SCREENSHOTS.mkdir(exist_ok=True)
+    page.screenshot(path=str(SCREENSHOTS / "chinese-font.png"), full_page=True)
+
+
+def test_the_page_still_works_when_its_font_cannot_load(browser, site):
+    context = browser.new_context(viewport={"width": 1200, "height": 900}, locale="zh-CN")
+    context.route("**/static/fonts/**", lambda route: route.abort())
+    page = context.new_page()
+    page.goto(site.root + "/")
+    expect(page.locator("#go")).to_have_text("查找匹配")
+    drawn(page, ZH_A)  # asks for the face: its load fails, and the text is drawn in the next font of the stack
+    assert cjk_face_states(page) == ["error"]
+    assert drawn(page, LATIN) == drawn(page, LATIN, OLD_STACK)
+    page.fill("#query", NEED)
+    page.click("#go")
+    expect(page.locator("#results > li").first).to_be_visible(timeout=60_000)

@@ -10,9 +10,10 @@ from click.testing import CliRunner
 
 from matcher.engine import open as open_matcher
 from matcher.records import Kind
-from service import create_app
+from service import create_app, web as web_module
 from service.api_keys import ApiKeys
 from service.cli import main
+from service.web import CJK_FONT_URL
 
 PROJECT = {"id": "P1", "title": "Laser welding", "abstract": "laser welding of aluminium battery trays"}
 NEED = {"id": "N1", "title": "Tray welding", "description": "aluminium battery trays laser welding"}
@@ -149,6 +150,30 @@ def test_the_page_and_the_docs_are_served_by_the_app(settings, fake_embedder, pa
     response.close()  # a static file is streamed from disk; close it as a server would
     assert response.status_code == 200 and len(body) > 500
     assert b"https://" not in body and b"http://" not in body  # nothing fetched from elsewhere
+
+
+def test_the_pages_cjk_font_is_served_by_the_app_and_cached_for_good(settings, fake_embedder):
+    app, _, _ = make_app(settings, fake_embedder)
+    client = app.test_client()
+    css = client.get("/static/style.css")
+    assert CJK_FONT_URL.encode() in css.data  # the @font-face names the URL the app serves
+    css.close()
+    response = client.get(CJK_FONT_URL)
+    body = response.data
+    response.close()
+    assert response.status_code == 200 and response.mimetype == "font/otf"
+    assert body[:4] == b"OTTO" and len(body) > 1_000_000  # an OpenType (CFF) font, the whole SC subset
+    cache = response.cache_control
+    assert cache.public and cache.immutable and cache.max_age == 365 * 24 * 3600
+    again = client.get(CJK_FONT_URL, headers={"If-None-Match": response.headers["ETag"]})
+    assert again.status_code == 304
+    again.close()
+
+
+def test_without_the_font_package_the_font_url_is_a_plain_404(settings, fake_embedder, monkeypatch):
+    monkeypatch.setattr(web_module, "CJK_FONT_PACKAGE", "no_such_font_package")
+    app, _, _ = make_app(settings, fake_embedder)
+    assert code(app.test_client().get(CJK_FONT_URL)) == (404, "not_found")
 
 
 def test_records_read_back_and_sent_again_keep_their_metadata_flat(settings, fake_embedder):
