@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import gzip
 import importlib.util
+import itertools
 import math
 import re
 import threading
@@ -77,11 +78,11 @@ def clean_senses(raw_senses: Iterable[str]) -> list[list[str]]:
     A sense that only points elsewhere ("variant of", "see", "CL:", "surname", "abbr. for", pinyin
     notes) or carries a rare register (literary, dialect, slang, archaic...) gives nothing; bracketed
     pinyin and Chinese references, parenthesised notes, "lit."/"fig." markers and the "to " of verbs
-    are removed; a sense is split into glosses on ';'.
+    are removed; a field is split into senses on '/' and a sense into glosses on ';' and ', ' (not
+    when a colon makes it a description).
     """
     senses: list[list[str]] = []
-    for raw in raw_senses:
-        raw = raw.strip()
+    for raw in (field.strip() for fields in raw_senses for field in fields.split("/")):
         if not raw or _NOT_A_TRANSLATION.match(raw) or _DROPPED_TAG.search(raw):
             continue
         glosses: list[str] = []
@@ -168,7 +169,7 @@ def _dictionary() -> _Dictionary:
     return found
 
 
-@lru_cache(maxsize=None)
+@lru_cache(maxsize=262144)
 def _senses(word: str) -> tuple[tuple[str, ...], ...]:
     """The cleaned glosses of each sense of ``word`` (see :func:`clean_senses`); empty when it has none."""
     bodies = _dictionary().raw.get(word, ())
@@ -411,7 +412,7 @@ EMBED_WEIGHT = 1.0
 EMBED_GATE = 0.9
 HUBNESS_K = 10
 # "break out" also reads as "outbreak" (and "breakout"), "lock down" as "lockdown".
-PARTICLES = frozenset("out up down off over in on back through under".split())
+PARTICLES = frozenset(["out", "up", "down", "off", "over", "in", "on", "back", "through", "under"])
 
 # One way to translate a span of a Chinese term: the span's index, a gloss's stems, its weight.
 _Reading = tuple[int, tuple[str, ...], float]
@@ -499,9 +500,7 @@ def _chinese_term(term: str) -> _ChineseTerm:
             by_stem.setdefault(stem, []).append(index)
             for length in range(5, min(6, len(stem)) + 1):
                 by_near.setdefault(stem[:length], []).append(index)
-    exact = frozenset(
-        " ".join(english_stems(gloss)) for sense in _senses(term.strip()) for gloss in sense
-    )
+    exact = frozenset(" ".join(english_stems(gloss)) for sense in _senses(term.strip()) for gloss in sense)
     return _ChineseTerm(
         sum(units),
         tuple(spans),
@@ -542,7 +541,7 @@ def _english_term(term: str) -> _EnglishTerm:
         for prefix in ENGLISH_PREFIXES:
             if stem.startswith(prefix) and len(stem) - len(prefix) >= 5:
                 keys.append((stem[len(prefix) :], (position,), PREFIXED_WEIGHT))
-    for first, second in zip(tokens, tokens[1:]):
+    for first, second in itertools.pairwise(tokens):
         if first.chunk == second.chunk:
             joined = english_stems(first.surface.lower() + second.surface.lower())
             if joined:
@@ -582,9 +581,9 @@ def _pair_score(chinese: _ChineseTerm, english: _EnglishTerm) -> float:
             found = met.setdefault(index, {})
             for stem in matched:
                 found[stem] = max(found.get(stem, 0.0), strength)
-            explained = explains.setdefault(span, {})
+            by_position = explains.setdefault(span, {})
             for position in positions:
-                explained[position] = max(explained.get(position, 0.0), strength * weight)
+                by_position[position] = max(by_position.get(position, 0.0), strength * weight)
     if not met:
         return 0.0
     value: dict[int, float] = {}  # span -> how well its best reading covers it
@@ -622,7 +621,7 @@ def _pair_score(chinese: _ChineseTerm, english: _EnglishTerm) -> float:
 def _unit_rows(vectors: Any) -> np.ndarray:
     rows = np.asarray(vectors, dtype=np.float32)
     norms = np.linalg.norm(rows, axis=1, keepdims=True)
-    return rows / np.maximum(norms, 1e-12)
+    return np.asarray(rows / np.maximum(norms, 1e-12), dtype=np.float32)
 
 
 def _lookup_keys(english: _EnglishTerm) -> set[str]:
@@ -707,9 +706,7 @@ def bridge_score(zh_term: str, en_term: str, embed: Embed | None = None) -> floa
     return float(bridge_scores([zh_term], [en_term], embed)[0, 0])
 
 
-def best_english(
-    zh_term: str, en_terms: Sequence[str], embed: Embed | None = None
-) -> tuple[str, float] | None:
+def best_english(zh_term: str, en_terms: Sequence[str], embed: Embed | None = None) -> tuple[str, float] | None:
     """The English term that best matches ``zh_term`` and its score; ``None`` when none scores above 0."""
     if not en_terms:
         return None
