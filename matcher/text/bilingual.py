@@ -401,7 +401,7 @@ def expand_english(tokens: Sequence[str]) -> dict[str, float]:
 # -- term matching across languages --------------------------------------------------------------
 
 MATCH_SENSES = 6  # senses ('/' fields) of a dictionary piece that term matching reads
-SINGLE_SENSES = 2  # senses of a single character
+SINGLE_SENSES = 4  # senses of a single character
 SINGLE_WEIGHT = 0.6  # a single character's reading counts this much
 MATCH_DECAY = 0.1  # the k-th sense of a piece counts 1 / (1 + MATCH_DECAY * k)
 GLOSS_SHARE_POWER = 0.5  # a gloss half met covers its span by 0.5 ** GLOSS_SHARE_POWER
@@ -478,7 +478,7 @@ def _chinese_term(term: str) -> _ChineseTerm:
     dictionary = _dictionary()
     units = [False] * len(term)
     for token in tokenize(term):
-        if _IS_CJK.match(token.surface) and token.surface not in CHINESE:
+        if _IS_CJK.match(token.surface) and not (len(token.surface) == 1 and token.surface in CHINESE):
             units[token.start : token.end] = [True] * len(token.surface)
     spans: list[tuple[int, int, int]] = []
     readings: list[_Reading] = []
@@ -555,8 +555,9 @@ def _pair_score(chinese: _ChineseTerm, english: _EnglishTerm) -> float:
     A reading (a gloss of a span) that meets English stems covers its span by the share of its
     stems met (to the power :data:`GLOSS_SHARE_POWER`) times its weight; the Chinese term is read
     as the non-overlapping spans that cover most of it (dynamic programming over its characters),
-    and an English stem is as explained as the best reading of those spans that meets it. Near
-    stems (:func:`_near`) meet at :data:`NEAR_WEIGHT`.
+    and an English stem is as explained as the best reading that meets it. Near stems
+    (:func:`_near`) meet at :data:`NEAR_WEIGHT`. Characters of one-character function words (的, 和)
+    are not counted.
     """
     if not english.stems:
         return 0.0
@@ -596,23 +597,15 @@ def _pair_score(chinese: _ChineseTerm, english: _EnglishTerm) -> float:
         ending.setdefault(chinese.spans[span][1], []).append(span)
     last = max(ending)
     best = [0.0] * (last + 1)
-    choice: list[int | None] = [None] * (last + 1)
     for position in range(1, last + 1):
-        best[position], choice[position] = best[position - 1], None
+        best[position] = best[position - 1]
         for span in ending.get(position, ()):
             start, _, inside = chinese.spans[span]
-            if best[start] + value[span] * inside > best[position]:
-                best[position], choice[position] = best[start] + value[span] * inside, span
+            best[position] = max(best[position], best[start] + value[span] * inside)
     explained = [0.0] * len(english.stems)
-    position = last
-    while position > 0:
-        chosen = choice[position]
-        if chosen is None:
-            position -= 1
-            continue
-        for english_position, how_well in explains.get(chosen, {}).items():
+    for by_position in explains.values():
+        for english_position, how_well in by_position.items():
             explained[english_position] = max(explained[english_position], how_well)
-        position = chinese.spans[chosen][0]
     zh_share = best[last] / max(1, chinese.units)
     en_share = sum(explained) / len(english.stems)
     return 0.0 if zh_share == 0 or en_share == 0 else 2 * zh_share * en_share / (zh_share + en_share)
