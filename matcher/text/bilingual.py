@@ -407,7 +407,7 @@ MATCH_DECAY = 0.1  # the k-th sense of a piece counts 1 / (1 + MATCH_DECAY * k)
 GLOSS_SHARE_POWER = 0.5  # a gloss half met covers its span by 0.5 ** GLOSS_SHARE_POWER
 NEAR_WEIGHT = 0.8  # stems that are near but not equal (see _near) meet at this weight
 # The combination with an embedding (see combine): set on the TICO-19 term pairs, see benchmarks/RESULTS.md.
-DICTIONARY_POWER = 4
+DICTIONARY_POWER = 6
 EMBED_WEIGHT = 1.0
 EMBED_GATE = 0.9
 HUBNESS_K = 10
