@@ -224,7 +224,8 @@ class ProfileBuilder:
     passages: PassagePolicy
     candidates: int
     idf_of: Callable[[Iterable[str]], dict[str, float]]
-    # Vectors of the phrases, heaviest first; a phrase left out (a budget spent) is no candidate.
+    # The vector of every phrase asked for: a text's candidates are chosen from its own terms and
+    # the catalogue's IDF, never from what a cache happens to hold (the same text, the same profile).
     phrase_vectors: Callable[[list[str]], Mapping[str, np.ndarray]]
     sentence_vectors: Callable[[list[str]], list[SpanVectors]]
     readable: Callable[[list[str]], list[bool]]
@@ -255,7 +256,6 @@ class ProfileBuilder:
         vectors = self.phrase_vectors(wanted) if wanted else {}
         found = []
         for terms, keys in zip(all_terms, chosen):
-            keys = [key for key in keys if phrase_text(terms, key) in vectors]
             matrix = (
                 np.vstack([vectors[phrase_text(terms, key)] for key in keys]).astype(np.float32)
                 if keys
