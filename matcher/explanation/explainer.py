@@ -10,6 +10,7 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 
 from matcher.embedding.cache import VectorCache
+from matcher.explanation import generic
 from matcher.explanation.explain import ExplainPolicy, Explanation, explain_all
 from matcher.explanation.profile import PROFILE_VERSION, Candidates, Profile, ProfileBuilder, Source
 from matcher.explanation.store import ProfileStore
@@ -68,7 +69,8 @@ class Explainer:
         self.catalogue = catalogue
         self.vectors = vectors
         version = (
-            f"p{PROFILE_VERSION}-t{TOKENIZER_VERSION}-{vectors.embedder.name}-c{self.policy.candidates}"
+            f"p{PROFILE_VERSION}-t{TOKENIZER_VERSION}-g{generic.VERSION}-{vectors.embedder.name}"
+            f"-c{self.policy.candidates}"
             f"-w{passage_policy.max_units}.{passage_policy.overlap}.{passage_policy.max_passages}"
         )
         self.store = ProfileStore(profile_path, version, profile_cache_size)

@@ -55,6 +55,7 @@ hundred records and, in a catalogue about one subject, drop its core words; a sh
 
 from __future__ import annotations
 
+import hashlib
 import re
 from collections.abc import Iterable, Sequence
 
@@ -113,10 +114,13 @@ VERBS = _words(
     increasing improve improves improved improving demonstrate demonstrates demonstrated
     demonstrating study studies studied studying investigate investigates investigated propose
     proposes proposed present presents presented report reports reported evaluate evaluates
-    evaluated evaluating estimate estimates estimated
+    evaluated evaluating estimate estimates estimated measure measures measured measuring validate
+    validates validated validating avoid avoids avoided avoiding lose loses lost losing cover covers
+    covered covering
     获得 取得 开展 完成 结合 满足 适用 只能 寻找 导致 造成 建立 保持 出现 发现 包括 依赖 缩短 提升 减少
     增加 下降 上升 降至 低至 高达 超过 小于 大于 低于 高于 不足 以内 正在 现有 每年 已有 配合 为主 不愿
     仍然 实施 推进 推动 促进 引进 引入 拥有 形成 具备 属于 存在 作为 面向 针对 围绕 解决 改善 优化 达成
+    推广 考核 覆盖 消耗
     """
 )
 
@@ -141,11 +145,12 @@ GENERIC = _words(
     best good large larger small smaller big fast faster long longer short current existing stable
     full free single standard common conventional traditional main major key important novel
     advanced simple easy available possible able suitable whole total specific similar non active
-    direct related relative real effective integrated
+    direct related relative real effective integrated constant inside safe share form de re co pre
+    anti multi semi sub bi tri micro nano self
     合作 合作开发 合作研发 方案 条件 工艺 环境 传统 产品 时间 周期 性能 成本 设计 设备 结构 材料 生产 控制
     试验 检测 运行 稳定 快速 东北 地区 城市 国内 国外 中国 全国 客户 用户 市场 中试 示范 研制 管理 系统
     模型 体系 部件 绿色 效率 质量 能力 水平 领域 行业 产业 应用 功能 需求 目标 效果 成果 数据 平台 模式
-    服务 规模 阶段 标准 指标 参数 范围 程度 结果 装置 产线 小批量 批量
+    服务 规模 阶段 标准 指标 参数 范围 程度 结果 装置 产线 小批量 批量 频繁 配套 耗时
     """
 )
 
@@ -159,9 +164,17 @@ FUNCTION_CHARACTERS = frozenset(
 LOCATIVES = frozenset("上下中初前后外西里间")
 LEADING = frozenset("下后中使可时")
 
+# Stored profiles hold which of their terms are no reason, so a change to the lists remakes them
+# (a change to the rules below: bump PROFILE_VERSION).
+VERSION = hashlib.sha1(
+    "|".join(" ".join(sorted(words)) for words in (EDGE, GENERIC, FUNCTION_CHARACTERS, LOCATIVES, LEADING)).encode()
+).hexdigest()[:8]
+
 _CJK_WORD = re.compile(rf"[{CJK_CLASS}]+")
 _CJK_CHARACTER = re.compile(rf"[{CJK_CLASS}]")
-_CHINESE_NUMBER = re.compile(r"第?[零一二三四五六七八九十百千万亿两半几数]+[个种次倍项台套件家位名条只株亩粒头批轮组层年天月周]?")
+_CHINESE_NUMBER = re.compile(
+    r"第?[零一二三四五六七八九十百千万亿两半几数]+[个种次倍项台套件家位名条只株亩粒头批轮组层年天月周]?"
+)
 _GLUED_UNIT = re.compile(r"\d+(?:[.,]\d+)*([^\W\d_]+[23²³]?)")
 
 

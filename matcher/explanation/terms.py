@@ -186,11 +186,7 @@ def shared_terms(
     Keys that either text has as no reason (:attr:`FieldTerms.generic`) are not shared terms.
     ``common`` may give the shared keys with their weights already worked out (without those).
     """
-    weights = (
-        common
-        if common is not None
-        else {key: weight_of(key) for key in shared_keys(query, match)}
-    )
+    weights = common if common is not None else {key: weight_of(key) for key in shared_keys(query, match)}
     candidates = sorted(weights.items(), key=_heaviest_first)
     chosen: list[str] = []
     chosen_words: list[frozenset[str]] = []
@@ -242,4 +238,14 @@ def _heaviest_first(item: tuple[str, float]) -> tuple[float, int, str]:
     return (-weight, -key.count(" "), key)
 
 
-__all__ = ["FieldTerms", "InBothTexts", "Occurrence", "SharedTerm", "Span", "TermPlaces", "idf", "shared_keys", "shared_terms"]
+__all__ = [
+    "FieldTerms",
+    "InBothTexts",
+    "Occurrence",
+    "SharedTerm",
+    "Span",
+    "TermPlaces",
+    "idf",
+    "shared_keys",
+    "shared_terms",
+]
