@@ -94,9 +94,9 @@ HEDGES = _words(
 
 UNITS = _words(
     """
-    mm cm km µm μm um nm pm mg kg ton tons tonne tonnes ml min mins sec secs ms µs μs ns hr hrs
-    hz khz mhz ghz thz kw mw gw tw kwh mwh gwh twh wh mah ah kv kva mva va ma mv pa kpa mpa gpa psi
-    bar mbar atm db dba dbm ppm ppb wt vol mol mmol µmol μmol rpm lux nm3 m2 m3 cm2 cm3 mm2 km2 m²
+    mm cm km µm μm um nm mg kg ton tons tonne tonnes ml min mins sec secs µs μs ns hr hrs
+    hz khz mhz ghz thz kw mw gw tw kwh mwh gwh twh wh mah ah kv kva mva va ma mv kpa mpa gpa psi
+    bar mbar atm db dba dbm ppm ppb wt vol mol mmol µmol μmol rpm lux nm3 cm2 cm3 mm2 km2 m²
     m³ cm² cm³ mm² km² ha percent pct cny rmb usd eur yuan kilowatt kilowatts megawatt megawatts
     毫米 厘米 千米 公里 微米 纳米 毫克 千克 公斤 吨 毫升 秒 分钟 小时 赫兹 千瓦 兆瓦 千伏 兆帕 千帕 公顷 万元 亿元
     """
@@ -153,7 +153,7 @@ GENERIC = _words(
     best good large larger small smaller big fast faster long longer short current existing stable
     full free single standard common conventional traditional main major key important novel
     advanced simple easy available possible able suitable whole total specific similar non active
-    direct related relative real effective integrated constant inside safe share form de re co pre
+    direct related relative effective integrated constant inside safe share form de re co pre
     anti multi semi sub bi tri micro nano self analysis reduction
     合作 合作开发 合作研发 方案 条件 工艺 环境 传统 产品 时间 周期 性能 成本 设计 设备 结构 材料 生产 控制
     试验 检测 运行 稳定 快速 东北 地区 城市 国内 国外 中国 全国 客户 用户 市场 中试 示范 研制 管理 系统
