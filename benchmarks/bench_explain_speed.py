@@ -16,7 +16,7 @@ alternating which goes first, so machine noise falls on both alike. Cases:
 Run from the repository root:
 
     HF_HUB_OFFLINE=1 .venv/bin/python benchmarks/bench_explain_speed.py [--projects 1813 --needs 500] [--warm-profiles]
-        [--query-new-phrases N] [--process-defaults] [--parts]
+        [--query-phrases N] [--process-defaults] [--parts]
 
 ``--parts`` then times, in process, the parts of explaining by id that every explanation needs,
 however its shared terms are chosen (reading the need's profile, related terms, evidence, the
@@ -55,10 +55,10 @@ def main() -> None:
     parser.add_argument("--needs", type=int, default=500)
     parser.add_argument("--queries", type=int, default=200)
     parser.add_argument(
-        "--query-new-phrases",
+        "--query-phrases",
         type=int,
         default=None,
-        help="a free text's candidate phrases encoded at query time (setting query_new_phrases; default: the setting's)",
+        help="a free text's candidate phrases (setting query_phrases; default: the setting's)",
     )
     parser.add_argument(
         "--process-defaults",
@@ -84,8 +84,8 @@ def main() -> None:
     projects, needs = corpus
 
     settings = bench_settings(args.data_dir, show_progress=True)
-    if args.query_new_phrases is not None:
-        settings = settings.replace(query_new_phrases=args.query_new_phrases)
+    if args.query_phrases is not None:
+        settings = settings.replace(query_phrases=args.query_phrases)
     matcher = open_matcher(settings)
     started = time.perf_counter()
     matcher.ingest_records(Kind.PROJECTS, projects, "pap2pat-title papers")
@@ -142,7 +142,7 @@ def main() -> None:
     state = "every profile decoded in memory before timing" if args.warm_profiles else "profiles decoded on first use"
     print(
         f"corpus: {len(projects)} projects, {len(needs)} needs; {len(queries)} queries per case; top 10; {state}; {worker}; "
-        f"new phrases per free text: {matcher.settings.query_new_phrases}"
+        f"candidate phrases per free text: {matcher.settings.query_phrases}"
     )
     print(f"{'case':<12}{'explained':<10}{'p50 ms':>9}{'p95 ms':>9}{'mean ms':>9}")
     for case, by_variant in timings.items():

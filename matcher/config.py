@@ -55,9 +55,10 @@ class Settings:
     max_explained_terms: int = 10
     max_related_terms: int = 5
     keyphrase_candidates: int = 16
-    # A free-text query's candidates the cache does not know are encoded at query time, at most
-    # this many (the heaviest); each costs about a millisecond of model time.
-    query_new_phrases: int = 4
+    # A free-text query's candidate phrases: its heaviest this many (at most keyphrase_candidates),
+    # chosen from the text alone; those the cache does not know are encoded at query time, beside
+    # the text (parallel_query_phrases). Fewer: a cheaper first request, fewer related terms.
+    query_phrases: int = 16
     # Encode those phrases on a second copy of the model, beside the text's own encoding (on another
     # core), instead of after it on the same copy; the copy costs the model's memory once more.
     parallel_query_phrases: bool = True
@@ -194,7 +195,7 @@ _MAY_BE_ZERO = {
     "feedback_weight",
     "max_related_terms",
     "profile_cache_size",
-    "query_new_phrases",
+    "query_phrases",
     "plan_min_score",
     "model_threads",
 }

@@ -114,7 +114,7 @@ def open(settings: Settings, embedder: Embedder | None = None, multilingual: Emb
             settings.profile_path,
             settings.profile_cache_size,
             settings.threads,
-            settings.query_new_phrases,
+            settings.query_phrases,
         )
     )
     if settings.explain_at_index:

@@ -78,8 +78,11 @@ def explain_all(
 
     ``idf_of`` is asked once, for the keys that any match shares with the query.
     """
-    query_keys = query.terms.occurrences.keys()
-    shared_keys = [query_keys & match.terms.occurrences.keys() for match in matches]
+    query_keys, query_generic = query.terms.occurrences.keys(), query.terms.generic
+    # Keys either text has as no reason ("two", "min", 获得) are never named.
+    shared_keys = [
+        (query_keys & match.terms.occurrences.keys()) - query_generic - match.terms.generic for match in matches
+    ]
     idf = idf_of(set().union(*shared_keys))
     thresholds = [policy.threshold_for(len(query.candidates) * len(match.candidates)) for match in matches]
     related = related_terms_many(query, matches, thresholds, policy.max_related)

@@ -10,6 +10,7 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 
 from matcher.embedding.cache import VectorCache
+from matcher.explanation import generic
 from matcher.explanation.explain import ExplainPolicy, Explanation, explain_all
 from matcher.explanation.profile import PROFILE_VERSION, Candidates, Profile, ProfileBuilder, Source
 from matcher.explanation.store import ProfileStore
@@ -60,15 +61,16 @@ class Explainer:
         profile_path: Path,
         profile_cache_size: int = 4_096,
         threads: int = 1,
-        query_new_phrases: int = 4,
+        query_phrases: int = 16,
     ) -> None:
-        """``threads`` bounds the free-text profiles made at once; ``query_new_phrases`` the phrases
-        a free text may encode anew (the rest must be in the cache)."""
+        """``threads`` bounds the free-text profiles made at once; ``query_phrases`` is how many
+        candidate phrases a free text has (its heaviest; at most ``policy.candidates``)."""
         self.policy = policy
         self.catalogue = catalogue
         self.vectors = vectors
         version = (
-            f"p{PROFILE_VERSION}-t{TOKENIZER_VERSION}-{vectors.embedder.name}-c{self.policy.candidates}"
+            f"p{PROFILE_VERSION}-t{TOKENIZER_VERSION}-g{generic.VERSION}-{vectors.embedder.name}"
+            f"-c{self.policy.candidates}"
             f"-w{passage_policy.max_units}.{passage_policy.overlap}.{passage_policy.max_passages}"
         )
         self.store = ProfileStore(profile_path, version, profile_cache_size)
@@ -86,11 +88,15 @@ class Explainer:
         )
         # Free-text profiles are started here while the engine encodes the text (start_text_profile).
         self._beside = ThreadPoolExecutor(max_workers=max(1, threads), thread_name_prefix="text-profile")
-        # A free-text query differs only in where phrase vectors come from: memory, a budget of new
-        # ones, encoded by the model's twin when there is one (so is the check that it can read them).
+        # A free-text query differs in how many candidates it has and where their vectors come
+        # from: memory or disk when known, else encoded now by the model's twin when there is one
+        # (so is the check that it can read them). Its candidates are its heaviest terms, whatever
+        # the cache holds, so the same text gets the same explanation on every request; the cache
+        # only saves encoding.
         self._query = dataclasses.replace(
             self._stored,
-            phrase_vectors=lambda phrases: vectors.phrase_vectors(phrases, query_new_phrases),
+            candidates=min(query_phrases, self.policy.candidates),
+            phrase_vectors=vectors.phrase_vectors,
             readable=vectors.phrase_embedder.readable,
         )
 
@@ -155,8 +161,8 @@ class Explainer:
     def start_text_profile(self, text: str) -> PendingProfile:
         """Start a free text's profile on another thread, to finish once the text itself is encoded.
 
-        The first half (terms, candidate phrases and their vectors: up to ``query_new_phrases``
-        encoded now, on the model's twin when there is one) needs nothing of the text's own
+        The first half (terms, candidate phrases and their vectors: those the cache lacks encoded
+        now, on the model's twin when there is one) needs nothing of the text's own
         encoding, so it runs beside it; the second (sentence sums) comes from that encoding.
         """
         source = Source("title", "", QUERY_FIELD, text)

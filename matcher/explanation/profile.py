@@ -26,7 +26,7 @@ from matcher.embedding.encoder import SpanVectors
 from matcher.explanation.terms import FieldTerms, Occurrence
 from matcher.text.passages import PassagePolicy, passage_windows
 
-PROFILE_VERSION = 4  # bump when what a profile holds or how it is chosen changes
+PROFILE_VERSION = 5  # bump when what a profile holds or how it is chosen changes
 
 
 class Sentence(NamedTuple):
@@ -67,6 +67,7 @@ class Profile:
             "fields": fields,
             "keys": keys,
             "counts": [len(group) for group in places],
+            "generic": sorted(self.terms.generic),
             "candidates": self.candidates,
             "sentences": [[index[s.field], s.start, s.end, s.tokens] for s in self.sentences],
             "dimension": int(self.sentence_sums.shape[1]) if self.sentence_sums.ndim == 2 else 0,
@@ -105,7 +106,7 @@ class Profile:
         make = tuple.__new__  # skips NamedTuple's slow Python __new__
         sentences = [make(Sentence, (fields[f], start, end, tokens)) for f, start, end, tokens in header["sentences"]]
         return cls(
-            FieldTerms(dict(texts), occurrences),
+            FieldTerms(dict(texts), occurrences, frozenset(header["generic"])),
             header["candidates"],
             vectors[:candidates],
             sentences,
@@ -166,6 +167,7 @@ def candidate_keyphrases(terms: FieldTerms, weight_of: Mapping[str, float], limi
     "corrosion", "EV" and "electric vehicle"); a longer n-gram would outweigh them by its rarity
     alone, and two-word phrases would crowd out the words, which carry most synonyms. A word inside a chosen phrase
     stays a candidate: "EV" in "EV frames" may be the equivalent of another text's "electric vehicle".
+    A term that is no reason (:attr:`FieldTerms.generic`: "two", "min", 获得) is no candidate.
     """
 
     def tf_idf(key: str) -> float:
@@ -174,8 +176,9 @@ def candidate_keyphrases(terms: FieldTerms, weight_of: Mapping[str, float], limi
     def heaviest(keys: list[str], count: int) -> list[str]:
         return sorted(keys, key=lambda key: (-tf_idf(key), key))[:count]
 
-    phrases = heaviest([key for key in terms.occurrences if key.count(" ") == 1], limit // 3)
-    words = heaviest([key for key in terms.occurrences if " " not in key], limit - len(phrases))
+    generic = terms.generic
+    phrases = heaviest([key for key in terms.occurrences if key.count(" ") == 1 and key not in generic], limit // 3)
+    words = heaviest([key for key in terms.occurrences if " " not in key and key not in generic], limit - len(phrases))
     return heaviest(words + phrases, limit)
 
 
@@ -221,7 +224,8 @@ class ProfileBuilder:
     passages: PassagePolicy
     candidates: int
     idf_of: Callable[[Iterable[str]], dict[str, float]]
-    # Vectors of the phrases, heaviest first; a phrase left out (a budget spent) is no candidate.
+    # The vector of every phrase asked for: a text's candidates are chosen from its own terms and
+    # the catalogue's IDF, never from what a cache happens to hold (the same text, the same profile).
     phrase_vectors: Callable[[list[str]], Mapping[str, np.ndarray]]
     sentence_vectors: Callable[[list[str]], list[SpanVectors]]
     readable: Callable[[list[str]], list[bool]]
@@ -252,7 +256,6 @@ class ProfileBuilder:
         vectors = self.phrase_vectors(wanted) if wanted else {}
         found = []
         for terms, keys in zip(all_terms, chosen):
-            keys = [key for key in keys if phrase_text(terms, key) in vectors]
             matrix = (
                 np.vstack([vectors[phrase_text(terms, key)] for key in keys]).astype(np.float32)
                 if keys

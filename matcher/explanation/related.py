@@ -6,6 +6,9 @@ reaches a threshold (see the README for how it was set), the two share no word (
 "laser welding" are not related terms), and the matched term is worded apart from the query
 text. Forms the stemmer does not join ("thermostabilized" and "thermal stabilization") can pair:
 they name one idea in different words. Each term takes part in at most one pair, strongest first.
+Two Chinese terms sharing a character are not worded apart either (in Chinese a character is a
+part of a word's meaning): 成本 ~ 合成 and 下一代 ~ 同一 are no pairs. Candidates are only terms
+that can be reasons (:mod:`matcher.explanation.generic`), so a pair is made of real words.
 """
 
 from __future__ import annotations
@@ -17,6 +20,7 @@ from typing import Any
 
 import numpy as np
 
+from matcher.explanation.generic import share_a_character
 from matcher.explanation.profile import Profile
 from matcher.explanation.terms import InBothTexts, TermPlaces
 
@@ -40,7 +44,8 @@ class RelatedTerm(InBothTexts):
 
 
 def _share_a_word(first: str, second: str) -> bool:
-    return not set(first.split()).isdisjoint(second.split())
+    """Whether two keys share a word, or a Chinese character (成本 and 合成 are not worded apart)."""
+    return not set(first.split()).isdisjoint(second.split()) or share_a_character(first, second)
 
 
 def _in(key: str, profile: Profile) -> list[bool]:

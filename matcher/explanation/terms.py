@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from functools import cached_property
 from typing import Any, NamedTuple
 
+from matcher.explanation.generic import not_reasons
 from matcher.text.tokenize import Span, terms, tokenize
 
 
@@ -107,19 +108,29 @@ class SharedTerm(InBothTexts):
 
 @dataclass(frozen=True)
 class FieldTerms:
-    """The terms of a record's (or query's) text fields, with where each occurs."""
+    """The terms of a record's (or query's) text fields, with where each occurs.
+
+    ``generic`` holds the keys whose first occurrence is no reason for a match (a number word, a
+    unit, a generic word, a fragment of a Chinese word: :mod:`matcher.explanation.generic`); they
+    stay terms of the text, but no explanation names them.
+    """
 
     texts: Mapping[str, str]
     occurrences: Mapping[str, list[Occurrence]]
+    generic: frozenset[str] = frozenset()
     _places: dict[str, TermPlaces] = field(default_factory=dict, init=False, compare=False, repr=False)
 
     @classmethod
     def of(cls, texts: Mapping[str, str]) -> FieldTerms:
         occurrences: dict[str, list[Occurrence]] = {}
+        seen: set[str] = set()
+        generic: list[str] = []
         for name, text in texts.items():
-            for key, spans in terms(tokenize(text)).items():
+            tokens = tokenize(text)
+            for key, spans in terms(tokens).items():
                 occurrences.setdefault(key, []).extend(Occurrence(name, span.start, span.end) for span in spans)
-        return cls(texts, occurrences)
+            generic.extend(not_reasons(tokens, seen))
+        return cls(texts, occurrences, frozenset(generic))
 
     def surface(self, occurrence: Occurrence) -> str:
         return self.texts[occurrence.field][occurrence.start : occurrence.end]
@@ -145,6 +156,11 @@ class FieldTerms:
         return packed if packed is not None else {key: len(places) for key, places in self.occurrences.items()}
 
 
+def shared_keys(query: FieldTerms, match: FieldTerms) -> set[str]:
+    """The keys both texts hold that an explanation may name (no generic word of either text)."""
+    return (query.occurrences.keys() & match.occurrences.keys()) - query.generic - match.generic
+
+
 def idf(document_frequency: int, document_count: int) -> float:
     """BM25's inverse document frequency, always positive."""
     return math.log(1 + (document_count - document_frequency + 0.5) / (document_frequency + 0.5))
@@ -167,13 +183,10 @@ def shared_terms(
     after "laser welding" neither "laser" nor "laser welding process" is named again, except
     that a phrase nearly as heavy as a chosen word it contains replaces the word, or is named
     beside it when the word also stands alone.
-    ``common`` may give the shared keys with their weights already worked out.
+    Keys that either text has as no reason (:attr:`FieldTerms.generic`) are not shared terms.
+    ``common`` may give the shared keys with their weights already worked out (without those).
     """
-    weights = (
-        common
-        if common is not None
-        else {key: weight_of(key) for key in query.occurrences.keys() & match.occurrences.keys()}
-    )
+    weights = common if common is not None else {key: weight_of(key) for key in shared_keys(query, match)}
     candidates = sorted(weights.items(), key=_heaviest_first)
     chosen: list[str] = []
     chosen_words: list[frozenset[str]] = []
@@ -225,4 +238,14 @@ def _heaviest_first(item: tuple[str, float]) -> tuple[float, int, str]:
     return (-weight, -key.count(" "), key)
 
 
-__all__ = ["FieldTerms", "InBothTexts", "Occurrence", "SharedTerm", "Span", "TermPlaces", "idf", "shared_terms"]
+__all__ = [
+    "FieldTerms",
+    "InBothTexts",
+    "Occurrence",
+    "SharedTerm",
+    "Span",
+    "TermPlaces",
+    "idf",
+    "shared_keys",
+    "shared_terms",
+]

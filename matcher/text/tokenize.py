@@ -80,6 +80,11 @@ def _cjk_tokens(run: str, offset: int, chunk: int) -> Iterator[Token]:
         yield Token(word, word, offset + start, offset + end, keyword, chunk)
 
 
+def in_dictionary(word: str) -> bool:
+    """Whether jieba's dictionary holds ``word`` (a word its HMM made up for unknown text is not held)."""
+    return bool(_jieba().dt.FREQ.get(word))
+
+
 def tokenize(text: str) -> list[Token]:
     """Split ``text`` into word tokens with offsets; punctuation starts a new chunk."""
     tokens: list[Token] = []

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import csv
 import json
 import shutil
 
@@ -11,10 +12,13 @@ from click.testing import CliRunner
 
 from matcher.config import load_settings
 from matcher.engine import Matcher, open as open_matcher
+from matcher.explanation.generic import reason
 from matcher.records import Kind
 from matcher.text.sentences import sentence_spans
+from matcher.text.tokenize import tokenize
 from service import create_app
 from service.cli import main
+from tests.conftest import SAMPLE_DATA
 from tests.unit.test_evaluation import DOCS, QRELS, QUERIES, write_beir
 
 
@@ -109,6 +113,54 @@ def test_free_text_is_explained_with_the_same_parts(small_matcher):
         evidence.match_text
         == result.matches[0].record.text_fields[evidence.match.field][evidence.match.start : evidence.match.end]
     )
+
+
+# Every word is new to the catalogue, and "quadcopter" is not among its four heaviest: a budget of
+# four new phrases a request left "Quadcopter ~ Drone" to the second request.
+NEW_TEXT = (
+    "Quadcopter surveys of viaducts: fissures, spalling, delamination and efflorescence found by "
+    "thermography and photogrammetry."
+)
+
+
+def test_a_free_text_gets_the_same_explanation_on_every_request_whatever_the_cache_holds(small_matcher, real_embedder):
+    def explained(engine: Matcher) -> list[tuple[str, dict]]:
+        result = engine.match(engine.request(text=NEW_TEXT, top_k=3))
+        return [(match.record.id, match.explanation.to_dict()) for match in result.matches]
+
+    first = explained(small_matcher)
+    assert explained(small_matcher) == first  # its new phrases are in memory now
+    fresh = open_matcher(small_matcher.settings, embedder=real_embedder)  # as a new process: nothing in memory
+    fresh.vectors.phrase_vectors(["fissures", "spalling"])  # ... but some of its phrases
+    assert explained(fresh) == first
+    top = dict(first)["P3"]
+    pairs = [[pair["query_term"].lower(), pair["match_term"].lower()] for pair in top["related_terms"]]
+    assert ["quadcopter", "drone"] in pairs and ["viaducts", "bridges"] in pairs
+
+
+def test_no_sample_explanation_names_a_generic_word(sample_matcher):
+    def words(term: str) -> list[str]:
+        return [token.surface.lower() for token in tokenize(term) if token.keyword]
+
+    explanations = []
+    with (SAMPLE_DATA / "expected_matches.csv").open(encoding="utf-8") as handle:
+        expected = list(csv.DictReader(handle))
+    for row in expected:
+        result = sample_matcher.match(sample_matcher.request(record_id=row["need_id"], top_k=100))
+        (hit,) = [match for match in result.matches if match.record.id == row["project_id"]]
+        assert hit.explanation.shared, row  # every expected match still has reasons
+        explanations.append(hit.explanation)
+    for kind, direction in ((Kind.NEEDS, "need_to_projects"), (Kind.PROJECTS, "project_to_needs")):
+        for record_id in sample_matcher.catalogue.content_hashes(kind):
+            request = sample_matcher.request(record_id=record_id, top_k=5, direction=direction)
+            explanations += [match.explanation for match in sample_matcher.match(request).matches]
+    named = [term.term for e in explanations for term in e.shared] + [
+        term for e in explanations for pair in e.related for term in (pair.query_term, pair.match_term)
+    ]
+    assert len(named) > 500
+    assert [term for term in named if not reason(words(term))] == []
+    reported = {"two", "roughly", "min", "mm", "km", "获得", "开展", "方案", "合作", "下比"}  # seen by users (issue 15)
+    assert not {term.lower() for term in named} & reported
 
 
 def test_profiles_are_made_at_indexing_so_matching_encodes_nothing(small_matcher):
