@@ -80,6 +80,10 @@ class Settings:
     feedback_docs: int = 3
     feedback_weight: float = 1.0
     feedback_max_tokens: int = 32
+    # BM25 weight of a query's CC-CEDICT translations against records in the other language (0: off).
+    bridge_weight: float = 1.0
+    # The dense weight of a pair in two languages (blend; benchmarks/RESULTS.md).
+    cross_dense_weight: float = 0.9
     # Re-ranker learnt from outcomes (`matcher train-reranker`): used for matches of stored needs
     # when its saved model showed a positive cross-validated gain; it re-orders the base ranking's
     # first rerank_depth projects.
@@ -145,6 +149,8 @@ class Settings:
             self.feedback_docs,
             self.feedback_weight,
             self.feedback_max_tokens,
+            self.bridge_weight,
+            self.cross_dense_weight,
         )
 
     @property
@@ -193,6 +199,8 @@ _MAY_BE_ZERO = {
     "passage_overlap",
     "feedback_docs",
     "feedback_weight",
+    "bridge_weight",
+    "cross_dense_weight",
     "max_related_terms",
     "profile_cache_size",
     "query_phrases",

@@ -30,7 +30,7 @@ from matcher.indexing.indexes import Indexes
 from matcher.indexing.ingestion import Ingestion, IngestReport
 from matcher.outcomes.store import OutcomeStore
 from matcher.pipeline.candidates import allowed_keys
-from matcher.pipeline.explain import explain_query
+from matcher.pipeline.explain import explain_query, record_language
 from matcher.pipeline.query import Query, QueryBuilder
 from matcher.pipeline.request import Match, MatchRequest, MatchResult
 from matcher.pipeline.stages import Hit, RankingStage, apply_stage
@@ -40,6 +40,7 @@ from matcher.retrieval.channels import QueryVectors
 from matcher.retrieval.ranking import Ranked, RankingPolicy
 from matcher.retrieval.retrieve import retrieve
 from matcher.storage.catalogue import Catalogue
+from matcher.strength.model import StrengthModel, bundled_model, pair_kind
 from matcher.support.lazy import Lazy
 from matcher.support.locks import WriteLock
 
@@ -158,6 +159,7 @@ class Matcher:
         explainer: Callable[[], Explainer],
         queries: QueryBuilder,
         stages: Sequence[RankingStage],
+        strength: StrengthModel | None = None,
     ) -> None:
         self.settings = settings
         self.embedder = embedder
@@ -169,6 +171,7 @@ class Matcher:
         self.queries = queries
         self.stages = list(stages)
         self._explainer = explainer
+        self.strength = strength or bundled_model()
 
     # -- writing -----------------------------------------------------------------------------
 
@@ -241,7 +244,7 @@ class Matcher:
         stages = [(stage, depth) for stage in self.stages if (depth := stage.depth(request))]
         depth = max([request.top_k, *(depth for _, depth in stages)])
         policy = self.settings.ranking_policy  # parsed once per match, not once per hit
-        ranked = self.rank(target, query.channels, query.tokens, depth, allowed, policy, request.min_score)
+        ranked = self.rank(target, query.channels, query.tokens, depth, allowed, policy)
         records = self.catalogue.by_keys(target, [hit.key for hit in ranked])
         hits = [Hit(hit, records[hit.key]) for hit in ranked if hit.key in records]  # deleted since the index was saved
         if (request.explain or any(stage.needs_explanations for stage, _ in stages)) and hits:
@@ -251,6 +254,12 @@ class Matcher:
             query.drop_profile()  # nothing to explain
         for stage, stage_depth in stages:
             hits = apply_stage(stage, query, hits, stage_depth)
+        strengths = [self.strength_of(query, hit.ranked, hit.record) for hit in hits]
+        kept = [
+            (hit, strength)
+            for hit, strength in zip(hits, strengths)
+            if request.min_score is None or strength >= request.min_score
+        ]
         matches = [
             Match(
                 position,
@@ -259,11 +268,17 @@ class Matcher:
                 hit.explanation if request.explain else None,
                 policy,
                 hit.stage_score,
+                strength,
+                self.strength.band(strength),
             )
-            for position, hit in enumerate(hits[: request.top_k], start=1)
+            for position, (hit, strength) in enumerate(kept[: request.top_k], start=1)
         ]
         candidates = self.index(target).count if allowed is None else len(allowed)
         return MatchResult(request, matches, candidates, ranking="reranked" if stages else "base")
+
+    def strength_of(self, query: Query, hit: Ranked, record: Record) -> float:
+        """How likely ``record`` is a right match for ``query``, by the model of their language pair."""
+        return self.strength.strength(hit, pair_kind(query.language, record_language(record), hit.multilingual))
 
     def rank(
         self,

@@ -139,21 +139,20 @@ def _clip(text: str, limit: int = 100) -> str:
 
 
 def _print_matches(result: MatchResult) -> None:
-    if not result.matches:
-        click.echo("No matches.")
-    elif result.ranking == "reranked":
+    click.echo(result.verdict())
+    if result.ranking == "reranked":
         click.echo("Ordered by the re-ranker learnt from recorded outcomes (matcher train-reranker).")
     for match in result.matches:
         record = match.record
         owner = record.attributes.get("institution") or record.attributes.get("enterprise") or ""
-        click.echo(
-            f"{match.rank:>3}. {match.score:.3f}  {record.id}  {record.title}" + (f"  [{owner}]" if owner else "")
-        )
+        strength = f"{match.band.value if match.band else '?':<8} {match.strength or 0:.2f}"
+        click.echo(f"{match.rank:>3}. {strength}  {record.id}  {record.title}" + (f"  [{owner}]" if owner else ""))
         if match.explanation is not None:
             click.echo(f"       {match.explanation.summary}")
             hit = match.hit
             if hit.dense is not None and hit.lexical is not None:
-                click.echo(f"       dense {hit.dense:.3f}, lexical {hit.lexical:.2f}")
+                channel = "multilingual" if hit.multilingual else "english"
+                click.echo(f"       score {hit.score:.3f}: dense {hit.dense:.3f} ({channel}), lexical {hit.lexical:.2f}")
             evidence = match.explanation.evidence
             if evidence is not None:
                 click.echo(f'       evidence ({evidence.similarity:.2f}): "{_clip(evidence.match_text)}"')
@@ -165,7 +164,7 @@ def _print_matches(result: MatchResult) -> None:
 @click.option("--text", help="Match a free text (a need, unless --direction project_to_needs).")
 @click.option("--direction", type=DIRECTIONS, help="For --text: which side the text is.")
 @click.option("--top-k", type=int, help="How many matches (default 10, at most 100).")
-@click.option("--min-score", type=float, help="Leave out matches scoring below this.")
+@click.option("--min-score", type=float, help="Leave out matches whose strength (0 to 1) is below this.")
 @click.option(
     "--filter", "filters", multiple=True, metavar="NAME=VALUE", help="e.g. field=automotive, trl_min=4 (repeatable)."
 )
@@ -354,7 +353,7 @@ def explain_eval(
     type=int,
     help="Diversity: at most this many projects of one institution for any one need.",
 )
-@click.option("--min-score", type=float, help="Similarity floor (default: setting plan_min_score).")
+@click.option("--min-score", type=float, help="Match strength floor, 0 to 1 (default: setting plan_min_score).")
 @click.option(
     "--candidates",
     type=int,
@@ -682,7 +681,7 @@ def evaluate_outcomes(context: click.Context, k: int, keep: float, min_labelled:
             f"Precision@{k}: {report.precision_at_k:.2f} (mean over {report.needs_evaluated} needs), "
             f"{report.precision_at_k_pooled:.2f} pooled over their top {k}"
         )
-    click.echo("By score band (cosine similarity):")
+    click.echo("By score band (match strength):")
     click.echo(f"  {'band':<11} {'labelled':>8} {'positive':>9} {'agreement':>10} {'pending':>8}")
     for band in report.bands:
         positive = f"{band.positive_rate:.2f}" if band.positive_rate is not None else "-"

@@ -70,7 +70,7 @@ class MatchBody(Strict):
     text: str = Field(min_length=1, pattern=NON_BLANK, description="The need or project description.")
     direction: DirectionName = Field(Direction.NEED_TO_PROJECTS.value, description="Which side the text is.")
     top_k: int | None = Field(None, ge=1, description="How many matches (default 10, at most max_top_k).")
-    min_score: float | None = Field(None, ge=-1, le=1, description="A floor on the dense (cosine) similarity.")
+    min_score: float | None = Field(None, ge=0, le=1, description="A floor on match strength (0 to 1).")
     filters: dict[str, FilterValue] | None = Field(
         None,
         description=f"Projects: {', '.join(FILTERS[Kind.PROJECTS])}. "
@@ -179,7 +179,7 @@ class PlanBody(Strict):
         None, ge=1, description="Diversity: at most this many projects of one institution for any one need."
     )
     min_score: float | None = Field(
-        None, ge=-1, le=1, description="Similarity floor (default: setting plan_min_score)."
+        None, ge=0, le=1, description="Match strength floor (default: setting plan_min_score)."
     )
     candidates: int | None = Field(None, ge=1, le=1000, description="Best candidates of each record the solver weighs.")
     project_filters: dict[str, FilterValue] | None = Field(None, description="As a match's filters, on projects.")
@@ -274,7 +274,14 @@ class RecordOut(BaseModel):
 class MatchOut(RecordOut):
     rank: int = Field(ge=1)
     score: float | None = Field(description="The fused score that ranked the match (relative to this query).")
-    similarity: float | None = Field(description="Dense cosine similarity, comparable across queries.")
+    strength: float | None = Field(
+        description="How likely the match is right (0 to 1), calibrated per language pair; comparable across queries."
+    )
+    band: Literal["strong", "possible", "weak"] | None = Field(description="The strength as a person reads it.")
+    similarity: float | None = Field(description="Dense cosine similarity in the pair's channel.")
+    channel: Literal["english", "multilingual"] = Field(
+        description="The dense channel that scored the pair: the multilingual encoder when either text is Chinese."
+    )
     lexical_score: float | None = Field(description="BM25 score.")
     rerank_score: float | None = Field(
         default=None, description="The re-ranker's score (a log-odds), present when it ordered the matches."
@@ -299,6 +306,8 @@ class MatchResponse(BaseModel):
     ranking: Literal["base", "reranked"] = Field(
         default="base", description="'reranked' when the re-ranker learnt from outcomes ordered the matches."
     )
+    no_good_match: bool = Field(description="True when no match reaches the 'possible' band.")
+    verdict: str = Field(description="One line to read before the matches (e.g. 'No good match: ...').")
     count: int
     matches: list[MatchOut]
 
@@ -373,7 +382,7 @@ class IntroductionOut(BaseModel):
     need_title: str
     need_enterprise: str
     need_contact: str
-    score: float = Field(description="Dense (cosine) similarity of the pair's best passages.")
+    score: float = Field(description="The pair's match strength (0 to 1), as a match of the need gives it.")
     rank_for_need: int = Field(description="The project's place among all projects in scope for this need (1 = best).")
     rank_for_project: int = Field(description="The need's place among all needs in scope for this project.")
     explanation: str

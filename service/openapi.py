@@ -123,8 +123,8 @@ def _match_parameters(target: Kind, max_top_k: int) -> list[dict[str, Any]]:
         {
             "name": "min_score",
             "in": "query",
-            "schema": {"type": "number", "minimum": -1, "maximum": 1},
-            "description": "A floor on the dense similarity",
+            "schema": {"type": "number", "minimum": 0, "maximum": 1},
+            "description": "A floor on match strength (0 to 1)",
         },
         {
             "name": "explain",

@@ -5,6 +5,7 @@ from __future__ import annotations
 import gc
 import logging
 import os
+import threading
 from typing import Any
 
 from gunicorn.app.base import BaseApplication
@@ -12,6 +13,7 @@ from threadpoolctl import threadpool_limits
 
 from matcher.config import Settings
 from matcher.records import Kind
+from matcher.text import bilingual
 from service.app import EXTENSION, create_app
 
 log = logging.getLogger(__name__)
@@ -41,6 +43,10 @@ def warm(worker: Any) -> None:
         limit(threads)
     _ = matcher.embedder.dimension
     _ = matcher.vectors.phrase_embedder.dimension  # the model's twin for free-text phrases, when configured
+    if matcher.multilingual_vectors is not None:
+        _ = matcher.multilingual_vectors.embedder.encode(["warm up"])
+        # The dictionary's reverse index takes seconds to build: beside the first requests, not before them.
+        threading.Thread(target=bilingual.warm, name="bridge-warm-up", daemon=True).start()
     for kind in Kind:
         try:
             matcher.index(kind)

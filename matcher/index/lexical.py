@@ -77,8 +77,22 @@ class LexicalIndex:
             scores += model.nonoccurrence_array[token_ids].sum()
         return self._keys, scores
 
+    def weighted_scores(self, weights: dict[str, float]) -> tuple[np.ndarray, np.ndarray]:
+        """BM25 scores of every record for a query of weighted terms (a term's BM25 weight times its own)."""
+        model = self._built()
+        if model is None:
+            return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.float32)
+        vocabulary = model.vocab_dict
+        known = [(vocabulary[term], weight) for term, weight in weights.items() if term in vocabulary and weight > 0]
+        if not known:
+            return self._keys, np.zeros(len(self._keys), dtype=np.float32)
+        token_ids = np.asarray([token for token, _ in known], dtype=np.int64)
+        return self._keys, _summed_postings(model.scores, token_ids, np.asarray([weight for _, weight in known]))
 
-def _summed_postings(index: dict[str, Any], token_ids: np.ndarray) -> np.ndarray:
+
+def _summed_postings(
+    index: dict[str, Any], token_ids: np.ndarray, token_weights: np.ndarray | None = None
+) -> np.ndarray:
     """Each document's summed precomputed BM25 weights of ``token_ids`` (repeats count again).
 
     The same sums as ``bm25s.BM25.get_scores``, gathered in one ``bincount`` instead of one
@@ -88,5 +102,8 @@ def _summed_postings(index: dict[str, Any], token_ids: np.ndarray) -> np.ndarray
     starts = indptr[token_ids].astype(np.int64)
     lengths = indptr[token_ids + 1].astype(np.int64) - starts
     positions = ranges(starts, lengths)
-    summed = np.bincount(index["indices"][positions], weights=index["data"][positions], minlength=index["num_docs"])
+    weights = index["data"][positions]
+    if token_weights is not None:
+        weights = weights * np.repeat(token_weights, lengths)
+    summed = np.bincount(index["indices"][positions], weights=weights, minlength=index["num_docs"])
     return summed.astype(np.float32)

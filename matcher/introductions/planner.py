@@ -21,7 +21,7 @@ from matcher.config import Settings
 from matcher.errors import InvalidInput
 from matcher.filters import Filters
 from matcher.introductions.conflicts import PARTY_FIELD, ConflictRule, find_exclusions, normalise
-from matcher.introductions.scoring import best_pairs, ranks_within, side_vectors
+from matcher.introductions.scoring import PairStrengths, best_pairs, ranks_within, side_vectors
 from matcher.introductions.solver import SOLVERS, Caps, PairTable
 from matcher.pipeline.explain import explain_pairs
 from matcher.pipeline.reader import Reader
@@ -105,9 +105,9 @@ class PlanRequest:
         )
         if min_score is None:
             min_score = settings.plan_min_score
-        if isinstance(min_score, bool) or not isinstance(min_score, (int, float)) or not -1 <= min_score <= 1:
+        if isinstance(min_score, bool) or not isinstance(min_score, (int, float)) or not 0 <= min_score <= 1:
             raise InvalidInput(
-                f"'min_score' must be a number from -1 to 1, got {min_score!r}",
+                f"'min_score' is a floor on match strength and must be a number from 0 to 1, got {min_score!r}",
                 details={"parameter": "min_score", "value": min_score},
             )
         candidates = settings.plan_candidates if candidates is None else _cap("candidates", candidates, True)
@@ -282,6 +282,7 @@ def plan_introductions(
         exclusions.by_need,
         progress=progress,
         keep_all=reader.settings.plan_all_pairs_limit,
+        score_block=PairStrengths(reader),
     )
     solving = time.perf_counter()
     need_keys: list[int] = candidates.need_keys.tolist()

@@ -1,8 +1,9 @@
-"""All-pairs dense scoring of projects against needs from the stored passage vectors, in blocks.
+"""All-pairs scoring of projects against needs from the stored passage vectors, in blocks.
 
-A pair's score is the cosine similarity of its best pair of passages, as in a match (see
-:mod:`matcher.index.vector`). Nothing is encoded: the vectors are read back from the FAISS
-indexes. The score matrix is never held whole: needs are scored a block at a time against every
+A plan weighs a pair by its match strength (:mod:`matcher.strength.model`), the calibrated value
+the page shows, computed from each need's dense scores over every project in the channel its
+languages call for (:class:`PairStrengths`); a raw cosine means different things for different
+languages. Nothing is encoded: the vectors are read back from the FAISS indexes. The score matrix is never held whole: needs are scored a block at a time against every
 project, and only each need's and each project's best candidates are kept.
 """
 
@@ -18,6 +19,9 @@ from matcher.outcomes.evaluation import OutcomeEvaluation, evaluate_outcomes
 from matcher.outcomes.pairs import Pair
 from matcher.pipeline.reader import Reader
 from matcher.records import Kind
+from matcher.retrieval.channels import QueryVectors, dense_scores
+from matcher.retrieval.retrieve import lexical_scores
+from matcher.strength.model import row_strengths
 from matcher.support.arrays import ranges
 
 BLOCK_CELLS = 2_000_000  # passage-by-passage similarities at once (8 MB; the peak is about six times that)
@@ -123,6 +127,7 @@ def best_pairs(
     cells: int = BLOCK_CELLS,
     progress: Callable[[int, int], None] | None = None,
     keep_all: int = 0,
+    score_block: Callable[[np.ndarray, np.ndarray], np.ndarray] | None = None,
 ) -> Candidates:
     """Each need's ``depth`` best projects and each project's ``depth`` best needs, at or above ``floor``.
 
@@ -131,6 +136,8 @@ def best_pairs(
     ``excluded`` maps a need key to project keys it must not be paired with; those pairs are left
     out before the best are chosen, so a need with conflicts still gets ``depth`` candidates.
     Memory is one block of scores, ``depth`` rows per side, and at most ``keep_all`` pairs.
+    ``score_block`` scores a block of need keys against the project keys (default: the cosine of
+    the best pair of passages).
     """
     excluded = excluded or {}
     project_index = {int(key): column for column, key in enumerate(projects.keys)}
@@ -141,7 +148,7 @@ def best_pairs(
     best = -np.inf
     for first, last in row_blocks(needs, projects, cells):
         block = needs.block(first, last)
-        scores = record_similarities(block, projects)
+        scores = record_similarities(block, projects) if score_block is None else score_block(block.keys, projects.keys)
         if scores.size:
             best = max(best, float(scores.max()))
         below += int((scores < floor).sum())
@@ -253,12 +260,62 @@ def pair_similarities(reader: Reader, pairs: Iterable[tuple[str, str]]) -> dict[
     return result
 
 
+class PairStrengths:
+    """Need-by-project match strengths, as a match of each need would give them (both dense channels)."""
+
+    def __init__(self, reader: Reader) -> None:
+        self._projects = reader.index(Kind.PROJECTS)
+        self._needs = reader.index(Kind.NEEDS)
+        self._model = reader.strength
+        self._bridge_weight = reader.settings.ranking_policy.bridge_weight
+
+    def _query(self, need_key: int) -> QueryVectors:
+        needs = self._needs
+        digest = needs.vector.entries[need_key][0]
+        english = needs.vector.record_vectors(need_key, digest)
+        multilingual = needs.multilingual.record_vectors(need_key, digest) if needs.multilingual else None
+        assert english is not None  # the key came from this index
+        return QueryVectors(english, multilingual, needs.languages.get(need_key, "en"))
+
+    def __call__(self, need_keys: np.ndarray, project_keys: np.ndarray) -> np.ndarray:
+        scores = np.empty((len(need_keys), len(project_keys)), dtype=np.float32)
+        for row, need_key in enumerate(need_keys.tolist()):
+            query = self._query(int(need_key))
+            dense = dense_scores(self._projects, query)
+            tokens = self._needs.lexical.tokens.get(int(need_key), [])
+            keys, lexical = lexical_scores(self._projects, tokens, query.language, self._bridge_weight)
+            aligned = lexical if np.array_equal(keys, dense.keys) else None
+            strengths = row_strengths(self._model, dense, aligned, query.language, self._projects.languages)
+            scores[row] = strengths[np.searchsorted(dense.keys, project_keys)]
+        return scores
+
+
+def pair_strengths(reader: Reader, pairs: Iterable[tuple[str, str]]) -> dict[tuple[str, str], float]:
+    """``(project_id, need_id) -> match strength``; unknown records are left out."""
+    pairs = list(pairs)
+    projects = reader.catalogue.keys_of(Kind.PROJECTS, {project for project, _ in pairs})
+    needs = reader.catalogue.keys_of(Kind.NEEDS, {need for _, need in pairs})
+    known = [(project, need) for project, need in pairs if project in projects and need in needs]
+    if not known:
+        return {}
+    score = PairStrengths(reader)
+    project_keys = np.asarray(sorted(set(projects.values())), dtype=np.int64)
+    need_keys = np.asarray(sorted(set(needs.values())), dtype=np.int64)
+    matrix = score(need_keys, project_keys)
+    need_row = {int(key): row for row, key in enumerate(need_keys)}
+    project_column = {int(key): column for column, key in enumerate(project_keys)}
+    return {
+        (project, need): float(matrix[need_row[needs[need]], project_column[projects[project]]])
+        for project, need in known
+    }
+
+
 def evaluate_recorded_outcomes(
     reader: Reader, k: int = 5, keep: float = 0.9, min_labelled: int = 20
 ) -> OutcomeEvaluation:
     """:func:`~matcher.outcomes.evaluation.evaluate_outcomes` over the outcome store, current similarities from its indexes."""
 
     def similarity(pairs: list[Pair]) -> dict[tuple[str, str], float]:
-        return pair_similarities(reader, pairs)
+        return pair_strengths(reader, pairs)
 
     return evaluate_outcomes(reader.outcomes.list(), similarity, k=k, keep=keep, min_labelled=min_labelled)

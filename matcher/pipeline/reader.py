@@ -27,6 +27,7 @@ from matcher.records import Kind, Record
 from matcher.retrieval.channels import QueryVectors
 from matcher.retrieval.ranking import Ranked, RankingPolicy
 from matcher.storage.catalogue import Catalogue
+from matcher.strength.model import StrengthModel
 
 
 class Reader(Protocol):
@@ -49,6 +50,9 @@ class Reader(Protocol):
 
     @property
     def embedder(self) -> Embedder: ...
+
+    @property
+    def strength(self) -> StrengthModel: ...
 
     def index(self, kind: Kind) -> SideIndex: ...
 

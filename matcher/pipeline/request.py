@@ -11,6 +11,7 @@ from matcher.errors import InvalidInput, TooLarge
 from matcher.explanation.explain import Explanation
 from matcher.records import Kind, Record
 from matcher.retrieval.ranking import Method, Ranked, RankingPolicy
+from matcher.strength.model import Band
 
 
 class Direction(str, Enum):
@@ -85,10 +86,10 @@ class MatchRequest:
                 details={"parameter": "top_k", "value": top_k, "max": settings.max_top_k},
             )
         if min_score is not None and (
-            isinstance(min_score, bool) or not isinstance(min_score, (int, float)) or not -1 <= min_score <= 1
+            isinstance(min_score, bool) or not isinstance(min_score, (int, float)) or not 0 <= min_score <= 1
         ):
             raise InvalidInput(
-                f"'min_score' must be a number from -1 to 1, got {min_score!r}",
+                f"'min_score' is a floor on match strength and must be a number from 0 to 1, got {min_score!r}",
                 details={"parameter": "min_score", "value": min_score},
             )
         if isinstance(explain, str) and explain.strip().lower() in {"true", "1", "yes", "false", "0", "no"}:
@@ -139,6 +140,9 @@ class Match:
     explanation: Explanation | None
     policy: RankingPolicy
     rerank_score: float | None = None  # the learnt re-ranker's score, when it ordered this match
+    # How likely the match is right (calibrated per language pair), and its band.
+    strength: float | None = None
+    band: Band | None = None
 
     @property
     def score(self) -> float:
@@ -153,8 +157,11 @@ class Match:
             "id": self.record.id,
             "rank": self.rank,
             "score": _rounded(self.hit.score),
+            "strength": None if self.strength is None else round(self.strength, 4),
+            "band": None if self.band is None else self.band.value,
             "similarity": _rounded(self.hit.dense),
             "lexical_score": _rounded(self.hit.lexical),
+            "channel": "multilingual" if self.hit.multilingual else "english",
             **rerank,
             "kind": self.record.kind.value,
             **{key: value for key, value in data.items() if key != "id"},
@@ -173,6 +180,22 @@ class MatchResult:
     candidates: int  # how many records of the target side passed the filters
     ranking: str = "base"  # "reranked" when the re-ranker learnt from outcomes ordered the matches
 
+    @property
+    def no_good_match(self) -> bool:
+        """No match reaches the ``possible`` band (nothing at all counts too)."""
+        return not any(match.band in (Band.STRONG, Band.POSSIBLE) for match in self.matches)
+
+    def verdict(self) -> str:
+        """One line a person reads before the cards."""
+        if not self.matches:
+            return "No good match: no candidate passed the filters and min_score"
+        if self.no_good_match:
+            best = max(match.strength or 0.0 for match in self.matches)
+            return f"No good match: the best candidate is weak (strength {best:.2f})"
+        strong = sum(match.band is Band.STRONG for match in self.matches)
+        possible = sum(match.band is Band.POSSIBLE for match in self.matches)
+        return f"{strong} strong and {possible} possible match(es)"
+
     def to_dict(self) -> dict[str, Any]:
         query: dict[str, Any] = {"direction": self.request.direction.value}
         if self.request.record_id is not None:
@@ -187,6 +210,8 @@ class MatchResult:
             "filters": self.request.filters,
             "candidates": self.candidates,
             "ranking": self.ranking,
+            "no_good_match": self.no_good_match,
+            "verdict": self.verdict(),
             "count": len(self.matches),
             "matches": [match.to_dict() for match in self.matches],
         }

@@ -46,6 +46,11 @@ class RankingPolicy:
     feedback_docs: int = 0
     feedback_weight: float = 1.0
     feedback_max_tokens: int = 32  # a query with more BM25 tokens than this is left as it is
+    # Weight of a query's dictionary translations in BM25 where the side holds the other language.
+    bridge_weight: float = 1.0
+    # blend: the dense weight of a pair whose texts are in different languages, where words rarely
+    # meet (None: dense_weight). Shared numbers and acronyms alone then cannot outweigh meaning.
+    cross_dense_weight: float | None = None
 
     @classmethod
     def parse(
@@ -58,6 +63,8 @@ class RankingPolicy:
         feedback_docs: int = 0,
         feedback_weight: float = 1.0,
         feedback_max_tokens: int = 32,
+        bridge_weight: float = 1.0,
+        cross_dense_weight: float | None = None,
     ) -> RankingPolicy:
         try:
             parsed = cls(
@@ -69,6 +76,8 @@ class RankingPolicy:
                 feedback_docs=feedback_docs,
                 feedback_weight=feedback_weight,
                 feedback_max_tokens=feedback_max_tokens,
+                bridge_weight=bridge_weight,
+                cross_dense_weight=cross_dense_weight,
             )
         except ValueError as error:
             raise ConfigError(
@@ -76,6 +85,11 @@ class RankingPolicy:
                 f"normalization one of {[n.value for n in Normalization]}",
                 details={"setting": "ranking"},
             ) from None
+        if cross_dense_weight is not None and not 0 <= cross_dense_weight <= 1:
+            raise ConfigError(
+                f"cross_dense_weight must be from 0 to 1, got {cross_dense_weight}",
+                details={"setting": "cross_dense_weight"},
+            )
         if not 0 <= dense_weight <= 1:
             raise ConfigError(
                 f"dense_weight must be from 0 to 1, got {dense_weight}", details={"setting": "dense_weight"}
@@ -103,9 +117,12 @@ class Ranked:
     # What each side added to ``score`` (dense_part + lexical_part == score); None for one-sided methods.
     dense_part: float | None = None
     lexical_part: float | None = None
-    # ``dense`` in standard deviations above the mean over every record of the side (the query's
-    # background), and whether the multilingual channel scored the pair: what strength reads.
+    # ``dense`` against the query's background (see retrieve), and whether the multilingual channel
+    # scored the pair: what a match's strength reads.
     dense_z: float | None = None
+    lead_z: float | None = None
+    lexical_z: float | None = None
+    lexical_lead_z: float | None = None
     multilingual: bool = False
 
 
@@ -155,14 +172,23 @@ def fuse(policy: RankingPolicy, dense: np.ndarray | None, lexical: np.ndarray | 
     return fused
 
 
-def fused_parts(policy: RankingPolicy, dense: np.ndarray, lexical: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """A hybrid policy's two addends: what the dense and the lexical ranking each give a candidate."""
+def fused_parts(
+    policy: RankingPolicy, dense: np.ndarray, lexical: np.ndarray, cross: np.ndarray | None = None
+) -> tuple[np.ndarray, np.ndarray]:
+    """A hybrid policy's two addends: what the dense and the lexical ranking each give a candidate.
+
+    ``cross`` marks the candidates in the other language than the query's (blend weighs them by
+    ``cross_dense_weight``).
+    """
     if policy.fusion is Fusion.RRF:
         return _reciprocal_ranks(dense, policy.rrf_k, policy.rrf_depth, False), _reciprocal_ranks(
             lexical, policy.rrf_k, policy.rrf_depth, True
         )
     how = policy.normalization
-    return policy.dense_weight * _normalise(dense.astype(np.float64), how), (1 - policy.dense_weight) * _normalise(
+    weight: float | np.ndarray = policy.dense_weight
+    if cross is not None and policy.cross_dense_weight is not None and cross.any():
+        weight = np.where(cross, policy.cross_dense_weight, policy.dense_weight)
+    return weight * _normalise(dense.astype(np.float64), how), (1 - weight) * _normalise(
         lexical.astype(np.float64), how
     )
 
@@ -173,8 +199,12 @@ def rank(
     lexical: Scores | None,
     top_k: int,
     allowed: set[int] | None = None,
+    cross: Scores | None = None,
 ) -> list[Ranked]:
-    """The ``top_k`` best candidates (those in ``allowed``, or all), best first."""
+    """The ``top_k`` best candidates (those in ``allowed``, or all), best first.
+
+    ``cross`` (1 or 0 per key) marks the candidates in the other language than the query's.
+    """
     source = dense if dense is not None else lexical
     if source is None:
         raise ValueError("rank() needs dense or lexical scores")
@@ -187,7 +217,10 @@ def rank(
     lexical_values = _align(universe, lexical)
     parts = None
     if dense_values is not None and lexical_values is not None:
-        parts = fused_parts(policy, dense_values, lexical_values)
+        cross_values = _align(universe, cross)
+        parts = fused_parts(
+            policy, dense_values, lexical_values, cross_values > 0 if cross_values is not None else None
+        )
         fused = parts[0] + parts[1]
     else:
         fused = fuse(policy, dense_values, lexical_values)

@@ -708,3 +708,9 @@ def best_english(zh_term: str, en_terms: Sequence[str], embed: Embed | None = No
     scores = bridge_scores([zh_term], en_terms, embed)[0]
     best = int(np.argmax(scores))
     return (en_terms[best], float(scores[best])) if scores[best] > 0 else None
+
+
+def warm() -> None:
+    """Load the dictionary and build its reverse index now (about 10 to 17 s once), not on a first query."""
+    _dictionary()
+    _reverse()

@@ -27,6 +27,11 @@ const TEXTS = {
     shared: "Shared",
     related: "Related",
     similarity: "similarity",
+    strong: "Strong match",
+    possible: "Possible match",
+    weak: "Weak match",
+    strengthHelp: "How likely this is a right match, calibrated on labelled matches in the same pair of languages",
+    noGood: "No good match: even the closest candidates below are weak.",
     yourText: "Your text",
     thisRecord: "This record",
     theMatch: "The match",
@@ -58,6 +63,11 @@ const TEXTS = {
     shared: "共同关键词",
     related: "相关词",
     similarity: "相似度",
+    strong: "强匹配",
+    possible: "可能匹配",
+    weak: "弱匹配",
+    strengthHelp: "匹配正确的可能性，按同一语言组合的已标注匹配校准",
+    noGood: "没有合适的匹配：下列最接近的候选匹配度都很弱。",
     yourText: "您的文字",
     thisRecord: "本条记录",
     theMatch: "匹配记录",
@@ -159,7 +169,7 @@ function renderMatch(match, queryFields, open) {
     <h3><span class="rank">${match.rank}.</span> <a href="#/${kind}/${encodeURIComponent(match.id)}">${escapeHtml(match.title)}</a></h3>
     <div class="meta">
       <span class="owner">${escapeHtml(owner(match))}</span>
-      <span class="score">${t("similarity")} ${(100 * (match.similarity ?? 0)).toFixed(0)}% · score ${(match.score ?? 0).toFixed(3)}</span>
+      <span class="band band-${match.band || "weak"}" title="${t("strengthHelp")} · score ${(match.score ?? 0).toFixed(3)}">${t(match.band || "weak")} ${(100 * (match.strength ?? 0)).toFixed(0)}%</span>
       ${match.trl ? `<span>${t("trl")} ${match.trl}</span>` : ""}
     </div>
     ${explanation ? `<p class="summary">${escapeHtml(explanation.summary)}</p><ul class="terms">${chips}</ul>` : ""}
@@ -173,6 +183,12 @@ function renderMatch(match, queryFields, open) {
 
 function renderResults(list, body, queryFields) {
   list.innerHTML = "";
+  if (body.no_good_match && body.matches.length) {
+    const notice = document.createElement("li");
+    notice.className = "notice no-good-match";
+    notice.textContent = t("noGood");
+    list.appendChild(notice);
+  }
   body.matches.forEach((match, index) => list.appendChild(renderMatch(match, queryFields, index === 0)));
 }
 
@@ -207,7 +223,7 @@ async function search(event) {
       headers: { "Content-Type": "application/json" },
       body: JSON.stringify({ text, direction, top_k: Number(form.elements.top_k.value) || 10, filters: filtersFrom(form, direction) }),
     });
-    status.textContent = body.count ? t("found", body.count, body.candidates) : t("none");
+    status.textContent = !body.count ? t("none") : body.no_good_match ? t("noGood") : t("found", body.count, body.candidates);
     renderResults(document.getElementById("results"), body, { label: t("yourText"), fields: { text } });
   } catch (error) {
     status.className = "error";

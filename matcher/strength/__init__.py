@@ -1,0 +1,1 @@
+"""How much to trust a match: a calibrated strength per match, its band, and "no good match"."""
