@@ -32,6 +32,7 @@ from matcher.retrieval.retrieve import retrieve
 from matcher.strength.model import (
     FEATURES,
     MODEL_PATH,
+    Bands,
     Logistic,
     PairKind,
     StrengthModel,
@@ -124,10 +125,10 @@ def ece(probabilities: np.ndarray, labels: np.ndarray, bins: int = 10) -> float:
     return total / len(probabilities)
 
 
-def choose_line(model: StrengthModel, rows: list[Row]) -> float:
-    """The ``possible`` threshold that does best on the worse of the two dev rates, per set: queries
-    without their answer left below it, and queries ranked right at 1 kept at or above it."""
-    sets = sorted({row.set for row in rows})
+def choose_line(model: StrengthModel, rows: list[Row], kind: PairKind) -> float:
+    """The kind's ``possible`` threshold that does best on the worse of the two dev rates over its sets:
+    queries without their answer left below it, and queries ranked right at 1 kept at or above it."""
+    sets = sorted({row.set for row in rows if row.kind is kind and SETS[row.set] is kind})
     tops = {
         name: (
             np.asarray(
@@ -180,9 +181,13 @@ def report(model: StrengthModel, rows: list[Row]) -> list[dict[str, object]]:
         p = np.asarray([model.strength(_ranked(row), row.kind) for row in present])
         y = np.asarray([row.right for row in present], dtype=float)
         absent_tops = [row for row in test if row.removed and row.rank == 1]
-        no_match = np.mean([model.strength(_ranked(row), row.kind) < model.possible for row in absent_tops])
+        no_match = np.mean(
+            [model.strength(_ranked(row), row.kind) < model.bands_for(row.kind).possible for row in absent_tops]
+        )
         right_first = [row for row in present if row.rank == 1 and row.right]
-        kept = np.mean([model.strength(_ranked(row), row.kind) >= model.possible for row in right_first])
+        kept = np.mean(
+            [model.strength(_ranked(row), row.kind) >= model.bands_for(row.kind).possible for row in right_first]
+        )
         results.append(
             {
                 "set": name,
@@ -208,20 +213,29 @@ def main() -> None:
     parser.add_argument("--data-dir", type=Path, default=work_dir("bench"), help="holds the embedding cache")
     parser.add_argument("--sets", nargs="+", default=list(SETS))
     parser.add_argument("--fit", action="store_true", help=f"fit on the dev half and write {MODEL_PATH.name}")
+    parser.add_argument("--reuse-rows", action="store_true", help="refit from the rows the last run saved")
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     missing = missing_shared(args.shared_data, args.sets)
     if missing:
         raise SystemExit(skip_message(args.shared_data, missing))
-    rows = collect(args.shared_data, args.data_dir, args.sets)
+    cached = args.data_dir / "strength-rows.json"
+    if args.reuse_rows and cached.exists():
+        rows = [Row(**{**row, "kind": PairKind(row["kind"])}) for row in json.loads(cached.read_text(encoding="utf-8"))]
+    else:
+        rows = collect(args.shared_data, args.data_dir, args.sets)
+        cached.write_text(json.dumps([{**vars(row), "kind": row.kind.value} for row in rows]), encoding="utf-8")
     if args.fit:
         models = fit(rows)
-        draft = StrengthModel(models, STRONG, 0.5)
-        line = choose_line(draft, rows)
-        model = StrengthModel(models, max(STRONG, line), line)
+        draft = StrengthModel(models, {kind: Bands(0.5, 0.75) for kind in models})
+        bands = {}
+        for kind in models:
+            line = choose_line(draft, rows, kind)
+            bands[kind] = Bands(line, max(STRONG, (1 + line) / 2))  # strong: halfway from the line to certainty
+        model = StrengthModel(models, bands)
         MODEL_PATH.write_text(json.dumps(model.to_dict(), indent=1) + "\n", encoding="utf-8")
-        log.info("wrote %s (possible from %.3f, strong from %.3f)", MODEL_PATH, model.possible, model.strong)
+        log.info("wrote %s (bands %s)", MODEL_PATH, bands)
     else:
         model = StrengthModel.from_dict(json.loads(MODEL_PATH.read_text(encoding="utf-8")))
     results = report(model, rows)
@@ -229,7 +243,10 @@ def main() -> None:
         for result in results:
             print(json.dumps(result))
         return
-    print(f"features {FEATURES}; bands: strong >= {model.strong:.3f}, possible >= {model.possible:.3f}")
+    bands = ", ".join(
+        f"{kind.value}: possible >= {b.possible:.3f}, strong >= {b.strong:.3f}" for kind, b in model.bands.items()
+    )
+    print(f"features {FEATURES}; bands {bands}")
     print(
         "| set | kind | test queries | ECE | no good match (answer absent) | kept (right at 1) | Recall@1 (all queries) |"
     )

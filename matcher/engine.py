@@ -40,7 +40,7 @@ from matcher.retrieval.channels import QueryVectors
 from matcher.retrieval.ranking import Ranked, RankingPolicy
 from matcher.retrieval.retrieve import retrieve
 from matcher.storage.catalogue import Catalogue
-from matcher.strength.model import StrengthModel, bundled_model, pair_kind
+from matcher.strength.model import PairKind, StrengthModel, bundled_model, pair_kind
 from matcher.support.lazy import Lazy
 from matcher.support.locks import WriteLock
 
@@ -247,6 +247,13 @@ class Matcher:
         ranked = self.rank(target, query.channels, query.tokens, depth, allowed, policy)
         records = self.catalogue.by_keys(target, [hit.key for hit in ranked])
         hits = [Hit(hit, records[hit.key]) for hit in ranked if hit.key in records]  # deleted since the index was saved
+        # Strength before explanations: min_score leaves weak matches out before anything explains them.
+        kinds = {hit.ranked.key: self.pair_kind(query, hit.ranked, hit.record) for hit in hits}
+        strengths = {
+            key: self.strength.strength(hit.ranked, kinds[key]) for key, hit in ((h.ranked.key, h) for h in hits)
+        }
+        if request.min_score is not None:
+            hits = [hit for hit in hits if strengths[hit.ranked.key] >= request.min_score]
         if (request.explain or any(stage.needs_explanations for stage, _ in stages)) and hits:
             explained = self.explain(query, target, records, [hit.ranked.key for hit in hits])
             hits = [Hit(hit.ranked, hit.record, explanation) for hit, explanation in zip(hits, explained)]
@@ -254,12 +261,6 @@ class Matcher:
             query.drop_profile()  # nothing to explain
         for stage, stage_depth in stages:
             hits = apply_stage(stage, query, hits, stage_depth)
-        strengths = [self.strength_of(query, hit.ranked, hit.record) for hit in hits]
-        kept = [
-            (hit, strength)
-            for hit, strength in zip(hits, strengths)
-            if request.min_score is None or strength >= request.min_score
-        ]
         matches = [
             Match(
                 position,
@@ -268,17 +269,18 @@ class Matcher:
                 hit.explanation if request.explain else None,
                 policy,
                 hit.stage_score,
-                strength,
-                self.strength.band(strength),
+                strengths[hit.ranked.key],
+                self.strength.band(strengths[hit.ranked.key], kinds[hit.ranked.key]),
             )
-            for position, (hit, strength) in enumerate(kept[: request.top_k], start=1)
+            for position, hit in enumerate(hits[: request.top_k], start=1)
         ]
         candidates = self.index(target).count if allowed is None else len(allowed)
         return MatchResult(request, matches, candidates, ranking="reranked" if stages else "base")
 
-    def strength_of(self, query: Query, hit: Ranked, record: Record) -> float:
-        """How likely ``record`` is a right match for ``query``, by the model of their language pair."""
-        return self.strength.strength(hit, pair_kind(query.language, record_language(record), hit.multilingual))
+    @staticmethod
+    def pair_kind(query: Query, hit: Ranked, record: Record) -> PairKind:
+        """Which strength model a pair takes: by its dense channel and the two languages."""
+        return pair_kind(query.language, record_language(record), hit.multilingual)
 
     def rank(
         self,

@@ -152,7 +152,9 @@ def _print_matches(result: MatchResult) -> None:
             hit = match.hit
             if hit.dense is not None and hit.lexical is not None:
                 channel = "multilingual" if hit.multilingual else "english"
-                click.echo(f"       score {hit.score:.3f}: dense {hit.dense:.3f} ({channel}), lexical {hit.lexical:.2f}")
+                click.echo(
+                    f"       score {hit.score:.3f}: dense {hit.dense:.3f} ({channel}), lexical {hit.lexical:.2f}"
+                )
             evidence = match.explanation.evidence
             if evidence is not None:
                 click.echo(f'       evidence ({evidence.similarity:.2f}): "{_clip(evidence.match_text)}"')

@@ -18,7 +18,9 @@ from matcher.introductions.solver import Solver
 from matcher.outcomes.store import MAX_NOTE_CHARS, AgreementType, DeclineReason, OutcomeStatus
 from matcher.pipeline.request import Direction
 from matcher.records import TRL_RANGE, Kind
+from matcher.retrieval.channels import Channel
 from matcher.retrieval.ranking import Fusion, Method
+from matcher.strength.model import Band
 
 
 def one_of(enum: type[Enum], order: Sequence[Enum] = ()) -> Any:
@@ -41,12 +43,16 @@ if TYPE_CHECKING:  # a type checker sees the strings they are; pydantic, at run 
     OutcomeStatusName: TypeAlias = str
     AgreementTypeName: TypeAlias = str
     DeclineReasonName: TypeAlias = str
+    BandName: TypeAlias = str
+    ChannelName: TypeAlias = str
 else:
     DirectionName = one_of(Direction)
     KindName = one_of(Kind)
     MethodName = one_of(Method, order=(Method.HYBRID, Method.DENSE, Method.BM25))  # the document's order
     FusionName = one_of(Fusion, order=(Fusion.BLEND, Fusion.RRF))
     SolverName = one_of(Solver)
+    BandName = one_of(Band, order=(Band.STRONG, Band.POSSIBLE, Band.WEAK))
+    ChannelName = one_of(Channel)
     OutcomeStatusName = one_of(OutcomeStatus)
     AgreementTypeName = one_of(AgreementType)
     DeclineReasonName = one_of(DeclineReason)
@@ -277,9 +283,9 @@ class MatchOut(RecordOut):
     strength: float | None = Field(
         description="How likely the match is right (0 to 1), calibrated per language pair; comparable across queries."
     )
-    band: Literal["strong", "possible", "weak"] | None = Field(description="The strength as a person reads it.")
+    band: BandName | None = Field(description="The strength as a person reads it.")
     similarity: float | None = Field(description="Dense cosine similarity in the pair's channel.")
-    channel: Literal["english", "multilingual"] = Field(
+    channel: ChannelName = Field(
         description="The dense channel that scored the pair: the multilingual encoder when either text is Chinese."
     )
     lexical_score: float | None = Field(description="BM25 score.")

@@ -21,7 +21,7 @@ from matcher.config import Settings
 from matcher.errors import InvalidInput
 from matcher.filters import Filters
 from matcher.introductions.conflicts import PARTY_FIELD, ConflictRule, find_exclusions, normalise
-from matcher.introductions.scoring import PairStrengths, best_pairs, ranks_within, side_vectors
+from matcher.introductions.scoring import PairStrengths, best_pairs, side_vectors, strength_ranks
 from matcher.introductions.solver import SOLVERS, Caps, PairTable
 from matcher.pipeline.explain import explain_pairs
 from matcher.pipeline.reader import Reader
@@ -274,6 +274,7 @@ def plan_introductions(
     project_side = side_vectors(project_index, projects)
     need_side = side_vectors(need_index, needs)
     scored = time.perf_counter()
+    strengths = PairStrengths(reader)
     candidates = best_pairs(
         need_side,
         project_side,
@@ -282,7 +283,7 @@ def plan_introductions(
         exclusions.by_need,
         progress=progress,
         keep_all=reader.settings.plan_all_pairs_limit,
-        score_block=PairStrengths(reader),
+        score_block=strengths,
     )
     solving = time.perf_counter()
     need_keys: list[int] = candidates.need_keys.tolist()
@@ -297,8 +298,7 @@ def plan_introductions(
     chosen = np.flatnonzero(SOLVERS[request.solver](table, request.caps))
     solved = time.perf_counter()
     pairs = [(need_keys[i], project_keys[i]) for i in chosen.tolist()]
-    need_ranks = ranks_within(need_side, project_side, pairs)
-    project_ranks = ranks_within(project_side, need_side, [(project, need) for need, project in pairs])
+    need_ranks, project_ranks = strength_ranks(strengths, need_side.keys, project_side.keys, pairs)
     ranked = time.perf_counter()
     summaries = _summaries(reader, needs, projects, pairs) if request.explain else {}
     introductions = [

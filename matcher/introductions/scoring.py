@@ -210,26 +210,6 @@ def best_pairs(
     )
 
 
-def ranks_within(
-    rows: SideVectors, columns: SideVectors, pairs: Iterable[tuple[int, int]], cells: int = BLOCK_CELLS
-) -> dict[tuple[int, int], int]:
-    """For each ``(row key, column key)``, the column's place (1 = best) among all ``columns`` for that row."""
-    wanted: dict[int, list[int]] = {}
-    for row_key, column_key in pairs:
-        wanted.setdefault(int(row_key), []).append(int(column_key))
-    column_index = {int(key): column for column, key in enumerate(columns.keys)}
-    subset = side_vectors_subset(rows, wanted)
-    ranks: dict[tuple[int, int], int] = {}
-    for first, last in row_blocks(subset, columns, cells):
-        block = subset.block(first, last)
-        scores = record_similarities(block, columns)
-        for row, row_key in enumerate(block.keys):
-            for column_key in wanted[int(row_key)]:
-                own = scores[row, column_index[column_key]]
-                ranks[(int(row_key), column_key)] = int((scores[row] > own).sum()) + 1
-    return ranks
-
-
 def side_vectors_subset(side: SideVectors, keys: Iterable[int]) -> SideVectors:
     """The records of ``side`` whose key is in ``keys``, in key order."""
     positions = np.flatnonzero(np.isin(side.keys, np.fromiter((int(key) for key in keys), dtype=np.int64)))
@@ -237,27 +217,6 @@ def side_vectors_subset(side: SideVectors, keys: Iterable[int]) -> SideVectors:
     counts = ends[positions] - side.starts[positions]
     rows = ranges(side.starts[positions], counts)
     return SideVectors(side.keys[positions], np.cumsum(counts) - counts, side.vectors[rows])
-
-
-def pair_similarities(reader: Reader, pairs: Iterable[tuple[str, str]]) -> dict[tuple[str, str], float]:
-    """``(project_id, need_id) -> dense similarity`` from the stored vectors; unknown records are left out."""
-    pairs = list(pairs)
-    projects = reader.catalogue.keys_of(Kind.PROJECTS, {project for project, _ in pairs})
-    needs = reader.catalogue.keys_of(Kind.NEEDS, {need for _, need in pairs})
-    known = [(project, need) for project, need in pairs if project in projects and need in needs]
-    if not known:
-        return {}
-    project_side = side_vectors(reader.index(Kind.PROJECTS).vector, projects.values())
-    need_side = side_vectors(reader.index(Kind.NEEDS).vector, needs.values())
-    scores = record_similarities(need_side, project_side)
-    need_row = {int(key): row for row, key in enumerate(need_side.keys)}
-    project_column = {int(key): column for column, key in enumerate(project_side.keys)}
-    result: dict[tuple[str, str], float] = {}
-    for project, need in known:
-        row, column = need_row.get(needs[need]), project_column.get(projects[project])
-        if row is not None and column is not None:
-            result[(project, need)] = float(scores[row, column])
-    return result
 
 
 class PairStrengths:
@@ -288,6 +247,33 @@ class PairStrengths:
             strengths = row_strengths(self._model, dense, aligned, query.language, self._projects.languages)
             scores[row] = strengths[np.searchsorted(dense.keys, project_keys)]
         return scores
+
+
+def strength_ranks(
+    strengths: Callable[[np.ndarray, np.ndarray], np.ndarray],
+    need_keys: np.ndarray,
+    project_keys: np.ndarray,
+    pairs: list[tuple[int, int]],
+) -> tuple[dict[tuple[int, int], int], dict[tuple[int, int], int]]:
+    """Each pair's place by strength (1 = best): its project among ``project_keys`` for the need, and
+    its need among ``need_keys`` for the project (both in scope)."""
+    if not pairs:
+        return {}, {}
+    chosen_needs = np.asarray(sorted({need for need, _ in pairs}), dtype=np.int64)
+    chosen_projects = np.asarray(sorted({project for _, project in pairs}), dtype=np.int64)
+    by_need = strengths(chosen_needs, project_keys)  # the chosen needs against every project in scope
+    by_project = strengths(need_keys, chosen_projects)  # every need in scope against the chosen projects
+    need_row = {int(key): row for row, key in enumerate(chosen_needs)}
+    project_column = {int(key): column for column, key in enumerate(project_keys)}
+    need_position = {int(key): row for row, key in enumerate(need_keys)}
+    chosen_column = {int(key): column for column, key in enumerate(chosen_projects)}
+    need_ranks, project_ranks = {}, {}
+    for need, project in pairs:
+        row = by_need[need_row[need]]
+        need_ranks[(need, project)] = int((row > row[project_column[project]]).sum()) + 1
+        column = by_project[:, chosen_column[project]]
+        project_ranks[(project, need)] = int((column > column[need_position[need]]).sum()) + 1
+    return need_ranks, project_ranks
 
 
 def pair_strengths(reader: Reader, pairs: Iterable[tuple[str, str]]) -> dict[tuple[str, str], float]:

@@ -10,6 +10,7 @@ from matcher.config import Settings
 from matcher.errors import InvalidInput, TooLarge
 from matcher.explanation.explain import Explanation
 from matcher.records import Kind, Record
+from matcher.retrieval.channels import Channel
 from matcher.retrieval.ranking import Method, Ranked, RankingPolicy
 from matcher.strength.model import Band
 
@@ -161,7 +162,7 @@ class Match:
             "band": None if self.band is None else self.band.value,
             "similarity": _rounded(self.hit.dense),
             "lexical_score": _rounded(self.hit.lexical),
-            "channel": "multilingual" if self.hit.multilingual else "english",
+            "channel": (Channel.MULTILINGUAL if self.hit.multilingual else Channel.ENGLISH).value,
             **rerank,
             "kind": self.record.kind.value,
             **{key: value for key, value in data.items() if key != "id"},
@@ -192,9 +193,10 @@ class MatchResult:
         if self.no_good_match:
             best = max(match.strength or 0.0 for match in self.matches)
             return f"No good match: the best candidate is weak (strength {best:.2f})"
-        strong = sum(match.band is Band.STRONG for match in self.matches)
-        possible = sum(match.band is Band.POSSIBLE for match in self.matches)
-        return f"{strong} strong and {possible} possible match(es)"
+        counts = [(sum(match.band is band for match in self.matches), band.value) for band in Band]
+        return ", ".join(f"{count} {name}" for count, name in counts if count) + (
+            " match" if len(self.matches) == 1 else " matches"
+        )
 
     def to_dict(self) -> dict[str, Any]:
         query: dict[str, Any] = {"direction": self.request.direction.value}

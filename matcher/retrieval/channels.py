@@ -14,11 +14,20 @@ setting without the multilingual channel, gives exactly the English model's scor
 from __future__ import annotations
 
 from dataclasses import dataclass
+from enum import Enum
 
 import numpy as np
 
 from matcher.index.store import SideIndex
 from matcher.index.vector import VectorIndex
+
+
+class Channel(str, Enum):
+    """The dense channel that scored a pair."""
+
+    ENGLISH = "english"
+    MULTILINGUAL = "multilingual"
+
 
 MIN_ALIGNMENT_RECORDS = 5  # fewer English records than this: the multilingual cosines are used as they are
 

@@ -25,6 +25,10 @@ from matcher.retrieval.ranking import Ranked
 from matcher.retrieval.standing import standing
 
 MODEL_PATH = Path(__file__).with_name("strength.json")
+# Below this dense similarity a pair's strength is scaled down in proportion: a query nothing fits
+# ("hello") can still have a record that stands out from the rest by chance. Of the 9,737 right
+# pairs in the labelled sets' top ten, 5 score under 0.2 (benchmarks/RESULTS.md, "Match strength").
+EVIDENCE_FLOOR = 0.2
 FEATURES = ("dense", "dense_z", "lead_z", "lexical_z", "lexical_lead_z")
 
 
@@ -62,31 +66,55 @@ class Logistic:
 
 
 @dataclass(frozen=True)
+class Bands:
+    """Where a kind of pair turns possible and strong (strengths at or above each)."""
+
+    possible: float
+    strong: float
+
+
+@dataclass(frozen=True)
 class StrengthModel:
-    """One logistic model per :class:`PairKind`, and the band thresholds."""
+    """One logistic model and one pair of band thresholds per :class:`PairKind`.
+
+    The bands are per kind because a kind's wrong candidates look unlike another's: a sentence
+    without its translation in the catalogue still has close paraphrases, a patent without its
+    paper has only papers on neighbouring topics (benchmarks/RESULTS.md, "Match strength").
+    """
 
     models: dict[PairKind, Logistic]
-    strong: float
-    possible: float
+    bands: dict[PairKind, Bands]
+
+    @staticmethod
+    def _fallback(kind: PairKind) -> PairKind:
+        """Chinese pairs without a model of their own use the cross-language one (the same channel)."""
+        return PairKind.CROSS if kind is PairKind.CHINESE else PairKind.ENGLISH
 
     def model_for(self, kind: PairKind) -> Logistic:
-        """The kind's own model; Chinese pairs without one use the cross-language model (same channel)."""
-        return self.models.get(kind) or self.models[PairKind.CROSS if kind is PairKind.CHINESE else PairKind.ENGLISH]
+        return self.models.get(kind) or self.models[self._fallback(kind)]
+
+    def bands_for(self, kind: PairKind) -> Bands:
+        return self.bands.get(kind) or self.bands[self._fallback(kind)]
 
     def strength(self, hit: Ranked, kind: PairKind) -> float:
-        return self.model_for(kind).probability(strength_features(hit))
+        features = strength_features(hit)
+        return self.model_for(kind).probability(features) * _evidence(features[0])
 
-    def band(self, strength: float) -> Band:
-        if strength >= self.strong:
+    def band(self, strength: float, kind: PairKind) -> Band:
+        bands = self.bands_for(kind)
+        if strength >= bands.strong:
             return Band.STRONG
-        return Band.POSSIBLE if strength >= self.possible else Band.WEAK
+        return Band.POSSIBLE if strength >= bands.possible else Band.WEAK
 
     def to_dict(self) -> dict[str, Any]:
         return {
             "features": list(FEATURES),
-            "bands": {"strong": self.strong, "possible": self.possible},
             "kinds": {
-                kind.value: {"coefficients": list(model.coefficients), "intercept": model.intercept}
+                kind.value: {
+                    "coefficients": list(model.coefficients),
+                    "intercept": model.intercept,
+                    "bands": {"possible": self.bands[kind].possible, "strong": self.bands[kind].strong},
+                }
                 for kind, model in self.models.items()
             },
         }
@@ -96,13 +124,19 @@ class StrengthModel:
         try:
             if list(document["features"]) != list(FEATURES):
                 raise ValueError(f"features {document['features']} are not {list(FEATURES)}")
-            models = {
-                PairKind(kind): Logistic(tuple(float(c) for c in part["coefficients"]), float(part["intercept"]))
-                for kind, part in document["kinds"].items()
-            }
+            models, bands = {}, {}
+            for name, part in document["kinds"].items():
+                kind = PairKind(name)
+                models[kind] = Logistic(tuple(float(c) for c in part["coefficients"]), float(part["intercept"]))
+                bands[kind] = Bands(float(part["bands"]["possible"]), float(part["bands"]["strong"]))
+                if (
+                    len(models[kind].coefficients) != len(FEATURES)
+                    or not 0 < bands[kind].possible <= bands[kind].strong < 1
+                ):
+                    raise ValueError(f"kind {name} needs {len(FEATURES)} coefficients and 0 < possible <= strong < 1")
             if PairKind.ENGLISH not in models or PairKind.CROSS not in models:
                 raise ValueError("it needs the en-en and cross models")
-            return cls(models, float(document["bands"]["strong"]), float(document["bands"]["possible"]))
+            return cls(models, bands)
         except (KeyError, TypeError, ValueError) as error:
             raise ConfigError(f"The {source} cannot be read: {error}", details={"file": source}) from None
 
@@ -143,4 +177,9 @@ def row_strengths(
             logistic = model.model_for(kind)
             logits = logistic.intercept + features[inside] @ np.asarray(logistic.coefficients)
             result[inside] = 1.0 / (1.0 + np.exp(-np.clip(logits, -40.0, 40.0)))
-    return result
+    return result * np.clip(row.scores.astype(np.float64) / EVIDENCE_FLOOR, 0.0, 1.0)
+
+
+def _evidence(dense: float) -> float:
+    """1 from :data:`EVIDENCE_FLOOR` up, falling to 0 with the dense similarity below it."""
+    return min(1.0, max(0.0, dense / EVIDENCE_FLOOR))

@@ -71,7 +71,8 @@ def test_match_project_to_needs_with_filters(client):
 
 def test_matches_by_id_both_directions(client):
     body = client.get("/api/v1/needs/N027/matches?top_k=5&min_score=0.2").get_json()
-    assert body["matches"][0]["id"] == "P024" and all(m["similarity"] >= 0.2 for m in body["matches"])
+    assert body["matches"][0]["id"] == "P024" and all(m["strength"] >= 0.2 for m in body["matches"])
+    assert body["matches"][0]["band"] in ("strong", "possible") and body["no_good_match"] is False
     body = client.get("/api/v1/projects/P024/matches?top_k=3").get_json()
     assert "N027" in [m["id"] for m in body["matches"]]
 

@@ -20,8 +20,9 @@ def test_match_by_need_id_prints_ranked_explained_projects(copied_settings):
     result = run("--data-dir", str(copied_settings.data_dir), "match", "--need-id", "N027", "--top-k", "3")
     assert result.exit_code == 0
     lines = result.output.splitlines()
-    assert lines[0].startswith("  1. ") and "P024" in lines[0]
-    assert lines[1].strip().startswith("Shares ")
+    assert lines[0].startswith("1 strong") and lines[0].endswith(" matches"), lines[0]
+    assert lines[1].startswith("  1. strong ") and "P024" in lines[1]
+    assert lines[2].strip().startswith("Shares ")
 
 
 def test_match_json_and_filters(copied_settings):

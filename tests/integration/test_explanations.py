@@ -148,7 +148,10 @@ def test_no_sample_explanation_names_a_generic_word(sample_matcher):
     for row in expected:
         result = sample_matcher.match(sample_matcher.request(record_id=row["need_id"], top_k=100))
         (hit,) = [match for match in result.matches if match.record.id == row["project_id"]]
-        assert hit.explanation.shared, row  # every expected match still has reasons
+        # Every same-language expected match still has shared reasons; a pair in two languages
+        # shares words only where both texts name the same acronym or number.
+        if "cross-language" not in row["note"]:
+            assert hit.explanation.shared, row
         explanations.append(hit.explanation)
     for kind, direction in ((Kind.NEEDS, "need_to_projects"), (Kind.PROJECTS, "project_to_needs")):
         for record_id in sample_matcher.catalogue.content_hashes(kind):

@@ -13,7 +13,7 @@ from openpyxl import load_workbook
 
 from matcher.introductions.conflicts import normalise, rules_from_objects
 from matcher.introductions.planner import PlanRequest, plan_introductions
-from matcher.introductions.scoring import pair_similarities
+from matcher.introductions.scoring import pair_strengths
 from matcher.records import Kind
 from service import create_app
 from service.api_keys import ApiKeys
@@ -86,9 +86,9 @@ def test_plan_keeps_every_cap_floor_and_conflict(planned):
     assert reasons["same_party"] >= 4 and reasons["conflicts_file"] >= 2  # N900 against its university's projects
     assert reasons["declined_not_relevant"] == 1 and reasons["introduced_before"] == 1
     project_ids = list(projects)
-    similarities = pair_similarities(matcher, [(p, "N900") for p in project_ids])
+    similarities = pair_strengths(matcher, [(p, "N900") for p in project_ids])
     best = max(project_ids, key=lambda p: similarities[(p, "N900")])
-    assert best == "P002" and similarities[(best, "N900")] > 0.4  # its own university's project: left out
+    assert best == "P002" and similarities[(best, "N900")] > 0.5  # its own university's project: left out
     assert all(r["project_institution"] != "Northeast Automotive University" for r in rows if r["need_id"] == "N900")
 
 
@@ -97,7 +97,7 @@ def test_plan_scores_ranks_and_explanations_are_the_pairs_own(planned):
     rows = plan.to_dict()["introductions"][:6]
     need_id = rows[0]["need_id"]
     project_ids = [s.record.id for s in matcher.catalogue.records(Kind.PROJECTS)]
-    similarities = pair_similarities(matcher, [(p, need_id) for p in project_ids])
+    similarities = pair_strengths(matcher, [(p, need_id) for p in project_ids])
     for row in (r for r in rows if r["need_id"] == need_id):
         own = similarities[(row["project_id"], need_id)]
         assert row["score"] == pytest.approx(own, abs=1e-4)
@@ -143,9 +143,9 @@ def test_filters_and_dates_narrow_the_scope(copied_matcher):
 
 def test_an_empty_plan_says_why(copied_matcher):
     plan = plan_introductions(
-        copied_matcher, PlanRequest.build(copied_matcher.settings, max_per_project=1, max_per_need=1, min_score=0.99)
+        copied_matcher, PlanRequest.build(copied_matcher.settings, max_per_project=1, max_per_need=1, min_score=1.0)
     )
-    assert plan.introductions == [] and "No pair reaches min_score 0.99" in plan.diagnostics["empty_reason"]
+    assert plan.introductions == [] and "No pair reaches min_score 1 " in plan.diagnostics["empty_reason"]
     plan = plan_introductions(
         copied_matcher,
         PlanRequest.build(

@@ -160,14 +160,10 @@ def test_outcomes_without_a_score_are_scored_by_current_similarity(sample_with_o
     matcher = sample_with_outcomes
     report = evaluate_recorded_outcomes(matcher, k=3, keep=0.75, min_labelled=8)
     assert report.enough and (report.labelled, report.positives, report.pending, report.unscored) == (8, 5, 1, 0)
-    similarities = {}
-    for project, need, _, _ in SAMPLE_OUTCOMES[:8]:
-        hits = matcher.match(matcher.request(record_id=need, top_k=100, explain=False)).matches
-        similarities[(project, need)] = next((m.hit.dense for m in hits if m.record.id == project), None)
-    # P001 is declined as not relevant for N027, so N027's matches leave it out: score it directly
-    from matcher.introductions.scoring import pair_similarities
+    # Scored as a plan scores a pair: its match strength against the whole catalogue.
+    from matcher.introductions.scoring import pair_strengths
 
-    similarities.update(pair_similarities(matcher, [pair for pair, value in similarities.items() if value is None]))
+    similarities = pair_strengths(matcher, [(project, need) for project, need, _, _ in SAMPLE_OUTCOMES[:8]])
     positives = sorted((similarities[(p, n)] for p, n, s, _ in SAMPLE_OUTCOMES[:5]), reverse=True)
     expected = int(positives[3] * 100 + 1e-9) / 100  # 0.75 of 5 positives: the 4th best
     assert report.calibration is not None and report.calibration.min_score == pytest.approx(expected)
@@ -190,7 +186,7 @@ def test_evaluate_outcomes_prints_figures_or_says_there_are_too_few(sample_with_
     assert body["enough"] and body["k"] == 2 and body["positive_rate"] == 5 / 8
     assert sum(band["labelled"] for band in body["bands"]) == 8
     text = run(data_dir, "evaluate-outcomes", "--min-labelled", "8").output
-    assert "Precision@5: " in text and "By score band (cosine similarity):" in text
+    assert "Precision@5: " in text and "By score band (match strength):" in text
     assert (
         f"Recommended min_score {body['calibration']['min_score']:.2f} (keeping at least 90% of positive outcomes): keeps "
         in text

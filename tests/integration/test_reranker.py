@@ -129,7 +129,7 @@ def test_a_reranker_that_gains_is_used_and_one_that_does_not_is_removed(slice_ma
     printed = CliRunner().invoke(
         main, ["--quiet", "--data-dir", str(matcher.settings.data_dir), "match", "--need-id", need]
     )
-    assert printed.exit_code == 0 and printed.output.startswith(
+    assert printed.exit_code == 0 and printed.output.splitlines()[1].startswith(
         "Ordered by the re-ranker learnt from recorded outcomes"
     )
     assert f"  1. {after.matches[0].score:.3f}  {after.matches[0].record.id}" in printed.output

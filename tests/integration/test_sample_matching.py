@@ -21,6 +21,7 @@ CROSS_LANGUAGE = [pair for pair in EXPECTED if pair[2].startswith("cross-languag
 CHINESE_TO_ENGLISH = [pair for pair in CROSS_LANGUAGE if "zh->en" in pair[2]]
 ENGLISH_TO_CHINESE = [pair for pair in CROSS_LANGUAGE if "en->zh" in pair[2]]
 
+
 def _pairs(pairs: list[tuple[str, str, str]], direction: str | None = None) -> list:
     """Pairs as parameters named need->project."""
     return [pytest.param(*pair, id=f"{pair[0]}->{pair[1]}") for pair in pairs]

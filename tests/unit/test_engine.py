@@ -194,8 +194,11 @@ def test_filters_apply_before_ranking_so_top_k_are_returned(matcher):
 
 
 def test_min_score_drops_weak_matches(matcher):
-    result = matcher.match(matcher.request(text="soybean varieties for black soil", top_k=4, min_score=0.5))
-    assert [m.record.id for m in result.matches] == ["P4"]
+    every = matcher.match(matcher.request(text="soybean varieties for black soil", top_k=4))
+    floor = (every.matches[0].strength + every.matches[1].strength) / 2
+    result = matcher.match(matcher.request(text="soybean varieties for black soil", top_k=4, min_score=floor))
+    assert [m.record.id for m in result.matches] == ["P4"] == [every.matches[0].record.id]
+    assert every.matches[0].strength > every.matches[1].strength
 
 
 @pytest.mark.parametrize(
@@ -204,7 +207,12 @@ def test_min_score_drops_weak_matches(matcher):
         ({"text": "x", "direction": "up"}, InvalidInput, "Unknown direction 'up'"),
         ({"text": "x", "top_k": 0}, InvalidInput, "'top_k' must be a whole number from 1 to 100, got 0"),
         ({"text": "x", "top_k": 101}, InvalidInput, "'top_k' must be a whole number from 1 to 100"),
-        ({"text": "x", "min_score": 2}, InvalidInput, "'min_score' must be a number from -1 to 1"),
+        (
+            {"text": "x", "min_score": 2},
+            InvalidInput,
+            "'min_score' is a floor on match strength and must be a number from 0 to 1",
+        ),
+        ({"text": "x", "min_score": -0.5}, InvalidInput, "must be a number from 0 to 1, got -0.5"),
         ({"text": "  "}, InvalidInput, "'text' must be a non-empty string"),
         ({"text": "x", "record_id": "N1"}, InvalidInput, "Give exactly one of 'text' or an id"),
         ({"text": "x" * 20_001}, TooLarge, "'text' has 20001 characters; the limit is 20000"),

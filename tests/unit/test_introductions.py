@@ -16,7 +16,7 @@ from matcher.ingest.readers import read_table
 from matcher.introductions.conflicts import find_exclusions, party_marks, rules_from_objects, rules_from_table
 from matcher.introductions.export import plan_csv, plan_xlsx, write_plan
 from matcher.introductions.planner import COLUMNS
-from matcher.introductions.scoring import best_pairs, ranks_within, record_similarities, side_vectors
+from matcher.introductions.scoring import best_pairs, record_similarities, side_vectors, strength_ranks
 from matcher.introductions.solver import Caps, PairTable, solve_flow, solve_greedy
 from matcher.records import Kind, Record
 
@@ -207,11 +207,17 @@ def test_excluded_pairs_make_room_for_the_next_best(sides):
     assert found.excluded == 2
 
 
-def test_ranks_count_the_better_records(sides):
-    need_side, project_side, brute = sides
-    need, column = int(need_side.keys[3]), int(np.argsort(-brute[3])[4])
-    ranks = ranks_within(need_side, project_side, [(need, int(project_side.keys[column]))], cells=50)
-    assert ranks == {(need, int(project_side.keys[column])): 5}
+def test_ranks_count_the_better_records_by_strength():
+    scores = np.asarray([[0.2, 0.9, 0.5], [0.95, 0.1, 0.4]], dtype=np.float32)  # needs 10, 11 x projects 1, 2, 3
+
+    def strengths(need_keys: np.ndarray, project_keys: np.ndarray) -> np.ndarray:
+        return scores[np.ix_(need_keys - 10, project_keys - 1)]
+
+    need_ranks, project_ranks = strength_ranks(
+        strengths, np.asarray([10, 11]), np.asarray([1, 2, 3]), [(10, 3), (11, 1)]
+    )
+    assert need_ranks == {(10, 3): 2, (11, 1): 1}
+    assert project_ranks == {(3, 10): 1, (1, 11): 1}
 
 
 def test_side_vectors_of_a_subset_keeps_only_indexed_keys(sides):

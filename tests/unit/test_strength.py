@@ -10,6 +10,7 @@ from matcher.retrieval.channels import DenseScores
 from matcher.retrieval.ranking import Ranked
 from matcher.strength.model import (
     Band,
+    Bands,
     Logistic,
     PairKind,
     StrengthModel,
@@ -23,8 +24,7 @@ MODEL = StrengthModel(
         PairKind.ENGLISH: Logistic((10.0, 0.5, 1.0, 0.2, 0.3), -8.0),
         PairKind.CROSS: Logistic((6.0, 0.3, 2.0, 0.1, 0.1), -6.0),
     },
-    strong=0.75,
-    possible=0.4,
+    {PairKind.ENGLISH: Bands(0.4, 0.75), PairKind.CROSS: Bands(0.6, 0.8)},
 )
 
 
@@ -52,11 +52,19 @@ def test_pair_kinds_follow_channel_and_languages():
 
 
 def test_strength_rises_with_similarity_and_lead_and_bands_cut_it():
-    weak, strong = MODEL.strength(hit(0.3, 1.0, -0.5), PairKind.ENGLISH), MODEL.strength(hit(0.8, 6, 2), PairKind.ENGLISH)
+    weak, strong = (
+        MODEL.strength(hit(0.3, 1.0, -0.5), PairKind.ENGLISH),
+        MODEL.strength(hit(0.8, 6, 2), PairKind.ENGLISH),
+    )
     assert 0 < weak < 0.4 < 0.75 < strong < 1
-    assert MODEL.band(weak) is Band.WEAK and MODEL.band(0.5) is Band.POSSIBLE and MODEL.band(strong) is Band.STRONG
+    english = PairKind.ENGLISH
+    assert MODEL.band(weak, english) is Band.WEAK and MODEL.band(strong, english) is Band.STRONG
+    # Each kind has its own bands; Chinese pairs take the cross-language ones.
+    assert MODEL.band(0.5, english) is Band.POSSIBLE and MODEL.band(0.5, PairKind.CHINESE) is Band.WEAK
     # Chinese pairs without a model of their own use the cross-language one (the same channel).
-    assert MODEL.strength(hit(0.5, 3, 1, True), PairKind.CHINESE) == MODEL.strength(hit(0.5, 3, 1, True), PairKind.CROSS)
+    assert MODEL.strength(hit(0.5, 3, 1, True), PairKind.CHINESE) == MODEL.strength(
+        hit(0.5, 3, 1, True), PairKind.CROSS
+    )
 
 
 def test_the_model_round_trips_through_json_and_refuses_a_broken_one():
@@ -66,12 +74,16 @@ def test_the_model_round_trips_through_json_and_refuses_a_broken_one():
         StrengthModel.from_dict(broken)
     with pytest.raises(ConfigError, match="en-en and cross"):
         StrengthModel.from_dict({**MODEL.to_dict(), "kinds": {}})
+    document = MODEL.to_dict()
+    document["kinds"]["cross"]["bands"]["possible"] = 0.9  # above its strong band
+    with pytest.raises(ConfigError, match="possible <= strong"):
+        StrengthModel.from_dict(document)
 
 
 def test_the_bundled_model_reads_and_orders_its_bands():
     model = bundled_model()
-    assert 0 < model.possible <= model.strong < 1
     assert set(model.models) >= {PairKind.ENGLISH, PairKind.CROSS}
+    assert all(0 < bands.possible <= bands.strong < 1 for bands in model.bands.values())
 
 
 def test_row_strengths_equal_the_strength_of_each_hit():

@@ -19,7 +19,9 @@ from matcher.introductions.solver import SOLVERS, Solver
 from matcher.outcomes.store import AgreementType, DeclineReason, OutcomeStatus
 from matcher.pipeline.request import Direction
 from matcher.records import Kind
+from matcher.retrieval.channels import Channel
 from matcher.retrieval.ranking import Fusion, Method
+from matcher.strength.model import Band
 from service import create_app
 from service.cli import main
 
@@ -28,6 +30,8 @@ ENUM_FIELDS: dict[tuple[str, str], type[Enum]] = {
     ("MatchBody", "direction"): Direction,
     ("QueryOut", "direction"): Direction,
     ("MatchOut", "kind"): Kind,
+    ("MatchOut", "band"): Band,
+    ("MatchOut", "channel"): Channel,
     ("IngestReportOut", "kind"): Kind,
     ("DeleteReportOut", "kind"): Kind,
     ("ScoresOut", "method"): Method,
