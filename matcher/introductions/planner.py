@@ -274,7 +274,7 @@ def plan_introductions(
     project_side = side_vectors(project_index, projects)
     need_side = side_vectors(need_index, needs)
     scored = time.perf_counter()
-    strengths = PairStrengths(reader)
+    strengths = PairStrengths(reader, weak_as_zero=True)  # a plan proposes no weak pair
     candidates = best_pairs(
         need_side,
         project_side,

@@ -220,9 +220,13 @@ def side_vectors_subset(side: SideVectors, keys: Iterable[int]) -> SideVectors:
 
 
 class PairStrengths:
-    """Need-by-project match strengths, as a match of each need would give them (both dense channels)."""
+    """Need-by-project match strengths, as a match of each need would give them (both dense channels).
 
-    def __init__(self, reader: Reader) -> None:
+    ``weak_as_zero`` scores a pair under its kind's "possible" band 0, so a plan's floor keeps it out.
+    """
+
+    def __init__(self, reader: Reader, weak_as_zero: bool = False) -> None:
+        self._weak_as_zero = weak_as_zero
         self._projects = reader.index(Kind.PROJECTS)
         self._needs = reader.index(Kind.NEEDS)
         self._model = reader.strength
@@ -244,7 +248,9 @@ class PairStrengths:
             tokens = self._needs.lexical.tokens.get(int(need_key), [])
             keys, lexical = lexical_scores(self._projects, tokens, query.language, self._bridge_weight)
             aligned = lexical if np.array_equal(keys, dense.keys) else None
-            strengths = row_strengths(self._model, dense, aligned, query.language, self._projects.languages)
+            strengths = row_strengths(
+                self._model, dense, aligned, query.language, self._projects.languages, self._weak_as_zero
+            )
             scores[row] = strengths[np.searchsorted(dense.keys, project_keys)]
         return scores
 

@@ -2,7 +2,7 @@
 
 Each pair counts once, by its latest outcome. A meeting or an agreement is positive, a decline
 negative, a pair only contacted is pending and left out of every rate. A pair's score is the one
-recorded with its outcomes (the latest one known), else its current dense similarity; a pair
+recorded with its outcomes (the latest one known), else its current match strength; a pair
 whose records are gone has neither and is left out of the figures that need a score.
 """
 

@@ -153,8 +153,11 @@ def row_strengths(
     lexical: np.ndarray | None,
     query_language: str,
     languages: dict[int, str],
+    weak_as_zero: bool = False,
 ) -> np.ndarray:
     """The strength of every record of ``row`` (one query's dense, and BM25, scores over a whole side).
+
+    With ``weak_as_zero`` a pair under its kind's "possible" band counts 0 (a plan proposes no weak pair).
 
     The same features as a match's (:func:`strength_features`, as retrieval fills them over every
     record), so a plan weighs a pair exactly as the page shows it.
@@ -177,7 +180,12 @@ def row_strengths(
             logistic = model.model_for(kind)
             logits = logistic.intercept + features[inside] @ np.asarray(logistic.coefficients)
             result[inside] = 1.0 / (1.0 + np.exp(-np.clip(logits, -40.0, 40.0)))
-    return result * np.clip(row.scores.astype(np.float64) / EVIDENCE_FLOOR, 0.0, 1.0)
+    result *= np.clip(row.scores.astype(np.float64) / EVIDENCE_FLOOR, 0.0, 1.0)
+    if weak_as_zero:
+        for kind in PairKind:
+            inside = kinds == kind.value
+            result[inside & (result < model.bands_for(kind).possible)] = 0.0
+    return result
 
 
 def _evidence(dense: float) -> float:
