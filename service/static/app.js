@@ -77,6 +77,17 @@ const TEXTS = {
   },
 };
 
+// The language switch reads "中文" even on an English page. Chromium drew those two glyphs as boxes
+// and kept them so after the CJK face loaded: load the face outright, then name it on the switch.
+if (document.fonts) {
+  document.fonts
+    .load('1em "techmatch CJK"', "中文")
+    .then(() => {
+      document.getElementById("language").style.fontFamily = '"techmatch CJK", system-ui, sans-serif';
+    })
+    .catch(() => {});
+}
+
 let language = localStorage.getItem("techmatch.language") || (navigator.language.startsWith("zh") ? "zh" : "en");
 const t = (key, ...args) => {
   const value = TEXTS[language][key];
@@ -87,7 +98,9 @@ function applyLanguage() {
   document.documentElement.lang = language === "zh" ? "zh-CN" : "en";
   document.querySelectorAll("[data-i18n]").forEach((node) => { node.textContent = t(node.dataset.i18n); });
   document.querySelectorAll("[data-i18n-placeholder]").forEach((node) => { node.placeholder = t(node.dataset.i18nPlaceholder); });
-  document.getElementById("language").textContent = t("language");
+  const switcher = document.getElementById("language");
+  switcher.textContent = t("language");
+  switcher.lang = language === "zh" ? "en" : "zh-CN"; // the switch names the other language, in it
 }
 
 function escapeHtml(text) {
@@ -223,7 +236,7 @@ async function search(event) {
       headers: { "Content-Type": "application/json" },
       body: JSON.stringify({ text, direction, top_k: Number(form.elements.top_k.value) || 10, filters: filtersFrom(form, direction) }),
     });
-    status.textContent = !body.count ? t("none") : body.no_good_match ? t("noGood") : t("found", body.count, body.candidates);
+    status.textContent = body.count ? t("found", body.count, body.candidates) : t("none");
     renderResults(document.getElementById("results"), body, { label: t("yourText"), fields: { text } });
   } catch (error) {
     status.className = "error";
