@@ -132,7 +132,8 @@ def test_a_reranker_that_gains_is_used_and_one_that_does_not_is_removed(slice_ma
     assert printed.exit_code == 0 and printed.output.splitlines()[1].startswith(
         "Ordered by the re-ranker learnt from recorded outcomes"
     )
-    assert f"  1. {after.matches[0].score:.3f}  {after.matches[0].record.id}" in printed.output
+    first = after.matches[0]
+    assert f"  1. {first.band.value:<8} {first.strength:.2f}  {first.record.id}" in printed.output
 
     # Outcomes that agree with the base ranking exactly (its first two were the good ones): nothing can gain.
     agreeing = {Pair(project, need): position < 2 for need, top in tops.items() for position, project in enumerate(top)}
