@@ -77,9 +77,8 @@ class Bands:
 class StrengthModel:
     """One logistic model and one pair of band thresholds per :class:`PairKind`.
 
-    The bands are per kind because a kind's wrong candidates look unlike another's: a sentence
-    without its translation in the catalogue still has close paraphrases, a patent without its
-    paper has only papers on neighbouring topics (benchmarks/RESULTS.md, "Match strength").
+    Bands may differ per kind; the shipped model gives every kind the same lines, so that a band
+    means the same probability whatever the languages (benchmarks/RESULTS.md, "Match strength").
     """
 
     models: dict[PairKind, Logistic]
