@@ -50,6 +50,12 @@ class Settings:
     max_text_chars: int = 20_000
     max_batch_records: int = 1_000
     max_request_bytes: int = 8 * 1024 * 1024
+    max_json_depth: int = 32
+    # Fields and metadata keys shown only to callers with a staff (API) key: contacts and money by default.
+    private_fields: str = (
+        "contact,budget,email,e-mail,phone,mobile,tel,telephone,wechat,"
+        "联系人,联系方式,联系电话,电话,手机,邮箱,微信,预算"
+    )
     # Explanations: shared keyphrases and related terms per match, candidate keyphrases per text,
     # and the embedding similarity a related pair must reach (README: "How the threshold was set").
     max_explained_terms: int = 10

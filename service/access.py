@@ -72,13 +72,13 @@ def staff_reads(view: Callable[..., Any]) -> Callable[..., Any]:
 
 
 def reads(view: Callable[..., Any]) -> Callable[..., Any]:
-    """A view that only reads: it needs a key when ``public_reads`` is off."""
+    """A view that only reads: it needs a key when ``public_reads`` is off; a key sent anyway must be valid."""
 
     @functools.wraps(view)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         settings: Settings = current_app.extensions["techmatch"].settings
-        if not settings.public_reads:
-            _check_key()
+        if not settings.public_reads or presented_key() is not None:
+            _check_key()  # a key sent with a public read is checked too: it shows staff the private fields
         return view(*args, **kwargs)
 
     return wrapper

@@ -13,6 +13,7 @@ from service.access import install_cors, install_limits
 from service.api import api
 from service.api_keys import ApiKeys
 from service.errors import register_error_handlers
+from service.headers import install_security_headers
 from service.json_provider import OrjsonProvider
 from service.plan_jobs import PlanJobs
 from service.web import web
@@ -45,5 +46,6 @@ def create_app(config: Settings | Mapping[str, Any] | None = None, matcher: Matc
                 write_view: Callable[..., Any] = view
                 app.view_functions[endpoint] = limiter.limit(settings.write_rate_limit)(write_view)
     install_cors(app, settings)
+    install_security_headers(app)
     register_error_handlers(app)
     return app

@@ -80,7 +80,11 @@ def register_error_handlers(app: Flask) -> None:
     @app.errorhandler(HTTPException)
     def _http_error(error: HTTPException) -> tuple[Response, int]:
         status = error.code or 500
-        return error_response(status, HTTP_CODES.get(status, "http_error"), error.description or error.name)
+        response, status = error_response(status, HTTP_CODES.get(status, "http_error"), error.description or error.name)
+        for name, value in error.get_headers():  # e.g. a 405's Allow
+            if name.lower() != "content-type":
+                response.headers[name] = value
+        return response, status
 
     @app.errorhandler(Exception)
     def _unexpected(error: Exception) -> tuple[Response, int]:
