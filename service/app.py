@@ -35,7 +35,7 @@ def create_app(config: Settings | Mapping[str, Any] | None = None, matcher: Matc
     app.config["MAX_CONTENT_LENGTH"] = settings.max_request_bytes
     app.extensions[EXTENSION] = matcher or open_matcher(settings)
     app.extensions[KEYS_EXTENSION] = ApiKeys(settings.catalogue_path)
-    app.extensions[JOBS_EXTENSION] = PlanJobs(settings.catalogue_path)
+    app.extensions[JOBS_EXTENSION] = PlanJobs(settings.catalogue_path, settings.plan_workers, settings.plan_queue)
     app.register_blueprint(api, url_prefix="/api/v1")
     app.register_blueprint(web)
     install_limits(app, settings)
