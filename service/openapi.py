@@ -40,9 +40,9 @@ ERRORS = {
     "413": "The request, a text or a batch is over its limit",
     "415": "The body is not application/json",
     "422": "A parameter or a record is not valid (details name it)",
-    "429": "Too many requests from this address; wait and retry",
+    "429": "Too many requests from this client (its key, else its address); wait Retry-After seconds",
     "500": "An unexpected error (see the server log)",
-    "503": "No index yet, or an index of another model",
+    "503": "No index yet, an index of another model, or the plan queue is full (Retry-After)",
 }
 
 
