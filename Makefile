@@ -35,12 +35,13 @@ serve: sample
 	$(BIN)/matcher --data-dir $(DATA_DIR) serve --host $(HOST) --port $(PORT)
 
 ## Debian packages the tests need, installed once: Chromium for the browser tests (Playwright drives
-## it, nothing is downloaded by Playwright) and redis-server for the rate limits kept in Redis.
+## it, nothing is downloaded by Playwright), redis-server for the rate limits kept in Redis, and nginx
+## for the production layout (README "Deployment") under a slow-client attack.
 system-packages:
-	@{ command -v chromium && command -v redis-server; } >/dev/null 2>&1 || { \
+	@{ command -v chromium && command -v redis-server && { command -v nginx || test -x /usr/sbin/nginx; }; } >/dev/null 2>&1 || { \
 	  SUDO=""; [ "$$(id -u)" -ne 0 ] && SUDO="sudo"; \
 	  $$SUDO env DEBIAN_FRONTEND=noninteractive apt-get update -q && \
-	  $$SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium redis-server; }
+	  $$SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium redis-server nginx-light; }
 
 ## Run the test suite (unit, integration with the real model, end-to-end over HTTP and in a browser).
 test: install system-packages

@@ -485,6 +485,40 @@ def serve(context: click.Context, host: str, port: int, workers: int | None, thr
     Server(settings, host, port, workers or settings.workers, threads or settings.threads).run()
 
 
+@main.command("proxy-config")
+@click.option("--listen", default="80", show_default=True, help="Where nginx serves the public: PORT or HOST:PORT.")
+@click.option("--upstream", default="127.0.0.1:8000", show_default=True, help="Where `matcher serve` listens.")
+@click.option(
+    "--prefix",
+    type=click.Path(file_okay=False, path_type=Path),
+    required=True,
+    help="nginx's own folder (pid, logs, buffered bodies); created owner-only.",
+)
+@click.option("--user", help="The account nginx's workers run as, when nginx starts as root (e.g. www-data).")
+@click.option("--out", type=click.Path(dir_okay=False, path_type=Path), help="Write the file here (default: print).")
+@click.pass_context
+@_fail_cleanly
+def proxy_config(
+    context: click.Context, listen: str, upstream: str, prefix: Path, user: str | None, out: Path | None
+) -> None:
+    """An nginx.conf for the production layout: nginx buffers whole requests in front of gunicorn on loopback.
+
+    Run it with `nginx -p PREFIX -c FILE`, and the server with `matcher serve` on the upstream's
+    address and the setting trusted_proxies = 1 (README "Deployment").
+    """
+    from service.proxy import ProxyLayout, nginx_config, prepare_prefix
+
+    settings = _settings(context)
+    prefix = prefix.resolve()
+    prepare_prefix(prefix)
+    text = nginx_config(ProxyLayout(listen, upstream, prefix, settings.max_request_bytes, user=user))
+    if out is None:
+        click.echo(text)
+        return
+    out.write_text(text, encoding="utf-8")
+    click.echo(f"wrote {out}; start it with: nginx -p {prefix} -c {out.resolve()}", err=True)
+
+
 @main.group()
 def keys() -> None:
     """API keys for writing (ingest, update, delete): create, list, revoke."""
