@@ -92,7 +92,7 @@ def _closed_by_server(sock: socket.socket) -> bool:
     try:
         while sock.recv(65536):
             pass
-    except (TimeoutError, socket.timeout):
+    except TimeoutError:
         return False
     except OSError:
         return True  # reset by the server
