@@ -108,6 +108,11 @@ class Settings:
     write_rate_limit: str = "60 per minute"
     # `matcher serve`: gunicorn worker processes and threads per worker, and the threads torch may
     # use in each worker (0: the cores shared out among the workers, at least one each).
+    # How long a write (ingest, update, delete, re-index) waits for another writer of the data
+    # folder before it gives up with `busy` (HTTP 503 with Retry-After), in seconds; 0: no limit.
+    # `matcher` commands wait cli_write_lock_timeout instead (0: as long as it takes).
+    write_lock_timeout: float = 30.0
+    cli_write_lock_timeout: float = 0.0
     workers: int = 2
     threads: int = 4
     model_threads: int = 0
@@ -206,6 +211,8 @@ _MAY_BE_ZERO = {
     "query_phrases",
     "plan_min_score",
     "model_threads",
+    "write_lock_timeout",
+    "cli_write_lock_timeout",
 }
 
 
