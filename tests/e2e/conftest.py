@@ -51,6 +51,7 @@ def call(
 class Served:
     root: str  # http://127.0.0.1:PORT
     data_dir: Path
+    pid: int = 0  # the gunicorn master's (the `matcher serve` process)
 
     @property
     def api(self) -> str:
@@ -81,7 +82,7 @@ def serve(data_dir: Path, *arguments: str, environ: dict[str, str] | None = None
             stdout=log,
             stderr=subprocess.STDOUT,
         )
-        served = Served(f"http://127.0.0.1:{port}", data_dir)
+        served = Served(f"http://127.0.0.1:{port}", data_dir, process.pid)
         try:
             deadline = time.monotonic() + 180
             while True:
