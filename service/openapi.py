@@ -45,7 +45,7 @@ ERRORS = {
     "422": "A parameter or a record is not valid (details name it)",
     "429": "Too many requests from this address; wait and retry",
     "500": "An unexpected error (see the server log)",
-    "503": "No index yet, or an index of another model",
+    "503": "No index yet, an index of another model, or a write busy behind another (see Retry-After)",
 }
 INPUT_OF: dict[Kind, tuple[type[BaseModel], type[BaseModel], type[BaseModel]]] = {
     Kind.PROJECTS: (ProjectIn, ProjectBatch, ProjectFields),
