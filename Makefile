@@ -8,7 +8,7 @@ PORT ?= 8000
 export HF_HUB_OFFLINE := 1
 export TRANSFORMERS_OFFLINE := 1
 
-.PHONY: install browser serve sample test test-all lint bench clean
+.PHONY: install system-packages serve sample test test-all lint bench clean
 
 $(BIN)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -34,15 +34,16 @@ serve: sample
 	@echo
 	$(BIN)/matcher --data-dir $(DATA_DIR) serve --host $(HOST) --port $(PORT)
 
-## Debian's Chromium for the browser tests (installed once; Playwright drives it, nothing is downloaded by Playwright).
-browser:
-	@command -v chromium >/dev/null 2>&1 || { \
+## Debian packages the tests need, installed once: Chromium for the browser tests (Playwright drives
+## it, nothing is downloaded by Playwright) and redis-server for the rate limits kept in Redis.
+system-packages:
+	@{ command -v chromium && command -v redis-server; } >/dev/null 2>&1 || { \
 	  SUDO=""; [ "$$(id -u)" -ne 0 ] && SUDO="sudo"; \
 	  $$SUDO env DEBIAN_FRONTEND=noninteractive apt-get update -q && \
-	  $$SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium; }
+	  $$SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium redis-server; }
 
 ## Run the test suite (unit, integration with the real model, end-to-end over HTTP and in a browser).
-test: install browser
+test: install system-packages
 	$(BIN)/python -m pytest -q
 
 ## Also the slow tests.

@@ -50,6 +50,12 @@ class Settings:
     max_text_chars: int = 20_000
     max_batch_records: int = 1_000
     max_request_bytes: int = 8 * 1024 * 1024
+    max_json_depth: int = 32
+    # Fields and metadata keys shown only to callers with a staff (API) key: contacts and money by default.
+    private_fields: str = (
+        "contact,budget,email,e-mail,phone,mobile,tel,telephone,wechat,"
+        "联系人,联系方式,联系电话,电话,手机,邮箱,微信,预算"
+    )
     # Explanations: shared keyphrases and related terms per match, candidate keyphrases per text,
     # and the embedding similarity a related pair must reach (README: "How the threshold was set").
     max_explained_terms: int = 10
@@ -103,16 +109,24 @@ class Settings:
     public_reads: bool = True
     # Origins allowed to call the API from a browser, comma-separated ("*" for any); empty: none.
     cors_origins: str = ""
-    # Requests per client address and worker process (flask-limiter syntax); empty turns a limit off.
+    # Requests per client (its API key when it sends a valid one, else its address), counted across
+    # every endpoint and worker process (flask-limiter syntax); writes count against both limits.
+    # Empty turns a limit off. README: "Rate limits".
     rate_limit: str = "600 per minute"
     write_rate_limit: str = "60 per minute"
-    # `matcher serve`: gunicorn worker processes and threads per worker, and the threads torch may
-    # use in each worker (0: the cores shared out among the workers, at least one each).
+    # Where the counts live, shared by the worker processes: empty means an SQLite file in the data
+    # folder (limits.sqlite); or a server, "redis://host:port" (or any storage URI of `limits`).
+    rate_limit_storage: str = ""
+    # Reverse proxies in front of the server that append to X-Forwarded-For (nginx: 1). The client's
+    # address is taken that many hops back; 0 (served directly) ignores the header.
+    trusted_proxies: int = 0
     # How long a write (ingest, update, delete, re-index) waits for another writer of the data
     # folder before it gives up with `busy` (HTTP 503 with Retry-After), in seconds; 0: no limit.
     # `matcher` commands wait cli_write_lock_timeout instead (0: as long as it takes).
     write_lock_timeout: float = 30.0
     cli_write_lock_timeout: float = 0.0
+    # `matcher serve`: gunicorn worker processes and threads per worker, and the threads torch may
+    # use in each worker (0: the cores shared out among the workers, at least one each).
     workers: int = 2
     threads: int = 4
     model_threads: int = 0
@@ -123,6 +137,10 @@ class Settings:
     # Up to this many pairs at or above the floor, the solver weighs every one of them (an
     # optimal plan over all pairs); beyond it, only each record's plan_candidates best.
     plan_all_pairs_limit: int = 1_000_000
+    # Plan jobs per server process: how many run at once, and how many more may wait; past that a
+    # plan request is refused with 503 and Retry-After.
+    plan_workers: int = 1
+    plan_queue: int = 4
 
     @property
     def catalogue_path(self) -> Path:
@@ -131,6 +149,10 @@ class Settings:
     @property
     def embedding_cache_path(self) -> Path:
         return Path(self.embedding_cache) if self.embedding_cache else self.data_dir / "embeddings.sqlite"
+
+    @property
+    def limits_path(self) -> Path:
+        return self.data_dir / "limits.sqlite"
 
     @property
     def index_dir(self) -> Path:
@@ -211,6 +233,8 @@ _MAY_BE_ZERO = {
     "query_phrases",
     "plan_min_score",
     "model_threads",
+    "trusted_proxies",
+    "plan_queue",
     "write_lock_timeout",
     "cli_write_lock_timeout",
 }

@@ -187,6 +187,9 @@ class Matcher:
     def ingest_batch(self, kind: Kind, items: Any, source: str = "request body") -> IngestReport:
         return self.ingestion.ingest_batch(kind, items, source)
 
+    def validate_batch(self, kind: Kind, items: Any, source: str = "request body") -> list[Record]:
+        return self.ingestion.validate_batch(kind, items, source)
+
     def ingest_records(
         self, kind: Kind, records: list[Record], source: str, delete_missing: bool = False
     ) -> IngestReport:

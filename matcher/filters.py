@@ -80,13 +80,14 @@ def query_filter_value(name: str, values: Sequence[str]) -> str | int | list[str
 
 
 def _values(name: str, raw: Any) -> list[str]:
+    """A text filter's values, lower-cased; blank ones are left out (an empty form field filters nothing)."""
     values = raw if isinstance(raw, list) else [raw]
-    if not values or not all(isinstance(value, str) and value.strip() for value in values):
+    if not all(isinstance(value, str) for value in values):
         raise InvalidInput(
-            f"Filter '{name}' takes a non-empty string or a list of them, got {raw!r}",
+            f"Filter '{name}' takes a string or a list of strings, got {raw!r}",
             details={"parameter": f"filters.{name}", "value": raw},
         )
-    return [value.strip().lower() for value in values]
+    return [value.strip().lower() for value in values if value.strip()]
 
 
 def _trl(name: str, raw: Any) -> int:
@@ -140,12 +141,7 @@ class Filters:
             spec = valid[name]
             if spec.takes_integer:
                 conditions.append(Condition(name, spec, bound=_trl(name, raw)))
-            else:
-                conditions.append(Condition(name, spec, values=tuple(_values(name, raw))))
-        trl_min, trl_max = filters.get("trl_min"), filters.get("trl_max")
-        if isinstance(trl_min, int) and isinstance(trl_max, int) and trl_min > trl_max:
-            raise InvalidInput(
-                f"Filter trl_min ({trl_min}) is greater than trl_max ({trl_max})",
-                details={"parameter": "filters.trl_min", "value": trl_min},
-            )
+            elif values := _values(name, raw):
+                conditions.append(Condition(name, spec, values=tuple(values)))
+        # trl_min above trl_max is an empty range: it matches no record (the SQL says so), not an error.
         return cls(kind, tuple(conditions))

@@ -43,6 +43,17 @@ class FieldSpec:
     required: bool = False
 
 
+# The longest a record's body (abstract, description) may be is the `max_text_chars` setting (that of a
+# query too); every other text (and each item of a list) is at most this long. Together with `max_top_k`
+# they bound the size of any answer.
+MAX_FIELD_CHARS = 1_000
+# An id is shorter still: it goes into URLs, whose request line a server cuts at about 4 KB.
+MAX_ID_CHARS = 200
+# Characters a record's text may not hold: C0 controls other than tab and line breaks, and U+FFFD, which
+# a decoder leaves where bytes were undecodable. The API's schema forbids the same class.
+INVALID_TEXT_CHARACTERS = r"\x00-\x08\x0b\x0c\x0e-\x1f\ufffd"
+
+
 SCHEMAS: dict[Kind, tuple[FieldSpec, ...]] = {
     Kind.PROJECTS: (
         FieldSpec("id", required=True),

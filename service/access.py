@@ -8,14 +8,16 @@ from typing import TYPE_CHECKING, Any, cast
 
 from flask import Flask, Response, current_app, g, request
 from flask_limiter import Limiter
-from flask_limiter.util import get_remote_address
+from limits.errors import ConfigurationError
 
 from matcher.config import Settings
+from matcher.errors import ConfigError
 from service.api_keys import ApiKeys, KeyInfo
 from service.errors import ApiError
+from service.limit_storage import sqlite_uri
 
 if TYPE_CHECKING:
-    from flask_limiter import Limit  # for the type of `default_limits` only, not needed at run time
+    from flask_limiter import ApplicationLimit  # for the type of `application_limits` only
 
 KEY_HEADER = "X-API-Key"
 LIMITER = "techmatch.limiter"
@@ -72,26 +74,68 @@ def staff_reads(view: Callable[..., Any]) -> Callable[..., Any]:
 
 
 def reads(view: Callable[..., Any]) -> Callable[..., Any]:
-    """A view that only reads: it needs a key when ``public_reads`` is off."""
+    """A view that only reads: it needs a key when ``public_reads`` is off; a key sent anyway must be valid."""
 
     @functools.wraps(view)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         settings: Settings = current_app.extensions["techmatch"].settings
-        if not settings.public_reads:
-            _check_key()
+        if not settings.public_reads or presented_key() is not None:
+            _check_key()  # a key sent with a public read is checked too: it shows staff the private fields
         return view(*args, **kwargs)
 
     return wrapper
 
 
-def _limit_key() -> str:
-    return get_remote_address() or "unknown"
+def limit_key() -> str:
+    """Whose budget a request spends: ``key:<id>`` for a valid API key, else ``ip:<client address>``.
+
+    An invalid or revoked key counts against the address, so made-up keys buy no fresh budgets.
+    The address is the peer's, or the one ``trusted_proxies`` hops back in X-Forwarded-For.
+    """
+    keys: ApiKeys = current_app.extensions["techmatch.keys"]
+    info = keys.check(presented_key())
+    return f"key:{info.id}" if info is not None else f"ip:{request.remote_addr or 'unknown'}"
+
+
+def limit_storage_uri(settings: Settings) -> str:
+    """``rate_limit_storage``, or by default the SQLite file in the data folder."""
+    return settings.rate_limit_storage.strip() or sqlite_uri(settings.limits_path)
 
 
 def install_limits(app: Flask, settings: Settings) -> Limiter:
-    """Per-address request limits (per worker process: the counts live in its memory)."""
-    limits: list[str | Callable[[], str] | Limit] = [settings.rate_limit] if settings.rate_limit.strip() else []
-    limiter = Limiter(_limit_key, app=app, default_limits=limits, storage_uri="memory://", headers_enabled=True)
+    """Two budgets per client, kept in one store that every worker process shares (fixed windows):
+    ``rate_limit`` for all its requests together, and ``write_rate_limit`` for all its writes together.
+
+    Call it once the views are registered: the write views get the shared write limit.
+    """
+    limits: list[str | Callable[[], str] | ApplicationLimit] = (
+        [settings.rate_limit] if settings.rate_limit.strip() else []
+    )
+    uri = limit_storage_uri(settings)
+    try:
+        limiter = Limiter(
+            limit_key,
+            app=app,
+            application_limits=limits,
+            storage_uri=uri,
+            strategy="fixed-window",
+            headers_enabled=True,
+            key_prefix="techmatch",
+        )
+    except ConfigurationError as error:
+        raise ConfigError(
+            f"Setting 'rate_limit_storage' cannot be used ({error}); use '' (an SQLite file in the data folder) "
+            "or a storage URI such as 'redis://host:6379'",
+            details={"setting": "rate_limit_storage", "value": settings.rate_limit_storage},
+        ) from None
+    if settings.write_rate_limit.strip():
+        for endpoint, view in list(app.view_functions.items()):
+            if getattr(view, "techmatch_write", False):
+                # Seen as one callable, not Flask's sync-or-async union, which the limiter's typing cannot split.
+                write_view: Callable[..., Any] = view
+                app.view_functions[endpoint] = limiter.shared_limit(settings.write_rate_limit, scope="writes")(
+                    write_view
+                )
     app.extensions[LIMITER] = limiter
     return limiter
 

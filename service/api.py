@@ -9,17 +9,28 @@ from flask.typing import ResponseReturnValue
 from pydantic import BaseModel, ValidationError
 
 from matcher.engine import Matcher
+from matcher.errors import ValidationFailed
 from matcher.filters import query_filter_value
 from matcher.introductions.conflicts import rules_from_objects
 from matcher.introductions.export import FORMATS, XLSX_MEDIA_TYPE, plan_bytes
 from matcher.introductions.planner import PlanRequest
+from matcher.outcomes.store import OutcomeStatus
 from matcher.pipeline.request import Direction
 from matcher.records import Kind
 from service.access import KEY_HEADER, current_key, reads, staff_reads, writes
-from service.contract import MatchBody, OutcomeBody, PlanBody, first_problem
+from service.contract import (
+    INPUT_OF,
+    PlanBody,
+    contract_problems,
+    first_problem,
+    match_body_model,
+    outcome_body_model,
+)
 from service.errors import ApiError
 from service.openapi import openapi_document
 from service.plan_jobs import PlanJobs
+from service.privacy import private_names, redact_matches, redact_record
+from service.request_body import json_body
 
 api = Blueprint("api", __name__)
 
@@ -35,31 +46,32 @@ def _plan_jobs() -> PlanJobs:
 
 
 def _json_body() -> Any:
-    if not request.is_json:
-        raise ApiError(
-            415,
-            "unsupported_media_type",
-            f"Send JSON with 'Content-Type: application/json' (got {request.mimetype or 'none'!r})",
-        )
-    body = request.get_json(silent=True)
-    if body is None:
-        raise ApiError(400, "invalid_json", "The request body is not valid JSON")
-    return body
+    settings = _matcher().settings
+    return json_body(settings.max_request_bytes, settings.max_json_depth)
 
 
 ModelT = TypeVar("ModelT", bound=BaseModel)
 
 
-def _validated_body(model: type[ModelT]) -> ModelT:
-    """The JSON object body checked against a contract model; 422 naming the first bad parameter."""
+def _object_body() -> dict[str, Any]:
     body = _json_body()
     if not isinstance(body, dict):
         raise ApiError(422, "invalid_parameter", "The request body must be a JSON object", {"parameter": "body"})
+    return body
+
+
+def _checked(model: type[ModelT], value: Any, prefix: str = "") -> ModelT:
+    """``value`` checked against a contract model; 422 naming the first bad parameter (under ``prefix``)."""
     try:
-        return model.model_validate(body)
+        return model.model_validate(value)
     except ValidationError as error:
-        parameter, message = first_problem(error)
+        parameter, message = first_problem(error, prefix)
         raise ApiError(422, "invalid_parameter", message, {"parameter": parameter}) from None
+
+
+def _validated_body(model: type[ModelT]) -> ModelT:
+    """The JSON object body checked against a contract model."""
+    return _checked(model, _object_body())
 
 
 def _number(name: str, raw: str, kind: type) -> Any:
@@ -104,17 +116,23 @@ def openapi() -> ResponseReturnValue:
 @api.post("/match")
 @reads
 def match_text() -> ResponseReturnValue:
-    parsed = _validated_body(MatchBody)
+    body = _object_body()
+    parsed = _checked(match_body_model(body), body)
     matcher = _matcher()
     match_request = matcher.request(
         direction=parsed.direction,
         text=parsed.text,
         top_k=parsed.top_k,
         min_score=parsed.min_score,
-        filters=parsed.filters,
+        filters=parsed.filters.model_dump(exclude_none=True) if isinstance(parsed.filters, BaseModel) else None,
         explain=parsed.explain,
     )
-    return jsonify(matcher.match(match_request).to_dict())
+    return jsonify(redact_matches(matcher.match(match_request).to_dict(), _hidden_fields()))
+
+
+def _hidden_fields() -> frozenset[str]:
+    """The fields this caller may not see: the private ones, unless a staff key was presented."""
+    return frozenset() if current_key() is not None else private_names(_matcher().settings.private_fields)
 
 
 @reads
@@ -123,31 +141,61 @@ def _record_matches(kind: Kind, record_id: str) -> ResponseReturnValue:
     match_request = matcher.request(
         direction=Direction.from_kind(kind).value, record_id=record_id, **_query_string_options()
     )
-    return jsonify(matcher.match(match_request).to_dict())
+    return jsonify(redact_matches(matcher.match(match_request).to_dict(), _hidden_fields()))
 
 
 @reads
 def _record(kind: Kind, record_id: str) -> ResponseReturnValue:
-    return jsonify(_matcher().get(kind, record_id).to_dict())
+    return jsonify(redact_record(_matcher().get(kind, record_id).to_dict(), _hidden_fields()))
+
+
+def _batch_records(body: Any) -> Any:
+    """A batch body's records: an array, or ``{"records": [...]}``, at most ``max_batch_records`` of them
+    (anything else is the catalogue's validation's to name)."""
+    records = body["records"] if isinstance(body, dict) and set(body) == {"records"} else body
+    limit = _matcher().settings.max_batch_records
+    if isinstance(records, list) and len(records) > limit:
+        raise ApiError(
+            413,
+            "payload_too_large",
+            f"The batch has {len(records)} records; the limit is {limit}",
+            {"parameter": "records", "count": len(records), "limit": limit},
+        )
+    return records
+
+
+def _check_records(kind: Kind, records: Any, source: str) -> None:
+    """Every problem of a batch, by row and field: first the catalogue's rules (those of a file), then the
+    contract's types, which JSON can break where a spreadsheet cannot (an id sent as a number, metadata
+    as a list). Nothing is written before both pass."""
+    _matcher().validate_batch(kind, records, source)
+    model = INPUT_OF[kind][0]
+    problems = []
+    for row, record in enumerate(records, start=1):
+        try:
+            model.model_validate(record)
+        except ValidationError as error:
+            problems.extend(contract_problems(error, source, row))
+    if problems:
+        raise ValidationFailed(problems)
 
 
 @writes
 def _ingest(kind: Kind) -> ResponseReturnValue:
-    report = _matcher().ingest_batch(kind, _json_body())
-    return jsonify(report.to_dict())
+    records = _batch_records(_json_body())
+    _check_records(kind, records, "request body")
+    return jsonify(_matcher().ingest_batch(kind, records).to_dict())
 
 
 @writes
 def _put_record(kind: Kind, record_id: str) -> ResponseReturnValue:
-    body = _json_body()
-    if not isinstance(body, dict):
-        raise ApiError(
-            422, "invalid_parameter", "The request body must be one record (a JSON object)", {"parameter": "body"}
-        )
+    body = _object_body()
     if "id" in body:
         raise ApiError(422, "invalid_parameter", "The id is the path's; leave it out of the body", {"parameter": "id"})
-    report = _matcher().ingest_batch(kind, [{**body, "id": record_id}], source=f"PUT /{kind.value}/{record_id}")
-    return jsonify(report.to_dict())
+    source = f"PUT /{kind.value}/{record_id}"
+    records = [{**body, "id": record_id}]
+    _check_records(kind, records, source)
+    return jsonify(_matcher().ingest_batch(kind, records, source=source).to_dict())
 
 
 @writes
@@ -180,7 +228,16 @@ OUTCOME_QUERY = ("need_id", "project_id", "status", "limit")
 @api.post("/outcomes")
 @writes
 def record_outcome() -> ResponseReturnValue:
-    parsed = _validated_body(OutcomeBody)
+    body = _object_body()
+    for field, status in (("agreement_type", "agreement"), ("decline_reason", "declined")):
+        if body.get(field) is not None and body.get("status") != status:
+            raise ApiError(
+                422,
+                "invalid_parameter",
+                f"'{field}' goes only with status '{status}', not {body.get('status')!r}",
+                {"parameter": field},
+            )
+    parsed = _checked(outcome_body_model(body), body)
     key = current_key()
     if key is None:  # `writes` let the request in, so a key was checked
         raise ApiError(
@@ -202,10 +259,21 @@ def list_outcomes() -> ResponseReturnValue:
             {"parameter": unknown[0], "valid": list(OUTCOME_QUERY)},
         )
     limit = _number("limit", request.args["limit"], int) if "limit" in request.args else None
+    if limit is not None and limit < 1:
+        raise ApiError(422, "invalid_parameter", f"'limit' must be at least 1, got {limit}", {"parameter": "limit"})
+    status = request.args.get("status")
+    statuses = [member.value for member in OutcomeStatus]
+    if status is not None and status not in statuses:
+        raise ApiError(
+            422,
+            "invalid_parameter",
+            f"'status' must be one of {statuses}, got {status!r}",
+            {"parameter": "status", "valid": statuses},
+        )
     outcomes = _matcher().outcomes.list(
         need_id=request.args.get("need_id"),
         project_id=request.args.get("project_id"),
-        status=request.args.get("status"),
+        status=status,
         limit=limit,
     )
     return jsonify({"count": len(outcomes), "outcomes": [outcome.to_dict() for outcome in outcomes]})

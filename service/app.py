@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from typing import Any
 
 from flask import Flask
+from werkzeug.middleware.proxy_fix import ProxyFix
 
 from matcher.config import Settings, load_settings
 from matcher.engine import Matcher, open as open_matcher
@@ -13,6 +14,7 @@ from service.access import install_cors, install_limits
 from service.api import api
 from service.api_keys import ApiKeys
 from service.errors import register_error_handlers
+from service.headers import install_security_headers
 from service.json_provider import OrjsonProvider
 from service.plan_jobs import PlanJobs
 from service.web import web
@@ -34,16 +36,13 @@ def create_app(config: Settings | Mapping[str, Any] | None = None, matcher: Matc
     app.config["MAX_CONTENT_LENGTH"] = settings.max_request_bytes
     app.extensions[EXTENSION] = matcher or open_matcher(settings)
     app.extensions[KEYS_EXTENSION] = ApiKeys(settings.catalogue_path)
-    app.extensions[JOBS_EXTENSION] = PlanJobs(settings.catalogue_path)
+    app.extensions[JOBS_EXTENSION] = PlanJobs(settings.catalogue_path, settings.plan_workers, settings.plan_queue)
     app.register_blueprint(api, url_prefix="/api/v1")
     app.register_blueprint(web)
-    limiter = install_limits(app, settings)
-    if settings.write_rate_limit.strip():
-        for endpoint, view in list(app.view_functions.items()):
-            if getattr(view, "techmatch_write", False):
-                # Seen as one callable, not Flask's sync-or-async union, which the limiter's typing cannot split.
-                write_view: Callable[..., Any] = view
-                app.view_functions[endpoint] = limiter.limit(settings.write_rate_limit)(write_view)
+    install_limits(app, settings)
+    if settings.trusted_proxies:  # the client's address from X-Forwarded-For, set by that many proxies
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=settings.trusted_proxies)  # type: ignore[method-assign]
     install_cors(app, settings)
+    install_security_headers(app)
     register_error_handlers(app)
     return app

@@ -7,17 +7,19 @@ request.
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Sequence
 from enum import Enum
-from typing import TYPE_CHECKING, Any, Literal, TypeAlias
+from typing import TYPE_CHECKING, Annotated, Any, Literal, TypeAlias
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, create_model
 
-from matcher.filters import FILTERS
+from matcher.errors import Problem
+from matcher.filters import FILTERS, INTEGER_RANGE
 from matcher.introductions.solver import Solver
 from matcher.outcomes.store import MAX_NOTE_CHARS, AgreementType, DeclineReason, OutcomeStatus
 from matcher.pipeline.request import Direction
-from matcher.records import TRL_RANGE, Kind
+from matcher.records import INVALID_TEXT_CHARACTERS, MAX_FIELD_CHARS, MAX_ID_CHARS, TRL_RANGE, Kind
 from matcher.retrieval.channels import Channel
 from matcher.retrieval.ranking import Fusion, Method
 from matcher.strength.model import Band
@@ -56,7 +58,6 @@ else:
     OutcomeStatusName = one_of(OutcomeStatus)
     AgreementTypeName = one_of(AgreementType)
     DeclineReasonName = one_of(DeclineReason)
-FilterValue = str | int | list[str]
 TRL_LOW, TRL_HIGH = TRL_RANGE
 
 
@@ -68,6 +69,67 @@ class Strict(BaseModel):
 
 
 NON_BLANK = r"\S"
+# A record's texts: no control character (but tab and line breaks) nor U+FFFD, as the catalogue's
+# validation requires (matcher.records.INVALID_TEXT_CHARACTERS); required ones also hold a non-space.
+CLEAN_TEXT = f"^[^{INVALID_TEXT_CHARACTERS}]*$"
+CLEAN_NON_BLANK = f"^[^{INVALID_TEXT_CHARACTERS}]*[^\\s{INVALID_TEXT_CHARACTERS}][^{INVALID_TEXT_CHARACTERS}]*$"
+DATE = r"^\d{4}-\d{2}-\d{2}$"
+
+
+def _whole_number(value: Any) -> Any:
+    """JSON's 3.0 is the whole number 3 (JSON Schema says so too); strict models would refuse it."""
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    return value
+
+
+def _calendar_date(value: Any) -> Any:
+    """A YYYY-MM-DD text must also be a day of the calendar (not 0000-00-00): the schema says ``format: date``."""
+    if isinstance(value, str) and len(value) == 10:
+        try:
+            dt.date.fromisoformat(value)
+        except ValueError:
+            raise ValueError(f"{value!r} is not a date of the calendar") from None
+    return value
+
+
+def whole_number(low: int, high: int | None = None) -> Any:
+    """A whole number from ``low`` (to ``high``); its bounds sit on the number, so the document shows them in a union."""
+    return Annotated[int, Field(ge=low, le=high), BeforeValidator(_whole_number)]  # bounds first: the schema shows them
+
+
+# Bounds first in each: the document shows them even inside a union with null.
+PositiveNumber = Annotated[int, Field(ge=1), BeforeValidator(_whole_number)]
+Trl = Annotated[int, Field(ge=TRL_LOW, le=TRL_HIGH), BeforeValidator(_whole_number)]
+CandidateCount = Annotated[int, Field(ge=1, le=1000), BeforeValidator(_whole_number)]
+CalendarDate = Annotated[
+    str, Field(pattern=DATE, json_schema_extra={"format": "date"}), BeforeValidator(_calendar_date)
+]
+RecordText = Annotated[str, Field(max_length=MAX_FIELD_CHARS, pattern=CLEAN_TEXT)]
+RequiredText = Annotated[str, Field(min_length=1, max_length=MAX_FIELD_CHARS, pattern=CLEAN_NON_BLANK)]
+RecordId = Annotated[str, Field(min_length=1, max_length=MAX_ID_CHARS, pattern=CLEAN_NON_BLANK)]
+# A record's body: its length limit is the `max_text_chars` setting, set in the document (service.openapi).
+BodyText = Annotated[str, Field(min_length=1, pattern=CLEAN_NON_BLANK)]
+TextList = list[RecordText] | RecordText
+
+
+def _filters_model(kind: Kind) -> type[BaseModel]:
+    """The filters of one side as a model: text filters take a text or a list (blank means no filter), bounds a TRL."""
+    low, high = INTEGER_RANGE
+    fields: dict[str, Any] = {
+        name: (
+            whole_number(low, high) | None if spec.takes_integer else str | list[str] | None,
+            None,
+        )
+        for name, spec in FILTERS[kind].items()
+    }
+    model: type[BaseModel] = create_model(f"{kind.singular.capitalize()}Filters", __base__=Strict, **fields)
+    model.__doc__ = f"Filters on {kind.value}; a blank value, or trl_min above trl_max, matches no record out."
+    return model
+
+
+ProjectFilters = _filters_model(Kind.PROJECTS)
+NeedFilters = _filters_model(Kind.NEEDS)
 
 
 class MatchBody(Strict):
@@ -75,92 +137,142 @@ class MatchBody(Strict):
 
     text: str = Field(min_length=1, pattern=NON_BLANK, description="The need or project description.")
     direction: DirectionName = Field(Direction.NEED_TO_PROJECTS.value, description="Which side the text is.")
-    top_k: int | None = Field(None, ge=1, description="How many matches (default 10, at most max_top_k).")
+    top_k: PositiveNumber | None = Field(None, description="How many matches (default 10, at most max_top_k).")
     min_score: float | None = Field(None, ge=0, le=1, description="A floor on match strength (0 to 1).")
-    filters: dict[str, FilterValue] | None = Field(
-        None,
-        description=f"Projects: {', '.join(FILTERS[Kind.PROJECTS])}. "
-        f"Needs: {', '.join(FILTERS[Kind.NEEDS])}. Text filters take a value or a list.",
-    )
+    filters: dict[str, Any] | None = Field(None, description="Filters on the side searched.")
     explain: bool = Field(True, description="Explain each match (shared and related terms, evidence, scores).")
 
 
-class ProjectFields(BaseModel):
+class NeedTextBody(MatchBody):
+    """A need's text, to find projects (the default direction)."""
+
+    direction: Literal["need_to_projects"] = Field(
+        Direction.NEED_TO_PROJECTS.value, description="Which side the text is."
+    )
+    filters: ProjectFilters | None = Field(None, description="Filters on projects.")  # type: ignore[valid-type]
+
+
+class ProjectTextBody(MatchBody):
+    """A project's text, to find needs."""
+
+    direction: Literal["project_to_needs"] = Field(description="Which side the text is.")
+    filters: NeedFilters | None = Field(None, description="Filters on needs.")  # type: ignore[valid-type]
+
+
+def match_body_model(body: dict[str, Any]) -> type[MatchBody]:
+    """The model of a match body by its direction, so that its filters are checked against the side searched."""
+    return ProjectTextBody if body.get("direction") == Direction.PROJECT_TO_NEEDS.value else NeedTextBody
+
+
+class RecordFields(BaseModel):
+    """A record's fields are typed strictly; any other field is kept as metadata (a spreadsheet's extra columns)."""
+
+    model_config = ConfigDict(extra="allow", strict=True)
+
+
+class ProjectFields(RecordFields):
     """A research project's fields (the same as a projects file's columns); the id is the path's."""
 
-    model_config = ConfigDict(extra="forbid")
-    title: str = Field(min_length=1, pattern=NON_BLANK)
-    abstract: str = Field(min_length=1, pattern=NON_BLANK)
-    institution: str | None = None
-    contact: str | None = None
-    fields: list[str] | str | None = Field(None, description="A list, or one text split on ';'.")
-    keywords: list[str] | str | None = None
-    trl: int | None = Field(
-        None, ge=TRL_LOW, le=TRL_HIGH, description=f"Technology readiness level, {TRL_LOW} to {TRL_HIGH}."
-    )
-    ip_status: str | None = None
-    language: str | None = None
-    url: str | None = None
-    updated: str | None = Field(None, pattern=r"^\d{4}-\d{2}-\d{2}$", description="YYYY-MM-DD")
+    title: RequiredText
+    abstract: BodyText
+    institution: RecordText | None = None
+    contact: RecordText | None = None
+    fields: TextList | None = Field(None, description="A list, or one text split on ';'.")
+    keywords: TextList | None = None
+    trl: Trl | None = Field(None, description=f"Technology readiness level, {TRL_LOW} to {TRL_HIGH}.")
+    ip_status: RecordText | None = None
+    language: RecordText | None = None
+    url: RecordText | None = None
+    updated: CalendarDate | None = Field(None, description="YYYY-MM-DD")
     metadata: dict[str, Any] | None = None
 
 
 class ProjectIn(ProjectFields):
     """A research project as sent to POST /projects."""
 
-    id: str = Field(min_length=1, pattern=NON_BLANK)
+    id: RecordId
 
 
-class NeedFields(BaseModel):
+class NeedFields(RecordFields):
     """An enterprise technology need's fields (the same as a needs file's columns); the id is the path's."""
 
-    model_config = ConfigDict(extra="forbid")
-    title: str = Field(min_length=1, pattern=NON_BLANK)
-    description: str = Field(min_length=1, pattern=NON_BLANK)
-    enterprise: str | None = None
-    industry: str | None = None
-    region: str | None = None
-    budget: str | int | float | None = None
-    deadline: str | None = Field(None, pattern=r"^\d{4}-\d{2}-\d{2}$", description="YYYY-MM-DD")
-    contact: str | None = None
-    language: str | None = None
+    title: RequiredText
+    description: BodyText
+    enterprise: RecordText | None = None
+    industry: RecordText | None = None
+    region: RecordText | None = None
+    budget: RecordText | float | None = None
+    deadline: CalendarDate | None = Field(None, description="YYYY-MM-DD")
+    contact: RecordText | None = None
+    language: RecordText | None = None
     metadata: dict[str, Any] | None = None
 
 
 class NeedIn(NeedFields):
     """An enterprise technology need as sent to POST /needs."""
 
-    id: str = Field(min_length=1, pattern=NON_BLANK)
+    id: RecordId
 
 
-class ProjectBatch(BaseModel):
+class ProjectBatch(Strict):
     records: list[ProjectIn]
 
 
-class NeedBatch(BaseModel):
+class NeedBatch(Strict):
     records: list[NeedIn]
 
 
-class OutcomeBody(Strict):
+class OutcomeFields(Strict):
     """What happened to a proposed pair. The author is the API key's name; the time is now."""
 
     project_id: str = Field(min_length=1, pattern=NON_BLANK)
     need_id: str = Field(min_length=1, pattern=NON_BLANK)
-    status: OutcomeStatusName = Field(
-        description="A meeting or an agreement is a positive outcome, a decline a negative one."
-    )
-    agreement_type: AgreementTypeName | None = Field(None, description="Required with status 'agreement', only then.")
-    decline_reason: DeclineReasonName | None = Field(
-        None,
-        description="Required with status 'declined', only then. Pairs declined as not_relevant are not matched again.",
-    )
     note: str = Field("", max_length=MAX_NOTE_CHARS)
     score: float | None = Field(
-        None, ge=-1, le=1, allow_inf_nan=False, description="The pair's dense (cosine) similarity when it was proposed."
+        None, ge=-1, le=1, allow_inf_nan=False, description="The pair's match strength when it was proposed."
     )
     plan_id: str | None = Field(
         None, min_length=1, pattern=NON_BLANK, description="The introduction plan that proposed the pair."
     )
+
+
+class ContactedOrMet(OutcomeFields):
+    """The pair was contacted, or met: a meeting is a positive outcome."""
+
+    status: Literal["contacted", "meeting"]
+    agreement_type: None = None
+    decline_reason: None = None
+
+
+class Agreed(OutcomeFields):
+    """The pair reached an agreement (a positive outcome) of this type."""
+
+    status: Literal["agreement"]
+    agreement_type: AgreementTypeName
+    decline_reason: None = None
+
+
+class Declined(OutcomeFields):
+    """One side declined (a negative outcome): pairs declined as not_relevant are not matched again."""
+
+    status: Literal["declined"]
+    agreement_type: None = None
+    decline_reason: DeclineReasonName
+
+
+OUTCOME_BODIES: dict[str, type[OutcomeFields]] = {
+    "contacted": ContactedOrMet,
+    "meeting": ContactedOrMet,
+    "agreement": Agreed,
+    "declined": Declined,
+}
+if sorted(OUTCOME_BODIES) != sorted(status.value for status in OutcomeStatus):
+    raise ValueError("OUTCOME_BODIES must name every outcome status once")
+
+
+def outcome_body_model(body: dict[str, Any]) -> type[OutcomeFields]:
+    """The model of an outcome body by its status (an unknown or absent one is checked as a meeting, and named)."""
+    return OUTCOME_BODIES.get(str(body.get("status")), ContactedOrMet)
 
 
 class ConflictIn(Strict):
@@ -173,26 +285,26 @@ class ConflictIn(Strict):
 class PlanBody(Strict):
     """An introduction plan: every project in scope against every need in scope, under caps."""
 
-    max_per_project: int = Field(ge=1, description="Introductions a project may take.")
-    max_per_need: int = Field(ge=1, description="Introductions a need may take.")
-    max_per_enterprise: int | None = Field(
-        None, ge=1, description="Introductions all needs of one enterprise may take."
+    max_per_project: PositiveNumber = Field(description="Introductions a project may take.")
+    max_per_need: PositiveNumber = Field(description="Introductions a need may take.")
+    max_per_enterprise: PositiveNumber | None = Field(
+        None, description="Introductions all needs of one enterprise may take."
     )
-    max_per_institution: int | None = Field(
-        None, ge=1, description="Introductions all projects of one institution may take."
+    max_per_institution: PositiveNumber | None = Field(
+        None, description="Introductions all projects of one institution may take."
     )
-    max_per_need_institution: int | None = Field(
-        None, ge=1, description="Diversity: at most this many projects of one institution for any one need."
+    max_per_need_institution: PositiveNumber | None = Field(
+        None, description="Diversity: at most this many projects of one institution for any one need."
     )
     min_score: float | None = Field(
         None, ge=0, le=1, description="Match strength floor (default: setting plan_min_score)."
     )
-    candidates: int | None = Field(None, ge=1, le=1000, description="Best candidates of each record the solver weighs.")
-    project_filters: dict[str, FilterValue] | None = Field(None, description="As a match's filters, on projects.")
-    need_filters: dict[str, FilterValue] | None = Field(None, description="As a match's filters, on needs.")
-    updated_since: str | None = Field(
-        None, pattern=r"^\d{4}-\d{2}-\d{2}$", description="Only records updated on or after this date."
+    candidates: CandidateCount | None = Field(None, description="Best candidates of each record the solver weighs.")
+    project_filters: ProjectFilters | None = Field(  # type: ignore[valid-type]
+        None, description="As a match's filters, on projects."
     )
+    need_filters: NeedFilters | None = Field(None, description="As a match's filters, on needs.")  # type: ignore[valid-type]
+    updated_since: CalendarDate | None = Field(None, description="Only records updated on or after this date.")
     conflicts: list[ConflictIn] = Field(default_factory=list, max_length=10_000)
     solver: SolverName = Field(Solver.FLOW.value, description="flow: exact min-cost flow; greedy: the baseline.")
     explain: bool = Field(True, description="Add each pair's explanation summary.")
@@ -415,10 +527,25 @@ class PlanJobOut(BaseModel):
     result: PlanOut | None = Field(None, description="The plan, once the state is done.")
 
 
-def first_problem(error: ValidationError) -> tuple[str, str]:
+INPUT_OF: dict[Kind, tuple[type[BaseModel], type[BaseModel], type[BaseModel]]] = {
+    Kind.PROJECTS: (ProjectIn, ProjectBatch, ProjectFields),
+    Kind.NEEDS: (NeedIn, NeedBatch, NeedFields),
+}
+
+
+def contract_problems(error: ValidationError, source: str, row: int) -> list[Problem]:
+    """A record's contract errors as problems of its row, as the catalogue's validation names them."""
+    problems = []
+    for problem in error.errors():
+        field = ".".join(str(part) for part in problem["loc"]) or None
+        problems.append(Problem(source, row, field, problem["type"], problem["msg"]))
+    return problems
+
+
+def first_problem(error: ValidationError, prefix: str = "") -> tuple[str, str]:
     """The parameter and message of a request model's first validation error, in our words."""
     problem = error.errors()[0]
-    parameter = ".".join(str(part) for part in problem["loc"]) or "body"
+    parameter = ".".join(str(part) for part in (*([prefix] if prefix else []), *problem["loc"])) or "body"
     message = problem["msg"]
     if problem["type"] == "extra_forbidden":
         message = "unknown field"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Mapping
 from typing import Any
 
 from flask import Flask, Response, jsonify
@@ -48,12 +49,20 @@ HTTP_CODES: dict[int, str] = {
 class ApiError(Exception):
     """An error found while reading the HTTP request itself (not the matcher's domain)."""
 
-    def __init__(self, status: int, code: str, message: str, details: dict[str, Any] | None = None) -> None:
+    def __init__(
+        self,
+        status: int,
+        code: str,
+        message: str,
+        details: dict[str, Any] | None = None,
+        headers: Mapping[str, str] | None = None,  # e.g. Retry-After on a 503
+    ) -> None:
         super().__init__(message)
         self.status = status
         self.code = code
         self.message = message
         self.details = details or {}
+        self.headers = dict(headers or {})
 
 
 def error_response(status: int, code: str, message: str, details: dict[str, Any] | None = None) -> tuple[Response, int]:
@@ -70,7 +79,9 @@ def _status_of(error: MatcherError) -> int:
 def register_error_handlers(app: Flask) -> None:
     @app.errorhandler(ApiError)
     def _api_error(error: ApiError) -> tuple[Response, int]:
-        return error_response(error.status, error.code, error.message, error.details)
+        response, status = error_response(error.status, error.code, error.message, error.details)
+        response.headers.update(error.headers)
+        return response, status
 
     @app.errorhandler(MatcherError)
     def _matcher_error(error: MatcherError) -> tuple[Response, int]:
@@ -85,7 +96,11 @@ def register_error_handlers(app: Flask) -> None:
     @app.errorhandler(HTTPException)
     def _http_error(error: HTTPException) -> tuple[Response, int]:
         status = error.code or 500
-        return error_response(status, HTTP_CODES.get(status, "http_error"), error.description or error.name)
+        response, status = error_response(status, HTTP_CODES.get(status, "http_error"), error.description or error.name)
+        for name, value in error.get_headers():  # e.g. a 405's Allow
+            if name.lower() != "content-type":
+                response.headers[name] = value
+        return response, status
 
     @app.errorhandler(Exception)
     def _unexpected(error: Exception) -> tuple[Response, int]:

@@ -12,26 +12,23 @@ from matcher.config import Settings
 from matcher.filters import FILTERS, INTEGER_RANGE
 from matcher.introductions.export import FORMATS, XLSX_MEDIA_TYPE
 from matcher.outcomes.store import OutcomeStatus
-from matcher.records import Kind
+from matcher.records import MAX_ID_CHARS, Kind
 from service.access import KEY_HEADER
 from service.contract import (
+    CLEAN_NON_BLANK,
+    INPUT_OF,
+    OUTCOME_BODIES,
     DeleteReportOut,
     ErrorOut,
     HealthOut,
     IngestReportOut,
-    MatchBody,
     MatchResponse,
-    NeedBatch,
-    NeedFields,
-    NeedIn,
-    OutcomeBody,
+    NeedTextBody,
     OutcomeList,
     OutcomeOut,
     PlanBody,
     PlanJobOut,
-    ProjectBatch,
-    ProjectFields,
-    ProjectIn,
+    ProjectTextBody,
     RecordOut,
 )
 
@@ -43,13 +40,9 @@ ERRORS = {
     "413": "The request, a text or a batch is over its limit",
     "415": "The body is not application/json",
     "422": "A parameter or a record is not valid (details name it)",
-    "429": "Too many requests from this address; wait and retry",
+    "429": "Too many requests from this client (its key, else its address); wait Retry-After seconds",
     "500": "An unexpected error (see the server log)",
-    "503": "No index yet, an index of another model, or a write busy behind another (see Retry-After)",
-}
-INPUT_OF: dict[Kind, tuple[type[BaseModel], type[BaseModel], type[BaseModel]]] = {
-    Kind.PROJECTS: (ProjectIn, ProjectBatch, ProjectFields),
-    Kind.NEEDS: (NeedIn, NeedBatch, NeedFields),
+    "503": "No index yet, an index of another model, the plan queue is full, or a write is busy behind another (Retry-After)",
 }
 
 
@@ -92,7 +85,9 @@ def _operation(
                 **_json(success),
             }
         }
-        | {status: {"description": text, **_json(error)} for status, text in ERRORS.items()},
+        | {status: {"description": text, **_json(error)} for status, text in ERRORS.items()}
+        # The HTTP server (gunicorn or the proxy in front) refuses an overlong request line itself, not in JSON.
+        | {"414": {"description": "The URL is too long (refused by the HTTP server, before the app)"}},
     }
     if parameters:
         operation["parameters"] = parameters
@@ -107,7 +102,7 @@ def _path_id(kind: Kind) -> dict[str, Any]:
         "name": "record_id",
         "in": "path",
         "required": True,
-        "schema": {"type": "string"},
+        "schema": {"type": "string", "minLength": 1, "maxLength": MAX_ID_CHARS, "pattern": CLEAN_NON_BLANK},
         "description": f"The {kind.singular}'s id",
     }
 
@@ -181,7 +176,7 @@ def _document(public_reads: bool, max_top_k: int, max_text_chars: int, max_batch
                 MatchResponse,
                 tag="matching",
                 secured=reads_secured,
-                body=components.ref(MatchBody),
+                body={"oneOf": [components.ref(NeedTextBody), components.ref(ProjectTextBody)]},
             )
         },
     }
@@ -244,7 +239,7 @@ def _document(public_reads: bool, max_top_k: int, max_text_chars: int, max_batch
             OutcomeOut,
             tag="outcomes",
             secured=True,
-            body=components.ref(OutcomeBody),
+            body={"oneOf": [components.ref(model) for model in dict.fromkeys(OUTCOME_BODIES.values())]},
             success_status="201",
         ),
         "get": _operation(
@@ -304,8 +299,12 @@ def _document(public_reads: bool, max_top_k: int, max_text_chars: int, max_batch
         )
     }
     paths["/api/v1/introductions/plan/{job_id}/export.{file_format}"] = {"get": export}
-    components.schemas["MatchBody"]["properties"]["text"]["maxLength"] = max_text_chars
-    components.schemas["MatchBody"]["properties"]["top_k"]["anyOf"][0]["maximum"] = max_top_k
+    for body in (NeedTextBody, ProjectTextBody):
+        components.schemas[body.__name__]["properties"]["text"]["maxLength"] = max_text_chars
+        components.schemas[body.__name__]["properties"]["top_k"]["anyOf"][0]["maximum"] = max_top_k
+    for kind, (single, _, fields) in INPUT_OF.items():
+        for model in (single, fields):
+            components.schemas[model.__name__]["properties"][kind.body_field]["maxLength"] = max_text_chars
     return {
         "openapi": "3.1.0",
         "info": {

@@ -1,8 +1,10 @@
 """Introduction plans as background jobs, kept in the catalogue so any server process can report them.
 
-A job is queued, run in a thread of the process that accepted it, and its result (the plan as
-JSON) or its error is stored. A job whose process has gone (a restarted worker) is reported as
-failed rather than running forever.
+A job is queued, run by one of a few threads of the process that accepted it (``plan_workers``,
+with at most ``plan_queue`` more jobs waiting for them), and its result (the plan as JSON) or its
+error is stored. When the threads and the queue are full a new plan is refused (:class:`QueueFull`,
+503 with Retry-After) before any job is stored. A job whose process has gone (a restarted worker)
+is reported as failed rather than running forever.
 """
 
 from __future__ import annotations
@@ -10,6 +12,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import queue
 import secrets
 import threading
 from dataclasses import dataclass
@@ -20,11 +23,27 @@ from matcher.errors import MatcherError, NotFound
 from matcher.introductions.planner import PlanRequest, plan_introductions
 from matcher.storage.sqlite import ThreadConnections
 from matcher.support.clock import utc_now
+from service.errors import ApiError
 
 if TYPE_CHECKING:
     from matcher.engine import Matcher
 
 log = logging.getLogger(__name__)
+
+RETRY_AFTER_SECONDS = 10  # what a refused client is told to wait: about one plan of the sample's size
+
+
+class QueueFull(ApiError):
+    """Every plan thread of this process is busy and the queue behind them is full."""
+
+    def __init__(self, workers: int, waiting: int) -> None:
+        super().__init__(
+            503,
+            "queue_full",
+            f"The server is already planning {workers} and holding {waiting} more; retry in {RETRY_AFTER_SECONDS} s",
+            {"plan_workers": workers, "plan_queue": waiting},
+            headers={"Retry-After": str(RETRY_AFTER_SECONDS)},
+        )
 
 
 def _process_identity(pid: int) -> str | None:
@@ -79,8 +98,15 @@ class PlanJob:
 class PlanJobs:
     """The ``plan_jobs`` table of a catalogue (schema version 3, see :mod:`matcher.storage.migrations`)."""
 
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, workers: int = 1, waiting: int = 4) -> None:
         self._connections = ThreadConnections(path)
+        self._workers = workers
+        self._waiting = waiting
+        # One slot per job accepted and not yet finished: running or waiting in the queue.
+        self._slots = threading.BoundedSemaphore(workers + waiting)
+        self._queue: queue.SimpleQueue[tuple[Matcher, str, PlanRequest]] = queue.SimpleQueue()
+        self._threads_pid: int | None = None  # the process whose threads serve the queue
+        self._start_lock = threading.Lock()
 
     def _write(self, sql: str, parameters: tuple[Any, ...]) -> None:
         with self._connections.connect() as connection:
@@ -149,7 +175,36 @@ class PlanJobs:
         log.info("Plan job %s done: %d introductions", job_id, len(plan.introductions))
 
     def submit(self, matcher: Matcher, request: PlanRequest, author: str) -> str:
-        """Queue a plan and start it in a background thread of this process; returns the job id."""
-        job_id = self.create(request, author)
-        threading.Thread(target=self.run, args=(matcher, job_id, request), name=f"plan-{job_id}", daemon=True).start()
+        """Queue a plan for this process's plan threads; returns the job id.
+
+        Raises :class:`QueueFull` (and stores nothing) when the threads and the queue are full.
+        """
+        if not self._slots.acquire(blocking=False):
+            raise QueueFull(self._workers, self._waiting)
+        try:
+            job_id = self.create(request, author)
+            self._start_threads()
+        except BaseException:
+            self._slots.release()
+            raise
+        self._queue.put((matcher, job_id, request))
         return job_id
+
+    def _start_threads(self) -> None:
+        """Start the plan threads on first use in this process (a forked worker starts its own)."""
+        with self._start_lock:
+            if self._threads_pid == os.getpid():
+                return
+            for number in range(self._workers):
+                threading.Thread(target=self._serve_queue, name=f"plan-worker-{number}", daemon=True).start()
+            self._threads_pid = os.getpid()
+
+    def _serve_queue(self) -> None:
+        while True:
+            matcher, job_id, request = self._queue.get()
+            try:
+                self.run(matcher, job_id, request)
+            except Exception:  # storing the outcome failed (e.g. the catalogue locked): keep serving
+                log.exception("Plan job %s could not be stored", job_id)
+            finally:
+                self._slots.release()

@@ -46,19 +46,23 @@ class Ingestion:
         self, path: str | Path, kind: Kind, delete_missing: bool = False, encoding: str = "utf-8"
     ) -> IngestReport:
         """Validate a whole file and apply it (upsert by id); a file with any problem changes nothing."""
-        records = validate_table(read_table(path, encoding), kind)
+        records = validate_table(read_table(path, encoding), kind, self.settings.max_text_chars)
         return self.ingest_records(kind, records, str(path), delete_missing)
 
     def ingest_batch(self, kind: Kind, items: Any, source: str = "request body") -> IngestReport:
-        """Validate and upsert a parsed JSON batch, with the same rules as a file."""
+        """Validate and upsert a parsed JSON batch (see :meth:`validate_batch`)."""
+        return self.ingest_records(kind, self.validate_batch(kind, items, source), source, delete_missing=False)
+
+    def validate_batch(self, kind: Kind, items: Any, source: str = "request body") -> list[Record]:
+        """A parsed JSON batch's records, with the same rules as a file, but that it is a sequence of
+        upserts: an id sent twice keeps its last record. Nothing is written."""
         table = rows_from_objects(items, source)
         if len(table.rows) > self.settings.max_batch_records:
             raise TooLarge(
                 f"The batch has {len(table.rows)} records; the limit is {self.settings.max_batch_records}",
                 details={"parameter": "records", "count": len(table.rows), "limit": self.settings.max_batch_records},
             )
-        records = validate_table(table, kind)
-        return self.ingest_records(kind, records, source, delete_missing=False)
+        return validate_table(table, kind, self.settings.max_text_chars, repeated_ids=True)
 
     def ingest_records(
         self, kind: Kind, records: list[Record], source: str, delete_missing: bool = False

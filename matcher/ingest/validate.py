@@ -8,20 +8,33 @@ from typing import Any
 
 from matcher.errors import Problem, ValidationFailed
 from matcher.ingest.readers import RawRow, Table
-from matcher.records import ALIASES, SCHEMAS, TRL_RANGE, FieldSpec, FieldType, Kind, Record
+from matcher.records import (
+    ALIASES,
+    INVALID_TEXT_CHARACTERS,
+    MAX_FIELD_CHARS,
+    MAX_ID_CHARS,
+    SCHEMAS,
+    TRL_RANGE,
+    FieldSpec,
+    FieldType,
+    Kind,
+    Record,
+)
 from matcher.text.tokenize import detect_language
 
 LIST_SEPARATORS = re.compile(r"\s*[;；|、\n]\s*")
-_INVALID_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\ufffd]")
+_INVALID_CONTROL = re.compile(f"[{INVALID_TEXT_CHARACTERS}]")
+DEFAULT_MAX_BODY_CHARS = 20_000
 
 
 class _RowChecker:
     """Checks one row, recording problems instead of stopping at the first."""
 
-    def __init__(self, source: str, row: RawRow, problems: list[Problem]) -> None:
+    def __init__(self, source: str, row: RawRow, problems: list[Problem], limits: dict[str, int]) -> None:
         self.source = source
         self.row = row
         self.problems = problems
+        self.limits = limits
 
     def problem(self, field: str | None, code: str, message: str) -> None:
         self.problems.append(Problem(self.source, self.row.number, field, code, message))
@@ -34,6 +47,10 @@ class _RowChecker:
             return None
         if _INVALID_CONTROL.search(value):
             self.problem(spec.name, "undecodable_text", "contains control characters or undecodable bytes")
+            return None
+        limit = self.limits.get(spec.name, MAX_FIELD_CHARS)
+        if len(value) > limit:
+            self.problem(spec.name, "too_long", f"has {len(value)} characters; the limit is {limit}")
             return None
         return value.strip()
 
@@ -97,11 +114,17 @@ def _is_blank(value: Any) -> bool:
     return value is None or (isinstance(value, str) and not value.strip()) or value == []
 
 
-def validate_table(table: Table, kind: Kind) -> list[Record]:
+def validate_table(
+    table: Table, kind: Kind, max_body_chars: int = DEFAULT_MAX_BODY_CHARS, repeated_ids: bool = False
+) -> list[Record]:
     """Validate a table's rows as records of ``kind``; raise :class:`ValidationFailed` listing every problem.
 
-    A required column absent from a spreadsheet's header is reported once, not on every row.
+    A required column absent from a spreadsheet's header is reported once, not on every row. The
+    body may be ``max_body_chars`` long, any other text :data:`MAX_FIELD_CHARS`. An id on two rows
+    is a problem (in a spreadsheet, a mistake), unless ``repeated_ids``: then the batch is a sequence
+    of upserts and the last row of an id is the one kept.
     """
+    limits = {kind.body_field: max_body_chars, "id": MAX_ID_CHARS}
     rows, source = table.rows, table.source
     schema = SCHEMAS[kind]
     known = {spec.name for spec in schema}
@@ -116,7 +139,7 @@ def validate_table(table: Table, kind: Kind) -> list[Record]:
     for name in absent_columns:
         problems.append(Problem(source, 1, name, "missing_required_column", f"required column '{name}' is missing"))
     for row, values in canonical_rows:
-        check = _RowChecker(source, row, problems)
+        check = _RowChecker(source, row, problems, limits)
         problems_before = len(problems)
         parsed: dict[str, Any] = {}
         for spec in schema:
@@ -133,7 +156,7 @@ def validate_table(table: Table, kind: Kind) -> list[Record]:
                 parsed[spec.name] = value
         record_id = parsed.get("id")
         if record_id is not None:
-            if record_id in first_row_of:
+            if record_id in first_row_of and not repeated_ids:
                 check.problem(
                     "id", "duplicate_id", f"id {record_id!r} already appears in row {first_row_of[record_id]}"
                 )
@@ -153,4 +176,4 @@ def validate_table(table: Table, kind: Kind) -> list[Record]:
         records.append(Record(kind, parsed.pop("id"), parsed.pop("title"), body, attributes=parsed, metadata=metadata))
     if problems:
         raise ValidationFailed(problems)
-    return records
+    return list({record.id: record for record in records}.values()) if repeated_ids else records

@@ -111,12 +111,8 @@ class PlanRequest:
                 details={"parameter": "min_score", "value": min_score},
             )
         candidates = settings.plan_candidates if candidates is None else _cap("candidates", candidates, True)
-        if candidates < max(caps.per_project, caps.per_need):
-            raise InvalidInput(
-                f"'candidates' ({candidates}) must be at least the largest per-record cap "
-                f"({max(caps.per_project, caps.per_need)})",
-                details={"parameter": "candidates", "value": candidates},
-            )
+        # Fewer candidates than a record may take would leave its cap unreachable: the cap raises them.
+        candidates = max(candidates, caps.per_project, caps.per_need)
         if solver not in SOLVERS:
             raise InvalidInput(
                 f"'solver' must be one of {sorted(SOLVERS)}, got {solver!r}",

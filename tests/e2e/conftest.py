@@ -51,7 +51,7 @@ def call(
 class Served:
     root: str  # http://127.0.0.1:PORT
     data_dir: Path
-    pid: int = 0  # the gunicorn master's (the `matcher serve` process)
+    pid: int = 0  # the gunicorn master's; its workers are its children
 
     @property
     def api(self) -> str:

@@ -24,15 +24,21 @@ def test_parse_keeps_valid_filters_in_name_order_and_lowercases_text():
     ("raw", "parameter"),
     [
         ({"colour": "red"}, "filters"),
-        ({"field": ""}, "filters.field"),
+        ({"field": 3}, "filters.field"),
+        ({"field": ["optics", None]}, "filters.field"),
         ({"trl_min": "4"}, "filters.trl_min"),
-        ({"trl_min": 7, "trl_max": 3}, "filters.trl_min"),
     ],
 )
 def test_parse_names_the_bad_filter(raw, parameter):
     with pytest.raises(InvalidInput) as caught:
         Filters.parse(Kind.PROJECTS, raw)
     assert caught.value.details["parameter"] == parameter
+
+
+def test_a_blank_filter_value_filters_nothing_as_an_empty_form_field():
+    assert not Filters.parse(Kind.PROJECTS, {"field": "", "institution": ["  "]})
+    (condition,) = Filters.parse(Kind.PROJECTS, {"field": ["", "Optics"]}).conditions
+    assert condition.values == ("optics",)
 
 
 @pytest.fixture
@@ -66,6 +72,8 @@ def test_keys_matching_applies_filters_exclusions_and_dates(catalogue):
     }
     trl = Filters.parse(Kind.PROJECTS, {"trl_min": 4, "trl_max": 5})
     assert catalogue.keys_matching(Kind.PROJECTS, trl) == {key["P3"]}
+    empty_range = Filters.parse(Kind.PROJECTS, {"trl_min": 7, "trl_max": 3})
+    assert catalogue.keys_matching(Kind.PROJECTS, empty_range) == set()
     # P3 has no `updated` of its own, so the catalogue's change date (today) counts.
     assert catalogue.keys_matching(Kind.PROJECTS, Filters.parse(Kind.PROJECTS, {}), updated_since="2025-01-01") == {
         key["P1"],

@@ -9,6 +9,7 @@ import pytest
 from click.testing import CliRunner
 
 from matcher.engine import open as open_matcher
+from matcher.errors import ConfigError
 from matcher.records import Kind
 from service import create_app, web as web_module
 from service.api_keys import ApiKeys
@@ -225,3 +226,69 @@ def test_a_warm_worker_freezes_what_it_loaded_and_collects_less_often():
     finally:
         gc.unfreeze()
         gc.set_threshold(*before)
+
+
+def test_the_read_limit_is_one_budget_across_endpoints_per_key_or_address(settings, fake_embedder):
+    app, matcher, key = make_app(settings, fake_embedder, rate_limit="4 per minute")
+    other_key, _ = ApiKeys(matcher.settings.catalogue_path).create("other office")
+    client = app.test_client()
+    reads = [
+        lambda headers: client.get("/api/v1/needs/N1/matches", headers=headers),
+        lambda headers: client.get("/api/v1/projects/P1", headers=headers),
+        lambda headers: client.post("/api/v1/match", json={"text": "laser"}, headers=headers),
+        lambda headers: client.get("/api/v1/openapi.json", headers=headers),
+    ]
+    assert [read({}).status_code for read in reads] == [200] * 4
+    assert [code(read({})) for read in reads] == [(429, "rate_limited")] * 4  # every endpoint: one budget
+    assert code(reads[0]({"X-API-Key": "tm_made_up"})) == (429, "rate_limited")  # an invalid key: the address
+    for own in (key, other_key):  # each valid key has a budget of its own
+        statuses = [read({"X-API-Key": own}).status_code for read in reads + reads[:1]]
+        assert statuses == [200, 200, 200, 200, 429]
+
+
+def test_writes_share_one_budget_and_count_as_requests_too(settings, fake_embedder):
+    app, _, key = make_app(settings, fake_embedder, rate_limit="5 per minute", write_rate_limit="2 per minute")
+    client = app.test_client()
+    headers = {"X-API-Key": key}
+    record = {"title": "Rust", "abstract": "corrosion coatings"}
+    assert client.put("/api/v1/projects/P2", json=record, headers=headers).status_code == 200
+    assert client.delete("/api/v1/projects/P2", headers=headers).status_code == 200
+    response = client.post("/api/v1/projects", json=[{"id": "P3", **record}], headers=headers)
+    assert code(response) == (429, "rate_limited") and "Retry-After" in response.headers
+    # The three writes, the refused one too, spent 3 of the 5 requests.
+    assert [client.get("/api/v1/projects/P1", headers=headers).status_code for _ in range(3)] == [200, 200, 429]
+
+
+def test_two_apps_on_one_data_folder_count_together(settings, fake_embedder):
+    """Two worker processes each build an app: by default their counts meet in limits.sqlite."""
+    first, matcher, _ = make_app(settings, fake_embedder, rate_limit="3 per minute")
+    second = create_app(matcher.settings, matcher=matcher)
+    statuses = [app.test_client().get("/api/v1/projects/P1").status_code for app in (first, second, first, second)]
+    assert statuses == [200, 200, 200, 429]
+    assert (settings.data_dir / "limits.sqlite").exists()
+
+
+def test_forwarded_addresses_count_only_behind_trusted_proxies(settings, fake_embedder):
+    app, _, _ = make_app(settings, fake_embedder, rate_limit="2 per minute")
+    client = app.test_client()
+    spoofed = [client.get("/api/v1/projects/P1", headers={"X-Forwarded-For": f"198.51.100.{n}"}) for n in range(3)]
+    assert [response.status_code for response in spoofed] == [200, 200, 429]  # served directly: the peer counts
+    behind, _, _ = make_app(
+        settings.replace(data_dir=settings.data_dir / "proxied"),
+        fake_embedder,
+        rate_limit="2 per minute",
+        trusted_proxies=1,
+    )
+    client = behind.test_client()
+
+    def read(chain: str) -> int:
+        return client.get("/api/v1/projects/P1", headers={"X-Forwarded-For": chain}).status_code
+
+    # nginx appends the peer it saw; what a client wrote before it is not believed.
+    assert [read("203.0.113.7"), read("203.0.113.7"), read("203.0.113.7")] == [200, 200, 429]
+    assert [read("203.0.113.7, 203.0.113.8"), read("203.0.113.8")] == [200, 200]
+
+
+def test_an_unknown_limit_storage_is_a_config_error(settings, fake_embedder):
+    with pytest.raises(ConfigError, match="rate_limit_storage"):
+        make_app(settings, fake_embedder, rate_limit_storage="nosuch://host:1")
