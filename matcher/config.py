@@ -120,6 +120,11 @@ class Settings:
     # Reverse proxies in front of the server that append to X-Forwarded-For (nginx: 1). The client's
     # address is taken that many hops back; 0 (served directly) ignores the header.
     trusted_proxies: int = 0
+    # How long a write (ingest, update, delete, re-index) waits for another writer of the data
+    # folder before it gives up with `busy` (HTTP 503 with Retry-After), in seconds; 0: no limit.
+    # `matcher` commands wait cli_write_lock_timeout instead (0: as long as it takes).
+    write_lock_timeout: float = 30.0
+    cli_write_lock_timeout: float = 0.0
     # `matcher serve`: gunicorn worker processes and threads per worker, and the threads torch may
     # use in each worker (0: the cores shared out among the workers, at least one each).
     workers: int = 2
@@ -230,6 +235,8 @@ _MAY_BE_ZERO = {
     "model_threads",
     "trusted_proxies",
     "plan_queue",
+    "write_lock_timeout",
+    "cli_write_lock_timeout",
 }
 
 

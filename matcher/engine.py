@@ -26,7 +26,7 @@ from matcher.explanation.explain import Explanation
 from matcher.explanation.explainer import Explainer
 from matcher.index.factory import vector_index_class
 from matcher.index.store import IndexStore, SideIndex
-from matcher.indexing.indexes import Indexes
+from matcher.indexing.indexes import Indexes, Repair
 from matcher.indexing.ingestion import Ingestion, IngestReport
 from matcher.outcomes.store import OutcomeStore
 from matcher.pipeline.candidates import allowed_keys
@@ -41,12 +41,16 @@ from matcher.retrieval.ranking import Ranked, RankingPolicy
 from matcher.retrieval.retrieve import retrieve
 from matcher.storage.catalogue import Catalogue
 from matcher.strength.model import PairKind, StrengthModel, bundled_model, pair_kind
+from matcher.support.atomic_files import remove_stale_temporaries
 from matcher.support.lazy import Lazy
 from matcher.support.locks import WriteLock
 
-__all__ = ["STAGES", "IngestReport", "Matcher", "open"]
+__all__ = ["STAGES", "IngestReport", "Matcher", "Repair", "open"]
 
 log = logging.getLogger(__name__)
+
+# A temporary file of an atomic write (the re-ranker's model) this much older is a dead writer's.
+STALE_TEMPORARY_SECONDS = 3600
 
 # Ranking stages by the names the ``ranking_stages`` setting uses; a new stage is one entry here.
 STAGES: dict[str, Callable[[Settings, Embedder], RankingStage]] = {
@@ -101,7 +105,7 @@ def open(settings: Settings, embedder: Embedder | None = None, multilingual: Emb
         catalogue,
         vectors,
         store,
-        WriteLock(settings.data_dir / ".write.lock"),
+        WriteLock(settings.data_dir / ".write.lock", settings.write_lock_timeout),
         multilingual=multilingual_vectors,
     )
     # Explanation profiles need the model's dimension, so the explainer is made on first use.
@@ -196,6 +200,19 @@ class Matcher:
 
     def sync_index(self, kind: Kind, rebuild: bool = False) -> SideIndex:
         return self.indexes.sync(kind, rebuild)
+
+    def heal(self, timeout: float | None = None) -> Repair:
+        """Repair what writers killed midway left, under the write lock (at most ``timeout`` s, else Busy).
+
+        Each side's index behind the catalogue is brought in step from the embedding cache and the
+        leftovers of interrupted saves are removed (:meth:`Indexes.heal`); so are temporary files
+        of the re-ranker's model. Its training does not take the write lock, so only those older
+        than :data:`STALE_TEMPORARY_SECONDS` go. The server runs this as each worker starts.
+        """
+        with self.indexes.writing(timeout):
+            repair = self.indexes.heal()
+            repair.removed.extend(remove_stale_temporaries(self.settings.reranker_path, STALE_TEMPORARY_SECONDS))
+        return repair
 
     # -- reading -----------------------------------------------------------------------------
 

@@ -46,6 +46,19 @@ class Unavailable(MatcherError):
     code = "unavailable"
 
 
+class Busy(MatcherError):
+    """Another writer held the data folder's write lock for longer than this write may wait.
+
+    Nothing was changed; the same write may be sent again after ``retry_after`` seconds.
+    """
+
+    code = "busy"
+
+    def __init__(self, message: str, retry_after: int, details: dict[str, Any] | None = None) -> None:
+        super().__init__(message, details)
+        self.retry_after = retry_after
+
+
 class IndexMismatch(Unavailable):
     """A stored index was built with another model or dimension than the configured one."""
 

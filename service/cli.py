@@ -55,9 +55,12 @@ def _settings(context: click.Context) -> Settings:
 
 
 def _open(context: click.Context) -> Any:
+    """The data folder's matcher; its writes wait ``cli_write_lock_timeout`` for other writers
+    (default: as long as it takes), not the service's ``write_lock_timeout``."""
     from matcher.engine import open as open_matcher
 
-    return open_matcher(_settings(context))
+    settings = _settings(context)
+    return open_matcher(settings.replace(write_lock_timeout=settings.cli_write_lock_timeout))
 
 
 @click.group()
@@ -125,6 +128,8 @@ def ingest(context: click.Context, file: Path, kind: str, delete_missing: bool, 
 def index(context: click.Context, kind: str | None, rebuild: bool) -> None:
     """Bring the vector indexes in step with the catalogue (encoding only texts never seen)."""
     matcher = _open(context)
+    for path in matcher.heal().removed:
+        click.echo(f"removed {path}, left by an interrupted write", err=True)
     for side in [Kind(kind)] if kind else list(Kind):
         built = matcher.sync_index(side, rebuild=rebuild)
         vector = built.vector

@@ -10,6 +10,7 @@ from flask import Flask, Response, jsonify
 from werkzeug.exceptions import HTTPException
 
 from matcher.errors import (
+    Busy,
     ConfigError,
     IndexMismatch,
     InvalidInput,
@@ -28,6 +29,7 @@ STATUS_OF: dict[type[MatcherError], int] = {
     NotFound: 404,
     TooLarge: 413,
     IndexMismatch: 503,
+    Busy: 503,
     Unavailable: 503,
     ConfigError: 500,
 }
@@ -86,7 +88,10 @@ def register_error_handlers(app: Flask) -> None:
         status = _status_of(error)
         if status >= 500:
             log.error("%s: %s", error.code, error.message)
-        return error_response(status, error.code, error.message, error.details)
+        response = error_response(status, error.code, error.message, error.details)
+        if isinstance(error, Busy):
+            response[0].headers["Retry-After"] = str(error.retry_after)
+        return response
 
     @app.errorhandler(HTTPException)
     def _http_error(error: HTTPException) -> tuple[Response, int]:

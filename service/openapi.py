@@ -42,7 +42,7 @@ ERRORS = {
     "422": "A parameter or a record is not valid (details name it)",
     "429": "Too many requests from this client (its key, else its address); wait Retry-After seconds",
     "500": "An unexpected error (see the server log)",
-    "503": "No index yet, an index of another model, or the plan queue is full (Retry-After)",
+    "503": "No index yet, an index of another model, the plan queue is full, or a write is busy behind another (Retry-After)",
 }
 
 

@@ -12,6 +12,8 @@ from gunicorn.app.base import BaseApplication
 from threadpoolctl import threadpool_limits
 
 from matcher.config import Settings
+from matcher.engine import Matcher
+from matcher.errors import Busy, MatcherError
 from matcher.records import Kind
 from matcher.text import bilingual
 from service.app import EXTENSION, create_app
@@ -21,6 +23,10 @@ log = logging.getLogger(__name__)
 # A young-generation collection every 20,000 allocations instead of 700: a match with explanations
 # allocates thousands of short-lived objects, and each collection also walks the survivors.
 GC_THRESHOLDS = (20_000, 20, 100)
+
+# The longest a starting worker waits for another writer before it serves and repairs in the
+# background: gunicorn stops a worker that has not started within its timeout (120 s).
+WARM_UP_LOCK_WAIT_SECONDS = 30.0
 
 
 def threads_per_worker(model_threads: int, workers: int) -> int:
@@ -47,12 +53,43 @@ def warm(worker: Any) -> None:
         _ = matcher.multilingual_vectors.embedder.encode(["warm up"])
         # The dictionary's reverse index takes seconds to build: beside the first requests, not before them.
         threading.Thread(target=bilingual.warm, name="bridge-warm-up", daemon=True).start()
+    repair_interrupted_writes(matcher, worker.pid)
     for kind in Kind:
         try:
             matcher.index(kind)
         except Exception as error:  # an empty side is fine: it answers 503 until something is ingested
             log.warning("Worker %s: no %s index yet (%s)", worker.pid, kind.value, error)
     settle_loaded_worker(threads)
+
+
+def repair_interrupted_writes(matcher: Matcher, pid: int) -> None:
+    """Heal the data folder before serving: an index left behind the catalogue by a killed writer is
+    brought in step (from the embedding cache) and leftovers of interrupted saves are removed.
+
+    Under the write lock, so of two workers starting at once the second finds everything in step.
+    When another writer holds the lock longer than a worker may wait to start, the worker serves
+    the index as it is and a background thread repairs once the lock is free.
+    """
+    limit = matcher.settings.write_lock_timeout
+    wait = min(limit, WARM_UP_LOCK_WAIT_SECONDS) if limit > 0 else WARM_UP_LOCK_WAIT_SECONDS
+    try:
+        repair = matcher.heal(timeout=wait)
+    except Busy:
+        log.warning("Worker %s: another writer holds the write lock; repairing in the background", pid)
+        threading.Thread(target=_repair_later, args=(matcher, pid), name="repair", daemon=True).start()
+        return
+    except MatcherError as error:
+        log.error("Worker %s: could not repair the data folder: %s", pid, error.message)
+        return
+    if repair.synced:
+        log.warning("Worker %s: repaired the %s index(es)", pid, ", ".join(kind.value for kind in repair.synced))
+
+
+def _repair_later(matcher: Matcher, pid: int) -> None:
+    try:
+        matcher.heal(timeout=0)  # no limit: nothing waits on this thread
+    except Exception:
+        log.exception("Worker %s: could not repair the data folder", pid)
 
 
 def settle_loaded_worker(threads: int) -> None:

@@ -4,7 +4,9 @@ Layout, per side: ``<index_dir>/<kind>/<generation>/{index.faiss, entries.json, 
 and ``<index_dir>/<kind>/CURRENT`` naming the generation in use. A save writes a whole new
 generation folder (files fsynced, folder renamed into place), then replaces ``CURRENT`` by an
 atomic rename. A crash at any point before that rename leaves the previous generation current
-and loadable; readers never see a half-written index.
+and loadable; readers never see a half-written index. What such a crash leaves behind (a
+``.staging-*`` folder, a ``.CURRENT.*`` temporary pointer) is removed by
+:meth:`IndexStore.remove_leftovers`, which a writer calls while it holds the write lock.
 """
 
 from __future__ import annotations
@@ -33,6 +35,8 @@ log = logging.getLogger(__name__)
 FORMAT_VERSION = 2
 TOKENIZER_VERSION = 1  # bump when matcher.text.tokenize changes what tokens it makes
 CURRENT = "CURRENT"
+STAGING_PREFIX = ".staging-"
+POINTER_PREFIX = f".{CURRENT}."
 REBUILD_HINT = "rebuild it with `matcher index --rebuild`"
 
 
@@ -171,7 +175,7 @@ class IndexStore:
         side = self._side(index.kind)
         side.mkdir(parents=True, exist_ok=True)
         generation = f"r{index.revision:08d}-{uuid.uuid4().hex[:8]}"
-        staging = side / f".staging-{generation}"
+        staging = side / f"{STAGING_PREFIX}{generation}"
         staging.mkdir()
         try:
             faiss.write_index(index.vector.ids_index, str(staging / "index.faiss"))
@@ -220,11 +224,39 @@ class IndexStore:
         }
 
     def _point_to(self, side: Path, generation: str) -> None:
-        pointer = side / f".{CURRENT}.{uuid.uuid4().hex[:8]}"
+        pointer = side / f"{POINTER_PREFIX}{uuid.uuid4().hex[:8]}"
         pointer.write_text(generation + "\n", encoding="utf-8")
         _fsync_file(pointer)
         os.replace(pointer, side / CURRENT)
         _fsync_dir(side)
+
+    def remove_leftovers(self, kind: Kind) -> list[Path]:
+        """Remove what an interrupted save of ``kind`` left: staging folders and temporary pointers.
+
+        Only a writer holding the data folder's write lock may call this: every save runs under
+        that lock, so no staging folder or pointer it finds then belongs to a live save. Returns
+        what was removed.
+        """
+        side = self._side(kind)
+        if not side.is_dir():
+            return []
+        removed = []
+        for path in sorted(side.iterdir()):
+            if path.name.startswith(STAGING_PREFIX) and path.is_dir():
+                shutil.rmtree(path, ignore_errors=True)
+            elif path.name.startswith(POINTER_PREFIX) and not path.is_dir():
+                path.unlink(missing_ok=True)
+            else:
+                continue
+            removed.append(path)
+        if removed:
+            log.warning(
+                "Removed %d leftover(s) of an interrupted %s index save: %s",
+                len(removed),
+                kind.value,
+                ", ".join(path.name for path in removed),
+            )
+        return removed
 
     def _prune(self, side: Path, keep: set[str]) -> None:
         """Remove all but the newest two generations (a reader may still be loading the previous one)."""

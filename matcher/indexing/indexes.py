@@ -3,24 +3,41 @@
 from __future__ import annotations
 
 import itertools
+import logging
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
 
 import numpy as np
 
 from matcher.config import Settings
 from matcher.embedding.cache import VectorCache
-from matcher.errors import Unavailable
+from matcher.errors import Busy, IndexMismatch, Unavailable
 from matcher.index.lexical import LexicalIndex, lexical_tokens
 from matcher.index.store import IndexStore, SideIndex
 from matcher.records import Kind, Record
 from matcher.storage.catalogue import Catalogue
-from matcher.support.locks import WriteLock
+from matcher.support.locks import LockTimeout, WriteLock
 from matcher.text.passages import record_passages
 from matcher.text.tokenize import detect_language
 
+log = logging.getLogger(__name__)
+
 # Called after a side's index is in step, with its records' text hashes (key -> hash).
 IndexedHook = Callable[[Kind, dict[int, str]], None]
+
+# The Retry-After of a write refused as busy: soon enough for a client, rarely enough for the writer.
+BUSY_RETRY_AFTER_SECONDS = 5
+
+
+@dataclass(frozen=True)
+class Repair:
+    """What :meth:`Indexes.heal` did: leftovers of interrupted writes removed, sides brought in step."""
+
+    removed: list[Path] = field(default_factory=list)
+    synced: list[Kind] = field(default_factory=list)
 
 
 class Indexes:
@@ -100,13 +117,68 @@ class Indexes:
         bounds = np.cumsum([0, *(len(group) for group in groups)])
         return [flat[start:end] for start, end in itertools.pairwise(bounds)]
 
+    @contextmanager
+    def writing(self, timeout: float | None = None) -> Iterator[None]:
+        """Hold the data folder's write lock for the block, waiting at most ``timeout`` seconds
+        (default: the lock's, from the settings; 0: no limit) for another writer, else :class:`Busy`."""
+        try:
+            with self.write_lock.held(timeout):
+                yield
+        except LockTimeout as error:
+            raise Busy(
+                f"Another write held the data folder's write lock for all of the {error.waited:g} s this one "
+                f"may wait; nothing was changed, try again in {BUSY_RETRY_AFTER_SECONDS} s",
+                retry_after=BUSY_RETRY_AFTER_SECONDS,
+                details={"waited_seconds": error.waited, "retry_after": BUSY_RETRY_AFTER_SECONDS},
+            ) from None
+
+    def behind(self, kind: Kind) -> bool:
+        """Whether the saved index of ``kind`` misses a change of the catalogue (what health calls not in sync).
+
+        A write interrupted between the catalogue's commit and the index's save leaves it so. A
+        side never written to (revision 0, no index) is not behind.
+        """
+        manifest = self.store.manifest(kind)
+        revision = self.catalogue.revision(kind)
+        return manifest["revision"] != revision if manifest is not None else revision > 0
+
+    def remove_leftovers(self) -> list[Path]:
+        """Remove both sides' leftovers of interrupted index saves, under the write lock."""
+        with self.writing():
+            return [path for kind in Kind for path in self.store.remove_leftovers(kind)]
+
+    def heal(self, timeout: float | None = None) -> Repair:
+        """Repair what writes killed midway left: leftovers removed, each side behind the catalogue re-synced.
+
+        Under the write lock (waiting at most ``timeout`` seconds, else :class:`Busy`), so a live
+        writer is never disturbed and of two processes healing at once the second finds the
+        sides in step. Vectors come from the embedding cache: an ingest encodes its texts before
+        it commits, so nothing is encoded again. A side whose index another model built is left
+        alone (that takes ``matcher index --rebuild``).
+        """
+        with self.writing(timeout):
+            repair = Repair(self.remove_leftovers())
+            for kind in Kind:
+                if not self.behind(kind):
+                    continue
+                try:
+                    self.sync(kind)
+                except IndexMismatch as error:
+                    log.warning("Not repairing the %s index: %s", kind.value, error.message)
+                    continue
+                log.warning("Repaired the %s index: it was behind the catalogue (a write was interrupted)", kind.value)
+                repair.synced.append(kind)
+        return repair
+
     def sync(self, kind: Kind, rebuild: bool = False) -> SideIndex:
         """Bring the saved indexes of ``kind`` in step with the catalogue, touching only what changed.
 
         Vectors come from the embedding cache, so only texts never seen are encoded. With
-        ``rebuild`` the indexes are made anew (e.g. after the model changed).
+        ``rebuild`` the indexes are made anew (e.g. after the model changed). Leftovers of an
+        interrupted save of this side are removed first.
         """
-        with self.write_lock.held():
+        with self.writing():
+            self.store.remove_leftovers(kind)
             revision = self.catalogue.revision(kind)
             wanted = self.catalogue.text_hashes(kind)
             index = None if rebuild else self._load_saved(kind)

@@ -67,8 +67,12 @@ class Ingestion:
     def ingest_records(
         self, kind: Kind, records: list[Record], source: str, delete_missing: bool = False
     ) -> IngestReport:
-        """Upsert validated records; texts are encoded before anything is written."""
-        with self.indexes.write_lock.held():
+        """Upsert validated records; texts are encoded before anything is written.
+
+        The side's index is brought in step even when nothing changed, in case an earlier write
+        was interrupted after its commit (the same file sent again then repairs it).
+        """
+        with self.indexes.writing():
             stored = self.catalogue.content_hashes(kind)
             changed = [record for record in records if stored.get(record.id) != record.content_hash]
             delete_ids = sorted(set(stored) - {record.id for record in records}) if delete_missing else []
@@ -80,6 +84,8 @@ class Ingestion:
                 delta = self._term_delta(kind, changed, delete_ids)
                 summary_ = self.catalogue.apply(kind, changed, delete_ids, delta)
                 self.indexes.sync(kind)
+            elif self.indexes.behind(kind):
+                self.indexes.sync(kind)
             unchanged = len(records) - summary_.created - summary_.updated
             report = IngestReport(
                 kind.value, source, len(records), summary_.created, summary_.updated, unchanged, summary_.deleted
@@ -89,7 +95,7 @@ class Ingestion:
 
     def delete(self, kind: Kind, record_ids: list[str]) -> IngestReport:
         """Remove records by id (all must exist, or nothing changes) and update the indexes."""
-        with self.indexes.write_lock.held():
+        with self.indexes.writing():
             present = self.catalogue.by_ids(kind, record_ids)
             missing = [record_id for record_id in record_ids if record_id not in present]
             if missing:

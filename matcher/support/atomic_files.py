@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import glob
 import os
 import tempfile
+import time
 from pathlib import Path
 
 
@@ -21,3 +23,24 @@ def write_atomically(path: Path, data: bytes) -> Path:
         Path(temporary).unlink(missing_ok=True)
         raise
     return path
+
+
+def remove_stale_temporaries(path: Path, older_than: float) -> list[Path]:
+    """Remove the temporary files :func:`write_atomically` left beside ``path`` when a process died mid-write.
+
+    Only those last modified more than ``older_than`` seconds ago go: a live write holds its
+    temporary file for as long as writing and fsyncing it take, and the writer may not hold any
+    lock the caller holds. Returns what was removed.
+    """
+    if not path.parent.is_dir():
+        return []
+    cutoff = time.time() - older_than
+    removed = []
+    for candidate in path.parent.glob(f".{glob.escape(path.name)}.*"):
+        try:
+            if candidate.is_file() and candidate.stat().st_mtime < cutoff:
+                candidate.unlink()
+                removed.append(candidate)
+        except FileNotFoundError:  # renamed into place or removed meanwhile
+            continue
+    return removed
