@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import fcntl
+import os
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+
+from matcher.support.permissions import FILE_MODE, make_private_folder
 
 
 class WriteLock:
@@ -30,8 +33,8 @@ class WriteLock:
                 finally:
                     self._depth -= 1
                 return
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            with self.path.open("a") as handle:
+            make_private_folder(self.path.parent)
+            with os.fdopen(os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, FILE_MODE), "a") as handle:
                 fcntl.flock(handle.fileno(), fcntl.LOCK_EX)
                 self._depth = 1
                 try:
