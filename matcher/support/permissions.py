@@ -22,6 +22,7 @@ Where this is enforced, and why there:
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import stat
@@ -49,9 +50,16 @@ def make_private_folder(path: Path) -> None:
 
 
 def create_private_file(path: Path) -> None:
-    """Create ``path`` empty with mode 0o600 unless it exists (its folder too, 0o700); never truncates."""
+    """Create ``path`` empty with mode 0o600 unless it exists (its folder too, 0o700).
+
+    An existing file is not opened at all, so one on a read-only disk or of another user's stays
+    readable (SQLite opens it read-only), and none is ever truncated.
+    """
+    if path.exists():
+        return
     make_private_folder(path.parent)
-    os.close(os.open(path, os.O_WRONLY | os.O_CREAT, FILE_MODE))
+    with contextlib.suppress(FileExistsError):  # another thread or process made it first
+        os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, FILE_MODE))
 
 
 def tighten_folder(path: Path) -> None:

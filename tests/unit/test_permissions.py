@@ -49,8 +49,9 @@ def test_private_file_is_0600_and_never_truncated(tmp_path, loose_umask):
     create_private_file(path)
     assert mode(path) == 0o600 and mode(path.parent) == 0o700
     path.write_bytes(b"kept")
+    path.chmod(0o400)  # read-only: not opened for writing again
     create_private_file(path)
-    assert path.read_bytes() == b"kept"
+    assert path.read_bytes() == b"kept" and mode(path) == 0o400
 
 
 def test_tighten_folder_strips_group_and_other_bits(tmp_path, loose_umask):
