@@ -8,14 +8,24 @@ PORT ?= 8000
 export HF_HUB_OFFLINE := 1
 export TRANSFORMERS_OFFLINE := 1
 
-.PHONY: install system-packages serve sample test test-all lint bench clean
+.PHONY: install lock system-packages serve sample test test-all lint bench clean
 
-$(BIN)/.installed: pyproject.toml
+## The exact versions of requirements.lock, every file checked against its sha256 (`make lock` writes
+## the lock from pyproject.toml), then the project itself with no dependencies of its own, built by
+## the locked setuptools (no build isolation, so nothing unhashed is fetched).
+PIP_INSTALL := $(BIN)/python -m pip install --quiet --disable-pip-version-check
+$(BIN)/.installed: requirements.lock pyproject.toml
 	$(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet --disable-pip-version-check -e '.[test]'
+	$(PIP_INSTALL) --require-hashes -r requirements.lock
+	$(PIP_INSTALL) --no-deps --no-build-isolation -e .
 	touch $@
 
 install: $(BIN)/.installed
+
+## Rewrite requirements.lock and requirements-lint.lock from pyproject.toml (needs the registries; keeps
+## the locked versions unless asked): `make lock`, `make lock LOCK_ARGS='--upgrade-package flask'`.
+lock:
+	PYTHON=$(PYTHON) tools/lock.sh $(LOCK_ARGS)
 
 ## Load the sample catalogue (data/) into $(DATA_DIR) and build its indexes.
 sample: install
@@ -51,11 +61,11 @@ test: install system-packages
 test-all: install
 	$(BIN)/python -m pytest -q -m ''
 
-## The lint tools (the `lint` extra of pyproject.toml, pinned) in the venv, installed once per change of pyproject.toml.
-## Only the extra's own requirements are installed, so the venv's editable install of the project stays as it is.
-$(BIN)/.lint-installed: pyproject.toml | install
-	$(BIN)/python -c "import tomllib; print('\\n'.join(tomllib.load(open('pyproject.toml', 'rb'))['project']['optional-dependencies']['lint']))" \
-	  | $(BIN)/python -m pip install --quiet --disable-pip-version-check -r /dev/stdin
+## The lint tools (the `lint` extra of pyproject.toml, locked with hashes in requirements-lint.lock) in the
+## venv, installed once per change of the lock. Only the extra's own requirements are installed, so the
+## venv's editable install of the project stays as it is.
+$(BIN)/.lint-installed: requirements-lint.lock | install
+	$(PIP_INSTALL) --require-hashes -r requirements-lint.lock
 	touch $@
 
 ## Lint, format check, types and import layers (configured in pyproject.toml). Changes nothing;

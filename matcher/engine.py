@@ -44,6 +44,7 @@ from matcher.strength.model import PairKind, StrengthModel, bundled_model, pair_
 from matcher.support.atomic_files import remove_stale_temporaries
 from matcher.support.lazy import Lazy
 from matcher.support.locks import WriteLock
+from matcher.support.permissions import tighten_folder
 
 __all__ = ["STAGES", "IngestReport", "Matcher", "Repair", "open"]
 
@@ -71,7 +72,12 @@ def make_stages(settings: Settings, embedder: Embedder) -> list[RankingStage]:
 
 # Shadows the builtin on purpose: `matcher.engine.open(settings)` is the library's entry point.
 def open(settings: Settings, embedder: Embedder | None = None, multilingual: Embedder | None = None) -> Matcher:
-    """A data folder's matcher with the collaborators the settings choose; nothing heavy loads yet."""
+    """A data folder's matcher with the collaborators the settings choose; nothing heavy loads yet.
+
+    The data folder is made owner-only (0o700) first, and the stores create their files 0o600
+    (:mod:`matcher.support.permissions`); the process umask is left to the application.
+    """
+    tighten_folder(settings.data_dir)
     embedder = embedder or make_embedder(
         settings.embedding_backend, settings.model_name, settings.model_path, settings.batch_size
     )

@@ -5,6 +5,7 @@ from __future__ import annotations
 import functools
 import json
 import logging
+import os
 import sys
 from collections.abc import Callable
 from enum import Enum
@@ -21,6 +22,7 @@ from matcher.introductions.solver import Solver
 from matcher.outcomes.store import AgreementType, DeclineReason, OutcomeStatus
 from matcher.pipeline.request import Direction, MatchResult
 from matcher.records import Kind
+from matcher.support.permissions import PRIVATE_UMASK, tighten_folder
 
 
 def _choice(enum: type[Enum]) -> click.Choice[str]:
@@ -80,6 +82,11 @@ def _open(context: click.Context) -> Any:
 @_fail_cleanly
 def main(context: click.Context, data_dir: Path | None, config_file: Path | None, quiet: bool) -> None:
     """techmatch: match research projects with enterprise technology needs."""
+    # Everything a command writes (the data folder's databases, indexes, profiles, the lock, and
+    # what SQLite, FAISS and bm25s write for them) is owner-only: the umask holds while the command
+    # runs, the server's workers included, and is put back after it (matcher/support/permissions.py).
+    previous_umask = os.umask(PRIVATE_UMASK)
+    context.call_on_close(lambda: os.umask(previous_umask))
     overrides: dict[str, Any] = {"data_dir": data_dir}
     if quiet:
         overrides["show_progress"] = False
@@ -99,6 +106,7 @@ def init(context: click.Context) -> None:
     from matcher.storage.catalogue import SCHEMA_VERSION, Catalogue
 
     settings = _settings(context)
+    tighten_folder(settings.data_dir)
     before = Catalogue(settings.catalogue_path).migrate()
     state = "created" if before == 0 else f"migrated from version {before}" if before < SCHEMA_VERSION else "up to date"
     click.echo(f"Catalogue {settings.catalogue_path}: schema version {SCHEMA_VERSION} ({state})")

@@ -15,6 +15,7 @@ from matcher.config import Settings
 from matcher.engine import Matcher
 from matcher.errors import Busy, MatcherError
 from matcher.records import Kind
+from matcher.support.permissions import PRIVATE_UMASK
 from matcher.text import bilingual
 from service.app import EXTENSION, create_app
 
@@ -149,6 +150,9 @@ class Server(BaseApplication):  # type: ignore[misc]
             "accesslog": None,
             "errorlog": "-",
             "loglevel": "warning",
+            # gunicorn's own files (a worker's heartbeat file, a unix socket) owner-only like the
+            # data folder's, instead of its default umask 0 while it makes them.
+            "umask": PRIVATE_UMASK,
         }
         super().__init__()
 
@@ -158,3 +162,9 @@ class Server(BaseApplication):  # type: ignore[misc]
 
     def load(self) -> Any:
         return create_app(self.settings)
+
+    def run(self) -> None:
+        """Serve until stopped. The server owns its process, so it sets the umask: every file the
+        master and its forked workers write is owner-only (``matcher/support/permissions.py``)."""
+        os.umask(PRIVATE_UMASK)
+        super().run()

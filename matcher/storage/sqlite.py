@@ -19,6 +19,8 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+from matcher.support.permissions import create_private_file
+
 # WAL: readers never wait for the writer, and a reader's snapshot is consistent. synchronous=NORMAL
 # is safe with WAL (no corruption on power loss; the last commits may be lost) and spares an fsync
 # per commit. journal_mode is kept in the file, so setting it again costs nothing.
@@ -49,7 +51,7 @@ class ThreadConnections:
     def get(self) -> sqlite3.Connection:
         local = self._local
         if getattr(local, "pid", None) != os.getpid():
-            self.path.parent.mkdir(parents=True, exist_ok=True)
+            create_private_file(self.path)  # owner-only, and so are its -wal and -shm (support/permissions.py)
             connection = sqlite3.connect(self.path, timeout=TIMEOUT_SECONDS, isolation_level=None)
             apply_pragmas(connection)
             if self._setup is not None:

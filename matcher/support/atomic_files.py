@@ -8,10 +8,15 @@ import tempfile
 import time
 from pathlib import Path
 
+from matcher.support.permissions import make_private_folder
+
 
 def write_atomically(path: Path, data: bytes) -> Path:
-    """Write ``data`` beside ``path``, flush it to disk, then rename it into place in one step."""
-    path.parent.mkdir(parents=True, exist_ok=True)
+    """Write ``data`` beside ``path``, flush it to disk, then rename it into place in one step.
+
+    The file is owner-only (0o600, as ``mkstemp`` makes it), and so is a folder made for it.
+    """
+    make_private_folder(path.parent)
     handle, temporary = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
     try:
         with os.fdopen(handle, "wb") as file:

@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import fcntl
+import os
 import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+
+from matcher.support.permissions import FILE_MODE, make_private_folder
 
 # How often a waiting writer tries the lock again: first soon, then at most this often.
 FIRST_POLL_SECONDS = 0.01
@@ -56,8 +59,8 @@ class WriteLock:
                 finally:
                     self._depth -= 1
                 return
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            with self.path.open("a") as handle:
+            make_private_folder(self.path.parent)
+            with os.fdopen(os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, FILE_MODE), "a") as handle:
                 _lock_file(handle.fileno(), self.path, deadline, limit)
                 self._depth = 1
                 try:
