@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import socket
 from collections.abc import Iterator
 
 import pytest
@@ -38,6 +39,44 @@ def test_free_text_in_chinese_over_http(server):
     top = body["matches"][0]
     assert top["id"] == "P066"
     assert body["matches"][0]["explanation"]["summary"].startswith("共同关键词：")
+
+
+def _raw(server: str, request: bytes) -> tuple[bytes, bytes]:
+    """Send raw bytes to the server; its answer's head and body."""
+    host, port = server.removeprefix("http://").split("/", 1)[0].split(":")
+    with socket.create_connection((host, int(port)), timeout=60) as sock:
+        try:
+            sock.sendall(request)
+        except (BrokenPipeError, ConnectionResetError):  # the server answered before the whole body came
+            pass
+        answer = b""
+        try:
+            while chunk := sock.recv(65536):
+                answer += chunk
+        except ConnectionResetError:  # an answer sent before the body was read, then a reset
+            pass
+    head, _, body = answer.partition(b"\r\n\r\n")
+    return head, body
+
+
+def test_a_chunked_body_over_the_limit_is_a_413_and_hostile_json_a_400(server):
+    chunk = b"a" * 1_000_000
+    chunks = b"".join(b"%x\r\n%s\r\n" % (len(chunk), chunk) for _ in range(9)) + b"0\r\n\r\n"
+    head, body = _raw(
+        server,
+        b"POST /api/v1/projects HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+        b"Transfer-Encoding: chunked\r\nX-API-Key: tm_none\r\nConnection: close\r\n\r\n" + chunks,
+    )
+    assert head.split(b" ", 2)[1] in {b"401", b"413"}  # the key is checked first, or the size
+    head, body = _raw(
+        server,
+        b"POST /api/v1/match HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+        b"Transfer-Encoding: chunked\r\nConnection: close\r\n\r\n" + chunks,
+    )
+    assert head.startswith(b"HTTP/1.1 413") and json.loads(body)["error"]["code"] == "payload_too_large"
+    for hostile in (b"[" * 5000 + b"]" * 5000, b'{"text": "\\ud800"}'):
+        status, answer = call(f"{server}/match", hostile)
+        assert (status, answer["error"]["code"]) == (400, "invalid_json")
 
 
 def test_errors_over_http(server):
