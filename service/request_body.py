@@ -22,7 +22,12 @@ def read_body(max_bytes: int) -> bytes:
     length = request.content_length
     if length is not None and length > max_bytes:
         raise _too_large(max_bytes)
-    data = request.stream.read(max_bytes + 1)
+    stream = request.stream
+    if length is None and "chunked" in request.headers.get("Transfer-Encoding", "").lower():
+        # werkzeug reads a body of unknown length as empty unless the server marks its input as
+        # terminated, which gunicorn does not; gunicorn's own input is already de-chunked.
+        stream = request.environ["wsgi.input"]
+    data = stream.read(max_bytes + 1)
     if len(data) > max_bytes:
         raise _too_large(max_bytes)
     return data
