@@ -30,6 +30,7 @@ def _choice(enum: type[Enum]) -> click.Choice[str]:
     return click.Choice([member.value for member in enum])
 
 
+log = logging.getLogger(__name__)
 KINDS = _choice(Kind)
 DIRECTIONS = _choice(Direction)
 SOLVERS = _choice(Solver)
@@ -37,6 +38,7 @@ STATUSES = _choice(OutcomeStatus)
 AGREEMENT_TYPES = _choice(AgreementType)
 DECLINE_REASONS = _choice(DeclineReason)
 SPLIT_CHOICES = click.Choice(list(SPLITS))
+LOOPBACK_HOSTS = {"127.0.0.1", "localhost", "::1"}
 
 
 def _fail_cleanly(command: Callable[..., Any]) -> Callable[..., Any]:
@@ -488,6 +490,12 @@ def serve(context: click.Context, host: str, port: int, workers: int | None, thr
     """Serve the web page and the JSON API with gunicorn (each worker loads the model and indexes once)."""
     settings = _settings(context)
     click.echo(f"techmatch serving on http://{host}:{port}/ (API: /api/v1, docs: /api/docs)", err=True)
+    if host not in LOOPBACK_HOSTS and not settings.trusted_proxies:
+        log.warning(
+            "Serving %s directly: a few clients that stall mid-request can hold every thread. In production "
+            "put nginx in front (`matcher proxy-config`, README 'Deployment') and serve on 127.0.0.1.",
+            host,
+        )
     if dev:
         from service.app import create_app
 
