@@ -236,5 +236,7 @@ def test_api_plan_job_runs_reports_and_exports(copied_matcher):
     bad = client.post(
         "/api/v1/introductions/plan", json={"max_per_project": 1, "max_per_need": 1, "need_filters": {"regio": "x"}}
     )
-    assert bad.status_code == 422 and bad.get_json()["error"]["details"]["parameter"] == "need_filters", bad.get_json()
+    assert bad.status_code == 422 and bad.get_json()["error"]["details"]["parameter"] == "need_filters.regio", (
+        bad.get_json()
+    )
     assert client.get("/api/v1/introductions/plan/nope").status_code == 404

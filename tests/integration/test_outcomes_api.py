@@ -124,7 +124,10 @@ def test_list_filters_by_need_project_and_status(app_and_key, copied_matcher):
     assert [o["status"] for o in client.get("/api/v1/outcomes?status=declined").get_json()["outcomes"]] == ["declined"]
     assert client.get("/api/v1/outcomes?limit=1").get_json()["count"] == 1
     assert client.get("/api/v1/outcomes?need_id=N404").get_json() == {"count": 0, "outcomes": []}
-    assert error_of(client.get("/api/v1/outcomes?status=won"))[::2] == (422, {"parameter": "status"})
+    assert error_of(client.get("/api/v1/outcomes?status=won"))[::2] == (
+        422,
+        {"parameter": "status", "valid": ["contacted", "meeting", "agreement", "declined"]},
+    )
     assert error_of(client.get("/api/v1/outcomes?limit=0"))[::2] == (422, {"parameter": "limit"})
     assert error_of(client.get("/api/v1/outcomes?colour=red"))[2]["parameter"] == "colour"
 
