@@ -1,7 +1,7 @@
 """Reading a JSON request body at the edge: size, UTF-8, Unicode and nesting checked before any model sees it.
 
 The standard parser reads the bytes (it keeps integers past 64 bits exact, which orjson would turn
-into floats); ``NaN`` and ``Infinity`` are refused, and so is nesting past ``max_json_depth`` (no
+into floats); ``NaN``, ``Infinity`` and numbers past a double's range (``1e999``) are refused, and so is nesting past ``max_json_depth`` (no
 request of this API nests more than a few levels) and any string or key holding a lone surrogate
 (``"\\ud800"``), which SQLite could not store. The walk that checks them is iterative, so no
 input can exhaust the recursion limit after parsing; the parser's own recursion is caught.
@@ -10,6 +10,7 @@ input can exhaust the recursion limit after parsing; the parser's own recursion 
 from __future__ import annotations
 
 import json
+import math
 from typing import Any
 
 from flask import request
@@ -51,6 +52,8 @@ def _problem(value: Any, max_depth: int) -> str | None:
     stack: list[tuple[Any, int]] = [(value, 0)]
     while stack:
         item, depth = stack.pop()
+        if isinstance(item, float) and not math.isfinite(item):
+            return "a number is too large for a double (it would be stored as infinity)"
         if isinstance(item, str):
             try:
                 item.encode("utf-8")

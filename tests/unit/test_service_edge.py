@@ -46,9 +46,20 @@ def post_raw(client, url: str, data: bytes, headers: dict[str, str] | None = Non
         b'{"text": "laser", "filters": {"field": "\\udfff"}}',
         b'{"text": "laser", "top_k": NaN}',
         b'{"text": "laser", "min_score": Infinity}',
+        b'{"text": "laser", "filters": {"trl_min": 1e999}}',
         b'{"text": "\xff\xfe laser"}',
     ],
-    ids=["deep-array", "deep-filters", "very-deep", "surrogate", "surrogate-filter", "nan", "infinity", "bad-utf8"],
+    ids=[
+        "deep-array",
+        "deep-filters",
+        "very-deep",
+        "surrogate",
+        "surrogate-filter",
+        "nan",
+        "infinity",
+        "overflowing-number",
+        "bad-utf8",
+    ],
 )
 def test_hostile_json_is_a_400_naming_the_body(served, body):
     client, _, _ = served
