@@ -1431,6 +1431,7 @@ def section_size(ctx: Context) -> list[str]:
 
 # -- 2. schemathesis ---------------------------------------------------------------------------------
 
+SCHEMATHESIS_TIMEOUT_S = 720  # per run: the keyed one writes, and every write re-indexes
 SCHEMATHESIS_TOML = """[checks.negative_data_rejection]
 expected-statuses = ["400","401","403","404","405","406","409","413","414","415","422","428","429"]
 """
@@ -1481,21 +1482,37 @@ def section_schemathesis(ctx: Context, max_examples: int) -> list[str]:
             shown = " ".join("'X-API-Key: KEY'" if part.startswith("X-API-Key") else part for part in command)
             print(f"\n$ cd {workdir} && {shown}")
             started = time.monotonic()
-            done = subprocess.run(command, cwd=workdir, capture_output=True, text=True, env={**ENV, "NO_COLOR": "1"})
+            try:
+                done = subprocess.run(
+                    command,
+                    cwd=workdir,
+                    capture_output=True,
+                    text=True,
+                    env={**ENV, "NO_COLOR": "1"},
+                    timeout=SCHEMATHESIS_TIMEOUT_S,
+                )
+                output, returncode = done.stdout + done.stderr, done.returncode
+            except subprocess.TimeoutExpired as expired:
+                partial = [
+                    part.decode(errors="replace") if isinstance(part, bytes) else part or ""
+                    for part in (expired.stdout, expired.stderr)
+                ]
+                output = "".join(partial) + f"\n[stopped by the benchmark after {SCHEMATHESIS_TIMEOUT_S} s]\n"
+                returncode = -1
+                failures.append(f"schemathesis {who}: stopped after {SCHEMATHESIS_TIMEOUT_S} s, before its summary")
             seconds = time.monotonic() - started
-            output = done.stdout + done.stderr
             (ctx.root / f"schemathesis-{who}.txt").write_text(output)
             at = output.find("FAILURES")
             at = at if at >= 0 else output.rfind("SUMMARY")
             shown = output[max(0, at - 200) :] if at >= 0 else output[-6000:]
             print(shown if len(shown) < 16000 else shown[:8000] + "\n[...]\n" + shown[-8000:])
             table(
-                f"schemathesis {who} (--max-examples {max_examples}): exit {done.returncode}, {seconds:.0f} s",
+                f"schemathesis {who} (--max-examples {max_examples}): exit {returncode}, {seconds:.0f} s",
                 [*_schemathesis_figures(output)],
             )
-            if done.returncode != 0:
+            if returncode != 0:
                 failures.append(
-                    f"schemathesis {who}: exit {done.returncode} (full output {ctx.root / f'schemathesis-{who}.txt'})"
+                    f"schemathesis {who}: exit {returncode} (full output {ctx.root / f'schemathesis-{who}.txt'})"
                 )
         tracebacks = server.log_text().count("Traceback")
         table("schemathesis server log", [("'Traceback' in the server log", tracebacks)])
