@@ -1441,9 +1441,14 @@ def _schemathesis_figures(output: str) -> list[tuple[str, str]]:
     """Cases generated, passed, failed, and failures by check, from the CLI's summary."""
     rows = []
     summary = output[output.rfind("SUMMARY") :] if "SUMMARY" in output else output
-    for label in ("generated", "passed", "failed", "skipped", "errored"):
-        found = re.findall(rf"(\d+) {label}", summary)
-        rows.append((f"test cases {label}", found[-1] if found else "0"))
+    cases = re.search(r"Test cases:\s*\n\s*(.+)", summary)
+    rows.append(("test cases (the CLI's line)", cases.group(1).strip() if cases else "?"))
+    for label in ("generated", "passed", "skipped", "errored"):
+        found = re.findall(rf"(\d+) {label}", cases.group(1) if cases else "")
+        if found:
+            rows.append((f"test cases {label}", found[-1]))
+    unique = re.search(r"(\d+) unique failures?", cases.group(1) if cases else "")
+    rows.append(("unique failures", unique.group(1) if unique else "0"))
     block = re.search(r"Failures:\s*\n(.*?)(?:\n\s*\n|\Z)", summary, re.S)
     for line in block.group(1).splitlines() if block else []:
         found = re.match(r"^\W*(.+?):\s*(\d+)\s*$", line.strip())
