@@ -16,6 +16,7 @@ from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationEr
 
 from matcher.errors import Problem
 from matcher.filters import FILTERS, INTEGER_RANGE
+from matcher.introductions.planner import MAX_CAP
 from matcher.introductions.solver import Solver
 from matcher.outcomes.store import MAX_NOTE_CHARS, AgreementType, DeclineReason, OutcomeStatus
 from matcher.pipeline.request import Direction
@@ -102,6 +103,7 @@ def whole_number(low: int, high: int | None = None) -> Any:
 PositiveNumber = Annotated[int, Field(ge=1), BeforeValidator(_whole_number)]
 Trl = Annotated[int, Field(ge=TRL_LOW, le=TRL_HIGH), BeforeValidator(_whole_number)]
 CandidateCount = Annotated[int, Field(ge=1, le=1000), BeforeValidator(_whole_number)]
+Cap = Annotated[int, Field(ge=1, le=MAX_CAP), BeforeValidator(_whole_number)]
 CalendarDate = Annotated[
     str, Field(pattern=DATE, json_schema_extra={"format": "date"}), BeforeValidator(_calendar_date)
 ]
@@ -285,15 +287,11 @@ class ConflictIn(Strict):
 class PlanBody(Strict):
     """An introduction plan: every project in scope against every need in scope, under caps."""
 
-    max_per_project: PositiveNumber = Field(description="Introductions a project may take.")
-    max_per_need: PositiveNumber = Field(description="Introductions a need may take.")
-    max_per_enterprise: PositiveNumber | None = Field(
-        None, description="Introductions all needs of one enterprise may take."
-    )
-    max_per_institution: PositiveNumber | None = Field(
-        None, description="Introductions all projects of one institution may take."
-    )
-    max_per_need_institution: PositiveNumber | None = Field(
+    max_per_project: Cap = Field(description="Introductions a project may take.")
+    max_per_need: Cap = Field(description="Introductions a need may take.")
+    max_per_enterprise: Cap | None = Field(None, description="Introductions all needs of one enterprise may take.")
+    max_per_institution: Cap | None = Field(None, description="Introductions all projects of one institution may take.")
+    max_per_need_institution: Cap | None = Field(
         None, description="Diversity: at most this many projects of one institution for any one need."
     )
     min_score: float | None = Field(

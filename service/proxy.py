@@ -9,7 +9,7 @@ answer at loopback speed and feeds it to a slow reader itself. gunicorn then lis
 only, and every request it gets is whole.
 
 Errors nginx answers itself (a body over the limit, a request that took too long, gunicorn down)
-keep the API's JSON error shape.
+keep the API's JSON error shape and its security headers.
 """
 
 from __future__ import annotations
@@ -17,9 +17,13 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-# nginx's own refusals, in the API's shape: status, code, message.
+from service.headers import SECURITY_HEADERS
+
+# nginx's own refusals, in the API's shape: status, code, message. nginx's 501 (a transfer coding it
+# does not know) and 505 (an HTTP version it does not speak) are the client's mistakes: answered as 400.
 PROXY_ERRORS = (
     (400, "bad_request", "The request could not be read"),
+    (405, "method_not_allowed", "The path does not take this method"),
     (408, "request_timeout", "The request was not sent in time"),
     (413, "payload_too_large", "The request body is over the limit"),
     (414, "uri_too_long", "The URL is too long"),
@@ -28,6 +32,10 @@ PROXY_ERRORS = (
     (503, "unavailable", "The service is busy; retry shortly"),
     (504, "unavailable", "The service took too long to answer"),
 )
+ANSWERED_AS_400 = (501, 505)
+ERROR_PREFIX = "/__techmatch_error_"
+# nginx refuses a method it never passes on (TRACE, ...) itself; the methods the API takes at all.
+ALLOW = '            add_header Allow "GET, HEAD, POST, PUT, DELETE, OPTIONS" always;\n'
 
 
 @dataclass(frozen=True)
@@ -49,10 +57,19 @@ class ProxyLayout:
 def nginx_config(layout: ProxyLayout) -> str:
     """A complete nginx.conf for ``nginx -p PREFIX -c FILE`` (foreground, logs under the prefix)."""
     prefix = layout.prefix
-    error_pages = "\n".join(f"        error_page {status} @error_{status};" for status, _, _ in PROXY_ERRORS)
+    # Error pages are internal URIs, not named locations: nginx cannot redirect an error found while
+    # reading the request line (the URI is still empty) to a named location, and answered 500.
+    error_pages = (
+        "\n".join(f"        error_page {status} {ERROR_PREFIX}{status};" for status, _, _ in PROXY_ERRORS)
+        + f"\n        error_page {' '.join(map(str, ANSWERED_AS_400))} =400 {ERROR_PREFIX}400;"
+    )
+    headers = "".join(f'            add_header {name} "{value}" always;\n' for name, value in SECURITY_HEADERS.items())
     error_locations = "\n".join(
-        f"        location @error_{status} {{\n"
+        f"        location = {ERROR_PREFIX}{status} {{\n"
+        f"            internal;\n"
         f"            default_type application/json;\n"
+        f"{headers}"
+        f"{ALLOW if status == 405 else ''}"
         f'            return {status} \'{{"error": {{"code": "{code}", "message": "{message}", "details": {{}}}}}}\';\n'
         f"        }}"
         for status, code, message in PROXY_ERRORS

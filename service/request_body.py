@@ -28,7 +28,12 @@ def read_body(max_bytes: int) -> bytes:
         # werkzeug reads a body of unknown length as empty unless the server marks its input as
         # terminated, which gunicorn does not; gunicorn's own input is already de-chunked.
         stream = request.environ["wsgi.input"]
-    data = stream.read(max_bytes + 1)
+    try:
+        data = stream.read(max_bytes + 1)
+    except Exception as error:  # the server's parser finds bad framing (a chunk size that is no number, ...)
+        raise ApiError(
+            400, "bad_request", f"The request body could not be read: {type(error).__name__}", {"parameter": "body"}
+        ) from None
     if len(data) > max_bytes:
         raise _too_large(max_bytes)
     return data

@@ -38,6 +38,11 @@ CAP_PARAMETERS = (
 )
 
 
+# The largest cap a plan takes: more introductions than any event holds, and within the solver's
+# 64-bit integers (a cap past them failed the job).
+MAX_CAP = 1_000_000
+
+
 @overload
 def _cap(name: str, value: Any, required: Literal[True]) -> int: ...
 @overload
@@ -45,9 +50,10 @@ def _cap(name: str, value: Any, required: bool) -> int | None: ...
 def _cap(name: str, value: Any, required: bool) -> int | None:
     if value is None and not required:
         return None
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+    if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= MAX_CAP:
         raise InvalidInput(
-            f"'{name}' must be a whole number of at least 1, got {value!r}", details={"parameter": name, "value": value}
+            f"'{name}' must be a whole number from 1 to {MAX_CAP:,}, got {value!r}",
+            details={"parameter": name, "value": value},
         )
     return value
 

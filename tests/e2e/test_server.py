@@ -73,6 +73,12 @@ def test_a_chunked_body_over_the_limit_is_a_413_and_hostile_json_a_400(server):
         b"Transfer-Encoding: chunked\r\nConnection: close\r\n\r\n" + chunks,
     )
     assert head.startswith(b"HTTP/1.1 413") and json.loads(body)["error"]["code"] == "payload_too_large"
+    head, body = _raw(
+        server,
+        b"POST /api/v1/match HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+        b"Transfer-Encoding: chunked\r\nConnection: close\r\n\r\nzz\r\nabc\r\n0\r\n\r\n",
+    )
+    assert head.startswith(b"HTTP/1.1 400") and json.loads(body)["error"]["code"] == "bad_request"  # bad framing
     small = b'{"text": "laser welding", "top_k": 2}'
     head, body = _raw(
         server,

@@ -7,6 +7,7 @@ stalled connections itself (a bounded time to read a request), and gunicorn neve
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
@@ -139,3 +140,31 @@ def test_nginx_refuses_an_announced_overlong_body_itself_in_the_apis_json_shape(
     assert head.startswith(b"HTTP/1.1 413")
     assert b"application/json" in head
     assert json.loads(body)["error"]["code"] == "payload_too_large"
+
+
+@pytest.mark.parametrize(
+    ("request_bytes", "status"),
+    [
+        (b"GET /api/v1/projects/%00 HTTP/1.1\r\nHost: x\r\n\r\n", 400),  # an error in the request line
+        (b"GET /" + b"a" * 20_000 + b" HTTP/1.1\r\nHost: x\r\n\r\n", 414),
+        (b"POST /api/v1/match HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: gzip\r\n\r\n", 400),  # nginx's 501
+        (b"GET / HTTP/9.9\r\nHost: x\r\n\r\n", 400),  # nginx's 505
+        (b"TRACE / HTTP/1.1\r\nHost: x\r\n\r\n", 405),
+    ],
+    ids=["nul-in-path", "long-url", "unknown-coding", "http-9", "trace"],
+)
+def test_nginx_refusals_are_client_errors_in_json_with_the_security_headers(proxied, request_bytes, status):
+    root, _served = proxied
+    port = int(root.rsplit(":", 1)[1])
+    with socket.create_connection(("127.0.0.1", port), timeout=30) as sock:
+        sock.sendall(request_bytes)
+        answer = b""
+        with contextlib.suppress(ConnectionResetError):
+            while chunk := sock.recv(65536):
+                answer += chunk
+    head, _, body = answer.partition(b"\r\n\r\n")
+    assert head.startswith(b"HTTP/1.1 %d" % status)
+    assert b"X-Content-Type-Options: nosniff" in head and b"Content-Security-Policy" in head
+    assert json.loads(body)["error"]["code"]
+    if status == 405:
+        assert b"Allow: GET" in head

@@ -117,6 +117,10 @@ def test_valid_requests_the_contract_allows_are_accepted(served):
 
 def test_query_values_the_contract_refuses_are_422s_not_500s(served):
     client, _, key = served
+    huge = {"max_per_project": 10**30, "max_per_need": 1}  # past the solver's 64-bit integers
+    response = client.post("/api/v1/introductions/plan", json=huge, headers=key)
+    assert code(response) == (422, "invalid_parameter")
+    assert response.get_json()["error"]["details"]["parameter"] == "max_per_project"
     assert code(client.get("/api/v1/outcomes?status=", headers=key)) == (422, "invalid_parameter")
     assert code(client.get("/api/v1/outcomes?limit=0", headers=key)) == (422, "invalid_parameter")
     assert client.get("/api/v1/outcomes?status=meeting", headers=key).status_code == 200
