@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import math
 import re
 from typing import Any
 
@@ -171,6 +172,11 @@ def validate_table(
         }
         if isinstance(values.get("metadata"), dict):  # a record read back and sent again keeps one level
             metadata = {**values["metadata"], **metadata}
+        for key, value in metadata.items():
+            if isinstance(value, float) and not math.isfinite(value):  # SQLite's JSON functions cannot read it
+                check.problem(str(key), "invalid_number", f"{value!r} is not a finite number")
+        if len(problems) > problems_before:
+            continue
         body = parsed.pop(kind.body_field)
         parsed.setdefault("language", detect_language(f"{parsed['title']} {body}"))
         records.append(Record(kind, parsed.pop("id"), parsed.pop("title"), body, attributes=parsed, metadata=metadata))

@@ -175,3 +175,11 @@ def test_jsonl_strings_may_hold_line_separator_characters(tmp_path):
     path = write(tmp_path, "n.jsonl", "\r\n".join(json.dumps(row, ensure_ascii=False) for row in rows) + "\r\n")
     records = validate_table(read_table(path), Kind.NEEDS)
     assert [record.body for record in records] == ["first\u2028second\x85third", "x"]
+
+
+def test_an_infinite_number_in_the_metadata_is_a_problem_not_stored():
+    # A spreadsheet's cells arrive as text; a JSON batch given to the library itself may hold a float.
+    rows = rows_from_objects([{"id": "P1", "title": "T", "abstract": "A", "grant": float("inf")}], "batch")
+    with pytest.raises(ValidationFailed) as caught:
+        validate_table(rows, Kind.PROJECTS)
+    assert [(p.row, p.field, p.code) for p in caught.value.problems] == [(1, "grant", "invalid_number")]
