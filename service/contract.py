@@ -69,7 +69,9 @@ class Strict(BaseModel):
 # -- requests --------------------------------------------------------------------------------
 
 
-NON_BLANK = r"\S"
+# A character Python's str.strip() keeps: \S, less the separators U+001C to U+001F, which Python
+# counts as white space and the schema's regex dialects do not.
+NON_BLANK = r"[^\s\x1c-\x1f]"
 # A record's texts: no control character (but tab and line breaks) nor U+FFFD, as the catalogue's
 # validation requires (matcher.records.INVALID_TEXT_CHARACTERS); required ones also hold a non-space.
 CLEAN_TEXT = f"^[^{INVALID_TEXT_CHARACTERS}]*$"
