@@ -190,7 +190,7 @@ def test_cli_writes_csv_and_xlsx_and_names_bad_parameters(copied_settings, tmp_p
     bad = CliRunner().invoke(
         main, [*base[:-6], "--max-per-project", "0", "--max-per-need", "1", "--out", str(tmp_path / "x.csv")]
     )
-    assert bad.exit_code == 1 and "'max_per_project' must be a whole number of at least 1, got 0" in bad.output
+    assert bad.exit_code == 1 and "'max_per_project' must be a whole number from 1 to 1,000,000, got 0" in bad.output
     assert not (tmp_path / "x.csv").exists()
     missing = CliRunner().invoke(
         main, [*base[:-2], "--conflicts", str(tmp_path / "none.csv"), "--out", str(tmp_path / "y.csv")]
