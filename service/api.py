@@ -16,7 +16,7 @@ from matcher.introductions.export import FORMATS, XLSX_MEDIA_TYPE, plan_bytes
 from matcher.introductions.planner import PlanRequest
 from matcher.outcomes.store import OutcomeStatus
 from matcher.pipeline.request import Direction
-from matcher.records import Kind
+from matcher.records import Kind, Record
 from service.access import KEY_HEADER, current_key, reads, staff_reads, writes
 from service.contract import (
     INPUT_OF,
@@ -164,11 +164,11 @@ def _batch_records(body: Any) -> Any:
     return records
 
 
-def _check_records(kind: Kind, records: Any, source: str) -> None:
-    """Every problem of a batch, by row and field: first the catalogue's rules (those of a file), then the
-    contract's types, which JSON can break where a spreadsheet cannot (an id sent as a number, metadata
-    as a list). Nothing is written before both pass."""
-    _matcher().validate_batch(kind, records, source)
+def _checked_records(kind: Kind, records: Any, source: str) -> list[Record]:
+    """A batch's records, checked: every problem by row and field, first the catalogue's rules (those of a
+    file), then the contract's types, which JSON can break where a spreadsheet cannot (an id sent as a
+    number, metadata as a list). Nothing is written before both pass."""
+    validated = _matcher().validate_batch(kind, records, source)
     model = INPUT_OF[kind][0]
     problems = []
     for row, record in enumerate(records, start=1):
@@ -178,13 +178,14 @@ def _check_records(kind: Kind, records: Any, source: str) -> None:
             problems.extend(contract_problems(error, source, row))
     if problems:
         raise ValidationFailed(problems)
+    return validated
 
 
 @writes
 def _ingest(kind: Kind) -> ResponseReturnValue:
-    records = _batch_records(_json_body())
-    _check_records(kind, records, "request body")
-    return jsonify(_matcher().ingest_batch(kind, records).to_dict())
+    source = "request body"
+    records = _checked_records(kind, _batch_records(_json_body()), source)
+    return jsonify(_matcher().ingest_records(kind, records, source).to_dict())
 
 
 @writes
@@ -193,9 +194,8 @@ def _put_record(kind: Kind, record_id: str) -> ResponseReturnValue:
     if "id" in body:
         raise ApiError(422, "invalid_parameter", "The id is the path's; leave it out of the body", {"parameter": "id"})
     source = f"PUT /{kind.value}/{record_id}"
-    records = [{**body, "id": record_id}]
-    _check_records(kind, records, source)
-    return jsonify(_matcher().ingest_batch(kind, records, source=source).to_dict())
+    records = _checked_records(kind, [{**body, "id": record_id}], source)
+    return jsonify(_matcher().ingest_records(kind, records, source).to_dict())
 
 
 @writes
