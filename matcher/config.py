@@ -107,6 +107,15 @@ class Settings:
     log_level: str = "INFO"
     # Service: reads (match, get) without a key unless public_reads is off; writes always need one.
     public_reads: bool = True
+    # The public web page (search, detail pages, introduction requests) for anyone; off: staff only,
+    # after signing in to the console at /staff/.
+    public_pages: bool = True
+    # Signs the web console's session cookies and CSRF tokens; empty: a random secret kept in the data
+    # folder (secret_key, owner-only), the same for every worker. Sessions last session_hours.
+    secret_key: str = ""
+    session_hours: float = 12.0
+    # Attempts to sign in to the console per client address (flask-limiter syntax).
+    sign_in_rate_limit: str = "10 per minute"
     # Origins allowed to call the API from a browser, comma-separated ("*" for any); empty: none.
     cors_origins: str = ""
     # Requests per client (its API key when it sends a valid one, else its address), counted across
@@ -153,6 +162,10 @@ class Settings:
     @property
     def limits_path(self) -> Path:
         return self.data_dir / "limits.sqlite"
+
+    @property
+    def secret_key_path(self) -> Path:
+        return self.data_dir / "secret_key"
 
     @property
     def index_dir(self) -> Path:

@@ -15,6 +15,7 @@ from matcher.errors import ConfigError
 from service.api_keys import ApiKeys, KeyInfo
 from service.errors import ApiError
 from service.limit_storage import sqlite_uri
+from service.staff_session import current_staff
 
 if TYPE_CHECKING:
     from flask_limiter import ApplicationLimit  # for the type of `application_limits` only
@@ -50,6 +51,11 @@ def current_key() -> KeyInfo | None:
     return cast("KeyInfo | None", g.get("techmatch_key"))
 
 
+def is_staff() -> bool:
+    """A valid key came with this request, or it comes from a signed-in console session (reads only)."""
+    return current_key() is not None or current_staff() is not None
+
+
 def keyed(view: Callable[..., Any]) -> Callable[..., Any]:
     """A view that always needs a valid key, whatever ``public_reads`` says."""
 
@@ -79,7 +85,7 @@ def reads(view: Callable[..., Any]) -> Callable[..., Any]:
     @functools.wraps(view)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         settings: Settings = current_app.extensions["techmatch"].settings
-        if not settings.public_reads or presented_key() is not None:
+        if presented_key() is not None or (not settings.public_reads and current_staff() is None):
             _check_key()  # a key sent with a public read is checked too: it shows staff the private fields
         return view(*args, **kwargs)
 
@@ -95,6 +101,19 @@ def limit_key() -> str:
     keys: ApiKeys = current_app.extensions["techmatch.keys"]
     info = keys.check(presented_key())
     return f"key:{info.id}" if info is not None else f"ip:{request.remote_addr or 'unknown'}"
+
+
+def view_limit(
+    setting: str, methods: tuple[str, ...] = ("POST",)
+) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    """Mark a view for a limit of its own on ``methods``, on top of the shared ones: the value of
+    ``setting`` (flask-limiter syntax) per client, applied by :func:`install_limits`."""
+
+    def mark(view: Callable[..., Any]) -> Callable[..., Any]:
+        view.techmatch_limit = (setting, methods)  # type: ignore[attr-defined]
+        return view
+
+    return mark
 
 
 def limit_storage_uri(settings: Settings) -> str:
@@ -128,6 +147,11 @@ def install_limits(app: Flask, settings: Settings) -> Limiter:
             "or a storage URI such as 'redis://host:6379'",
             details={"setting": "rate_limit_storage", "value": settings.rate_limit_storage},
         ) from None
+    for endpoint, view in list(app.view_functions.items()):
+        own = getattr(view, "techmatch_limit", None)
+        if own and getattr(settings, own[0]).strip():
+            limited: Callable[..., Any] = view
+            app.view_functions[endpoint] = limiter.limit(getattr(settings, own[0]), methods=list(own[1]))(limited)
     if settings.write_rate_limit.strip():
         for endpoint, view in list(app.view_functions.items()):
             if getattr(view, "techmatch_write", False):

@@ -17,7 +17,7 @@ from matcher.introductions.planner import PlanRequest
 from matcher.outcomes.store import OutcomeStatus
 from matcher.pipeline.request import Direction
 from matcher.records import Kind, Record
-from service.access import KEY_HEADER, current_key, reads, staff_reads, writes
+from service.access import KEY_HEADER, current_key, is_staff, reads, staff_reads, writes
 from service.contract import (
     INPUT_OF,
     PlanBody,
@@ -132,7 +132,7 @@ def match_text() -> ResponseReturnValue:
 
 def _hidden_fields() -> frozenset[str]:
     """The fields this caller may not see: the private ones, unless a staff key was presented."""
-    return frozenset() if current_key() is not None else private_names(_matcher().settings.private_fields)
+    return frozenset() if is_staff() else private_names(_matcher().settings.private_fields)
 
 
 @reads

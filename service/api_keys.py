@@ -82,6 +82,12 @@ class ApiKeys:
             raise NotFound(f"There is no API key with id {key_id}", details={"parameter": "id", "value": key_id})
         return KeyInfo(*row)
 
+    def is_active(self, key_id: int | None) -> bool:
+        """Whether the key with this id exists and is not revoked."""
+        with self._connect() as connection:
+            row = connection.execute("SELECT 1 FROM api_keys WHERE id = ? AND revoked_at IS NULL", (key_id,)).fetchone()
+        return row is not None
+
     def check(self, key: str | None) -> KeyInfo | None:
         """The active key ``key`` is, or None."""
         if not key:

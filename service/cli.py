@@ -542,7 +542,7 @@ def proxy_config(
 
 @main.group()
 def keys() -> None:
-    """API keys for writing (ingest, update, delete): create, list, revoke."""
+    """API keys for writing (ingest, update, delete): create, list, revoke; staff passwords for the web console."""
 
 
 @keys.command("create")
@@ -579,6 +579,41 @@ def keys_revoke(context: click.Context, key_id: int) -> None:
     """Revoke a key by its id (from `matcher keys list`)."""
     info = _open_keys(context).revoke(key_id)
     click.echo(f"key {info.id} ({info.name}) revoked {info.revoked_at}")
+
+
+@keys.command("password")
+@click.argument("name")
+@click.option(
+    "--password-stdin", is_flag=True, help="Read the password from standard input (one line) instead of asking."
+)
+@click.pass_context
+@_fail_cleanly
+def keys_password(context: click.Context, name: str, password_stdin: bool) -> None:
+    """Set the console password of staff member NAME (creating them); their older sessions end."""
+    from service.staff_accounts import StaffAccounts
+
+    if password_stdin:
+        password = sys.stdin.readline().rstrip("\r\n")
+    else:
+        password = click.prompt("Password", hide_input=True, confirmation_prompt=True)
+    settings = _settings(context)
+    _open_keys(context)  # the catalogue, migrated
+    user = StaffAccounts(settings.catalogue_path).set_password(name, password)
+    click.echo(f"staff member {user.name!r} can sign in at /staff/ with this password (set {user.updated_at})")
+
+
+@keys.command("disable")
+@click.argument("name")
+@click.pass_context
+@_fail_cleanly
+def keys_disable(context: click.Context, name: str) -> None:
+    """Stop staff member NAME from signing in with a password (their sessions end)."""
+    from service.staff_accounts import StaffAccounts
+
+    settings = _settings(context)
+    _open_keys(context)
+    user = StaffAccounts(settings.catalogue_path).disable(name)
+    click.echo(f"staff member {user.name!r} disabled {user.disabled_at}")
 
 
 def _open_keys(context: click.Context) -> Any:

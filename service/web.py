@@ -7,10 +7,11 @@ from importlib import resources
 from pathlib import Path
 from typing import Any, cast
 
-from flask import Blueprint, abort, current_app, send_file, send_from_directory
+from flask import Blueprint, abort, current_app, redirect, send_file, send_from_directory, url_for
 from flask.typing import ResponseReturnValue
 
 from service.openapi import openapi_document
+from service.staff_session import current_staff
 
 web = Blueprint("web", __name__, static_folder="static", static_url_path="/static")
 
@@ -35,6 +36,9 @@ def cjk_font_path() -> Path | None:
 
 @web.get("/")
 def index() -> ResponseReturnValue:
+    """The public page; with ``public_pages`` off, only for signed-in staff."""
+    if not current_app.extensions["techmatch"].settings.public_pages and current_staff() is None:
+        return redirect(url_for("staff.sign_in", next="/staff/"))
     return send_from_directory(web.static_folder or "static", "index.html")
 
 

@@ -156,3 +156,92 @@ CATALOGUE.register(
     );
     """,
 )
+
+# events (matcher.events.store): matchmaking events, the pairs of each one's plan under review, and
+# every change to them (the audit trail)
+CATALOGUE.register(
+    "events",
+    4,
+    """
+    CREATE TABLE events (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        name TEXT NOT NULL,
+        event_date TEXT,
+        scope TEXT NOT NULL,
+        parameters TEXT NOT NULL,
+        plan_id TEXT,
+        plan_diagnostics TEXT,
+        planned_at TEXT,
+        created_by TEXT NOT NULL,
+        created_at TEXT NOT NULL,
+        updated_at TEXT NOT NULL
+    );
+    CREATE TABLE event_pairs (
+        event_id INTEGER NOT NULL REFERENCES events (id) ON DELETE CASCADE,
+        need_id TEXT NOT NULL,
+        project_id TEXT NOT NULL,
+        state TEXT NOT NULL CHECK (state IN ('proposed', 'approved', 'locked', 'struck')),
+        origin TEXT NOT NULL CHECK (origin IN ('plan', 'manual')),
+        score REAL,
+        strength REAL,
+        rank_for_need INTEGER,
+        rank_for_project INTEGER,
+        explanation TEXT NOT NULL DEFAULT '',
+        reason TEXT NOT NULL DEFAULT '',
+        plan_id TEXT,
+        updated_by TEXT NOT NULL,
+        updated_at TEXT NOT NULL,
+        PRIMARY KEY (event_id, need_id, project_id)
+    );
+    CREATE TABLE event_audit (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        event_id INTEGER NOT NULL REFERENCES events (id) ON DELETE CASCADE,
+        need_id TEXT,
+        project_id TEXT,
+        action TEXT NOT NULL,
+        detail TEXT NOT NULL DEFAULT '{}',
+        author TEXT NOT NULL,
+        at TEXT NOT NULL
+    );
+    CREATE INDEX event_audit_by_event ON event_audit (event_id, id);
+    """,
+)
+
+# staff_users (service.staff.accounts): staff who sign in to the web console with a password
+CATALOGUE.register(
+    "staff_users",
+    4,
+    """
+    CREATE TABLE staff_users (
+        name TEXT PRIMARY KEY,
+        password_hash TEXT NOT NULL,
+        created_at TEXT NOT NULL,
+        updated_at TEXT NOT NULL,
+        disabled_at TEXT
+    );
+    """,
+)
+
+# introduction_requests (service.intro_requests): requests for an introduction from the public page
+CATALOGUE.register(
+    "introduction_requests",
+    4,
+    """
+    CREATE TABLE introduction_requests (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        kind TEXT NOT NULL CHECK (kind IN ('projects', 'needs')),
+        record_id TEXT NOT NULL,
+        requester_name TEXT NOT NULL,
+        requester_contact TEXT NOT NULL,
+        organisation TEXT NOT NULL DEFAULT '',
+        message TEXT NOT NULL DEFAULT '',
+        language TEXT NOT NULL DEFAULT 'en',
+        client TEXT NOT NULL DEFAULT '',
+        state TEXT NOT NULL DEFAULT 'new' CHECK (state IN ('new', 'handled', 'spam')),
+        handled_by TEXT,
+        handled_at TEXT,
+        created_at TEXT NOT NULL
+    );
+    CREATE INDEX introduction_requests_by_state ON introduction_requests (state, id);
+    """,
+)

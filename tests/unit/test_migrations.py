@@ -89,11 +89,12 @@ def test_a_failed_step_leaves_the_catalogue_as_it_was(tmp_path: Path) -> None:
 
 
 def test_the_catalogue_steps_by_store() -> None:
-    assert SCHEMA_VERSION == CATALOGUE.version == 3
-    assert [[step.store for step in CATALOGUE.steps(version)] for version in (1, 2, 3)] == [
+    assert SCHEMA_VERSION == CATALOGUE.version == 4
+    assert [[step.store for step in CATALOGUE.steps(version)] for version in (1, 2, 3, 4)] == [
         ["records"],
         ["api_keys"],
         ["outcomes", "plan_jobs"],
+        ["events", "staff_users", "introduction_requests"],
     ]
 
 
@@ -105,14 +106,19 @@ def test_the_catalogue_from_each_older_version_ends_as_a_fresh_one(tmp_path: Pat
         expected = connection.execute("SELECT type, name, tbl_name, sql FROM sqlite_master").fetchall()
         assert _tables(connection) == [
             "api_keys",
+            "event_audit",
+            "event_pairs",
+            "events",
+            "introduction_requests",
             "outcomes",
             "plan_jobs",
             "records",
             "revisions",
             "sqlite_sequence",
+            "staff_users",
             "term_df",
         ]
-    for version in (1, 2):
+    for version in (1, 2, 3):
         path = tmp_path / f"v{version}.sqlite"
         with sqlite3.connect(path, isolation_level=None) as connection:
             for number in range(1, version + 1):

@@ -1,0 +1,1 @@
+"""Matchmaking events: a named, dated scope of projects and needs, its plan, and the staff's review of it."""

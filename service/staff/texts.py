@@ -1,0 +1,70 @@
+"""The console's two languages: English text is the key, each view module adds its Chinese with :func:`add`.
+
+Templates write ``{{ _("Events") }}``; a text with no Chinese yet shows in English. The language is
+the visitor's choice (``?lang=zh``, kept in the session), else their browser's.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+from flask import request, session
+
+LANGUAGES = ("en", "zh")
+CHINESE: dict[str, str] = {}
+
+
+def add(entries: Mapping[str, str]) -> None:
+    """Chinese for English texts of the console (later entries win)."""
+    CHINESE.update(entries)
+
+
+def language() -> str:
+    chosen = session.get("lang")
+    if chosen in LANGUAGES:
+        return str(chosen)
+    best = request.accept_languages.best_match(["en", "zh", "zh-CN", "zh-TW"]) if request else None
+    return "zh" if best and best.startswith("zh") else "en"
+
+
+def choose_language() -> None:
+    """Keep ``?lang=`` of this request for the session."""
+    wanted = request.args.get("lang")
+    if wanted in LANGUAGES:
+        session["lang"] = wanted
+
+
+def translate(text: str, language_code: str | None = None) -> str:
+    if (language_code or language()) == "zh":
+        return CHINESE.get(text, text)
+    return text
+
+
+add(
+    {
+        "techmatch staff console": "techmatch 工作台",
+        "Events": "活动",
+        "Catalogue": "目录",
+        "Dashboard": "看板",
+        "Requests": "对接申请",
+        "Public page": "公开页面",
+        "Sign in": "登录",
+        "Sign out": "退出",
+        "Signed in as": "已登录：",
+        "API key": "API 密钥",
+        "or": "或",
+        "Name": "姓名",
+        "Password": "密码",
+        "Sign in to the staff console": "登录工作台",
+        "Staff sign in with their API key, or with the name and password set by `matcher keys password`.": (
+            "工作人员可使用 API 密钥登录，或使用 `matcher keys password` 设置的姓名和密码登录。"
+        ),
+        "That API key, or that name and password, is not valid.": "API 密钥或姓名、密码不正确。",
+        "You are signed out.": "您已退出。",
+        "Something went wrong": "出错了",
+        "Back": "返回",
+        "Save": "保存",
+        "Cancel": "取消",
+        "Language": "语言",
+    }
+)
