@@ -106,3 +106,23 @@ def copy_sample(sample_dir: Path, tmp_path_factory: pytest.TempPathFactory, name
     data_dir = tmp_path_factory.mktemp(name) / "var"
     shutil.copytree(sample_dir, data_dir)
     return data_dir
+
+
+@pytest.fixture(scope="module")
+def chromium():
+    """Debian's Chromium, headless, driven by Playwright (nothing is downloaded by Playwright)."""
+    from playwright.sync_api import sync_playwright
+
+    from tests.e2e.console import CHROMIUM
+
+    assert Path(CHROMIUM).exists(), (
+        f"Chromium is needed for the browser tests (looked for {CHROMIUM}); .ci/run installs it"
+    )
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(
+            executable_path=CHROMIUM,
+            headless=True,
+            args=["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update"],
+        )
+        yield browser
+        browser.close()
