@@ -1,12 +1,13 @@
 """Staff who sign in to the web console with a name and password (set by ``matcher keys password``).
 
-Passwords are kept only as werkzeug's salted scrypt hashes. ``updated_at`` changes with every new
-password, and a signed-in session carries the value it was made with: a new password signs every
-older session out.
+Passwords are kept only as werkzeug's salted scrypt hashes. A user's ``stamp`` (a digest of that hash,
+so new with every password, even within one second) goes into each session it signs in: a new
+password signs every older session out.
 """
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -29,6 +30,7 @@ class StaffUser:
     created_at: str
     updated_at: str
     disabled_at: str | None
+    stamp: str  # a digest of the password hash: which password a session was made with
 
     @property
     def active(self) -> bool:
@@ -72,30 +74,35 @@ class StaffAccounts:
     def get(self, name: str) -> StaffUser:
         with self._connections.connect() as connection:
             row = connection.execute(
-                "SELECT name, created_at, updated_at, disabled_at FROM staff_users WHERE name = ?", (name,)
+                "SELECT name, created_at, updated_at, disabled_at, password_hash FROM staff_users WHERE name = ?",
+                (name,),
             ).fetchone()
         if row is None:
             raise NotFound(f"No staff user is named {name!r}", details={"parameter": "name", "value": name})
-        return StaffUser(*row)
+        return _user(row)
 
     def list(self) -> list[StaffUser]:
         with self._connections.connect() as connection:
             rows = connection.execute(
-                "SELECT name, created_at, updated_at, disabled_at FROM staff_users ORDER BY name"
+                "SELECT name, created_at, updated_at, disabled_at, password_hash FROM staff_users ORDER BY name"
             ).fetchall()
-        return [StaffUser(*row) for row in rows]
+        return [_user(row) for row in rows]
 
     def check(self, name: str, password: str) -> StaffUser | None:
         """The active user with this name and password, else None (in about the same time either way)."""
         with self._connections.connect() as connection:
             row = connection.execute(
-                "SELECT password_hash, name, created_at, updated_at, disabled_at FROM staff_users WHERE name = ?",
+                "SELECT name, created_at, updated_at, disabled_at, password_hash FROM staff_users WHERE name = ?",
                 (name.strip(),),
             ).fetchone()
         if row is None:
             check_password_hash(_UNKNOWN_USER_HASH, password)
             return None
-        if not check_password_hash(row[0], password):
+        if not check_password_hash(row[4], password):
             return None
-        user = StaffUser(*row[1:])
+        user = _user(row)
         return user if user.active else None
+
+
+def _user(row: tuple[str, str, str, str | None, str]) -> StaffUser:
+    return StaffUser(*row[:4], stamp=hashlib.sha256(row[4].encode("utf-8")).hexdigest()[:32])

@@ -1,8 +1,8 @@
 """Who is signed in to the console: a staff member's name, and how they signed in (an API key or a password).
 
-The signed session cookie holds the name, the key's id or the password's date; every request
-checks that the key is still active, or the user still enabled with the same password, so a
-revoked key or a new password ends its sessions at once.
+The signed session cookie holds the name, and the key's id or a stamp of the password's hash; every
+request checks that the key is still active, or the user still enabled with the same password, so
+a revoked key or a new password ends its sessions at once.
 """
 
 from __future__ import annotations
@@ -26,7 +26,7 @@ class StaffMember:
     name: str
     via: str  # "key" or "password"
     key_id: int | None = None
-    password_updated_at: str | None = None
+    password_stamp: str | None = None  # from StaffAccounts.stamp: changes with every new password
 
     @property
     def author(self) -> str:
@@ -46,7 +46,7 @@ def sign_in_session(member: StaffMember) -> None:
         "name": member.name,
         "via": member.via,
         "key_id": member.key_id,
-        "password_updated_at": member.password_updated_at,
+        "password_stamp": member.password_stamp,
     }
 
 
@@ -62,7 +62,7 @@ def _still_valid(member: StaffMember) -> bool:
         user = accounts().get(member.name)
     except NotFound:  # the user was removed
         return False
-    return user.active and user.updated_at == member.password_updated_at
+    return user.active and user.stamp == member.password_stamp
 
 
 def current_staff() -> StaffMember | None:
@@ -76,7 +76,7 @@ def current_staff() -> StaffMember | None:
             str(stored.get("name", "")),
             str(stored.get("via", "")),
             stored.get("key_id"),
-            stored.get("password_updated_at"),
+            stored.get("password_stamp"),
         )
         if candidate.name and candidate.via in ("key", "password") and _still_valid(candidate):
             member = candidate

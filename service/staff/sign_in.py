@@ -50,7 +50,7 @@ def sign_in() -> ResponseReturnValue:
     elif name and password:
         user = accounts().check(name, password)
         if user is not None:
-            member = StaffMember(user.name, "password", password_updated_at=user.updated_at)
+            member = StaffMember(user.name, "password", password_stamp=user.stamp)
     if member is None:
         flash("That API key, or that name and password, is not valid.", "error")
         return render_template("staff/sign_in.html", next=target, name=name), 401

@@ -78,8 +78,9 @@ def test_a_signed_out_client_gets_no_staff_page(site):
     opener = urllib.request.build_opener(NoRedirect)
     with pytest.raises(urllib.error.HTTPError) as caught:
         opener.open(request, timeout=30)
-    assert caught.value.code == 302
-    assert caught.value.headers["Location"].startswith("/staff/sign-in")
+    with caught.value as answer:
+        assert answer.code == 302
+        assert answer.headers["Location"].startswith("/staff/sign-in")
 
 
 class NoRedirect(urllib.request.HTTPRedirectHandler):
