@@ -9,6 +9,7 @@ with its author and time in the same transaction, so the trail and the state nev
 
 from __future__ import annotations
 
+import builtins
 import json
 import sqlite3
 from collections.abc import Iterable, Mapping, Sequence
@@ -143,7 +144,20 @@ def _event(row: Sequence[Any]) -> Event:
 
 def _pair(row: Sequence[Any]) -> EventPair:
     return EventPair(
-        row[0], row[1], row[2], PairState(row[3]), PairOrigin(row[4]), *row[5:10], row[10], row[11], row[12], row[13]
+        row[0],
+        row[1],
+        row[2],
+        PairState(row[3]),
+        PairOrigin(row[4]),
+        row[5],
+        row[6],
+        row[7],
+        row[8],
+        row[9],
+        row[10],
+        row[11],
+        row[12],
+        row[13],
     )
 
 
@@ -230,7 +244,7 @@ class EventStore:
             raise NotFound(f"Event {event_id} does not exist", details={"event_id": event_id})
         return _event(row)
 
-    def list(self) -> list[Event]:
+    def list(self) -> builtins.list[Event]:
         """Every event, the most recent date first (undated last), then the newest."""
         with self._connections.connect() as connection:
             rows = connection.execute(
@@ -240,7 +254,7 @@ class EventStore:
 
     # -- pairs -------------------------------------------------------------------------------
 
-    def pairs(self, event_id: int, states: Iterable[PairState] | None = None) -> list[EventPair]:
+    def pairs(self, event_id: int, states: Iterable[PairState] | None = None) -> builtins.list[EventPair]:
         """The event's pairs (all, or those in ``states``), by need, then best score first."""
         self.get(event_id)
         wanted = [PairState(state).value for state in states] if states is not None else [s.value for s in PairState]
@@ -364,8 +378,8 @@ class EventStore:
                     )
                     counts["dropped"] += 1
             for pair in proposed:
-                state = current.get((pair.need_id, pair.project_id))
-                if state is PairState.STRUCK:
+                was = current.get((pair.need_id, pair.project_id))
+                if was is PairState.STRUCK:
                     counts["skipped_struck"] += 1
                     continue
                 values = (
@@ -376,7 +390,7 @@ class EventStore:
                     pair.explanation,
                     plan_id,
                 )
-                if state is None:
+                if was is None:
                     connection.execute(
                         f"INSERT INTO event_pairs ({_PAIR_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, '', ?, ?, ?)",
                         (
@@ -397,7 +411,8 @@ class EventStore:
                         "explanation = ?, plan_id = ? WHERE event_id = ? AND need_id = ? AND project_id = ?",
                         (*values, event_id, pair.need_id, pair.project_id),
                     )
-                    counts["kept_locked" if state is PairState.LOCKED else "kept_approved"] += 1
+                    kept = {PairState.LOCKED: "kept_locked", PairState.APPROVED: "kept_approved"}
+                    counts[kept.get(was, "proposed")] += 1
             connection.execute(
                 "UPDATE events SET plan_id = ?, plan_diagnostics = ?, planned_at = ?, updated_at = ? WHERE id = ?",
                 (plan_id, _json(diagnostics), now, now, event_id),
@@ -407,7 +422,21 @@ class EventStore:
 
     # -- audit -------------------------------------------------------------------------------
 
-    def audit(self, event_id: int) -> list[AuditEntry]:
+    def log(
+        self,
+        event_id: int,
+        action: str,
+        author: str,
+        need_id: str | None = None,
+        project_id: str | None = None,
+        detail: Mapping[str, Any] | None = None,
+    ) -> None:
+        """An audit entry for a change kept elsewhere (an outcome recorded for one of the event's pairs)."""
+        self.get(event_id)
+        with self._connections.transaction() as connection:
+            _audit(connection, event_id, action, author, utc_now(), need_id, project_id, detail)
+
+    def audit(self, event_id: int) -> builtins.list[AuditEntry]:
         """Every change to the event and its pairs, oldest first."""
         self.get(event_id)
         with self._connections.connect() as connection:
@@ -416,7 +445,7 @@ class EventStore:
                 "WHERE event_id = ? ORDER BY id",
                 (event_id,),
             ).fetchall()
-        return [AuditEntry(*row[:5], json.loads(row[5]), row[6], row[7]) for row in rows]
+        return [AuditEntry(row[0], row[1], row[2], row[3], row[4], json.loads(row[5]), row[6], row[7]) for row in rows]
 
 
 def _pair_row(connection: sqlite3.Connection, event_id: int, need_id: str, project_id: str) -> Sequence[Any] | None:
