@@ -348,6 +348,17 @@ def event_audit(event_id: int) -> ResponseReturnValue:
     return render_template("staff/event_audit.html", section="events", event=event, entries=entries)
 
 
+PARAMETER_LABELS = {
+    "max_per_project": "Max per project",
+    "max_per_need": "Max per need",
+    "max_per_enterprise": "Max per enterprise",
+    "max_per_institution": "Max per institution",
+    "max_per_need_institution": "Max per need and institution",
+    "min_score": "Minimum strength",
+    "solver": "Solver",
+}
+
+
 def _describe(event: Event) -> list[tuple[str, str]]:
     """The event's scope and parameters as (label, value) lines for the page."""
     lines: list[tuple[str, str]] = []
@@ -357,7 +368,7 @@ def _describe(event: Event) -> list[tuple[str, str]]:
     if event.scope.get("updated_since"):
         lines.append((texts.translate("Records updated since"), str(event.scope["updated_since"])))
     for name, value in event.parameters.items():
-        lines.append((texts.translate(name), str(value)))
+        lines.append((texts.translate(PARAMETER_LABELS.get(name, name)), str(value)))
     return lines
 
 
@@ -490,6 +501,9 @@ texts.add(
         "max_per_need_institution": "每个需求每个单位最多",
         "min_score": "最低匹配强度",
         "solver": "求解方式",
+        "Max per need and institution": "每个需求每个单位最多",
+        "Minimum strength": "最低匹配强度",
+        "Solver": "求解方式",
         "Created by": "创建人",
         "rank for need": "在该需求中的排名",
         "rank for project": "在该项目中的排名",
