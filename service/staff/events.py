@@ -190,7 +190,19 @@ def _page_number() -> int:
         return 1
 
 
-def _event_page(event_id: int, status: int = 200) -> tuple[str, int]:
+def _form_of(event: Event) -> dict[str, str]:
+    """The event as the values of its edit form."""
+    values = {"name": event.name, "event_date": event.event_date or ""}
+    for field, side, filter_name, _, _ in SCOPE_FIELDS:
+        values[field] = str(event.scope.get(side, {}).get(filter_name, ""))
+    values["updated_since"] = str(event.scope.get("updated_since") or "")
+    for name in (*CAP_FIELDS, "min_score"):
+        value = event.parameters.get(name)
+        values[name] = "" if value is None else str(value)
+    return values
+
+
+def _event_page(event_id: int, status: int = 200, edit_form: dict[str, str] | None = None) -> tuple[str, int]:
     store, matcher = _store(), _matcher()
     event = store.get(event_id)
     every = store.pairs(event_id)
@@ -226,6 +238,10 @@ def _event_page(event_id: int, status: int = 200) -> tuple[str, int]:
             pages=pages,
             table=table,
             form=request.form.to_dict() if request.method == "POST" else {},
+            edit_form=edit_form or _form_of(event),
+            edit_open=edit_form is not None,
+            facets=_facets(),
+            defaults=matcher.settings,
             statuses=[status.value for status in OutcomeStatus],
             agreement_types=[kind.value for kind in AgreementType],
             decline_reasons=[reason.value for reason in DeclineReason],
@@ -339,6 +355,21 @@ def record_event_outcome(event_id: int) -> ResponseReturnValue:
     return _back(event_id)
 
 
+@staff.post("/events/<int:event_id>/edit")
+def edit_event(event_id: int) -> ResponseReturnValue:
+    """Change the name, date, scope or caps; the plan stays as it is until the next re-plan."""
+    form = request.form.to_dict()
+    _store().get(event_id)
+    try:
+        name, event_date, scope, parameters = event_from_form(form)
+        _store().update(event_id, _author(), name=name, event_date=event_date or "", scope=scope, parameters=parameters)
+    except InvalidInput as error:
+        flash(error.message, "error")
+        return _event_page(event_id, 422, edit_form=form)
+    flash("The event is saved. Re-plan to apply the new scope and caps.", "success")
+    return redirect(url_for("staff.event", event_id=event_id))
+
+
 @staff.get("/events/<int:event_id>/audit")
 def event_audit(event_id: int) -> ResponseReturnValue:
     """Every change to the event and its pairs, newest first, with author and time."""
@@ -375,6 +406,9 @@ def _describe(event: Event) -> list[tuple[str, str]]:
 texts.add(
     {
         "New event": "新建活动",
+        "Edit name, date, scope and caps": "修改名称、日期、范围和上限",
+        "Save changes": "保存修改",
+        "The event is saved. Re-plan to apply the new scope and caps.": "活动已保存。重新生成方案后新的范围和上限才会生效。",
         "Create event": "创建活动",
         "Event name": "活动名称",
         "Date": "日期",

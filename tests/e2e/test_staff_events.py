@@ -196,6 +196,17 @@ def test_a_plan_that_proposes_nothing_says_why(chromium, site):
     expect(page.locator("#empty-reason")).to_contain_text("min_score")
     expect(page.locator("#no-pairs")).to_be_visible()
     shoot(page, FLOW, "event-empty-plan")
+    # Lower the floor in the edit form and re-plan: now the plan proposes pairs.
+    page.click("#edit-event")
+    expect(page.locator("#edit-form #min-score")).to_have_value("1.0")
+    page.fill("#edit-form #min-score", "0.35")
+    page.fill("#edit-form #event-name", "Something fits")
+    shoot(page, FLOW, "event-edit")
+    page.click("#save-event")
+    expect(page.locator("#event-title")).to_contain_text("Something fits")
+    page.click("#generate-plan")
+    expect(page.locator("#empty-reason")).to_have_count(0)
+    assert len(_pairs(page)) > 5
 
 
 def test_an_unknown_event_is_a_404_page(chromium, site):
