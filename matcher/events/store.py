@@ -308,8 +308,12 @@ class EventStore:
             _audit(connection, event_id, state.value, author, now, need_id, project_id, detail)
         return self.pair(event_id, need_id, project_id)
 
-    def add_pair(self, event_id: int, need_id: str, project_id: str, author: str, note: str = "") -> EventPair:
-        """A pair staff add by hand: locked, so that every re-plan keeps it. Both records must exist."""
+    def add_pair(
+        self, event_id: int, need_id: str, project_id: str, author: str, note: str = "", strength: float | None = None
+    ) -> EventPair:
+        """A pair staff add by hand: locked, so that every re-plan keeps it. Both records must exist.
+
+        ``strength`` is its match strength when the caller knows it (the next plan scores it anyway)."""
         self.get(event_id)
         now = utc_now()
         with self._connections.transaction() as connection:
@@ -330,8 +334,18 @@ class EventStore:
                     details={"need_id": need_id, "project_id": project_id, "state": existing[3]},
                 )
             connection.execute(
-                f"INSERT INTO event_pairs ({_PAIR_COLUMNS}) VALUES (?, ?, ?, ?, ?, NULL, NULL, NULL, NULL, '', ?, NULL, ?, ?)",
-                (event_id, need_id, project_id, PairState.LOCKED.value, PairOrigin.MANUAL.value, "", author, now),
+                f"INSERT INTO event_pairs ({_PAIR_COLUMNS}) VALUES (?, ?, ?, ?, ?, NULL, ?, NULL, NULL, '', ?, NULL, ?, ?)",
+                (
+                    event_id,
+                    need_id,
+                    project_id,
+                    PairState.LOCKED.value,
+                    PairOrigin.MANUAL.value,
+                    strength,
+                    "",
+                    author,
+                    now,
+                ),
             )
             _audit(connection, event_id, "added", author, now, need_id, project_id, {"note": note} if note else {})
         return self.pair(event_id, need_id, project_id)

@@ -21,6 +21,7 @@ from matcher.engine import Matcher
 from matcher.errors import InvalidInput, MatcherError, ValidationFailed
 from matcher.events.planning import SCOPE_KEYS, checked, plan_event
 from matcher.events.store import Event, EventPair, EventStore, PairState
+from matcher.introductions.scoring import pair_strengths
 from matcher.outcomes.store import AgreementType, DeclineReason, OutcomeStatus
 from matcher.records import Kind, Record
 from matcher.strength.model import pair_kind
@@ -310,7 +311,15 @@ def add_event_pair(event_id: int) -> ResponseReturnValue:
     """A pair added by hand: locked, so that every re-plan keeps it."""
     try:
         need_id, project_id = _pair_ids()
-        _store().add_pair(event_id, need_id, project_id, _author(), note=request.form.get("note", "").strip())
+        strength = pair_strengths(_matcher(), [(project_id, need_id)]).get((project_id, need_id))
+        _store().add_pair(
+            event_id,
+            need_id,
+            project_id,
+            _author(),
+            note=request.form.get("note", "").strip(),
+            strength=None if strength is None else round(strength, 4),
+        )
     except MatcherError as error:  # a missing record, a pair the event has already
         flash(error.message, "error")
         return _event_page(event_id, 422)
@@ -539,8 +548,7 @@ texts.add(
         "Minimum strength": "最低匹配强度",
         "Solver": "求解方式",
         "Created by": "创建人",
-        "rank for need": "在该需求中的排名",
-        "rank for project": "在该项目中的排名",
+        "Rank of the project for the need / of the need for the project": "项目在该需求中的排名 / 需求在该项目中的排名",
         "by": "操作人",
     }
 )

@@ -125,6 +125,7 @@ def test_an_event_from_scope_to_reviewed_plan_with_outcomes(chromium, site):
     added = _row(page, locked_need, spare)
     expect(added.locator(".state")).to_have_text("locked")
     expect(added).to_contain_text("added by hand")
+    expect(added.locator(".strength")).not_to_have_text("—")  # its strength, before any re-plan
     page.fill("#add-need-id", locked_need)
     page.fill("#add-project-id", "P999")
     page.click("#add-pair-button")

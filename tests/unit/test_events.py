@@ -83,8 +83,8 @@ def test_pair_states_hand_added_pairs_and_the_audit_trail(small):
     assert caught.value.details["field"] == "reason"
     store.set_state(event.id, "N1", "P1", PairState.STRUCK, "web:Wang Fang", reason="Met last year")
     store.set_state(event.id, "N2", "P2", "locked", "web:Li Wei")
-    added = store.add_pair(event.id, "N1", "P3", "web:Li Wei")
-    assert added.state is PairState.LOCKED and added.origin is PairOrigin.MANUAL
+    added = store.add_pair(event.id, "N1", "P3", "web:Li Wei", strength=0.42)
+    assert added.state is PairState.LOCKED and added.origin is PairOrigin.MANUAL and added.strength == 0.42
     with pytest.raises(NotFound):
         store.add_pair(event.id, "N1", "P404", "web:Li Wei")
     with pytest.raises(InvalidInput):
