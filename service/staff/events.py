@@ -191,6 +191,22 @@ def _page_number() -> int:
         return 1
 
 
+def empty_reason(diagnostics: dict[str, Any] | None) -> str:
+    """Why a plan proposed nothing, in the visitor's language (the planner's ``empty_reason`` says it in English)."""
+    reason = str((diagnostics or {}).get("empty_reason") or "")
+    if not reason or texts.language() != "zh":
+        return reason
+    assert diagnostics is not None
+    if not diagnostics.get("projects_in_scope") or not diagnostics.get("needs_in_scope"):
+        side = "项目" if not diagnostics.get("projects_in_scope") else "需求"
+        return f"范围内没有{side}：请检查范围筛选条件和更新日期。（{reason}）"
+    if reason.startswith("No pair reaches"):
+        best = diagnostics.get("best_score")
+        floor = diagnostics.get("parameters", {}).get("min_score")
+        return f"没有配对达到最低匹配强度 {floor}（最好的配对为 {best}）：请降低最低匹配强度。"
+    return f"达到最低匹配强度的配对都被排除了。（{reason}）"
+
+
 def _form_of(event: Event) -> dict[str, str]:
     """The event as the values of its edit form."""
     values = {"name": event.name, "event_date": event.event_date or ""}
@@ -232,6 +248,7 @@ def _event_page(event_id: int, status: int = 200, edit_form: dict[str, str] | No
             section="events",
             event=event,
             lines=_describe(event),
+            empty_reason=empty_reason(event.plan_diagnostics),
             counts=counts,
             total=len(every),
             state=state if state in counts else "",

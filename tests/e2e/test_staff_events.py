@@ -98,6 +98,11 @@ def test_an_event_from_scope_to_reviewed_plan_with_outcomes(chromium, site):
     expect(_row(page, struck_need, struck_project)).to_contain_text("Already partners since 2024")
     _row(page, locked_need, locked_project).locator("button.lock").click()
     expect(_row(page, locked_need, locked_project).locator(".state")).to_have_text("locked")
+    approved_need, approved_project = list(first)[2]
+    _row(page, approved_need, approved_project).locator("button.approve").click()
+    expect(_row(page, approved_need, approved_project).locator(".state")).to_have_text("approved")
+    _row(page, approved_need, approved_project).locator("button.propose").click()
+    expect(_row(page, approved_need, approved_project).locator(".state")).to_have_text("proposed")
 
     page.click("#generate-plan")
     expect(page.locator(".flash-success")).to_contain_text(f"event-{event_id}-2")
@@ -159,7 +164,7 @@ def test_an_event_from_scope_to_reviewed_plan_with_outcomes(chromium, site):
     page.click("#audit-link")
     trail = page.locator("#audit tbody tr")
     actions = [trail.nth(i).locator(".action").inner_text() for i in range(trail.count())]
-    assert actions == ["outcome", "added", "planned", "locked", "struck", "planned", "created"]
+    assert actions == ["outcome", "added", "planned", "proposed", "approved", "locked", "struck", "planned", "created"]
     authors = {trail.nth(i).locator(".author").inner_text() for i in range(trail.count())}
     assert authors == {AUTHOR}
     expect(page.locator("#audit tr.audit-struck")).to_contain_text("Already partners since 2024")
@@ -197,6 +202,10 @@ def test_a_plan_that_proposes_nothing_says_why(chromium, site):
     expect(page.locator("#empty-reason")).to_contain_text("min_score")
     expect(page.locator("#no-pairs")).to_be_visible()
     shoot(page, FLOW, "event-empty-plan")
+    page.goto(page.url.split("?")[0] + "?lang=zh")
+    expect(page.locator("#empty-reason")).to_contain_text("没有配对达到最低匹配强度")
+    shoot(page, FLOW, "event-empty-plan-zh")
+    page.goto(page.url.split("?")[0] + "?lang=en")
     # Lower the floor in the edit form and re-plan: now the plan proposes pairs.
     page.click("#edit-event")
     expect(page.locator("#edit-form #min-score")).to_have_value("1.0")
