@@ -144,20 +144,20 @@ def _event(row: Sequence[Any]) -> Event:
 
 def _pair(row: Sequence[Any]) -> EventPair:
     return EventPair(
-        event_id=row[0],
-        need_id=row[1],
-        project_id=row[2],
-        state=PairState(row[3]),
-        origin=PairOrigin(row[4]),
-        score=row[5],
-        strength=row[6],
-        rank_for_need=row[7],
-        rank_for_project=row[8],
-        explanation=row[9],
-        reason=row[10],
-        plan_id=row[11],
-        updated_by=row[12],
-        updated_at=row[13],
+        row[0],
+        row[1],
+        row[2],
+        PairState(row[3]),
+        PairOrigin(row[4]),
+        row[5],
+        row[6],
+        row[7],
+        row[8],
+        row[9],
+        row[10],
+        row[11],
+        row[12],
+        row[13],
     )
 
 
@@ -244,7 +244,7 @@ class EventStore:
             raise NotFound(f"Event {event_id} does not exist", details={"event_id": event_id})
         return _event(row)
 
-    def list(self) -> list[Event]:
+    def list(self) -> builtins.list[Event]:
         """Every event, the most recent date first (undated last), then the newest."""
         with self._connections.connect() as connection:
             rows = connection.execute(
@@ -308,8 +308,12 @@ class EventStore:
             _audit(connection, event_id, state.value, author, now, need_id, project_id, detail)
         return self.pair(event_id, need_id, project_id)
 
-    def add_pair(self, event_id: int, need_id: str, project_id: str, author: str, note: str = "") -> EventPair:
-        """A pair staff add by hand: locked, so that every re-plan keeps it. Both records must exist."""
+    def add_pair(
+        self, event_id: int, need_id: str, project_id: str, author: str, note: str = "", strength: float | None = None
+    ) -> EventPair:
+        """A pair staff add by hand: locked, so that every re-plan keeps it. Both records must exist.
+
+        ``strength`` is its match strength when the caller knows it (the next plan scores it anyway)."""
         self.get(event_id)
         now = utc_now()
         with self._connections.transaction() as connection:
@@ -330,8 +334,18 @@ class EventStore:
                     details={"need_id": need_id, "project_id": project_id, "state": existing[3]},
                 )
             connection.execute(
-                f"INSERT INTO event_pairs ({_PAIR_COLUMNS}) VALUES (?, ?, ?, ?, ?, NULL, NULL, NULL, NULL, '', ?, NULL, ?, ?)",
-                (event_id, need_id, project_id, PairState.LOCKED.value, PairOrigin.MANUAL.value, "", author, now),
+                f"INSERT INTO event_pairs ({_PAIR_COLUMNS}) VALUES (?, ?, ?, ?, ?, NULL, ?, NULL, NULL, '', ?, NULL, ?, ?)",
+                (
+                    event_id,
+                    need_id,
+                    project_id,
+                    PairState.LOCKED.value,
+                    PairOrigin.MANUAL.value,
+                    strength,
+                    "",
+                    author,
+                    now,
+                ),
             )
             _audit(connection, event_id, "added", author, now, need_id, project_id, {"note": note} if note else {})
         return self.pair(event_id, need_id, project_id)
@@ -378,8 +392,8 @@ class EventStore:
                     )
                     counts["dropped"] += 1
             for pair in proposed:
-                previous = current.get((pair.need_id, pair.project_id))
-                if previous is PairState.STRUCK:
+                was = current.get((pair.need_id, pair.project_id))
+                if was is PairState.STRUCK:
                     counts["skipped_struck"] += 1
                     continue
                 values = (
@@ -390,7 +404,7 @@ class EventStore:
                     pair.explanation,
                     plan_id,
                 )
-                if previous is None:
+                if was is None:
                     connection.execute(
                         f"INSERT INTO event_pairs ({_PAIR_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, '', ?, ?, ?)",
                         (
@@ -411,7 +425,8 @@ class EventStore:
                         "explanation = ?, plan_id = ? WHERE event_id = ? AND need_id = ? AND project_id = ?",
                         (*values, event_id, pair.need_id, pair.project_id),
                     )
-                    counts["kept_locked" if previous is PairState.LOCKED else "kept_approved"] += 1
+                    kept = {PairState.LOCKED: "kept_locked", PairState.APPROVED: "kept_approved"}
+                    counts[kept.get(was, "proposed")] += 1
             connection.execute(
                 "UPDATE events SET plan_id = ?, plan_diagnostics = ?, planned_at = ?, updated_at = ? WHERE id = ?",
                 (plan_id, _json(diagnostics), now, now, event_id),
@@ -420,6 +435,20 @@ class EventStore:
         return counts
 
     # -- audit -------------------------------------------------------------------------------
+
+    def log(
+        self,
+        event_id: int,
+        action: str,
+        author: str,
+        need_id: str | None = None,
+        project_id: str | None = None,
+        detail: Mapping[str, Any] | None = None,
+    ) -> None:
+        """An audit entry for a change kept elsewhere (an outcome recorded for one of the event's pairs)."""
+        self.get(event_id)
+        with self._connections.transaction() as connection:
+            _audit(connection, event_id, action, author, utc_now(), need_id, project_id, detail)
 
     def audit(self, event_id: int) -> builtins.list[AuditEntry]:
         """Every change to the event and its pairs, oldest first."""

@@ -3,6 +3,10 @@
 Steps: choose the records in scope (filters, a date), find the pairs that must not meet
 (:mod:`.conflicts`), score all pairs from the stored vectors keeping each record's best
 candidates (:mod:`.scoring`), solve (:mod:`.solver`), then rank and explain the chosen pairs.
+
+Staff can pin pairs beforehand (an event's review): a *struck* pair is never proposed (an
+exclusion like a conflict); a *locked* pair is always in the plan, whatever its score or scope,
+and uses up its share of every cap before the solver plans the rest around it.
 """
 
 from __future__ import annotations
@@ -13,7 +17,7 @@ import time
 from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Literal, overload
+from typing import Any, Literal, cast, overload
 
 import numpy as np
 
@@ -22,7 +26,7 @@ from matcher.errors import InvalidInput
 from matcher.filters import Filters
 from matcher.introductions.conflicts import PARTY_FIELD, ConflictRule, find_exclusions, normalise
 from matcher.introductions.scoring import PairStrengths, best_pairs, side_vectors, strength_ranks
-from matcher.introductions.solver import SOLVERS, Caps, PairTable
+from matcher.introductions.solver import SOLVERS, Caps, PairTable, over_caps, taken_by
 from matcher.pipeline.explain import explain_pairs
 from matcher.pipeline.reader import Reader
 from matcher.records import Kind, Record
@@ -58,6 +62,32 @@ def _cap(name: str, value: Any, required: bool) -> int | None:
     return value
 
 
+PairIds = tuple[tuple[str, str], ...]  # (need id, project id) pairs
+
+
+def _pair_ids(name: str, value: Any) -> PairIds:
+    """``locked`` or ``struck``: (need id, project id) pairs, each id a non-empty string; order kept, repeats dropped."""
+    if value is None:
+        return ()
+    if isinstance(value, (str, bytes)) or not isinstance(value, (list, tuple, set, frozenset)):
+        raise InvalidInput(
+            f"'{name}' must be a list of [need_id, project_id] pairs", details={"parameter": name, "value": value}
+        )
+    pairs: dict[tuple[str, str], None] = {}
+    for position, item in enumerate(value):
+        if (
+            not isinstance(item, (list, tuple))
+            or len(item) != 2
+            or not all(isinstance(part, str) and part.strip() for part in item)
+        ):
+            raise InvalidInput(
+                f"'{name}[{position}]' must be a pair [need_id, project_id] of ids, got {item!r}",
+                details={"parameter": name, "position": position, "value": item},
+            )
+        pairs[(item[0].strip(), item[1].strip())] = None
+    return tuple(pairs)
+
+
 def _date(name: str, value: Any) -> str | None:
     if value is None:
         return None
@@ -82,6 +112,8 @@ class PlanRequest:
     conflicts: tuple[ConflictRule, ...] = ()
     solver: str = "flow"
     explain: bool = True
+    locked: PairIds = ()  # (need id, project id): always in the plan, counted against the caps
+    struck: PairIds = ()  # (need id, project id): never proposed
 
     @classmethod
     def build(
@@ -100,6 +132,8 @@ class PlanRequest:
         conflicts: Sequence[ConflictRule] = (),
         solver: Any = "flow",
         explain: Any = True,
+        locked: Any = None,
+        struck: Any = None,
     ) -> PlanRequest:
         """Validate raw parameters (from JSON or the CLI); errors name the parameter."""
         caps = Caps(
@@ -138,6 +172,13 @@ class PlanRequest:
                 Filters.parse(kind, filters)
             except InvalidInput as error:
                 raise InvalidInput(f"'{name}': {error.message}", details={**error.details, "parameter": name}) from None
+        locked_pairs, struck_pairs = _pair_ids("locked", locked), _pair_ids("struck", struck)
+        both = sorted(set(locked_pairs) & set(struck_pairs))
+        if both:
+            raise InvalidInput(
+                f"A pair cannot be both locked and struck: {both[0]}",
+                details={"parameter": "struck", "pairs": [list(pair) for pair in both]},
+            )
         return cls(
             caps,
             float(min_score),
@@ -148,10 +189,16 @@ class PlanRequest:
             tuple(conflicts),
             solver,
             explain,
+            locked_pairs,
+            struck_pairs,
         )
 
     def to_dict(self) -> dict[str, Any]:
+        pinned = {"locked": [list(p) for p in self.locked]} if self.locked else {}
+        if self.struck:
+            pinned["struck"] = [list(p) for p in self.struck]
         return {
+            **pinned,
             "max_per_project": self.caps.per_project,
             "max_per_need": self.caps.per_need,
             "max_per_enterprise": self.caps.per_enterprise,
@@ -177,6 +224,8 @@ class Introduction:
     rank_for_need: int  # the project's place among all projects in scope for this need (1 = best)
     rank_for_project: int  # the need's place among all needs in scope for this project
     explanation: str
+    strength: float | None = None  # the calibrated match strength (``score`` counts a weak pair 0)
+    locked: bool = False  # pinned by staff: in the plan whatever the solver would choose
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -261,10 +310,103 @@ def _empty_reason(diagnostics: dict[str, Any], request: PlanRequest) -> str:
     return ""
 
 
+def _keys_of(reader: Reader, kind: Kind, ids: set[str], indexed: Mapping[int, Any]) -> dict[str, int]:
+    """Catalogue keys of ``ids`` that exist and are indexed (a pinned pair's records may be out of scope)."""
+    if not ids:
+        return {}
+    return {record_id: key for record_id, key in reader.catalogue.keys_of(kind, ids).items() if key in indexed}
+
+
+@dataclass(frozen=True)
+class _Pinned:
+    """A request's locked and struck pairs as catalogue keys, with the locked pairs' records."""
+
+    locked: list[tuple[int, int]]  # (need key, project key)
+    struck: list[tuple[int, int]]
+    needs: dict[int, Record]  # the locked pairs' records, in scope or not
+    projects: dict[int, Record]
+    unknown: list[list[str]]  # locked pairs whose need or project is missing or not indexed
+
+
+def _pinned(
+    reader: Reader, request: PlanRequest, project_index: Mapping[int, Any], need_index: Mapping[int, Any]
+) -> _Pinned:
+    pairs = (*request.locked, *request.struck)
+    need_keys = _keys_of(reader, Kind.NEEDS, {need for need, _ in pairs}, need_index)
+    project_keys = _keys_of(reader, Kind.PROJECTS, {project for _, project in pairs}, project_index)
+    locked, unknown = [], []
+    for need, project in request.locked:
+        if need in need_keys and project in project_keys:
+            locked.append((need_keys[need], project_keys[project]))
+        else:
+            unknown.append([need, project])
+    struck = [
+        (need_keys[need], project_keys[project])
+        for need, project in request.struck
+        if need in need_keys and project in project_keys
+    ]
+    return _Pinned(
+        locked,
+        struck,
+        reader.catalogue.by_keys(Kind.NEEDS, sorted({need for need, _ in locked})),
+        reader.catalogue.by_keys(Kind.PROJECTS, sorted({project for _, project in locked})),
+        unknown,
+    )
+
+
+def _ranks(
+    strengths: PairStrengths, need_keys: np.ndarray, project_keys: np.ndarray, pairs: list[tuple[int, int]]
+) -> tuple[dict[tuple[int, int], int], dict[tuple[int, int], int]]:
+    """:func:`strength_ranks` of ``pairs`` among the records in scope, and for a pair with a record out
+    of scope (a locked one), among those in scope and it."""
+    needs_in, projects_in = set(need_keys.tolist()), set(project_keys.tolist())
+    inside = [pair for pair in pairs if pair[0] in needs_in and pair[1] in projects_in]
+    need_ranks, project_ranks = strength_ranks(strengths, need_keys, project_keys, inside)
+    for need, project in (pair for pair in pairs if pair[0] not in needs_in or pair[1] not in projects_in):
+        extra_needs = np.asarray(sorted(needs_in | {need}), dtype=np.int64)
+        extra_projects = np.asarray(sorted(projects_in | {project}), dtype=np.int64)
+        by_need, by_project = strength_ranks(strengths, extra_needs, extra_projects, [(need, project)])
+        need_ranks.update(by_need)
+        project_ranks.update(by_project)
+    return need_ranks, project_ranks
+
+
+def _pair_strengths(strengths: PairStrengths, pairs: list[tuple[int, int]]) -> dict[tuple[int, int], float]:
+    """The calibrated strength of each (need key, project key) pair."""
+    if not pairs:
+        return {}
+    need_keys = np.asarray(sorted({need for need, _ in pairs}), dtype=np.int64)
+    project_keys = np.asarray(sorted({project for _, project in pairs}), dtype=np.int64)
+    matrix = strengths(need_keys, project_keys)
+    row = {int(key): i for i, key in enumerate(need_keys)}
+    column = {int(key): i for i, key in enumerate(project_keys)}
+    return {(need, project): float(matrix[row[need], column[project]]) for need, project in pairs}
+
+
+def _cap_report(
+    caps: Caps, taken: Mapping[Any, int], needs: Mapping[int, Record], projects: Mapping[int, Record]
+) -> list[dict[str, Any]]:
+    """The caps that locked pairs alone exceed, named for people (they are kept all the same)."""
+    report = []
+    for name, used, limit in over_caps(caps, taken):
+        kind, *parts = cast(tuple[Any, ...], name)
+        if kind == "need":
+            what = needs[parts[0]].id
+        elif kind == "project":
+            what = projects[parts[0]].id
+        elif kind == "need-institution":
+            what = f"{needs[parts[0]].id} / {parts[1]}"
+        else:
+            what = str(parts[0])
+        report.append({"cap": f"max_per_{kind.replace('-', '_')}", "for": what, "locked": used, "limit": limit})
+    return sorted(report, key=lambda item: (item["cap"], item["for"]))
+
+
 def plan_introductions(
     reader: Reader, request: PlanRequest, progress: Callable[[int, int], None] | None = None
 ) -> Plan:
-    """The plan of greatest total score that keeps every cap, floor and conflict of ``request``."""
+    """The plan of greatest total score that keeps every cap, floor and conflict of ``request``,
+    with its locked pairs in it and its struck pairs out of it."""
     started = time.perf_counter()
     # Each side's index read once, so scope and vectors come from the same generation.
     project_index, need_index = reader.index(Kind.PROJECTS).vector, reader.index(Kind.NEEDS).vector
@@ -273,6 +415,10 @@ def plan_introductions(
     exclusions = find_exclusions(
         projects, needs, request.conflicts, reader.outcomes.introduced_pairs(), reader.outcomes.declined_not_relevant()
     )
+    pinned = _pinned(reader, request, project_index.entries, need_index.entries)
+    for need, project in pinned.struck:
+        if need in needs and project in projects:
+            exclusions.add(need, project, "struck")
     project_side = side_vectors(project_index, projects)
     need_side = side_vectors(need_index, needs)
     scored = time.perf_counter()
@@ -288,35 +434,56 @@ def plan_introductions(
         score_block=strengths,
     )
     solving = time.perf_counter()
-    need_keys: list[int] = candidates.need_keys.tolist()
-    project_keys: list[int] = candidates.project_keys.tolist()
+    all_needs = {**needs, **pinned.needs}
+    all_projects = {**projects, **pinned.projects}
+    locked = set(pinned.locked)
+    # A locked pair is in the plan already: the solver weighs only the others.
+    open_rows = [
+        i
+        for i, pair in enumerate(zip(candidates.need_keys.tolist(), candidates.project_keys.tolist()))
+        if pair not in locked
+    ]
+    need_keys: list[int] = candidates.need_keys[open_rows].tolist()
+    project_keys: list[int] = candidates.project_keys[open_rows].tolist()
     table = PairTable(
         need_keys,
         project_keys,
-        candidates.scores,
+        candidates.scores[open_rows],
         [_party(needs[key], key) for key in need_keys],
         [_party(projects[key], key) for key in project_keys],
     )
-    chosen = np.flatnonzero(SOLVERS[request.solver](table, request.caps))
+    taken = taken_by(
+        request.caps,
+        (
+            (need, project, _party(all_needs[need], need), _party(all_projects[project], project))
+            for need, project in pinned.locked
+        ),
+    )
+    chosen = np.flatnonzero(SOLVERS[request.solver](table, request.caps, taken))
     solved = time.perf_counter()
-    pairs = [(need_keys[i], project_keys[i]) for i in chosen.tolist()]
-    need_ranks, project_ranks = strength_ranks(strengths, need_side.keys, project_side.keys, pairs)
+    pairs = [(need_keys[i], project_keys[i]) for i in chosen.tolist()] + pinned.locked
+    calibrated = PairStrengths(reader)
+    need_ranks, project_ranks = _ranks(calibrated, need_side.keys, project_side.keys, pairs)
+    strength_of = _pair_strengths(calibrated, pairs)
     ranked = time.perf_counter()
-    summaries = _summaries(reader, needs, projects, pairs) if request.explain else {}
+    summaries = _summaries(reader, all_needs, all_projects, pairs) if request.explain else {}
+    scores = [float(table.scores[i]) for i in chosen.tolist()] + [strength_of[pair] for pair in pinned.locked]
     introductions = [
         Introduction(
-            projects[project],
-            needs[need],
-            float(table.scores[i]),
+            all_projects[project],
+            all_needs[need],
+            score,
             need_ranks[(need, project)],
             project_ranks[(project, need)],
             summaries.get((need, project), ""),
+            strength=strength_of[(need, project)],
+            locked=(need, project) in locked,
         )
-        for i, (need, project) in zip(chosen, pairs)
+        for score, (need, project) in zip(scores, pairs)
     ]
     introductions.sort(key=lambda item: (item.need.id, -item.score, item.project.id))
     used_needs = Counter(need for need, _ in pairs)
-    candidate_needs = set(table.needs)
+    candidate_needs = set(table.needs) | {need for need, _ in pinned.locked}
     diagnostics: dict[str, Any] = {
         "projects_in_scope": len(projects),
         "needs_in_scope": len(needs),
@@ -332,7 +499,7 @@ def plan_introductions(
         "pairs_pruned": candidates.pruned,
         "introductions": len(introductions),
         "needs_introduced": len(used_needs),
-        "needs_without_candidates": len(needs) - len(candidate_needs),
+        "needs_without_candidates": len(needs) - len(candidate_needs & set(needs)),
         "projects_introduced": len({project for _, project in pairs}),
         "solver": request.solver,
         "seconds": {
@@ -343,10 +510,16 @@ def plan_introductions(
             "explanations": round(time.perf_counter() - ranked, 3),
         },
     }
+    if request.locked or request.struck:
+        diagnostics["locked_pairs"] = len(pinned.locked)
+        diagnostics["struck_pairs"] = len(request.struck)
+        diagnostics["locked_unknown"] = pinned.unknown  # missing or not indexed: left out of the plan
+        diagnostics["locked_over_caps"] = _cap_report(request.caps, taken, all_needs, all_projects)
     diagnostics["empty_reason"] = _empty_reason(diagnostics, request) if not introductions else ""
     log.info(
-        "Planned %d introductions (total score %.3f) from %d candidate pairs",
+        "Planned %d introductions (%d locked; total score %.3f) from %d candidate pairs",
         len(introductions),
+        len(pinned.locked),
         sum(item.score for item in introductions),
         len(candidates),
     )

@@ -8,13 +8,16 @@ source to sink lets flow skip pairs, so the optimum is the plan of greatest tota
 one with the most introductions. Every layer is a tree over the one below it, so the flow
 polytope is integral and the optimum is exact. The greedy baseline takes pairs best first while
 the caps allow, for comparison.
+
+Pairs fixed beforehand (an event's locked pairs) are not in the table: what they use of each cap
+comes in as ``taken`` (:func:`taken_by`), and the solver plans the rest in what is left.
 """
 
 from __future__ import annotations
 
 import logging
 from collections import Counter
-from collections.abc import Callable, Hashable, Sequence
+from collections.abc import Callable, Hashable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from enum import Enum
 
@@ -51,6 +54,45 @@ class PairTable:
         return len(self.scores)
 
 
+def cap_names(
+    caps: Caps, need: Hashable, project: Hashable, enterprise: Hashable, institution: Hashable
+) -> list[tuple[Hashable, int]]:
+    """The caps one pair counts against, as (name, limit): the names :func:`solve_flow` gives its nodes."""
+    limits: list[tuple[Hashable, int]] = [(("need", need), caps.per_need), (("project", project), caps.per_project)]
+    if caps.per_enterprise is not None:
+        limits.append((("enterprise", enterprise), caps.per_enterprise))
+    if caps.per_institution is not None:
+        limits.append((("institution", institution), caps.per_institution))
+    if caps.per_need_institution is not None:
+        limits.append((("need-institution", need, institution), caps.per_need_institution))
+    return limits
+
+
+def taken_by(caps: Caps, fixed: Iterable[tuple[Hashable, Hashable, Hashable, Hashable]]) -> Counter[Hashable]:
+    """How much of each cap the ``fixed`` pairs (need, project, enterprise, institution) use up."""
+    taken: Counter[Hashable] = Counter()
+    for need, project, enterprise, institution in fixed:
+        taken.update(name for name, _ in cap_names(caps, need, project, enterprise, institution))
+    return taken
+
+
+def over_caps(caps: Caps, taken: Mapping[Hashable, int]) -> list[tuple[Hashable, int, int]]:
+    """The caps that fixed pairs alone exceed, as (name, used, limit)."""
+    limits = {
+        "need": caps.per_need,
+        "project": caps.per_project,
+        "enterprise": caps.per_enterprise,
+        "institution": caps.per_institution,
+        "need-institution": caps.per_need_institution,
+    }
+    found = []
+    for name, used in taken.items():
+        limit = limits.get(name[0]) if isinstance(name, tuple) else None
+        if limit is not None and used > limit:
+            found.append((name, used, limit))
+    return found
+
+
 class _Nodes:
     """Node numbers handed out on first sight of each name."""
 
@@ -61,10 +103,16 @@ class _Nodes:
         return self.numbers.setdefault(name, len(self.numbers))
 
 
-def solve_flow(pairs: PairTable, caps: Caps) -> np.ndarray:
-    """A boolean mask over ``pairs``: the plan of greatest total score within ``caps`` (exact)."""
+def solve_flow(pairs: PairTable, caps: Caps, taken: Mapping[Hashable, int] | None = None) -> np.ndarray:
+    """A boolean mask over ``pairs``: the plan of greatest total score within ``caps`` (exact), less
+    what ``taken`` already uses of each (by the names of :func:`cap_names`)."""
     if len(pairs) == 0:
         return np.zeros(0, dtype=bool)
+    used = taken or {}
+
+    def left(name: Hashable, limit: int) -> int:
+        return max(limit - used.get(name, 0), 0)
+
     nodes = _Nodes()
     tails: list[int] = []
     heads: list[int] = []
@@ -86,23 +134,25 @@ def solve_flow(pairs: PairTable, caps: Caps) -> np.ndarray:
         pairs.needs, pairs.projects, pairs.scores, pairs.need_party, pairs.project_party
     ):
         need_node = nodes[("need", need)]
+        need_left = left(("need", need), caps.per_need)
         if caps.per_enterprise is None:
-            arc(0, need_node, caps.per_need)
+            arc(0, need_node, need_left)
         else:
             enterprise_node = nodes[("enterprise", enterprise)]
-            arc(0, enterprise_node, caps.per_enterprise)
-            arc(enterprise_node, need_node, caps.per_need)
+            arc(0, enterprise_node, left(("enterprise", enterprise), caps.per_enterprise))
+            arc(enterprise_node, need_node, need_left)
         entry = need_node
         if caps.per_need_institution is not None:
             entry = nodes[("need-institution", need, institution)]
-            arc(need_node, entry, caps.per_need_institution)
+            arc(need_node, entry, left(("need-institution", need, institution), caps.per_need_institution))
         project_node = nodes[("project", project)]
+        project_left = left(("project", project), caps.per_project)
         if caps.per_institution is None:
-            arc(project_node, 1, caps.per_project)
+            arc(project_node, 1, project_left)
         else:
             institution_node = nodes[("institution", institution)]
-            arc(project_node, institution_node, caps.per_project)
-            arc(institution_node, 1, caps.per_institution)
+            arc(project_node, institution_node, project_left)
+            arc(institution_node, 1, left(("institution", institution), caps.per_institution))
         pair_arcs.append(len(tails))
         tails.append(entry)
         heads.append(project_node)
@@ -140,20 +190,14 @@ def solve_flow(pairs: PairTable, caps: Caps) -> np.ndarray:
     return chosen
 
 
-def solve_greedy(pairs: PairTable, caps: Caps) -> np.ndarray:
-    """The baseline: take pairs best first whenever every cap still allows one more."""
-    used: Counter[Hashable] = Counter()
+def solve_greedy(pairs: PairTable, caps: Caps, taken: Mapping[Hashable, int] | None = None) -> np.ndarray:
+    """The baseline: take pairs best first whenever every cap (less what ``taken`` uses) allows one more."""
+    used: Counter[Hashable] = Counter(taken or {})
     chosen = np.zeros(len(pairs), dtype=bool)
     for position in np.argsort(-np.asarray(pairs.scores), kind="stable"):
         need, project = pairs.needs[position], pairs.projects[position]
         enterprise, institution = pairs.need_party[position], pairs.project_party[position]
-        limits: list[tuple[Hashable, int]] = [(("need", need), caps.per_need), (("project", project), caps.per_project)]
-        if caps.per_enterprise is not None:
-            limits.append((("enterprise", enterprise), caps.per_enterprise))
-        if caps.per_institution is not None:
-            limits.append((("institution", institution), caps.per_institution))
-        if caps.per_need_institution is not None:
-            limits.append((("need-institution", need, institution), caps.per_need_institution))
+        limits = cap_names(caps, need, project, enterprise, institution)
         if all(used[name] < limit for name, limit in limits):
             used.update(name for name, _ in limits)
             chosen[position] = True
@@ -168,7 +212,7 @@ class Solver(str, Enum):
 
 
 # Keyed by the names themselves, so a request's text looks its solver up and errors list plain names.
-SOLVERS: dict[str, Callable[[PairTable, Caps], np.ndarray]] = {
+SOLVERS: dict[str, Callable[[PairTable, Caps, Mapping[Hashable, int] | None], np.ndarray]] = {
     Solver.FLOW.value: solve_flow,
     Solver.GREEDY.value: solve_greedy,
 }
