@@ -25,6 +25,7 @@ import orjson
 from matcher.embedding.encoder import SpanVectors
 from matcher.explanation.terms import FieldTerms, Occurrence
 from matcher.text.passages import PassagePolicy, passage_windows
+from matcher.text.tokenize import detect_language
 
 PROFILE_VERSION = 5  # bump when what a profile holds or how it is chosen changes
 
@@ -53,6 +54,11 @@ class Profile:
     @cached_property
     def sentence_norms(self) -> np.ndarray:
         return cast(np.ndarray, np.linalg.norm(self.sentence_sums, axis=1))
+
+    @cached_property
+    def language(self) -> str:
+        """``"zh"`` or ``"en"``: detected from the text (as a record without a language field is), once."""
+        return detect_language("\n".join(self.terms.texts.values()))
 
     @cached_property
     def sentence_total(self) -> np.ndarray:

@@ -525,6 +525,28 @@ _VERSIONED = re.compile(r"^([a-z]{3,})\d+$")  # "covid19" also reads as "covid"
 # A word made of one of these and a word of five letters or more half reads as that word ("reinfect").
 ENGLISH_PREFIXES = ("re", "non", "un", "anti", "pre", "post", "co", "multi", "inter", "over", "under", "self", "sub")
 PREFIXED_WEIGHT = 0.5
+# British spellings CC-CEDICT writes the American way ("fibre" -> "fiber", "fertiliser" -> "fertilizer").
+_BRITISH = (
+    (re.compile(r"^(fib|cent|met|lit|calib|theat|lust|sab)re(s?)$"), r"\1er\2"),
+    (re.compile(r"^(\w{3,})is(e|es|ed|ing|er|ers|ation|ations)$"), r"\1iz\2"),
+    (re.compile(r"^(\w{2,})ys(e|es|ed|ing|er|ers)$"), r"\1yz\2"),
+    (re.compile(r"^(col|flav|hum|lab|behavi|neighb|vap|rum|harb|od|hon|fav)our(\w*)$"), r"\1or\2"),
+    (re.compile(r"^aluminium(s?)$"), r"aluminum\1"),
+    (re.compile(r"^sulph(\w+)$"), r"sulf\1"),
+    (re.compile(r"^(an|h)ae(\w+)$"), r"\1e\2"),
+    (re.compile(r"^oe(\w+)$"), r"e\1"),
+    (re.compile(r"^foet(\w*)$"), r"fet\1"),
+    (re.compile(r"^mould(\w*)$"), r"mold\1"),
+)
+
+
+def american(word: str) -> str:
+    """``word`` (lower case) spelt the American way when it is a common British spelling, else itself."""
+    for pattern, replacement in _BRITISH:
+        changed = pattern.sub(replacement, word)
+        if changed != word:
+            return changed
+    return word
 
 
 @lru_cache(maxsize=16384)
@@ -538,6 +560,10 @@ def _english_term(term: str) -> _EnglishTerm:
     keys: list[tuple[str, tuple[int, ...], float]] = []
     for position, stem in enumerate(stems):
         keys.append((stem, (position,), 1.0))
+        for token in tokens:
+            if token.norm == stem and (spelt := american(token.surface.lower())) != token.surface.lower():
+                keys.extend((other, (position,), 1.0) for other in english_stems(spelt)[:1] if other != stem)
+                break
         if versioned := _VERSIONED.match(stem):
             keys.append((versioned.group(1), (position,), 1.0))
         for prefix in ENGLISH_PREFIXES:
@@ -569,12 +595,15 @@ def _pair_score(chinese: _ChineseTerm, english: _EnglishTerm) -> float:
     explains: dict[int, dict[int, float]] = {}  # span -> English position -> how well
     for key, positions, key_weight in english.keys:
         hits = dict.fromkeys(chinese.by_stem.get(key, ()), True)
-        for near_key in _near_keys(key):
-            for index in chinese.by_near.get(near_key, ()):
-                hits.setdefault(index, False)
-        for length in range(5, len(key)):
-            for index in chinese.by_stem.get(key[:length], ()):
-                hits.setdefault(index, False)
+        # Two words written as one ("corona virus" as "coronavirus") meet a gloss only as a whole:
+        # "specificitydata" beginning like "specific" says nothing of "data".
+        if len(positions) == 1:
+            for near_key in _near_keys(key):
+                for index in chinese.by_near.get(near_key, ()):
+                    hits.setdefault(index, False)
+            for length in range(5, len(key)):
+                for index in chinese.by_stem.get(key[:length], ()):
+                    hits.setdefault(index, False)
         for index, exact in hits.items():
             span, stems, weight = chinese.readings[index]
             strength = key_weight * (1.0 if exact else NEAR_WEIGHT)
