@@ -17,9 +17,10 @@ from matcher.explanation.translated import (
     crosses_languages,
     heaviest_terms,
     is_chinese_word,
-    term_keys,
+    query_scorer,
     translated_terms,
 )
+from matcher.text.bilingual import DictionaryScorer
 
 # How a term's count in the matched text raises its weight: BM25's saturation with k1 = 1.2.
 _K1 = 1.2
@@ -85,10 +86,13 @@ def _with_translated(
     match_keys: list[str],
     pairs: list[RelatedTerm],
     policy: ExplainPolicy,
+    scorer: DictionaryScorer,
 ) -> list[RelatedTerm]:
     """A Chinese-English match's related terms: its translated terms first, then the model's pairs of
     two Latin terms (the model cannot read a Chinese one), no word in two pairs, at most ``max_related``."""
-    translated = translated_terms(query, match, query_keys, match_keys, policy.translated_threshold, policy.max_related)
+    translated = translated_terms(
+        query, match, query_keys, match_keys, policy.translated_threshold, policy.max_related, scorer
+    )
     used = {word for pair in translated for key in (pair.query_key, pair.match_key) for word in key.split()}
     for pair in pairs:
         words = [*pair.query_key.split(), *pair.match_key.split()]
@@ -117,26 +121,30 @@ def explain_all(
     ]
     # A Chinese text and an English one: each side's terms that may translate, weighed with the same IDF.
     crossing = [crosses_languages(query, match) for match in matches]
-    query_chinese = query.language == "zh"
-    translatable = (
-        (term_keys(query.terms, query_chinese), [term_keys(match.terms, not query_chinese) for match in matches])
-        if any(crossing)
-        else ([], [[] for _ in matches])
-    )
+    query_translatable = query.translatable if any(crossing) else []
     idf = idf_of(
-        set().union(*shared_keys, translatable[0], *(keys for keys, cross in zip(translatable[1], crossing) if cross))
+        set().union(
+            *shared_keys, query_translatable, *(match.translatable for match, cross in zip(matches, crossing) if cross)
+        )
     )
     thresholds = [policy.threshold_for(len(query.candidates) * len(match.candidates)) for match in matches]
     related = related_terms_many(query, matches, thresholds, policy.max_related)
     if any(crossing):
-        query_heaviest = heaviest_terms(query.terms, translatable[0], idf, TERMS_PER_SIDE)
+        query_heaviest = heaviest_terms(query.terms, query_translatable, idf, TERMS_PER_SIDE)
+        scorer = query_scorer(query, query_heaviest)
         related = [
             _with_translated(
-                query, match, query_heaviest, heaviest_terms(match.terms, keys, idf, TERMS_PER_SIDE), pairs, policy
+                query,
+                match,
+                query_heaviest,
+                heaviest_terms(match.terms, match.translatable, idf, TERMS_PER_SIDE),
+                pairs,
+                policy,
+                scorer,
             )
             if cross
             else pairs
-            for match, keys, pairs, cross in zip(matches, translatable[1], related, crossing)
+            for match, pairs, cross in zip(matches, related, crossing)
         ]
     evidence = best_evidence_many(query, matches)
     idf_value = idf.get

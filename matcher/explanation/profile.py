@@ -23,6 +23,7 @@ import numpy as np
 import orjson
 
 from matcher.embedding.encoder import SpanVectors
+from matcher.explanation.languages import term_keys
 from matcher.explanation.terms import FieldTerms, Occurrence
 from matcher.text.passages import PassagePolicy, passage_windows
 from matcher.text.tokenize import detect_language
@@ -59,6 +60,11 @@ class Profile:
     def language(self) -> str:
         """``"zh"`` or ``"en"``: detected from the text (as a record without a language field is), once."""
         return detect_language("\n".join(self.terms.texts.values()))
+
+    @cached_property
+    def translatable(self) -> list[str]:
+        """The term keys of the text's own language that may be translated terms (kept with the profile)."""
+        return term_keys(self.terms, self.language == "zh")
 
     @cached_property
     def sentence_total(self) -> np.ndarray:

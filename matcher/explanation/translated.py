@@ -14,30 +14,31 @@ matters more than recall, since a wrong pair shown to a committee is worse than 
 
 from __future__ import annotations
 
+import heapq
 import math
-import re
 from collections.abc import Iterable, Mapping
 
 import numpy as np
 
+from matcher.explanation.languages import is_chinese_word, term_keys
 from matcher.explanation.profile import Profile
 from matcher.explanation.related import RelatedTerm
 from matcher.explanation.terms import FieldTerms
-from matcher.text.bilingual import dictionary_scores
-from matcher.text.tokenize import CJK_CLASS
+from matcher.text.bilingual import DictionaryScorer
+
+__all__ = [
+    "crosses_languages",
+    "heaviest_terms",
+    "is_chinese_word",
+    "query_scorer",
+    "term_keys",
+    "translated_terms",
+]
 
 THRESHOLD = 0.85  # the bridge score a pair must reach (benchmarks/RESULTS.md, "Translated terms")
 TERMS_PER_SIDE = 40  # each side's heaviest terms that are scored against the other's
 PHRASE_SHARE = 2  # at most 1/PHRASE_SHARE of them are phrases (two or three words)
 WIDER_MARGIN = 0.1  # a pair gives way to a pair holding it that is at most this much less sure
-
-_CJK = re.compile(rf"[{CJK_CLASS}]")
-_LATIN = re.compile(r"[^\W\d_]")
-_CHINESE_WORD = re.compile(rf"[{CJK_CLASS}]+")
-
-
-def is_chinese_word(word: str) -> bool:
-    return _CJK.search(word) is not None
 
 
 def crosses_languages(first: Profile, second: Profile) -> bool:
@@ -45,18 +46,9 @@ def crosses_languages(first: Profile, second: Profile) -> bool:
     return {first.language, second.language} == {"zh", "en"}
 
 
-def _fits(key: str, chinese: bool) -> bool:
-    """A term wholly of the side's language: every word Chinese, or every word Latin letters, no Chinese."""
-    words = key.split()
-    if chinese:
-        return all(_CHINESE_WORD.fullmatch(word) for word in words)
-    return all(_LATIN.search(word) and not is_chinese_word(word) for word in words)
-
-
-def term_keys(terms: FieldTerms, chinese: bool) -> list[str]:
-    """The keys of ``terms`` that may be translated terms: of the side's language and no generic word."""
-    generic = terms.generic
-    return [key for key in terms.occurrences if key not in generic and _fits(key, chinese)]
+def query_scorer(query: Profile, keys: list[str]) -> DictionaryScorer:
+    """The dictionary scorer of a query's heaviest terms (``keys``), for all its matches."""
+    return DictionaryScorer([query.terms.first_surface(key) for key in keys], chinese=query.language == "zh")
 
 
 def heaviest_terms(terms: FieldTerms, keys: Iterable[str], weight_of: Mapping[str, float], limit: int) -> list[str]:
@@ -65,18 +57,12 @@ def heaviest_terms(terms: FieldTerms, keys: Iterable[str], weight_of: Mapping[st
     A phrase may be of three words here ("cathodic electrodeposition coating"): a Chinese compound
     often translates as one.
     """
-    counts = terms.counts
-
-    def tf_idf(key: str) -> float:
-        return weight_of.get(key, 0.0) * (1 + math.log(counts[key]))
-
-    def heaviest(chosen: list[str], count: int) -> list[str]:
-        return sorted(chosen, key=lambda key: (-tf_idf(key), key))[:count]
-
-    keys = list(keys)
-    phrases = heaviest([key for key in keys if " " in key], limit // PHRASE_SHARE)
-    words = heaviest([key for key in keys if " " not in key], limit - len(phrases))
-    return heaviest(words + phrases, limit)
+    counts, weight = terms.counts, weight_of.get
+    log = math.log
+    weighed = [(-weight(key, 0.0) * (1 + log(counts[key])), key) for key in keys]
+    phrases = heapq.nsmallest(limit // PHRASE_SHARE, (item for item in weighed if " " in item[1]))
+    words = heapq.nsmallest(limit - len(phrases), (item for item in weighed if " " not in item[1]))
+    return [key for _, key in heapq.nsmallest(limit, words + phrases)]
 
 
 def translated_terms(
@@ -86,26 +72,32 @@ def translated_terms(
     match_keys: list[str],
     threshold: float,
     limit: int,
+    scorer: DictionaryScorer | None = None,
 ) -> list[RelatedTerm]:
     """Up to ``limit`` pairs of a query term and a matched term in the other language, surest first.
 
     ``query_keys`` and ``match_keys`` are each side's heaviest terms (:func:`heaviest_terms`), one
-    side Chinese and the other English. A term takes part in one pair at most (by its words, so
+    side Chinese and the other English; ``scorer`` may hold the query's (:func:`query_scorer`), made
+    once for all its matches. A term takes part in one pair at most (by its words, so
     after 激光焊接 ~ laser welding neither 焊接 nor "welding" pairs again); a pair gives way to a
     pair holding it that is about as sure (阴极电泳 ~ cathodic electrodeposition rather than
     阴极 ~ cathodic). An English term the Chinese text also holds is a shared term, not translated.
     """
     if limit <= 0 or not query_keys or not match_keys:
         return []
-    chinese_query = is_chinese_word(query_keys[0])
-    zh, en = (query, match) if chinese_query else (match, query)
-    zh_keys, en_keys = (query_keys, match_keys) if chinese_query else (match_keys, query_keys)
-    en_keys = [key for key in en_keys if key not in zh.terms.occurrences]
+    chinese_query = query.language == "zh"
+    if scorer is None:
+        scorer = query_scorer(query, query_keys)
+    if chinese_query:
+        zh_keys, en_keys = query_keys, [key for key in match_keys if key not in query.terms.occurrences]
+        scores = scorer.scores([match.terms.first_surface(key) for key in en_keys])
+    else:
+        zh_keys, en_keys = match_keys, query_keys
+        scores = scorer.scores([match.terms.first_surface(key) for key in zh_keys])
+        held = [key in match.terms.occurrences for key in en_keys]  # shared terms, not translated ones
+        scores[:, held] = 0.0
     if not en_keys:
         return []
-    scores = dictionary_scores(
-        [zh.terms.first_surface(key) for key in zh_keys], [en.terms.first_surface(key) for key in en_keys]
-    )
     rows, columns = np.nonzero(scores >= threshold)
     if not len(rows):
         return []

@@ -658,25 +658,64 @@ def _lookup_keys(english: _EnglishTerm) -> set[str]:
     return found
 
 
+@lru_cache(maxsize=65536)
+def _chinese_keys(term: str) -> frozenset[str]:
+    """Every index key a reading of the Chinese ``term`` offers."""
+    chinese = _chinese_term(term)
+    return frozenset((*chinese.by_stem, *chinese.by_near))
+
+
+@lru_cache(maxsize=65536)
+def _english_keys(term: str) -> frozenset[str]:
+    return frozenset(_lookup_keys(_english_term(term)))
+
+
+@lru_cache(maxsize=262144)
+def _term_pair_score(zh_term: str, en_term: str) -> float:
+    return _pair_score(_chinese_term(zh_term), _english_term(en_term))
+
+
+class DictionaryScorer:
+    """Scores one language's terms against many lists of the other's (a query's terms against each match's).
+
+    The fixed side's index keys are gathered once; only pairs that share an index key (a stem or a
+    stem's beginning) are scored, the rest are 0.
+    """
+
+    def __init__(self, terms: Sequence[str], chinese: bool) -> None:
+        self.terms = list(terms)
+        self.chinese = chinese
+        keys_of = _chinese_keys if chinese else _english_keys
+        self._by_key: dict[str, list[int]] = {}
+        for position, term in enumerate(self.terms):
+            for key in keys_of(term):
+                self._by_key.setdefault(key, []).append(position)
+
+    def scores(self, others: Sequence[str]) -> np.ndarray:
+        """The dictionary score of every pair, ``(Chinese terms, English terms)``, each in [0, 1]."""
+        keys_of = _english_keys if self.chinese else _chinese_keys
+        fixed, chinese, by_key = self.terms, self.chinese, self._by_key
+        matrix = np.zeros((len(fixed), len(others)), dtype=np.float32)
+        for column, other in enumerate(others):
+            hits: set[int] = set()
+            for key in keys_of(other):
+                found = by_key.get(key)
+                if found is not None:
+                    hits.update(found)
+            for row in hits:
+                matrix[row, column] = (
+                    _term_pair_score(fixed[row], other) if chinese else _term_pair_score(other, fixed[row])
+                )
+        return matrix if chinese else np.ascontiguousarray(matrix.T)
+
+
 def dictionary_scores(zh_terms: Sequence[str], en_terms: Sequence[str]) -> np.ndarray:
     """The dictionary score of every pair, ``(len(zh_terms), len(en_terms))``, each in [0, 1].
 
     Only pairs that share an index key (a stem or a stem's beginning) are scored; the rest are 0.
+    A term's readings, its keys and a pair's score are kept once worked out.
     """
-    chinese = [_chinese_term(term) for term in zh_terms]
-    english = [_english_term(term) for term in en_terms]
-    rows_by_key: dict[str, set[int]] = {}
-    for row, zh in enumerate(chinese):
-        for key in (*zh.by_stem, *zh.by_near):
-            rows_by_key.setdefault(key, set()).add(row)
-    scores = np.zeros((len(chinese), len(english)), dtype=np.float32)
-    for column, en in enumerate(english):
-        rows: set[int] = set()
-        for key in _lookup_keys(en):
-            rows |= rows_by_key.get(key, set())
-        for row in rows:
-            scores[row, column] = _pair_score(chinese[row], en)
-    return scores
+    return DictionaryScorer(zh_terms, chinese=True).scores(en_terms)
 
 
 def hubness_corrected(similarity: np.ndarray, k: int) -> np.ndarray:
