@@ -4,7 +4,7 @@ The related terms of :mod:`matcher.explanation.related` compare the English mode
 candidate phrases; that model cannot read Chinese, so between a Chinese and an English text they
 found almost nothing. Here each side's heaviest terms (chosen like candidate keyphrases, by
 TF-IDF, but without the model's readability check) are scored Chinese x English by the bilingual
-bridge's dictionary score (:func:`matcher.text.bilingual.dictionary_scores`), and the pairs
+bridge's dictionary score (:class:`matcher.text.bilingual.DictionaryScorer`), and the pairs
 reaching :data:`THRESHOLD` become related terms ("散热 ~ heat dissipation"), with the bridge score
 as their similarity. Only what profiles already hold is read, so no stored profile changes.
 
