@@ -11,7 +11,7 @@ from matcher.explanation.profile import Profile
 from matcher.explanation.related import related_terms_many
 from matcher.explanation.terms import FieldTerms
 from matcher.explanation.translated import crosses_languages, heaviest_terms, term_keys
-from matcher.text.bilingual import american, bridge_score
+from matcher.text.bilingual import DictionaryScorer, american, bridge_score, dictionary_scores
 
 ZH_NEED = {
     "title": "电池托盘激光焊接",
@@ -142,3 +142,12 @@ def test_the_bridge_reads_british_spellings_and_no_half_matched_joined_words():
     # "specificity data" written as one word begins like "specific": that says nothing of "data"
     assert bridge_score("特异性", "specificity data") < 0.7 < bridge_score("特异性", "specificity")
     assert bridge_score("冠状病毒", "corona virus") == pytest.approx(1.0)
+
+
+def test_the_scorer_gives_the_same_scores_from_either_side():
+    zh = ["激光焊接", "散热", "电池", "大豆"]
+    en = ["laser welding", "heat dissipation", "battery packs", "drone"]
+    expected = dictionary_scores(zh, en)
+    assert expected[0, 0] == pytest.approx(1.0) and expected[3].max() == 0.0
+    assert np.array_equal(DictionaryScorer(en, chinese=False).scores(zh), expected)
+    assert np.array_equal(DictionaryScorer(zh, chinese=True).scores(en), expected)
