@@ -23,8 +23,10 @@ import numpy as np
 import orjson
 
 from matcher.embedding.encoder import SpanVectors
+from matcher.explanation.languages import term_keys
 from matcher.explanation.terms import FieldTerms, Occurrence
 from matcher.text.passages import PassagePolicy, passage_windows
+from matcher.text.tokenize import detect_language
 
 PROFILE_VERSION = 5  # bump when what a profile holds or how it is chosen changes
 
@@ -53,6 +55,16 @@ class Profile:
     @cached_property
     def sentence_norms(self) -> np.ndarray:
         return cast(np.ndarray, np.linalg.norm(self.sentence_sums, axis=1))
+
+    @cached_property
+    def language(self) -> str:
+        """``"zh"`` or ``"en"``: detected from the text (as a record without a language field is), once."""
+        return detect_language("\n".join(self.terms.texts.values()))
+
+    @cached_property
+    def translatable(self) -> list[str]:
+        """The term keys of the text's own language that may be translated terms (kept with the profile)."""
+        return term_keys(self.terms, self.language == "zh")
 
     @cached_property
     def sentence_total(self) -> np.ndarray:

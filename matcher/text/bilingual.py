@@ -525,6 +525,28 @@ _VERSIONED = re.compile(r"^([a-z]{3,})\d+$")  # "covid19" also reads as "covid"
 # A word made of one of these and a word of five letters or more half reads as that word ("reinfect").
 ENGLISH_PREFIXES = ("re", "non", "un", "anti", "pre", "post", "co", "multi", "inter", "over", "under", "self", "sub")
 PREFIXED_WEIGHT = 0.5
+# British spellings CC-CEDICT writes the American way ("fibre" -> "fiber", "fertiliser" -> "fertilizer").
+_BRITISH = (
+    (re.compile(r"^(fib|cent|met|lit|calib|theat|lust|sab)re(s?)$"), r"\1er\2"),
+    (re.compile(r"^(\w{3,})is(e|es|ed|ing|er|ers|ation|ations)$"), r"\1iz\2"),
+    (re.compile(r"^(\w{2,})ys(e|es|ed|ing|er|ers)$"), r"\1yz\2"),
+    (re.compile(r"^(col|flav|hum|lab|behavi|neighb|vap|rum|harb|od|hon|fav)our(\w*)$"), r"\1or\2"),
+    (re.compile(r"^aluminium(s?)$"), r"aluminum\1"),
+    (re.compile(r"^sulph(\w+)$"), r"sulf\1"),
+    (re.compile(r"^(an|h)ae(\w+)$"), r"\1e\2"),
+    (re.compile(r"^oe(\w+)$"), r"e\1"),
+    (re.compile(r"^foet(\w*)$"), r"fet\1"),
+    (re.compile(r"^mould(\w*)$"), r"mold\1"),
+)
+
+
+def american(word: str) -> str:
+    """``word`` (lower case) spelt the American way when it is a common British spelling, else itself."""
+    for pattern, replacement in _BRITISH:
+        changed = pattern.sub(replacement, word)
+        if changed != word:
+            return changed
+    return word
 
 
 @lru_cache(maxsize=16384)
@@ -538,6 +560,10 @@ def _english_term(term: str) -> _EnglishTerm:
     keys: list[tuple[str, tuple[int, ...], float]] = []
     for position, stem in enumerate(stems):
         keys.append((stem, (position,), 1.0))
+        for token in tokens:
+            if token.norm == stem and (spelt := american(token.surface.lower())) != token.surface.lower():
+                keys.extend((other, (position,), 1.0) for other in english_stems(spelt)[:1] if other != stem)
+                break
         if versioned := _VERSIONED.match(stem):
             keys.append((versioned.group(1), (position,), 1.0))
         for prefix in ENGLISH_PREFIXES:
@@ -569,12 +595,15 @@ def _pair_score(chinese: _ChineseTerm, english: _EnglishTerm) -> float:
     explains: dict[int, dict[int, float]] = {}  # span -> English position -> how well
     for key, positions, key_weight in english.keys:
         hits = dict.fromkeys(chinese.by_stem.get(key, ()), True)
-        for near_key in _near_keys(key):
-            for index in chinese.by_near.get(near_key, ()):
-                hits.setdefault(index, False)
-        for length in range(5, len(key)):
-            for index in chinese.by_stem.get(key[:length], ()):
-                hits.setdefault(index, False)
+        # Two words written as one ("corona virus" as "coronavirus") meet a gloss only as a whole:
+        # "specificitydata" beginning like "specific" says nothing of "data".
+        if len(positions) == 1:
+            for near_key in _near_keys(key):
+                for index in chinese.by_near.get(near_key, ()):
+                    hits.setdefault(index, False)
+            for length in range(5, len(key)):
+                for index in chinese.by_stem.get(key[:length], ()):
+                    hits.setdefault(index, False)
         for index, exact in hits.items():
             span, stems, weight = chinese.readings[index]
             strength = key_weight * (1.0 if exact else NEAR_WEIGHT)
@@ -629,25 +658,64 @@ def _lookup_keys(english: _EnglishTerm) -> set[str]:
     return found
 
 
+@lru_cache(maxsize=65536)
+def _chinese_keys(term: str) -> frozenset[str]:
+    """Every index key a reading of the Chinese ``term`` offers."""
+    chinese = _chinese_term(term)
+    return frozenset((*chinese.by_stem, *chinese.by_near))
+
+
+@lru_cache(maxsize=65536)
+def _english_keys(term: str) -> frozenset[str]:
+    return frozenset(_lookup_keys(_english_term(term)))
+
+
+@lru_cache(maxsize=262144)
+def _term_pair_score(zh_term: str, en_term: str) -> float:
+    return _pair_score(_chinese_term(zh_term), _english_term(en_term))
+
+
+class DictionaryScorer:
+    """Scores one language's terms against many lists of the other's (a query's terms against each match's).
+
+    The fixed side's index keys are gathered once; only pairs that share an index key (a stem or a
+    stem's beginning) are scored, the rest are 0.
+    """
+
+    def __init__(self, terms: Sequence[str], chinese: bool) -> None:
+        self.terms = list(terms)
+        self.chinese = chinese
+        keys_of = _chinese_keys if chinese else _english_keys
+        self._by_key: dict[str, list[int]] = {}
+        for position, term in enumerate(self.terms):
+            for key in keys_of(term):
+                self._by_key.setdefault(key, []).append(position)
+
+    def scores(self, others: Sequence[str]) -> np.ndarray:
+        """The dictionary score of every pair, ``(Chinese terms, English terms)``, each in [0, 1]."""
+        keys_of = _english_keys if self.chinese else _chinese_keys
+        fixed, chinese, by_key = self.terms, self.chinese, self._by_key
+        matrix = np.zeros((len(fixed), len(others)), dtype=np.float32)
+        for column, other in enumerate(others):
+            hits: set[int] = set()
+            for key in keys_of(other):
+                found = by_key.get(key)
+                if found is not None:
+                    hits.update(found)
+            for row in hits:
+                matrix[row, column] = (
+                    _term_pair_score(fixed[row], other) if chinese else _term_pair_score(other, fixed[row])
+                )
+        return matrix if chinese else np.ascontiguousarray(matrix.T)
+
+
 def dictionary_scores(zh_terms: Sequence[str], en_terms: Sequence[str]) -> np.ndarray:
     """The dictionary score of every pair, ``(len(zh_terms), len(en_terms))``, each in [0, 1].
 
     Only pairs that share an index key (a stem or a stem's beginning) are scored; the rest are 0.
+    A term's readings, its keys and a pair's score are kept once worked out.
     """
-    chinese = [_chinese_term(term) for term in zh_terms]
-    english = [_english_term(term) for term in en_terms]
-    rows_by_key: dict[str, set[int]] = {}
-    for row, zh in enumerate(chinese):
-        for key in (*zh.by_stem, *zh.by_near):
-            rows_by_key.setdefault(key, set()).add(row)
-    scores = np.zeros((len(chinese), len(english)), dtype=np.float32)
-    for column, en in enumerate(english):
-        rows: set[int] = set()
-        for key in _lookup_keys(en):
-            rows |= rows_by_key.get(key, set())
-        for row in rows:
-            scores[row, column] = _pair_score(chinese[row], en)
-    return scores
+    return DictionaryScorer(zh_terms, chinese=True).scores(en_terms)
 
 
 def hubness_corrected(similarity: np.ndarray, k: int) -> np.ndarray:

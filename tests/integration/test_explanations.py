@@ -260,3 +260,69 @@ def test_cli_explain_eval_prints_the_figures(tmp_path, sample_dir):
     ]
     assert report["queries"] >= 1 and 0 <= report["faithful_share"] <= 1 and 0 <= report["coverage"] <= 1
     assert report["mean_drop_explained"] > report["mean_drop_random"]
+
+
+# Cross-language pairs of the sample (need -> project) and a translated term each names, checked by reading.
+TRANSLATED = {
+    ("N037", "P044"): ("客户投诉", "customer complaints"),  # zh need, en project
+    ("N042", "P027"): ("引擎盖", "hood"),
+    ("N049", "P054"): ("连续玄武岩纤维", "Continuous basalt fibre"),
+    ("N043", "P006"): ("受电弓", "pantographs"),
+    ("N044", "P049"): ("燃料电池", "fuel cell"),
+    ("N020", "P065"): ("sensitivity", "灵敏度"),  # en need, zh project
+    ("N052", "P036"): ("organic fertiliser standard", "有机肥标准"),
+    ("N053", "P045"): ("cathodic electrodeposition", "阴极电泳"),
+    ("N008", "P034"): ("slaughterhouse", "屠宰场"),
+}
+
+
+def test_cross_language_pairs_name_their_translated_terms(sample_matcher):
+    from matcher.pipeline.explain import explain_pairs
+
+    catalogue = sample_matcher.catalogue
+    needs = catalogue.by_ids(Kind.NEEDS, [need for need, _ in TRANSLATED])
+    projects = catalogue.by_ids(Kind.PROJECTS, [project for _, project in TRANSLATED])
+    need_keys = catalogue.keys_of(Kind.NEEDS, list(needs))
+    project_keys = catalogue.keys_of(Kind.PROJECTS, list(projects))
+    explained = explain_pairs(
+        sample_matcher.explainer,
+        Kind.NEEDS,
+        {need_keys[id_]: record for id_, record in needs.items()},
+        {project_keys[id_]: record for id_, record in projects.items()},
+        [(need_keys[need], project_keys[project]) for need, project in TRANSLATED],
+    )
+    for (need, project), (query_term, match_term) in TRANSLATED.items():
+        explanation = explained[(need_keys[need], project_keys[project])]
+        pairs = [(pair.query_term, pair.match_term) for pair in explanation.related]
+        assert (query_term, match_term) in pairs, (need, project, pairs)
+        assert f"{query_term} ~ {match_term}" in explanation.summary or len(pairs) > 2
+        # the offsets point at the terms in both texts, so the page highlights them
+        for pair in explanation.to_dict()["related_terms"]:
+            for side, record in (("query", needs[need]), ("match", projects[project])):
+                texts = record.text_fields
+                shown = [texts[p["field"]][p["start"] : p["end"]] for p in pair[f"{side}_occurrences"]]
+                assert shown[0] == pair[f"{side}_term"]  # as first written; later ones may be inflected
+                assert all(shown)
+
+
+def test_most_strong_cross_language_matches_name_a_translated_term(sample_matcher):
+    from matcher.explanation.translated import is_chinese_word
+    from matcher.pipeline.explain import record_language
+
+    strong = named = 0
+    for kind, direction in ((Kind.NEEDS, "need_to_projects"), (Kind.PROJECTS, "project_to_needs")):
+        for record_id in sample_matcher.catalogue.content_hashes(kind):
+            query = sample_matcher.get(kind, record_id)
+            request = sample_matcher.request(record_id=record_id, top_k=3, direction=direction)
+            for match in sample_matcher.match(request).matches:
+                if record_language(query) == record_language(match.record) or match.band is None:
+                    continue
+                if match.band.value not in ("possible", "strong"):
+                    continue
+                strong += 1
+                named += any(
+                    is_chinese_word(pair.query_key) != is_chinese_word(pair.match_key)
+                    for pair in match.explanation.related
+                )
+    assert strong >= 10
+    assert named >= 0.75 * strong, (named, strong)
