@@ -401,6 +401,7 @@ def _upload_page(
         suffixes=SUPPORTED_SUFFIXES,
         formats=FORMATS,
         languages=LANGUAGES,
+        labels=LABELS,
         **extra,
     )
     return page, status
@@ -558,6 +559,7 @@ texts.add(
         ),
         "Problems in {name}": "{name} 中的问题",
         "Row": "行",
+        "Field name": "字段",
         "Problem": "问题",
         "Each template has every field as a column and one example row; the XLSX one also describes each field on a second sheet.": (
             "每个模板包含所有字段列和一行示例；XLSX 模板的第二个工作表说明每个字段。"
