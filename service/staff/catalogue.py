@@ -144,19 +144,24 @@ def _page_number() -> int:
         ) from None
 
 
-def _by_meaning(kind: Kind, text: str, raw_filters: dict[str, Any]) -> list[tuple[ListedRecord, float | None]]:
-    """The records of ``kind`` nearest ``text`` in meaning (the matcher's ranking), with their strength."""
+def _by_meaning(kind: Kind, text: str, raw_filters: dict[str, Any]) -> list[tuple[str, float | None]]:
+    """The ids of the records of ``kind`` nearest ``text`` in meaning (the matcher's ranking), with their strength."""
     matcher = _matcher()
     direction = Direction.NEED_TO_PROJECTS if kind is Kind.PROJECTS else Direction.PROJECT_TO_NEEDS
     top_k = min(MEANING_RESULTS, matcher.settings.max_top_k)
     result = matcher.match(
         matcher.request(direction=direction.value, text=text, top_k=top_k, filters=raw_filters, explain=False)
     )
+    return [(match.record.id, match.strength) for match in result.matches]
+
+
+def _entries(kind: Kind, record_ids: list[str]) -> list[ListedRecord]:
+    """The listed records of these ids, in their order (one retired meanwhile is left out)."""
     found = []
-    for match in result.matches:
+    for record_id in record_ids:
         try:
-            found.append((matcher.catalogue.entry(kind, match.record.id), match.strength))
-        except NotFound:  # retired since the index was saved
+            found.append(_matcher().catalogue.entry(kind, record_id))
+        except NotFound:
             continue
     return found
 
@@ -176,8 +181,8 @@ def catalogue() -> ResponseReturnValue:
     if mode == "meaning":
         ranked = _by_meaning(kind, text, raw_filters)
         total = len(ranked)
-        rows = [entry for entry, _ in ranked[(page - 1) * PER_PAGE : page * PER_PAGE]]
-        strengths = {entry.record.id: strength for entry, strength in ranked}
+        rows = _entries(kind, [record_id for record_id, _ in ranked[(page - 1) * PER_PAGE : page * PER_PAGE]])
+        strengths = dict(ranked)
     else:
         listed = store.search(kind, filters, text, PER_PAGE, (page - 1) * PER_PAGE, newest_first)
         total, rows = listed.total, listed.records
