@@ -145,18 +145,28 @@ def read_table(path: str | Path, encoding: str = "utf-8") -> Table:
     """Read every row of a CSV, JSON, JSONL or XLSX file; raise :class:`ValidationFailed` if unreadable."""
     path = Path(path)
     source = str(path)
-    reader = _READERS.get(path.suffix.lower())
-    if reader is None:
-        raise _fail(
-            source,
-            f"unsupported file type {path.suffix or '(none)'!r}; supported types are {list(SUPPORTED_SUFFIXES)}",
-            "unsupported_format",
-        )
+    _reader(path.suffix, source)
     try:
         data = path.read_bytes()
     except OSError as error:
         raise _fail(source, f"cannot read the file: {error.strerror}", "unreadable_file") from None
-    return reader(data, source, encoding)
+    return read_data(data, source, encoding)
+
+
+def read_data(data: bytes, source: str, encoding: str = "utf-8") -> Table:
+    """Read the bytes of a file named ``source`` (an upload's file name), by its suffix, as :func:`read_table`."""
+    return _reader(Path(source).suffix, source)(data, source, encoding)
+
+
+def _reader(suffix: str, source: str) -> Callable[[bytes, str, str], Table]:
+    reader = _READERS.get(suffix.lower())
+    if reader is None:
+        raise _fail(
+            source,
+            f"unsupported file type {suffix or '(none)'!r}; supported types are {list(SUPPORTED_SUFFIXES)}",
+            "unsupported_format",
+        )
+    return reader
 
 
 def rows_from_objects(items: Any, source: str) -> Table:

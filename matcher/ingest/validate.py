@@ -8,9 +8,9 @@ import re
 from typing import Any
 
 from matcher.errors import Problem, ValidationFailed
+from matcher.ingest.headers import canonical_name
 from matcher.ingest.readers import RawRow, Table
 from matcher.records import (
-    ALIASES,
     INVALID_TEXT_CHARACTERS,
     MAX_FIELD_CHARS,
     MAX_ID_CHARS,
@@ -102,13 +102,27 @@ class _RowChecker:
             return None
 
 
-def _canonical_columns(values: dict[str, Any]) -> dict[str, Any]:
-    renamed: dict[str, Any] = {}
-    for column, value in values.items():
-        name = str(column).strip()
-        key = name.lower().replace(" ", "_")
-        renamed[ALIASES.get(key, key)] = value
-    return renamed
+def _canonical_columns(values: dict[str, Any], kind: Kind) -> dict[str, Any]:
+    """A row's values under field names: English or Chinese headers and their aliases (:mod:`.headers`)."""
+    return {canonical_name(str(column), kind): value for column, value in values.items()}
+
+
+def _duplicate_columns(source: str, columns: list[str], kind: Kind) -> list[Problem]:
+    """Two headers that stand for one field (``title`` and ``标题``): one would silently hide the other."""
+    by_name: dict[str, list[str]] = {}
+    for column in columns:
+        by_name.setdefault(canonical_name(column, kind), []).append(column)
+    return [
+        Problem(
+            source,
+            1,
+            name,
+            "duplicate_column",
+            f"columns {' and '.join(repr(column) for column in same)} both stand for '{name}'; keep one",
+        )
+        for name, same in by_name.items()
+        if len(same) > 1
+    ]
 
 
 def _is_blank(value: Any) -> bool:
@@ -134,8 +148,10 @@ def validate_table(
     first_row_of: dict[str, int] = {}
     if not rows:
         raise ValidationFailed([Problem(source, None, None, "empty_file", "no records found")])
-    canonical_rows = [(row, _canonical_columns(row.values)) for row in rows]
-    header = set(_canonical_columns(dict.fromkeys(table.columns))) if table.columns is not None else None
+    canonical_rows = [(row, _canonical_columns(row.values, kind)) for row in rows]
+    header = set(_canonical_columns(dict.fromkeys(table.columns), kind)) if table.columns is not None else None
+    if table.columns is not None:
+        problems.extend(_duplicate_columns(source, table.columns, kind))
     absent_columns = [spec.name for spec in schema if spec.required and header is not None and spec.name not in header]
     for name in absent_columns:
         problems.append(Problem(source, 1, name, "missing_required_column", f"required column '{name}' is missing"))

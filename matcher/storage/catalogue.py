@@ -36,6 +36,31 @@ class StoredRecord:
 
 
 @dataclass(frozen=True)
+class ListedRecord:
+    """A record as the staff console lists it: with the times the catalogue first stored and last changed it."""
+
+    key: int
+    record: Record
+    created_at: str
+    updated_at: str
+
+    @property
+    def updated(self) -> str:
+        """The record's own ``updated`` date, else the day the catalogue last changed it."""
+        return str(self.record.attributes.get("updated") or self.updated_at[:10])
+
+
+@dataclass(frozen=True)
+class ListedPage:
+    total: int  # records that pass the filters and the search, on every page
+    records: list[ListedRecord]
+
+
+# A search's words: at most this many, each matched with LIKE anywhere in the id, title or body.
+MAX_SEARCH_WORDS = 8
+
+
+@dataclass(frozen=True)
 class ChangeSummary:
     created: int = 0
     updated: int = 0
@@ -146,6 +171,69 @@ class Catalogue:
             for key, data in rows:
                 yield StoredRecord(key, Record.from_dict(kind, json.loads(data)))
 
+    def entry(self, kind: Kind, record_id: str) -> ListedRecord:
+        """One record with its stored times; :class:`NotFound` if there is none."""
+        with self._connect() as connection:
+            row = connection.execute(
+                "SELECT key, data, created_at, updated_at FROM records WHERE kind = ? AND id = ?",
+                (kind.value, record_id),
+            ).fetchone()
+        if row is None:
+            raise NotFound(
+                f"{kind.singular.capitalize()} {record_id!r} does not exist",
+                details={"kind": kind.value, "id": record_id},
+            )
+        return _listed(kind, row)
+
+    def search(
+        self,
+        kind: Kind,
+        filters: Filters | None = None,
+        text: str = "",
+        limit: int = 25,
+        offset: int = 0,
+        newest_first: bool = False,
+    ) -> ListedPage:
+        """A page of the records of ``kind`` the filters admit whose id, title or body holds every word of
+        ``text`` (SQL LIKE, case-insensitive for Latin letters), by id or last changed first, and how many
+        there are in all."""
+        clauses, parameters = _filter_clauses(filters or Filters(kind))
+        for word in text.split()[:MAX_SEARCH_WORDS]:
+            pattern = "%" + word.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+            clauses.append(
+                "(id LIKE ? ESCAPE '\\' OR json_extract(data, '$.title') LIKE ? ESCAPE '\\'"
+                " OR json_extract(data, ?) LIKE ? ESCAPE '\\')"
+            )
+            parameters += [pattern, pattern, f"$.{kind.body_field}", pattern]
+        where = f"kind = ? AND {' AND '.join(clauses) or '1'}"
+        order = "updated_at DESC, id" if newest_first else "id"
+        with self._connections.snapshot() as connection:  # the count and the page agree
+            total = int(
+                connection.execute(f"SELECT COUNT(*) FROM records WHERE {where}", (kind.value, *parameters)).fetchone()[
+                    0
+                ]
+            )
+            rows = connection.execute(
+                f"SELECT key, data, created_at, updated_at FROM records WHERE {where} ORDER BY {order} LIMIT ? OFFSET ?",
+                (kind.value, *parameters, max(limit, 0), max(offset, 0)),
+            ).fetchall()
+        return ListedPage(total, [_listed(kind, row) for row in rows])
+
+    def values_of(self, kind: Kind, field: str) -> list[tuple[str, int]]:
+        """The values a field of ``kind`` takes (each item of a list field), with how many records have each,
+        the most common first: the vocabulary of a filter's drop-down."""
+        with self._connect() as connection:
+            rows = connection.execute(
+                """
+                SELECT trim(item.value) AS value, COUNT(DISTINCT records.key) AS n
+                FROM records, json_each(records.data, ?) AS item
+                WHERE records.kind = ? AND item.type IN ('text', 'integer', 'real') AND trim(item.value) != ''
+                GROUP BY trim(item.value) ORDER BY n DESC, value
+                """,
+                (f"$.{field}", kind.value),
+            ).fetchall()
+        return [(str(value), int(count)) for value, count in rows]
+
     def document_frequencies(self, terms: Iterable[str]) -> dict[str, int]:
         return self.term_statistics(terms)[0]
 
@@ -213,6 +301,11 @@ class Catalogue:
             if summary.changed:
                 connection.execute("UPDATE revisions SET revision = revision + 1 WHERE kind = ?", (kind.value,))
         return summary
+
+
+def _listed(kind: Kind, row: tuple[Any, ...]) -> ListedRecord:
+    key, data, created_at, updated_at = row
+    return ListedRecord(int(key), Record.from_dict(kind, json.loads(data)), str(created_at), str(updated_at))
 
 
 def _filter_clauses(filters: Filters) -> tuple[list[str], list[Any]]:

@@ -12,6 +12,7 @@ from flask import Blueprint, Flask, Response, render_template, request
 from flask_wtf.csrf import CSRFError, CSRFProtect
 from werkzeug.exceptions import HTTPException
 
+import service.staff.catalogue as _catalogue  # noqa: F401  (adds its views to the blueprint)
 import service.staff.events  # noqa: F401  (adds its views to the blueprint)
 from matcher.config import Settings
 from matcher.errors import MatcherError
