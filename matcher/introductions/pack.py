@@ -116,7 +116,7 @@ class Pack:
 
 
 _NEED_DETAILS = ("industry", "region", "budget", "deadline")
-_PROJECT_DETAILS = ("trl", "ip_status", "fields", "keywords")
+_PROJECT_DETAILS = ("trl", "ip_status", "fields")
 
 
 def _text(value: Any) -> str:

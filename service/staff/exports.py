@@ -314,6 +314,7 @@ texts.add(
             "点击此按钮或使用浏览器的打印命令打印资料包，或另存为 PDF。"
         ),
         "Pairs shown": "显示的配对",
+        "Show": "显示",
         "All but struck": "除已否决外全部",
         "Download CSV": "下载 CSV",
         "Download XLSX": "下载 XLSX",
@@ -393,6 +394,7 @@ texts.add(
         "Columns": "列",
         "status is one of": "status 取值：",
         "Problems": "问题",
+        "Rows are numbered as a spreadsheet shows them: the header is row 1.": "行号与电子表格一致：表头为第 1 行。",
         "Row": "行",
         "Field": "字段",
         "Problem": "问题说明",
