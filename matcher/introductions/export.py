@@ -17,13 +17,14 @@ import io
 import json
 import unicodedata
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
 from openpyxl import Workbook
 from openpyxl.styles import Alignment, Font
 from openpyxl.utils import get_column_letter
+from openpyxl.worksheet.datavalidation import DataValidation
 from openpyxl.worksheet.worksheet import Worksheet
 
 from matcher.errors import InvalidInput
@@ -40,6 +41,7 @@ MEDIA_TYPES = {"csv": CSV_MEDIA_TYPE, "xlsx": XLSX_MEDIA_TYPE}
 MIN_WIDTH = 8
 MAX_WIDTH = 60
 WIDTH_SAMPLE_ROWS = 500  # widths are measured on the first rows only: a big plan stays fast
+CHOICE_ROWS = 1000  # how far down a column's list of choices (a drop-down) reaches
 
 
 def plan_format(path: str | Path) -> str:
@@ -72,6 +74,8 @@ class Sheet:
     title: str
     columns: Sequence[str]
     rows: Sequence[Mapping[str, Any]]
+    # Columns whose cells offer a drop-down of these values (XLSX only), e.g. an outcome's status.
+    choices: Mapping[str, Sequence[str]] = field(default_factory=dict)
 
 
 # -- CSV ---------------------------------------------------------------------------------------
@@ -94,6 +98,14 @@ def text_width(value: Any) -> int:
     text = "" if value is None else str(value)
     line = max(text.split("\n"), key=len) if text else ""
     return sum(2 if unicodedata.east_asian_width(char) in "WF" else 1 for char in line)
+
+
+def _offer_choices(sheet: Worksheet, columns: Sequence[str], choices: Mapping[str, Sequence[str]], rows: int) -> None:
+    for name, values in choices.items():
+        letter = get_column_letter(list(columns).index(name) + 1)
+        validation = DataValidation(type="list", formula1='"' + ",".join(values) + '"', allow_blank=True)
+        validation.add(f"{letter}2:{letter}{max(rows + 1, CHOICE_ROWS)}")
+        sheet.add_data_validation(validation)
 
 
 def _fill(sheet: Worksheet, columns: Sequence[str], rows: Sequence[Mapping[str, Any]]) -> None:
@@ -124,7 +136,9 @@ def workbook_bytes(sheets: Sequence[Sheet]) -> bytes:
     first = book.active
     book.remove(first)
     for sheet in sheets:
-        _fill(book.create_sheet(sheet.title), sheet.columns, sheet.rows)
+        made = book.create_sheet(sheet.title)
+        _fill(made, sheet.columns, sheet.rows)
+        _offer_choices(made, sheet.columns, sheet.choices, len(sheet.rows))
     buffer = io.BytesIO()
     book.save(buffer)
     return buffer.getvalue()

@@ -37,7 +37,7 @@ from matcher.introductions.export import (
     event_plan_sheets,
     table_bytes,
 )
-from matcher.outcomes.store import FIELDS as OUTCOME_FIELDS, OutcomeStatus
+from matcher.outcomes.store import FIELDS as OUTCOME_FIELDS, AgreementType, DeclineReason, OutcomeStatus
 from matcher.records import Kind
 from service.staff import texts
 from service.staff.blueprint import staff
@@ -297,7 +297,12 @@ def outcomes_template(file_format: str) -> ResponseReturnValue:
             f"The outcomes template is a {' or '.join(FORMATS)} file, not {file_format!r}",
             details={"format": file_format},
         )
-    body = table_bytes([Sheet("outcomes", TEMPLATE_COLUMNS, [_template_example()])], file_format)
+    choices = {
+        "status": [status.value for status in OutcomeStatus],
+        "agreement_type": [kind.value for kind in AgreementType],
+        "decline_reason": [reason.value for reason in DeclineReason],
+    }
+    body = table_bytes([Sheet("outcomes", TEMPLATE_COLUMNS, [_template_example()], choices)], file_format)
     return Response(
         body,
         mimetype=MEDIA_TYPES[file_format],

@@ -151,6 +151,7 @@ def test_the_pack_has_a_page_per_recipient_in_their_language_and_prints(chromium
 
     folder = ARTEFACTS / FLOW
     folder.mkdir(parents=True, exist_ok=True)
+    assert page.evaluate("document.fonts.ready.then(() => true)")  # the Chinese font is in before printing
     pdf = page.pdf(path=str(folder / "pack.pdf"), format="A4", print_background=True)
     assert pdf_pages(pdf) == 1 + 2 * len(planned.pairs)  # the cover, then one printed page per recipient's page
     page.emulate_media(media="print")

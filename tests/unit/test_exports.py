@@ -385,6 +385,10 @@ def test_the_templates_read_back_with_the_import_readers(client, planned, tmp_pa
         table = read_table(path)
         assert table.columns[:3] == ["project_id", "need_id", "status"] and len(table.rows) == 1
         assert table.rows[0].values["plan_id"] == "plan-abc" and table.rows[0].values["status"] == "meeting"
+    validations = load_workbook(path).active.data_validations.dataValidation
+    assert {str(v.sqref).split(":")[0]: v.formula1 for v in validations}[
+        "C2"
+    ] == '"contacted,meeting,agreement,declined"'
     # The event's example row as it stands is a valid outcome of its first pair.
     upload = client.post(
         "/staff/outcomes/import",
