@@ -331,6 +331,21 @@ def test_the_pack_has_a_cover_and_a_page_per_introduction_and_recipient(client, 
     assert client.get(f"/staff/events/{event.id}/pack?state=struck").status_code == 422
 
 
+def test_an_event_without_a_plan_has_an_empty_pack_and_a_header_only_file(client, planned):
+    _, store, _ = planned
+    empty = store.create("Not planned yet", "test")
+    page = client.get(f"/staff/events/{empty.id}/pack").get_data(as_text=True)
+    assert 'id="pack-empty"' in page and "pack-introduction" not in page
+    answer = client.get(f"/staff/events/{empty.id}/export.csv")
+    assert answer.data.decode("utf-8-sig").strip() == ",".join(EVENT_COLUMNS)
+    answer = client.post(
+        "/staff/outcomes/import",
+        data={"file": (io.BytesIO(b"project_id,need_id,status\nP1,N1,meeting\n"), "o.csv"), "event_id": str(empty.id)},
+        content_type="multipart/form-data",
+    )
+    assert answer.status_code == 422 and "has no plan yet" in answer.get_data(as_text=True)
+
+
 def test_an_outcomes_file_with_a_bad_row_records_nothing_and_names_the_row(client, planned, tmp_path):
     matcher, _, event = planned
     bad = "project_id,need_id,status,decline_reason\nP1,N1,meeting,\nP2,N2,declined,\nP9,N1,contacted,\n"
