@@ -13,7 +13,8 @@ from flask_wtf.csrf import CSRFError, CSRFProtect
 from werkzeug.exceptions import HTTPException
 
 import service.staff.catalogue as _catalogue  # noqa: F401  (adds its views to the blueprint)
-import service.staff.events  # noqa: F401  (adds its views to the blueprint)
+import service.staff.events
+import service.staff.exports  # noqa: F401  (adds its views to the blueprint)
 from matcher.config import Settings
 from matcher.errors import MatcherError
 from service.errors import STATUS_OF
