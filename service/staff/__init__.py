@@ -12,13 +12,12 @@ from flask import Blueprint, Flask, Response, render_template, request
 from flask_wtf.csrf import CSRFError, CSRFProtect
 from werkzeug.exceptions import HTTPException
 
-import service.staff.catalogue as _catalogue  # noqa: F401  (adds its views to the blueprint)
-import service.staff.events
-import service.staff.exports  # noqa: F401  (adds its views to the blueprint)
 from matcher.config import Settings
 from matcher.errors import MatcherError
 from service.errors import STATUS_OF
-from service.staff import sign_in as _sign_in  # noqa: F401  (adds its views to the blueprint)
+
+# Each view module adds its pages to the blueprint when imported.
+from service.staff import catalogue, events, exports, sign_in  # noqa: F401
 from service.staff.blueprint import staff
 from service.staff.sessions import configure_sessions
 from service.staff.texts import choose_language, language, translate
