@@ -19,7 +19,7 @@ from flask.typing import ResponseReturnValue
 from markupsafe import Markup
 
 from matcher.engine import Matcher
-from matcher.errors import InvalidInput, NotFound
+from matcher.errors import InvalidInput, NotFound, Unavailable
 from matcher.events.store import Event, EventStore, PairState
 from matcher.introductions import insights
 from matcher.introductions.insights import InsightCache, PlannedEvent, StrongMatches
@@ -106,9 +106,17 @@ class Dashboard:
 
     @property
     def matches(self) -> StrongMatches:
+        """Every strong pair of the catalogue (none while a side has no index yet)."""
         if self._matches is None:
-            self._matches = insight_cache().get(_matcher())
+            try:
+                self._matches = insight_cache().get(_matcher())
+            except Unavailable:
+                self._matches = StrongMatches({}, {}, {}, {}, frozenset())
         return self._matches
+
+    @property
+    def catalogue_empty(self) -> bool:
+        return not self.matches.needs or not self.matches.projects
 
     # -- tables, one per chart (the CSV names are the keys of TABLES) ------------------------
 
@@ -414,6 +422,7 @@ texts.add(
         "No outcomes have been recorded yet.": "尚未记录任何对接结果。",
         "No agreements have been recorded yet.": "尚未记录任何签约。",
         "No project matches an open need strongly.": "没有项目强匹配任何开放需求。",
+        "The catalogue has no indexed projects or needs yet.": "目录中尚无已建索引的项目或需求。",
         "Every open need has at least one strong match.": "每个开放需求都至少有一个强匹配项目。",
         "Funnel by event": "各活动的漏斗",
         "Project": "项目",
