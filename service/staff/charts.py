@@ -19,7 +19,7 @@ from markupsafe import Markup
 # Colour-blind-safe (Okabe-Ito order, darkened where white text or thin bars need contrast).
 PALETTE = ("#1f5fbf", "#d55e00", "#009e73", "#8a5cc2", "#cc79a7", "#b58900", "#56b4e9", "#6b7a8f")
 INK, MUTED, GRID = "#1d2330", "#5b6475", "#d9dee8"
-WIDTH = 560  # user units; the chart is drawn at the width of its container
+WIDTH = 440  # user units; the chart is drawn at the width of its container (a phone: about 0.75 of this)
 FONT = 13
 ROW = 28  # height of one bar's row
 TOP = 34  # room above the bars for the axis ticks (or the legend)
@@ -267,7 +267,7 @@ def histogram(
     floor_label: str = "",
 ) -> Markup:
     """Columns over equal bins ``edges[i]`` to ``edges[i+1]``; ``floor`` marked with a dashed line."""
-    left, right, top, bottom = 44.0, WIDTH - 12.0, 40.0, 230.0
+    left, right, top, bottom = 44.0, WIDTH - 12.0, 56.0, 230.0
     ticks = nice_ticks(max(counts, default=0))
     lowest, highest = edges[0], edges[-1]
 
@@ -288,11 +288,11 @@ def histogram(
     if floor is not None and lowest <= floor <= highest:
         x = x_of(floor)
         body.append(
-            f'<line class="floor" x1="{x:.1f}" x2="{x:.1f}" y1="{top - 14:.1f}" y2="{bottom:.1f}" '
+            f'<line class="floor" x1="{x:.1f}" x2="{x:.1f}" y1="{top - 18:.1f}" y2="{bottom:.1f}" '
             f'stroke="{PALETTE[1]}" stroke-width="2" stroke-dasharray="5 3"/>'
         )
         anchor = "end" if x > (left + right) / 2 else "start"
-        body.append(_text(x + (-4 if anchor == "end" else 4), top - 4, floor_label, anchor, PALETTE[1], FONT - 1))
+        body.append(_text(x + (-4 if anchor == "end" else 4), top - 24, floor_label, anchor, PALETTE[1], FONT - 1))
     if axis_label:
         body.append(_text((left + right) / 2, bottom + 34, axis_label, "middle", MUTED, FONT - 1))
     return _svg(chart_id, title, desc, bottom + 42, body)

@@ -12,6 +12,7 @@ import csv
 import io
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import Any, cast
 
 from flask import Response, current_app, render_template, request
@@ -127,13 +128,15 @@ class Dashboard:
     def event_funnel(self) -> Table:
         if self.event is None:
             return Table(("stage", "pairs"))
-        (funnel,) = [
-            f for e, f in zip(self.events, insights.event_funnels(self.events, self.outcomes)) if e is self.event
-        ]
+        (funnel,) = [f for e, f in zip(self.events, self._event_funnels) if e is self.event]
         return Table(("stage", "pairs"), list(zip(insights.STAGES, funnel.counts)))
 
+    @cached_property
+    def _event_funnels(self) -> list[insights.Funnel]:
+        return insights.event_funnels(self.events, self.outcomes)
+
     def funnel_by_event(self) -> Table:
-        funnels = insights.event_funnels(self.events, self.outcomes)
+        funnels = self._event_funnels
         return Table(
             ("event_id", "event", *insights.STAGES),
             [(event.id, funnel.label, *funnel.counts) for event, funnel in zip(self.events, funnels)],
@@ -173,11 +176,12 @@ class Dashboard:
             ],
         )
 
+    @cached_property
     def _gaps(self) -> list[insights.Gap]:
         return insights.supply_gaps(self.matches, self.home)
 
     def supply_gaps(self) -> Table:
-        return Table(("industry", "needs"), insights.gaps_by_industry(self._gaps()))
+        return Table(("industry", "needs"), insights.gaps_by_industry(self._gaps))
 
     def supply_gap_needs(self) -> Table:
         return Table(
@@ -193,7 +197,7 @@ class Dashboard:
                     gap.best_project_id or "",
                     "" if gap.best_strength is None else round(gap.best_strength, 3),
                 )
-                for gap in self._gaps()
+                for gap in self._gaps
             ],
         )
 
@@ -208,26 +212,25 @@ class Dashboard:
             rows.append(("unscored", "", histogram.unscored))
         return Table(("from", "to", "pairs"), rows)
 
+    @cached_property
     def _agreements(self) -> insights.Agreements:
         matches = self.matches
-        languages = {
-            (kind, record.id): language
-            for kind, records in ((Kind.NEEDS, matches.needs), (Kind.PROJECTS, matches.projects))
-            for key, record in records.items()
-            if (language := _matcher().index(kind).languages.get(key))
-        }
+        languages: dict[tuple[Kind, str], str] = {}
+        for kind, records in ((Kind.NEEDS, matches.needs), (Kind.PROJECTS, matches.projects)):
+            detected = _matcher().index(kind).languages if records else {}
+            languages.update({(kind, record.id): detected[key] for key, record in records.items() if key in detected})
         needs = {record.id: record for record in matches.needs.values()}
         projects = {record.id: record for record in matches.projects.values()}
         return insights.agreements(self.outcomes, needs, projects, languages)
 
     def agreements_by_field(self) -> Table:
-        return Table(("field", "agreements"), self._agreements().by_field)
+        return Table(("field", "agreements"), self._agreements.by_field)
 
     def agreements_by_institution(self) -> Table:
-        return Table(("institution", "agreements"), self._agreements().by_institution)
+        return Table(("institution", "agreements"), self._agreements.by_institution)
 
     def agreements_by_language(self) -> Table:
-        return Table(("languages", "agreements"), self._agreements().by_language)
+        return Table(("languages", "agreements"), self._agreements.by_language)
 
 
 TABLES: dict[str, Callable[[Dashboard], Table]] = {

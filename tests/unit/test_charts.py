@@ -83,7 +83,7 @@ def test_a_histogram_has_one_column_per_bin_and_marks_the_floor():
     root = parse(charts.histogram("c5", "t", "d", edges, [1, 0, 4, 2], floor=0.35, floor_label="floor 0.35"))
     assert len(bars(root)) == 4
     (floor,) = [line for line in root.iter(f"{SVG}line") if line.get("class") == "floor"]
-    assert float(floor.get("x1")) == pytest.approx(44 + (560 - 12 - 44) * 0.35)
+    assert float(floor.get("x1")) == pytest.approx(44 + (charts.WIDTH - 12 - 44) * 0.35)
     assert "floor 0.35" in texts(root)
 
 
