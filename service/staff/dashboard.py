@@ -146,8 +146,12 @@ class Dashboard:
         months = insights.funnel_by_month(self.outcomes)
         return Table(("month", *insights.STAGES[1:]), [(month.month, *month.counts) for month in months])
 
+    @cached_property
+    def pulls(self) -> list[insights.ProjectPull]:
+        return insights.market_pull(self.matches, self.home)
+
     def market_pull(self) -> Table:
-        pulls = insights.market_pull(self.matches, self.home)
+        pulls = self.pulls
         return Table(
             (
                 "project_id",

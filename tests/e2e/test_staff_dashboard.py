@@ -82,6 +82,7 @@ def test_the_funnel_shows_the_events_outcomes_and_changes_with_a_new_one(chromiu
     page.reload()
     assert event_row(page, event_id) == ["4", "4", "3", "1"]
     assert funnel_values(page) == ["4", "4", "3", "1"]
+    shoot(page, FLOW, "dashboard-after-outcome")
 
     with page.expect_download() as caught:
         page.click("#csv-funnel-by-event")
