@@ -17,7 +17,18 @@ from html import escape
 from markupsafe import Markup
 
 # Colour-blind-safe (Okabe-Ito order, darkened where white text or thin bars need contrast).
-PALETTE = ("#1f5fbf", "#d55e00", "#009e73", "#8a5cc2", "#cc79a7", "#b58900", "#56b4e9", "#6b7a8f")
+PALETTE = (
+    "#1f5fbf",
+    "#d55e00",
+    "#009e73",
+    "#8a5cc2",
+    "#cc79a7",
+    "#b58900",
+    "#56b4e9",
+    "#6b7a8f",
+    "#8c564b",
+    "#17becf",
+)
 INK, MUTED, GRID = "#1d2330", "#5b6475", "#d9dee8"
 WIDTH = 440  # user units; the chart is drawn at the width of its container (a phone: about 0.75 of this)
 FONT = 13
@@ -133,14 +144,24 @@ def bar_chart(
     return _svg(chart_id, title, desc, height, body)
 
 
-def _legend(names: Sequence[str], y: float, x: float = 0.0) -> list[str]:
-    parts, position = [], x
+LEGEND_LINE = 18
+
+
+def _legend(names: Sequence[str], y: float, x: float = 0.0) -> tuple[list[str], float]:
+    """A key of colours and names from ``(x, y)``, wrapped to the chart's width; also its height."""
+    parts, position, line = [], x, 0
     for index, name in enumerate(names):
+        width = 16 + _text_width(name, FONT - 1) + 14
+        if position > x and position + width > WIDTH:
+            position, line = x, line + 1
         colour = PALETTE[index % len(PALETTE)]
-        parts.append(f'<rect class="key" x="{position:.1f}" y="{y - 10:.1f}" width="12" height="12" fill="{colour}"/>')
-        parts.append(_text(position + 16, y, name, fill=INK, size=FONT - 1))
-        position += 16 + _text_width(name, FONT - 1) + 14
-    return parts
+        top = y + line * LEGEND_LINE
+        parts.append(
+            f'<rect class="key" x="{position:.1f}" y="{top - 10:.1f}" width="12" height="12" fill="{colour}"/>'
+        )
+        parts.append(_text(position + 16, top, name, fill=INK, size=FONT - 1))
+        position += width
+    return parts, (line + 1) * LEGEND_LINE if names else 0.0
 
 
 def stacked_bars(
@@ -157,9 +178,9 @@ def stacked_bars(
     left = _label_column(labels)
     right = WIDTH - max((_text_width(fmt(total)) for total in totals), default=0.0) - 8
     ticks = nice_ticks(max(totals, default=0.0))
-    top = TOP + 22
+    body, legend = _legend([name for name, _ in series], 14)
+    top = TOP + legend + 4
     height = top + ROW * len(labels) + 26
-    body = _legend([name for name, _ in series], 14)
     body += _x_axis(left, right, ticks, top, top + ROW * len(labels), fmt)
     for row, label in enumerate(labels):
         y = top + row * ROW
@@ -227,9 +248,10 @@ def grouped_columns(
     fmt: Format = integer,
 ) -> Markup:
     """Vertical columns: one group per category (left to right), one column per series, a legend above."""
-    left, right, top, bottom = 44.0, WIDTH - 8.0, 52.0, 232.0
+    body, legend = _legend([name for name, _ in series], 14, 4)
+    left, right, top = 44.0, WIDTH - 8.0, 34.0 + legend
+    bottom = top + 180.0
     ticks = nice_ticks(max((max(values, default=0.0) for _, values in series), default=0.0))
-    body = _legend([name for name, _ in series], 14, 4)
     body += _y_axis(left, right, ticks, top, bottom, fmt, axis_label)
     group = (right - left) / max(len(categories), 1)
     column = group * 0.8 / max(len(series), 1)

@@ -180,6 +180,18 @@ class Dashboard:
             ],
         )
 
+    def market_pull_by_industry(self) -> Table:
+        pulls = self.pulls
+        totals: dict[str, int] = {}
+        for pull in pulls:
+            for name, count in pull.by_industry.items():
+                totals[name] = totals.get(name, 0) + count
+        industries = sorted(totals, key=lambda name: (-totals[name], name))
+        return Table(
+            ("project_id", "title", *industries),
+            [(pull.project_id, pull.title, *(pull.by_industry.get(name, 0) for name in industries)) for pull in pulls],
+        )
+
     @cached_property
     def _gaps(self) -> list[insights.Gap]:
         return insights.supply_gaps(self.matches, self.home)
@@ -243,6 +255,7 @@ TABLES: dict[str, Callable[[Dashboard], Table]] = {
     "funnel-by-event": Dashboard.funnel_by_event,
     "funnel-by-month": Dashboard.funnel_by_month,
     "market-pull": Dashboard.market_pull,
+    "market-pull-by-industry": Dashboard.market_pull_by_industry,
     "supply-gaps": Dashboard.supply_gaps,
     "supply-gap-needs": Dashboard.supply_gap_needs,
     "score-distribution": Dashboard.score_distribution,
@@ -296,6 +309,17 @@ def _charts(board: Dashboard, tables: dict[str, Table]) -> dict[str, Markup | No
             _("The projects that match most open needs strongly, local enterprises first."),
             [f"{row[0]} {row[1]}" for row in top],
             [(_("Local enterprises"), [row[3] for row in top]), (_("Elsewhere"), [row[4] for row in top])],
+            _("open needs matched strongly"),
+        )
+    by_industry = tables["market-pull-by-industry"]
+    if by_industry.rows:
+        top = by_industry.rows[:TOP_PROJECTS]
+        drawn["market-pull-by-industry"] = charts.stacked_bars(
+            "chart-market-pull-by-industry",
+            _("Market pull by the needs' industry"),
+            _("The same projects, their strongly matched open needs split by industry."),
+            [f"{row[0]} {row[1]}" for row in top],
+            [(_(name), [row[2 + i] for row in top]) for i, name in enumerate(by_industry.columns[2:])],
             _("open needs matched strongly"),
         )
     gaps = tables["supply-gaps"]
@@ -402,6 +426,8 @@ texts.add(
             "强匹配开放需求最多的项目，本地企业优先。"
         ),
         "Local enterprises": "本地企业",
+        "Market pull by the needs' industry": "按需求行业的市场需求",
+        "The same projects, their strongly matched open needs split by industry.": "同一批项目，其强匹配的开放需求按行业划分。",
         "Elsewhere": "外地",
         "open needs matched strongly": "强匹配的开放需求数",
         "Supply gaps by industry": "按行业的供给缺口",

@@ -66,6 +66,15 @@ def test_a_stacked_chart_draws_each_non_zero_segment_and_the_totals():
     assert {"3", "4", "local", "elsewhere"} <= set(texts(root))
 
 
+def test_a_long_legend_wraps_inside_the_chart():
+    names = [f"industry number {i}" for i in range(9)]
+    root = parse(charts.stacked_bars("c6", "t", "d", ["P1"], [(name, [1]) for name in names]))
+    keys = [rect for rect in root.iter(f"{SVG}rect") if rect.get("class") == "key"]
+    assert len(keys) == 9 and len({key.get("y") for key in keys}) > 1
+    assert all(float(key.get("x")) + 12 <= charts.WIDTH for key in keys)
+    assert len(bars(root)) == 9
+
+
 def test_a_funnel_says_each_stage_and_its_share_of_the_one_before():
     root = parse(charts.funnel_chart("c3", "t", "d", [("Proposed", 10), ("Contacted", 5), ("Meeting", 0)]))
     assert len(bars(root)) == 3
@@ -176,6 +185,12 @@ def test_every_csv_holds_the_numbers_its_chart_draws(copied_matcher):
     expected = [value for row in pull[1:16] for value in (row[3], row[4]) if value != "0"]
     assert drawn == expected
     assert all(int(row[3]) + int(row[4]) == int(row[5]) for row in pull[1:])
+    by_industry = read_csv(client.get("/staff/dashboard/market-pull-by-industry.csv"))
+    assert by_industry[0][:2] == ["project_id", "title"] and len(by_industry[0]) > 2
+    assert [row[0] for row in by_industry[1:]] == [row[0] for row in pull[1:]]
+    assert all(sum(map(int, row[2:])) == int(total[5]) for row, total in zip(by_industry[1:], pull[1:]))
+    drawn = chart_numbers(html, "chart-market-pull-by-industry")
+    assert drawn == [value for row in by_industry[1:16] for value in row[2:] if value != "0"]
     gaps = read_csv(client.get("/staff/dashboard/supply-gaps.csv"))
     assert chart_numbers(html, "chart-supply-gaps") == [row[1] for row in gaps[1:]]
     gap_needs = read_csv(client.get("/staff/dashboard/supply-gap-needs.csv"))
