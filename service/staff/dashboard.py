@@ -263,6 +263,19 @@ TABLES: dict[str, Callable[[Dashboard], Table]] = {
     "agreements-by-institution": Dashboard.agreements_by_institution,
     "agreements-by-language": Dashboard.agreements_by_language,
 }
+# Each chart's visible title (the SVG's own <title> says the same to a screen reader).
+CHART_TITLES = {
+    "funnel": "Introductions funnel, all events",
+    "event-funnel": "Introductions funnel",
+    "funnel-by-month": "Introductions by month",
+    "market-pull": "Market pull: open needs each project matches strongly",
+    "market-pull-by-industry": "Market pull by the needs' industry",
+    "supply-gaps": "Supply gaps by industry",
+    "score-distribution": "Strengths of the plan",
+    "agreements-by-field": "Agreements by field",
+    "agreements-by-institution": "Agreements by institution",
+    "agreements-by-language": "Agreements by language (need → project)",
+}
 # The charts whose numbers depend on the chosen event: their CSV links carry ?event=.
 EVENT_TABLES = frozenset({"event-funnel", "score-distribution"})
 
@@ -286,7 +299,7 @@ def _charts(board: Dashboard, tables: dict[str, Table]) -> dict[str, Markup | No
     if board.event is not None and any(count for _, count in event_funnel.rows):
         drawn["event-funnel"] = charts.funnel_chart(
             "chart-event-funnel",
-            f"{_('Introductions funnel')}: {board.event.name}",
+            _chart_title("event-funnel", board),
             _("Pairs of this event's plan by the furthest stage their outcomes reached."),
             list(zip(_stage_labels(), (row[1] for row in event_funnel.rows))),
         )
@@ -336,7 +349,7 @@ def _charts(board: Dashboard, tables: dict[str, Table]) -> dict[str, Markup | No
         histogram = insights.strength_histogram(board.event)
         drawn["score-distribution"] = charts.histogram(
             "chart-score-distribution",
-            f"{_('Strengths of the plan')}: {board.event.name}",
+            _chart_title("score-distribution", board),
             _("How many of the plan's pairs have each match strength; the dashed line is the event's floor."),
             histogram.edges,
             histogram.counts,
@@ -377,8 +390,14 @@ def dashboard() -> ResponseReturnValue:
         stages=_stage_labels(),
         home_region=board.settings.home_region,
         top_projects=TOP_PROJECTS,
+        chart_title=lambda name: _chart_title(name, board),
         csv_url=lambda name: _csv_url(name, board),
     )
+
+
+def _chart_title(name: str, board: Dashboard) -> str:
+    title = _(CHART_TITLES[name])
+    return f"{title}: {board.event.name}" if name in EVENT_TABLES and board.event is not None else title
 
 
 def _csv_url(name: str, board: Dashboard) -> str:
