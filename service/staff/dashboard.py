@@ -31,6 +31,7 @@ from service.staff.texts import translate as _
 
 CACHE_EXTENSION = "techmatch.insights"
 TOP_PROJECTS = 15  # projects in the market-pull chart (the table and the CSV have them all)
+TABLE_ROWS = 200  # rows of a table on the page at most (the CSV has them all)
 FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
 
 
@@ -390,6 +391,7 @@ def dashboard() -> ResponseReturnValue:
         stages=_stage_labels(),
         home_region=board.settings.home_region,
         top_projects=TOP_PROJECTS,
+        table_rows=TABLE_ROWS,
         chart_title=lambda name: _chart_title(name, board),
         csv_url=lambda name: _csv_url(name, board),
     )
@@ -501,6 +503,8 @@ texts.add(
             "开放需求指截止日期未过的需求；强匹配指匹配强度属于“强”档。本地指需求的地区包含本地区名称："
         ),
         "The chart shows the first": "图中显示前",
+        "The table shows the first": "表格显示前",
+        "the CSV has them all.": "CSV 包含全部。",
         "projects; the table and the CSV have them all.": "个项目；表格和 CSV 包含全部项目。",
         "Open needs without a strong match": "无强匹配的开放需求",
         "agreement pairs": "个签约配对",

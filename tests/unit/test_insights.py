@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from matcher.config import load_settings
 from matcher.introductions import insights
 from matcher.introductions.insights import InsightCache, PlannedEvent, StrongMatches
 from matcher.introductions.scoring import PairStrengths
@@ -137,6 +138,12 @@ def test_local_means_the_region_contains_a_home_name_and_empty_regions_are_not_l
     assert insights.is_local(need("N", "x", "CHANGCHUN"), insights.home_names("changchun"))
     assert not insights.is_local(need("N", "x", ""), insights.home_names("Changchun"))
     assert insights.home_names(" , ,") == ()
+
+
+def test_the_home_region_is_a_setting():
+    assert insights.home_names(load_settings(environ={}).home_region) == ("changchun", "长春", "jilin", "吉林")
+    chosen = load_settings(environ={"MATCHER_HOME_REGION": "Harbin,哈尔滨"}).home_region
+    assert insights.home_names(chosen) == ("harbin", "哈尔滨")
 
 
 def test_the_histogram_bins_strengths_and_counts_pairs_without_one():
