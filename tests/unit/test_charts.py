@@ -15,7 +15,7 @@ from matcher.records import Kind
 from service import create_app
 from service.api_keys import ApiKeys
 from service.staff import charts
-from service.staff.dashboard import TABLES
+from service.staff.dashboard import TABLES, Table
 from service.staff_session import SESSION_FIELD
 
 SVG = "{http://www.w3.org/2000/svg}"
@@ -208,3 +208,13 @@ def test_every_csv_holds_the_numbers_its_chart_draws(copied_matcher):
     for name in TABLES:  # every chart named on the page links its CSV
         assert f"/staff/dashboard/{name}.csv" in html or name in ("event-funnel",)
     assert copied_matcher.get(Kind.NEEDS, "N027")
+
+
+def test_a_tables_csv_has_a_bom_and_makes_formulas_inert():
+    data = Table(("title", "needs"), [('=HYPERLINK("x")', 2), ("长春 ok", 1)]).csv()
+    assert data.startswith(b"\xef\xbb\xbf")
+    assert list(csv.reader(io.StringIO(data.decode("utf-8-sig")))) == [
+        ["title", "needs"],
+        ['\'=HYPERLINK("x")', "2"],
+        ["长春 ok", "1"],
+    ]
