@@ -222,28 +222,84 @@ def strong_matches(reader: Reader, block: int = NEED_BLOCK) -> StrongMatches:
     return StrongMatches(needs, projects, dict(strong), best, strong_needs, seconds)
 
 
+INLINE_PAIRS = 250_000  # up to this many pairs a page view may wait for the scoring; past it, it runs behind
+
+
+def _stamp(reader: Reader) -> tuple[int, ...]:
+    """What the answer depends on: each side's catalogue revision and the index generation read."""
+    return (
+        reader.catalogue.revision(Kind.PROJECTS),
+        reader.catalogue.revision(Kind.NEEDS),
+        reader.index(Kind.PROJECTS).revision,
+        reader.index(Kind.NEEDS).revision,
+    )
+
+
+def pair_count(reader: Reader) -> int:
+    """How many need-project pairs :func:`strong_matches` scores."""
+    return reader.index(Kind.NEEDS).count * reader.index(Kind.PROJECTS).count
+
+
 class InsightCache:
-    """:func:`strong_matches` kept in memory while neither catalogue side changes (one per server process)."""
+    """:func:`strong_matches` kept in memory while neither catalogue side changes (one per server process).
+
+    :meth:`get` scores when the kept answer is stale and waits for it; :meth:`get_or_start` instead
+    starts the scoring in the background and answers None, for a catalogue too big to score while
+    a page waits. One scoring runs at a time.
+    """
 
     def __init__(self) -> None:
-        self._lock = threading.Lock()
+        self._lock = threading.Lock()  # guards the fields below
+        self._scoring = threading.Lock()  # one scoring at a time
         self._stamp: tuple[int, ...] | None = None
         self._value: StrongMatches | None = None
+        self._thread: threading.Thread | None = None
         self.computed = 0  # how many times it scored (tests read it)
 
-    def get(self, reader: Reader) -> StrongMatches:
-        with self._lock:  # one scoring at a time; a second page view waits for the first's answer
-            stamp = (
-                reader.catalogue.revision(Kind.PROJECTS),
-                reader.catalogue.revision(Kind.NEEDS),
-                reader.index(Kind.PROJECTS).revision,
-                reader.index(Kind.NEEDS).revision,
-            )
-            if self._value is None or stamp != self._stamp:
-                self._value = strong_matches(reader)
-                self._stamp = stamp
+    def _fresh(self, stamp: tuple[int, ...]) -> StrongMatches | None:
+        return self._value if self._value is not None and stamp == self._stamp else None
+
+    def _score(self, reader: Reader, stamp: tuple[int, ...]) -> StrongMatches:
+        with self._scoring:
+            with self._lock:
+                fresh = self._fresh(stamp)
+            if fresh is not None:  # another caller scored this revision while we waited
+                return fresh
+            value = strong_matches(reader)
+            with self._lock:
+                self._value, self._stamp = value, stamp
                 self.computed += 1
-            return self._value
+            return value
+
+    def _score_behind(self, reader: Reader, stamp: tuple[int, ...]) -> None:
+        try:
+            self._score(reader, stamp)
+        except Exception:  # a background thread has no caller to tell: the log says it
+            log.exception("Scoring every pair for the dashboard failed")
+
+    def get(self, reader: Reader) -> StrongMatches:
+        stamp = _stamp(reader)
+        with self._lock:
+            fresh = self._fresh(stamp)
+        return fresh if fresh is not None else self._score(reader, stamp)
+
+    def get_or_start(self, reader: Reader) -> StrongMatches | None:
+        """The answer if it is fresh; else None, with the scoring started behind (unless it runs already)."""
+        stamp = _stamp(reader)
+        with self._lock:
+            fresh = self._fresh(stamp)
+            if fresh is None and (self._thread is None or not self._thread.is_alive()):
+                self._thread = threading.Thread(
+                    target=self._score_behind, args=(reader, stamp), name="dashboard-scoring", daemon=True
+                )
+                self._thread.start()
+        return fresh
+
+    def wait(self, timeout: float | None = None) -> None:
+        """Until a background scoring ends (tests, and a server stopping)."""
+        thread = self._thread
+        if thread is not None:
+            thread.join(timeout)
 
 
 # -- market pull and supply gaps --------------------------------------------------------------

@@ -105,20 +105,28 @@ class Dashboard:
         self.outcomes = matcher.outcomes.list()
         self.home = insights.home_names(self.settings.home_region)
         self._matches: StrongMatches | None = None
+        self.scoring = False  # the strengths of every pair are being computed behind
 
     @property
     def matches(self) -> StrongMatches:
         """Every strong pair of the catalogue (none while a side has no index yet)."""
         if self._matches is None:
+            matcher, cache = _matcher(), insight_cache()
             try:
-                self._matches = insight_cache().get(_matcher())
+                if insights.pair_count(matcher) <= insights.INLINE_PAIRS:
+                    found: StrongMatches | None = cache.get(matcher)
+                else:  # a big catalogue: scored behind, the page says so until it is done
+                    found = cache.get_or_start(matcher)
             except Unavailable:
-                self._matches = StrongMatches({}, {}, {}, {}, frozenset())
+                found = StrongMatches({}, {}, {}, {}, frozenset())
+            self.scoring = found is None
+            self._matches = found or StrongMatches({}, {}, {}, {}, frozenset())
         return self._matches
 
     @property
     def catalogue_empty(self) -> bool:
-        return not self.matches.needs or not self.matches.projects
+        matches = self.matches  # first: it sets ``scoring``
+        return not self.scoring and (not matches.needs or not matches.projects)
 
     # -- tables, one per chart (the CSV names are the keys of TABLES) ------------------------
 
@@ -477,6 +485,8 @@ texts.add(
         "No agreements have been recorded yet.": "尚未记录任何签约。",
         "No project matches an open need strongly.": "没有项目强匹配任何开放需求。",
         "The catalogue has no indexed projects or needs yet.": "目录中尚无已建索引的项目或需求。",
+        "The strengths of every need against every project are being computed for this catalogue; "
+        "reload the page in a minute.": "正在计算本目录中每个需求与每个项目的匹配强度，请一分钟后刷新页面。",
         "Every open need has at least one strong match.": "每个开放需求都至少有一个强匹配项目。",
         "Funnel by event": "各活动的漏斗",
         "Project": "项目",

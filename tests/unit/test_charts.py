@@ -11,11 +11,12 @@ import pytest
 
 from matcher.engine import open as open_matcher
 from matcher.events.store import EventStore, ProposedPair
+from matcher.introductions import insights
 from matcher.records import Kind
 from service import create_app
 from service.api_keys import ApiKeys
 from service.staff import charts
-from service.staff.dashboard import TABLES, Table
+from service.staff.dashboard import CACHE_EXTENSION, TABLES, Table
 from service.staff_session import SESSION_FIELD
 
 SVG = "{http://www.w3.org/2000/svg}"
@@ -218,3 +219,15 @@ def test_a_tables_csv_has_a_bom_and_makes_formulas_inert():
         ['\'=HYPERLINK("x")', "2"],
         ["长春 ok", "1"],
     ]
+
+
+def test_the_page_says_when_the_strengths_are_being_computed(copied_matcher, monkeypatch):
+    monkeypatch.setattr(insights, "INLINE_PAIRS", 10)  # the sample counts as a big catalogue
+    app = create_app(copied_matcher.settings, matcher=copied_matcher)
+    client = signed_in_client(app, copied_matcher.settings.catalogue_path)
+    html = client.get("/staff/dashboard?lang=en").get_data(as_text=True)
+    assert "are being computed for this catalogue" in html
+    assert "The catalogue has no indexed projects or needs yet." not in html
+    app.extensions[CACHE_EXTENSION].wait(timeout=300)
+    html = client.get("/staff/dashboard?lang=en").get_data(as_text=True)
+    assert "are being computed" not in html and 'id="chart-market-pull"' in html

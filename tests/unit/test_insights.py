@@ -209,3 +209,13 @@ def test_the_cache_scores_once_per_catalogue_revision(copied_matcher):
     changed = Record(Kind.NEEDS, record.id, record.title, record.body + " Also laser welding.", record.attributes)
     copied_matcher.ingest_records(Kind.NEEDS, [changed], "test")
     assert cache.get(copied_matcher) is not first and cache.computed == 2
+
+
+def test_a_big_catalogue_is_scored_behind_and_kept(copied_matcher):
+    cache = InsightCache()
+    assert cache.get_or_start(copied_matcher) is None  # not scored yet: started behind
+    cache.wait(timeout=300)
+    ready = cache.get_or_start(copied_matcher)
+    assert ready is not None and cache.computed == 1
+    assert cache.get(copied_matcher) is ready
+    assert insights.pair_count(copied_matcher) == 56 * 66
