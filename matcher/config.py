@@ -150,6 +150,9 @@ class Settings:
     # plan request is refused with 503 and Retry-After.
     plan_workers: int = 1
     plan_queue: int = 4
+    # The staff dashboard: the home region's names, comma-separated; a need is local when its region
+    # contains one of them (case-insensitive). Local enterprises come first in the market pull.
+    home_region: str = "Changchun,长春,Jilin,吉林"
 
     @property
     def catalogue_path(self) -> Path:
