@@ -75,7 +75,7 @@ def _events() -> EventStore:
 
 def _pairs(event_id: int, states: Sequence[PairState]) -> list[EventPair]:
     """The event's pairs in ``states`` (by need, best first)."""
-    return cast("list[EventPair]", _events().pairs(event_id, states))
+    return _events().pairs(event_id, states)
 
 
 def _author() -> str:
