@@ -150,6 +150,13 @@ class Settings:
     # plan request is refused with 503 and Retry-After.
     plan_workers: int = 1
     plan_queue: int = 4
+    # Introduction requests from the public page (service.intro_requests): posts per client (flask-limiter
+    # syntax; empty: no limit of their own), the least time between fetching the form's token and sending
+    # it (a person reads and types; a bot posts at once), and the window in which the same contact's second
+    # request for the same record is refused as a duplicate.
+    introduction_request_rate_limit: str = "5 per hour"
+    introduction_request_min_seconds: float = 3.0
+    introduction_request_duplicate_minutes: float = 60.0
 
     @property
     def catalogue_path(self) -> Path:

@@ -40,6 +40,7 @@ FILTERS: dict[Kind, dict[str, FilterSpec]] = {
         "industry": FilterSpec("fields", FilterType.LIST_ANY_OF),
         "institution": FilterSpec("institution", FilterType.ANY_OF),
         "language": FilterSpec("language", FilterType.ANY_OF),
+        "ip_status": FilterSpec("ip_status", FilterType.ANY_OF),
         "trl_min": FilterSpec("trl", FilterType.MIN),
         "trl_max": FilterSpec("trl", FilterType.MAX),
     },

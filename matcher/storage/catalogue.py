@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from matcher.errors import NotFound
-from matcher.filters import Filters, FilterType
+from matcher.filters import FILTERS, Filters, FilterType
 from matcher.records import Kind, Record
 from matcher.storage.migrations import CATALOGUE
 from matcher.storage.sqlite import ThreadConnections, select_in
@@ -145,6 +145,29 @@ class Catalogue:
             rows = connection.execute("SELECT key, data FROM records WHERE kind = ? ORDER BY key", (kind.value,))
             for key, data in rows:
                 yield StoredRecord(key, Record.from_dict(kind, json.loads(data)))
+
+    def field_values(self, kind: Kind, field: str) -> list[tuple[str, int]]:
+        """The distinct values of one field of ``kind``'s records (each item of a list field) and how many
+        records have each, most common first: a filter's vocabulary, as the records write it."""
+        with self._connect() as connection:
+            rows = connection.execute(
+                """
+                SELECT item.value, COUNT(DISTINCT records.key) FROM records, json_each(records.data, ?) AS item
+                WHERE records.kind = ? AND item.type IN ('text', 'integer') AND trim(item.value) != ''
+                GROUP BY item.value ORDER BY COUNT(DISTINCT records.key) DESC, item.value
+                """,
+                (f"$.{field}", kind.value),
+            )
+            return [(str(value), int(count)) for value, count in rows]
+
+    def vocabularies(self, kind: Kind) -> dict[str, list[tuple[str, int]]]:
+        """Each text filter of ``kind`` (one name per field: ``field`` and ``industry`` share one) with the
+        values its field takes in the catalogue and their counts: what a drop-down of that filter offers."""
+        fields: dict[str, str] = {}
+        for name, spec in FILTERS[kind].items():
+            if not spec.takes_integer:
+                fields.setdefault(spec.field, name)
+        return {name: self.field_values(kind, field) for field, name in fields.items()}
 
     def document_frequencies(self, terms: Iterable[str]) -> dict[str, int]:
         return self.term_statistics(terms)[0]

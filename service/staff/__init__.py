@@ -15,7 +15,10 @@ from werkzeug.exceptions import HTTPException
 from matcher.config import Settings
 from matcher.errors import MatcherError
 from service.errors import STATUS_OF
-from service.staff import sign_in as _sign_in  # noqa: F401  (adds its views to the blueprint)
+from service.staff import (
+    requests as _requests,  # noqa: F401  (adds its views to the blueprint)
+    sign_in as _sign_in,  # noqa: F401  (adds its views to the blueprint)
+)
 from service.staff.blueprint import staff
 from service.staff.sessions import configure_sessions
 from service.staff.texts import choose_language, language, translate
