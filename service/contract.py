@@ -24,7 +24,7 @@ from matcher.records import INVALID_TEXT_CHARACTERS, MAX_FIELD_CHARS, MAX_ID_CHA
 from matcher.retrieval.channels import Channel
 from matcher.retrieval.ranking import Fusion, Method
 from matcher.strength.model import Band
-from service.intro_requests import CONTACT
+from service.intro_requests import CONTACT, AnswerLanguage, RequestState
 
 MAX_REQUESTER_CHARS = 200  # a name, an organisation or a contact of an introduction request
 MAX_MESSAGE_CHARS = 2_000
@@ -52,6 +52,8 @@ if TYPE_CHECKING:  # a type checker sees the strings they are; pydantic, at run 
     DeclineReasonName: TypeAlias = str
     BandName: TypeAlias = str
     ChannelName: TypeAlias = str
+    RequestStateName: TypeAlias = str
+    AnswerLanguageName: TypeAlias = str
 else:
     DirectionName = one_of(Direction)
     KindName = one_of(Kind)
@@ -63,6 +65,8 @@ else:
     OutcomeStatusName = one_of(OutcomeStatus)
     AgreementTypeName = one_of(AgreementType)
     DeclineReasonName = one_of(DeclineReason)
+    RequestStateName = one_of(RequestState)
+    AnswerLanguageName = one_of(AnswerLanguage)
 TRL_LOW, TRL_HIGH = TRL_RANGE
 
 
@@ -331,7 +335,7 @@ class IntroductionRequestBody(Strict):
     message: Annotated[str, Field(max_length=MAX_MESSAGE_CHARS, pattern=CLEAN_TEXT)] = Field(
         "", description="What they hope for."
     )
-    language: Literal["en", "zh"] = Field("en", description="The language to answer in.")
+    language: AnswerLanguageName = Field(AnswerLanguage.EN.value, description="The language to answer in.")
     token: str = Field(
         min_length=1,
         max_length=200,
@@ -353,7 +357,7 @@ class IntroductionRequestOut(BaseModel):
     id: int
     kind: KindName
     record_id: str
-    state: Literal["new", "handled", "spam"]
+    state: RequestStateName
     created_at: str = Field(description="UTC, ISO 8601.")
 
 

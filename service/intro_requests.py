@@ -15,6 +15,7 @@ import re
 import secrets
 import time
 from dataclasses import asdict, dataclass
+from enum import Enum
 from pathlib import Path
 from typing import Any
 
@@ -25,7 +26,21 @@ from matcher.records import Kind
 from matcher.storage.sqlite import ThreadConnections
 from matcher.support.clock import utc_now
 
-STATES = ("new", "handled", "spam")
+
+class RequestState(str, Enum):
+    NEW = "new"
+    HANDLED = "handled"
+    SPAM = "spam"
+
+
+class AnswerLanguage(str, Enum):
+    """The languages a requester may be answered in: the page's two."""
+
+    EN = "en"
+    ZH = "zh"
+
+
+STATES = tuple(state.value for state in RequestState)
 TOKEN_MAX_AGE = 24 * 3600  # a form left open longer asks for a new token
 TOKEN_SALT = "techmatch.introduction-request"
 

@@ -24,6 +24,7 @@ from matcher.retrieval.ranking import Fusion, Method
 from matcher.strength.model import Band
 from service import create_app
 from service.cli import main
+from service.intro_requests import AnswerLanguage, RequestState
 
 # Every enum-typed field of the contract, by schema and property.
 ENUM_FIELDS: dict[tuple[str, str], type[Enum]] = {
@@ -41,6 +42,10 @@ ENUM_FIELDS: dict[tuple[str, str], type[Enum]] = {
     ("OutcomeOut", "status"): OutcomeStatus,
     ("OutcomeOut", "agreement_type"): AgreementType,
     ("OutcomeOut", "decline_reason"): DeclineReason,
+    ("IntroductionRequestBody", "language"): AnswerLanguage,
+    ("IntroductionRequestBody", "kind"): Kind,
+    ("IntroductionRequestOut", "kind"): Kind,
+    ("IntroductionRequestOut", "state"): RequestState,
 }
 # Fields whose values are split over the variants of a body (one variant per direction or status).
 VARIANT_FIELDS: dict[tuple[tuple[str, ...], str], type[Enum]] = {
