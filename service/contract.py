@@ -130,7 +130,11 @@ def _filters_model(kind: Kind) -> type[BaseModel]:
     low, high = INTEGER_RANGE
     fields: dict[str, Any] = {
         name: (
-            whole_number(low, high) | None if spec.takes_integer else str | list[str] | None,
+            whole_number(low, high) | None
+            if spec.takes_integer
+            else CalendarDate | None
+            if spec.takes_date
+            else str | list[str] | None,
             None,
         )
         for name, spec in FILTERS[kind].items()

@@ -46,7 +46,8 @@ TOKEN_SALT = "techmatch.introduction-request"
 
 # The shapes a contact may take: an e-mail address, or a phone number (digits with single spaces,
 # dashes or brackets between them, an optional leading +). The contract's pattern is this one.
-_NOT_IN_EMAIL = r"@\s\x00-\x1f\x7f<>()\[\],;:\""
+# White space and control characters spelt out, not as \s: regex dialects disagree on which those are.
+_NOT_IN_EMAIL = r"@\x00-\x20\x7f-\xa0\u1680\u2000-\u200b\u2028\u2029\u202f\u205f\u3000\ufeff<>()\[\],;:\""
 EMAIL = f"[^{_NOT_IN_EMAIL}]{{1,64}}@[^{_NOT_IN_EMAIL}.]{{1,63}}(?:\\.[^{_NOT_IN_EMAIL}.]{{1,63}})+"
 PHONE = r"\+?\(?[0-9](?:[ ()\-]{0,2}[0-9]){5,19}"
 CONTACT = f"^(?:{EMAIL}|{PHONE})$"

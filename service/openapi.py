@@ -16,6 +16,7 @@ from matcher.records import MAX_ID_CHARS, Kind
 from service.access import KEY_HEADER
 from service.contract import (
     CLEAN_NON_BLANK,
+    DATE,
     INPUT_OF,
     OUTCOME_BODIES,
     DeleteReportOut,
@@ -134,7 +135,11 @@ def _match_parameters(target: Kind, max_top_k: int) -> list[dict[str, Any]]:
     ]
     low, high = INTEGER_RANGE
     for name, spec in FILTERS[target].items():
-        schema = {"type": "integer", "minimum": low, "maximum": high} if spec.takes_integer else {"type": "string"}
+        schema: dict[str, Any] = {"type": "string"}
+        if spec.takes_integer:
+            schema = {"type": "integer", "minimum": low, "maximum": high}
+        elif spec.takes_date:
+            schema = {"type": "string", "format": "date", "pattern": DATE}
         parameters.append({"name": name, "in": "query", "schema": schema, "description": f"Filter the {target.value}"})
     return parameters
 

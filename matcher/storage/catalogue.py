@@ -165,7 +165,7 @@ class Catalogue:
         values its field takes in the catalogue and their counts: what a drop-down of that filter offers."""
         fields: dict[str, str] = {}
         for name, spec in FILTERS[kind].items():
-            if not spec.takes_integer:
+            if spec.takes_values:
                 fields.setdefault(spec.field, name)
         return {name: self.field_values(kind, field) for field, name in fields.items()}
 
@@ -252,6 +252,9 @@ def _filter_clauses(filters: Filters) -> tuple[list[str], list[Any]]:
         elif spec.type is FilterType.LIST_ANY_OF:
             clauses.append(f"EXISTS (SELECT 1 FROM json_each(data, ?) WHERE lower(value) IN ({marks}))")
             parameters += [path, *condition.values]
+        elif spec.type is FilterType.ON_OR_AFTER:
+            clauses.append("json_extract(data, ?) >= ?")
+            parameters += [path, condition.values[0]]
         else:
             clauses.append(f"json_extract(data, ?) {'>=' if spec.type is FilterType.MIN else '<='} ?")
             parameters += [path, condition.bound]

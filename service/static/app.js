@@ -27,6 +27,7 @@ const TEXTS = {
     trlMax: "TRL at most",
     region: "Region",
     recordLanguage: "Language of the record",
+    deadlineFrom: "Deadline on or after",
     search: "Find matches",
     back: "← Back to search",
     itsMatches: "Its matches",
@@ -132,6 +133,7 @@ const TEXTS = {
     trlMax: "技术成熟度不高于",
     region: "地区",
     recordLanguage: "记录语言",
+    deadlineFrom: "截止日期不早于",
     search: "查找匹配",
     back: "← 返回搜索",
     itsMatches: "匹配结果",
@@ -233,7 +235,7 @@ const VALUE_TEXTS = {
 const PAGE = 10; // results per step of "more"
 const MAX_TOP_K = 100;
 const PROJECT_FILTERS = ["field", "institution", "ip_status", "trl_min", "trl_max", "language"];
-const NEED_FILTERS = ["industry", "region", "enterprise", "language"];
+const NEED_FILTERS = ["industry", "region", "enterprise", "language", "deadline_from"];
 const FORM_NAME = { projects: {}, needs: { language: "need_language" } }; // filter name -> form field
 
 // The language switch reads "中文" even on an English page. Chromium drew those two glyphs as boxes
@@ -453,11 +455,11 @@ function fillForm(search) {
   form.elements.text.value = search.text;
   form.querySelector(`input[name=direction][value=${search.direction}]`).checked = true;
   const kind = search.direction === "need_to_projects" ? "projects" : "needs";
-  form.querySelectorAll("select").forEach((select) => { select.value = ""; });
+  form.querySelectorAll("select, input[type=date]").forEach((field) => { field.value = ""; });
   Object.entries(search.filters).forEach(([name, value]) => {
     const select = form.elements[FORM_NAME[kind][name] || name];
     if (!select) return;
-    if (![...select.options].some((option) => option.value === String(value))) {
+    if (select.options && ![...select.options].some((option) => option.value === String(value))) {
       select.appendChild(new Option(String(value), String(value))); // a shared link's value the catalogue lost
     }
     select.value = String(value);
@@ -821,10 +823,10 @@ $("search").addEventListener("submit", (event) => {
   const direction = form.elements.direction.value;
   go({ text: form.elements.text.value, direction, filters: filtersFromForm(form, direction), n: PAGE, weak: false });
 });
-$("search").addEventListener("change", (event) => { if (event.target.tagName === "SELECT") countFilters(); });
+$("search").addEventListener("change", (event) => { if (event.target.closest(".filter-grid")) countFilters(); });
 document.querySelectorAll("input[name=direction]").forEach((node) => node.addEventListener("change", directionChanged));
 $("clear-filters").addEventListener("click", () => {
-  $("search").querySelectorAll("select").forEach((select) => { select.value = ""; });
+  $("search").querySelectorAll("select, input[type=date]").forEach((field) => { field.value = ""; });
   countFilters();
 });
 $("more").addEventListener("click", () => {

@@ -298,3 +298,27 @@ def test_the_page_fits_a_phone(chromium, site):
     overflow = page.evaluate("document.documentElement.scrollWidth - window.innerWidth")
     assert overflow <= 0, f"the detail page is {overflow}px wider than a phone screen"
     shoot(page, FLOW, "detail-project-zh-phone")
+
+
+def test_a_researcher_filters_needs_by_region_and_deadline_in_chinese(chromium, site):
+    page = new_page(chromium, locale="zh-CN")
+    page.goto(site.root + "/")
+    page.check("input[name=direction][value=project_to_needs]")
+    page.click("#filters summary")
+    expect(page.locator("select[name=region]")).to_be_visible()
+    expect(page.locator("select[name=ip_status]")).to_be_hidden()  # a projects filter
+    regions = page.locator("select[name=region] option").all_inner_texts()
+    assert regions[0] == "不限" and "长白 (13)" in regions and "长白 · Changbai (18)" in regions, regions
+    page.select_option("select[name=region]", "长白")
+    page.fill("input[name=deadline_from]", "2027-01-01")
+    expect(page.locator("#filters summary")).to_have_text("筛选（2）")
+    search(page, "碳化硅功率模块散热与电动汽车电机控制器")
+    if page.locator("#show-weak").is_visible():
+        page.click("#show-weak")
+    ids = shown_ids(page)
+    assert ids and set(ids) <= {"N006", "N016", "N021", "N036", "N042", "N044", "N045", "N048", "N050"}, ids
+    assert ids[0] == "N006"
+    deadlines = page.locator("#results > li.match [data-fact=deadline]").all_inner_texts()
+    assert len(deadlines) == len(ids) and all(text.split()[-1] >= "2027-01-01" for text in deadlines), deadlines
+    assert "region=%E9%95%BF%E7%99%BD" in page.url and "deadline_from=2027-01-01" in page.url
+    shoot(page, FLOW, "needs-filtered-zh")
