@@ -245,6 +245,8 @@ if (document.fonts) {
     .load('1em "techmatch CJK"', "中文")
     .then(() => {
       document.getElementById("language").style.fontFamily = '"techmatch CJK", system-ui, sans-serif';
+      // Text drawn before the face loaded can keep its boxes too: draw everything on screen again.
+      renderAll();
     })
     .catch(() => {});
 }
@@ -320,6 +322,7 @@ const bodyField = (record) => ("abstract" in record || record.kind === "projects
 const owner = (record) => record.institution || record.enterprise || "";
 // A calibrated likelihood is never certain: the badge says at most 99%.
 const percent = (match) => Math.min(99, Math.round(100 * (match.strength ?? 0)));
+const percentText = (match) => (percent(match) < 1 ? "<1%" : `${percent(match)}%`);
 
 function fieldsHtml(fields, explanation, side) {
   return Object.entries(fields)
@@ -330,7 +333,7 @@ function fieldsHtml(fields, explanation, side) {
 function badgeHtml(match) {
   const band = match.band || "weak";
   return `<span class="badge band-${band}" data-band="${band}" title="${escapeHtml(t("strengthHelp"))}">`
-    + `<span class="band-word">${t(band)}</span> <span class="band-percent">${percent(match)}%</span></span>`;
+    + `<span class="band-word">${t(band)}</span> <span class="band-percent">${percentText(match)}</span></span>`;
 }
 
 // The facts a card shows beside the owner: TRL, IP status, region, deadline, budget, where the record has them.
