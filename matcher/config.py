@@ -153,6 +153,13 @@ class Settings:
     # The staff dashboard: the home region's names, comma-separated; a need is local when its region
     # contains one of them (case-insensitive). Local enterprises come first in the market pull.
     home_region: str = "Changchun,长春,Jilin,吉林"
+    # Introduction requests from the public page (service.intro_requests): posts per client (flask-limiter
+    # syntax; empty: no limit of their own), the least time between fetching the form's token and sending
+    # it (a person reads and types; a bot posts at once), and the window in which the same contact's second
+    # request for the same record is refused as a duplicate.
+    introduction_request_rate_limit: str = "5 per hour"
+    introduction_request_min_seconds: float = 3.0
+    introduction_request_duplicate_minutes: float = 60.0
 
     @property
     def catalogue_path(self) -> Path:

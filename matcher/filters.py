@@ -6,6 +6,7 @@ parsing and OpenAPI parameters from it (:func:`takes_integer`, :func:`query_filt
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Sequence
 from dataclasses import dataclass
 from enum import Enum
@@ -20,6 +21,7 @@ class FilterType(str, Enum):
     LIST_ANY_OF = "list_any_of"  # the field is a list sharing at least one given value
     MIN = "min"
     MAX = "max"
+    ON_OR_AFTER = "on_or_after"  # the field is a date (YYYY-MM-DD) on or after the given one
 
 
 @dataclass(frozen=True)
@@ -32,6 +34,16 @@ class FilterSpec:
         """A bound (``min``, ``max``) takes a whole number in :data:`INTEGER_RANGE`; the others take text."""
         return self.type in (FilterType.MIN, FilterType.MAX)
 
+    @property
+    def takes_date(self) -> bool:
+        """An ``on_or_after`` filter takes one calendar date, YYYY-MM-DD."""
+        return self.type is FilterType.ON_OR_AFTER
+
+    @property
+    def takes_values(self) -> bool:
+        """A filter of values (``any_of``, ``list_any_of``): the field's vocabulary lists what it may take."""
+        return self.type in (FilterType.ANY_OF, FilterType.LIST_ANY_OF)
+
 
 # Fields and industries share one vocabulary, so either name filters either side.
 FILTERS: dict[Kind, dict[str, FilterSpec]] = {
@@ -40,6 +52,7 @@ FILTERS: dict[Kind, dict[str, FilterSpec]] = {
         "industry": FilterSpec("fields", FilterType.LIST_ANY_OF),
         "institution": FilterSpec("institution", FilterType.ANY_OF),
         "language": FilterSpec("language", FilterType.ANY_OF),
+        "ip_status": FilterSpec("ip_status", FilterType.ANY_OF),
         "trl_min": FilterSpec("trl", FilterType.MIN),
         "trl_max": FilterSpec("trl", FilterType.MAX),
     },
@@ -49,11 +62,13 @@ FILTERS: dict[Kind, dict[str, FilterSpec]] = {
         "region": FilterSpec("region", FilterType.ANY_OF),
         "enterprise": FilterSpec("enterprise", FilterType.ANY_OF),
         "language": FilterSpec("language", FilterType.ANY_OF),
+        "deadline_from": FilterSpec("deadline", FilterType.ON_OR_AFTER),
     },
 }
 
 INTEGER_FILTERS = frozenset(name for specs in FILTERS.values() for name, spec in specs.items() if spec.takes_integer)
 INTEGER_RANGE = TRL_RANGE  # the bounds filter a TRL (the only whole-number field)
+DATE_FILTERS = frozenset(name for specs in FILTERS.values() for name, spec in specs.items() if spec.takes_date)
 
 
 def takes_integer(name: str) -> bool:
@@ -76,6 +91,8 @@ def query_filter_value(name: str, values: Sequence[str]) -> str | int | list[str
                 f"Query parameter '{name}' must be a whole number, got {raw!r}",
                 details={"parameter": name, "value": raw},
             ) from None
+    if name in DATE_FILTERS:
+        return values[-1]
     return list(values) if len(values) > 1 else values[0]
 
 
@@ -98,6 +115,18 @@ def _trl(name: str, raw: Any) -> int:
             details={"parameter": f"filters.{name}", "value": raw},
         )
     return raw
+
+
+def _date(name: str, raw: Any) -> str:
+    if isinstance(raw, str) and len(raw) == 10:
+        try:
+            return dt.date.fromisoformat(raw).isoformat()
+        except ValueError:
+            pass
+    raise InvalidInput(
+        f"Filter '{name}' takes a date, YYYY-MM-DD, got {raw!r}",
+        details={"parameter": f"filters.{name}", "value": raw},
+    )
 
 
 @dataclass(frozen=True)
@@ -141,6 +170,8 @@ class Filters:
             spec = valid[name]
             if spec.takes_integer:
                 conditions.append(Condition(name, spec, bound=_trl(name, raw)))
+            elif spec.takes_date:
+                conditions.append(Condition(name, spec, values=(_date(name, raw),)))
             elif values := _values(name, raw):
                 conditions.append(Condition(name, spec, values=tuple(values)))
         # trl_min above trl_max is an empty range: it matches no record (the SQL says so), not an error.

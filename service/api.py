@@ -9,17 +9,19 @@ from flask.typing import ResponseReturnValue
 from pydantic import BaseModel, ValidationError
 
 from matcher.engine import Matcher
-from matcher.errors import ValidationFailed
-from matcher.filters import query_filter_value
+from matcher.errors import InvalidInput, NotFound, ValidationFailed
+from matcher.filters import FILTERS, query_filter_value
 from matcher.introductions.conflicts import rules_from_objects
 from matcher.introductions.export import FORMATS, XLSX_MEDIA_TYPE, plan_bytes
 from matcher.introductions.planner import PlanRequest
 from matcher.outcomes.store import OutcomeStatus
 from matcher.pipeline.request import Direction
-from matcher.records import Kind, Record
-from service.access import KEY_HEADER, current_key, is_staff, reads, staff_reads, writes
+from matcher.records import TRL_RANGE, Kind, Record
+from service import intro_requests
+from service.access import KEY_HEADER, current_key, is_staff, limit_key, reads, staff_reads, view_limit, writes
 from service.contract import (
     INPUT_OF,
+    IntroductionRequestBody,
     PlanBody,
     contract_problems,
     first_problem,
@@ -324,3 +326,92 @@ def plan_export(job_id: str, file_format: str) -> ResponseReturnValue:
         mimetype=media,
         headers={"Content-Disposition": f'attachment; filename="plan-{job_id}.{file_format}"'},
     )
+
+
+VOCABULARIES = "techmatch.vocabularies"
+
+
+@api.get("/vocabularies")
+@reads
+def vocabularies() -> ResponseReturnValue:
+    """Each filter's values in the catalogue (for the page's drop-downs), cached per catalogue revision;
+    a filter on a private field is left out for a caller who may not see that field."""
+    catalogue = _matcher().catalogue
+    hidden = _hidden_fields()
+    revisions = {kind.value: catalogue.revision(kind) for kind in Kind}
+    cache: dict[Any, Any] = current_app.extensions.setdefault(VOCABULARIES, {})
+    cache_key = (tuple(sorted(revisions.items())), hidden)
+    answer = cache.get(cache_key)
+    if answer is None:
+        answer = {"revisions": revisions, "trl_range": list(TRL_RANGE)}
+        for kind in Kind:
+            answer[kind.value] = {
+                name: [{"value": value, "count": count} for value, count in values]
+                for name, values in catalogue.vocabularies(kind).items()
+                if FILTERS[kind][name].field.lower() not in hidden
+            }
+        cache.clear()  # only the newest revision is asked for
+        cache[cache_key] = answer
+    return jsonify(answer)
+
+
+@api.get("/introduction-requests/token")
+@reads
+def introduction_request_token() -> ResponseReturnValue:
+    """A signed token for the request form: sent back with the request, no sooner than min_seconds."""
+    tokens = intro_requests.form_tokens()
+    return jsonify(
+        {"token": tokens.issue(), "min_seconds": tokens.min_seconds, "max_age_seconds": intro_requests.TOKEN_MAX_AGE}
+    )
+
+
+@api.post("/introduction-requests")
+@view_limit("introduction_request_rate_limit")
+@reads
+def request_introduction() -> ResponseReturnValue:
+    """Store a visitor's request for an introduction, once it passes the bot defences (module
+    :mod:`service.intro_requests`); every refusal names the field."""
+    body = _object_body()
+    if body.get("website"):  # the honeypot: people do not see it, so do not fill it in
+        raise ApiError(422, "invalid_parameter", "'website': this field must be left empty", {"parameter": "website"})
+    parsed = _checked(IntroductionRequestBody, body)
+    try:
+        intro_requests.form_tokens().check(parsed.token)
+    except InvalidInput as error:
+        raise ApiError(403, "invalid_token", error.message, error.details) from None
+    except intro_requests.TooSoon as error:
+        raise ApiError(
+            429,
+            "too_soon",
+            f"'token': the form was sent too soon after it was opened; send it again in {error.retry_after} s",
+            {"parameter": "token", "retry_after": error.retry_after},
+            headers={"Retry-After": str(error.retry_after)},
+        ) from None
+    kind = Kind(parsed.kind)
+    matcher = _matcher()
+    try:
+        matcher.get(kind, parsed.record_id)
+    except NotFound as error:
+        raise ApiError(404, "not_found", error.message, {"parameter": "record_id", **error.details}) from None
+    try:
+        stored = intro_requests.store().create(
+            kind,
+            parsed.record_id,
+            parsed.name.strip(),
+            parsed.contact.strip(),
+            organisation=parsed.organisation.strip(),
+            message=parsed.message.strip(),
+            language=parsed.language,
+            client=limit_key(),
+            duplicate_minutes=matcher.settings.introduction_request_duplicate_minutes,
+        )
+    except InvalidInput as error:
+        if not error.details.get("duplicate"):
+            raise
+        raise ApiError(409, "duplicate", error.message, error.details) from None
+    answer = {
+        key: value
+        for key, value in stored.to_dict().items()
+        if key in ("id", "kind", "record_id", "state", "created_at")
+    }
+    return jsonify(answer), 201

@@ -24,6 +24,10 @@ from matcher.records import INVALID_TEXT_CHARACTERS, MAX_FIELD_CHARS, MAX_ID_CHA
 from matcher.retrieval.channels import Channel
 from matcher.retrieval.ranking import Fusion, Method
 from matcher.strength.model import Band
+from service.intro_requests import CONTACT, AnswerLanguage, RequestState
+
+MAX_REQUESTER_CHARS = 200  # a name, an organisation or a contact of an introduction request
+MAX_MESSAGE_CHARS = 2_000
 
 
 def one_of(enum: type[Enum], order: Sequence[Enum] = ()) -> Any:
@@ -48,6 +52,8 @@ if TYPE_CHECKING:  # a type checker sees the strings they are; pydantic, at run 
     DeclineReasonName: TypeAlias = str
     BandName: TypeAlias = str
     ChannelName: TypeAlias = str
+    RequestStateName: TypeAlias = str
+    AnswerLanguageName: TypeAlias = str
 else:
     DirectionName = one_of(Direction)
     KindName = one_of(Kind)
@@ -59,6 +65,8 @@ else:
     OutcomeStatusName = one_of(OutcomeStatus)
     AgreementTypeName = one_of(AgreementType)
     DeclineReasonName = one_of(DeclineReason)
+    RequestStateName = one_of(RequestState)
+    AnswerLanguageName = one_of(AnswerLanguage)
 TRL_LOW, TRL_HIGH = TRL_RANGE
 
 
@@ -122,7 +130,11 @@ def _filters_model(kind: Kind) -> type[BaseModel]:
     low, high = INTEGER_RANGE
     fields: dict[str, Any] = {
         name: (
-            whole_number(low, high) | None if spec.takes_integer else str | list[str] | None,
+            whole_number(low, high) | None
+            if spec.takes_integer
+            else CalendarDate | None
+            if spec.takes_date
+            else str | list[str] | None,
             None,
         )
         for name, spec in FILTERS[kind].items()
@@ -310,7 +322,61 @@ class PlanBody(Strict):
     explain: bool = Field(True, description="Add each pair's explanation summary.")
 
 
+class IntroductionRequestBody(Strict):
+    """A visitor's request to be introduced to a project or a need; staff answer it (``/staff/requests``)."""
+
+    kind: KindName = Field(description="The side of the record: projects or needs.")
+    record_id: RecordId = Field(description="The record to be introduced to.")
+    name: Annotated[str, Field(min_length=1, max_length=MAX_REQUESTER_CHARS, pattern=CLEAN_NON_BLANK)] = Field(
+        description="Who asks."
+    )
+    organisation: Annotated[str, Field(max_length=MAX_REQUESTER_CHARS, pattern=CLEAN_TEXT)] = Field(
+        "", description="Their enterprise or institution."
+    )
+    contact: Annotated[str, Field(min_length=6, max_length=MAX_REQUESTER_CHARS, pattern=CONTACT)] = Field(
+        description="An e-mail address or a phone number staff can answer."
+    )
+    message: Annotated[str, Field(max_length=MAX_MESSAGE_CHARS, pattern=CLEAN_TEXT)] = Field(
+        "", description="What they hope for."
+    )
+    language: AnswerLanguageName = Field(AnswerLanguage.EN.value, description="The language to answer in.")
+    token: str = Field(
+        min_length=1,
+        max_length=200,
+        description="From GET /introduction-requests/token, at least introduction_request_min_seconds old.",
+    )
+    website: str = Field("", max_length=0, description="Leave empty (a field people do not see).")
+
+
 # -- responses -------------------------------------------------------------------------------
+
+
+class FormTokenOut(BaseModel):
+    token: str = Field(description="Send it with the request, no sooner than min_seconds from now.")
+    min_seconds: float
+    max_age_seconds: int
+
+
+class IntroductionRequestOut(BaseModel):
+    id: int
+    kind: KindName
+    record_id: str
+    state: RequestStateName
+    created_at: str = Field(description="UTC, ISO 8601.")
+
+
+class VocabularyValue(BaseModel):
+    value: str = Field(description="As the records write it (filters compare case-insensitively).")
+    count: int = Field(ge=1, description="Records with this value.")
+
+
+class VocabulariesOut(BaseModel):
+    """The values each filter's field takes in the catalogue, most common first, per side searched."""
+
+    revisions: dict[str, int] = Field(description="The catalogue revision of each side these are of.")
+    projects: dict[str, list[VocabularyValue]] = Field(description="Filters on projects, by name.")
+    needs: dict[str, list[VocabularyValue]] = Field(description="Filters on needs, by name.")
+    trl_range: list[int] = Field(description="The lowest and highest TRL (trl_min, trl_max).")
 
 
 class Occurrence(BaseModel):

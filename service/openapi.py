@@ -16,12 +16,16 @@ from matcher.records import MAX_ID_CHARS, Kind
 from service.access import KEY_HEADER
 from service.contract import (
     CLEAN_NON_BLANK,
+    DATE,
     INPUT_OF,
     OUTCOME_BODIES,
     DeleteReportOut,
     ErrorOut,
+    FormTokenOut,
     HealthOut,
     IngestReportOut,
+    IntroductionRequestBody,
+    IntroductionRequestOut,
     MatchResponse,
     NeedTextBody,
     OutcomeList,
@@ -30,6 +34,7 @@ from service.contract import (
     PlanJobOut,
     ProjectTextBody,
     RecordOut,
+    VocabulariesOut,
 )
 
 ERRORS = {
@@ -130,7 +135,11 @@ def _match_parameters(target: Kind, max_top_k: int) -> list[dict[str, Any]]:
     ]
     low, high = INTEGER_RANGE
     for name, spec in FILTERS[target].items():
-        schema = {"type": "integer", "minimum": low, "maximum": high} if spec.takes_integer else {"type": "string"}
+        schema: dict[str, Any] = {"type": "string"}
+        if spec.takes_integer:
+            schema = {"type": "integer", "minimum": low, "maximum": high}
+        elif spec.takes_date:
+            schema = {"type": "string", "format": "date", "pattern": DATE}
         parameters.append({"name": name, "in": "query", "schema": schema, "description": f"Filter the {target.value}"})
     return parameters
 
@@ -299,6 +308,33 @@ def _document(public_reads: bool, max_top_k: int, max_text_chars: int, max_batch
         )
     }
     paths["/api/v1/introductions/plan/{job_id}/export.{file_format}"] = {"get": export}
+    paths["/api/v1/vocabularies"] = {
+        "get": _operation(components, "Filter vocabularies", VocabulariesOut, tag="matching", secured=reads_secured)
+    }
+    paths["/api/v1/introduction-requests/token"] = {
+        "get": _operation(
+            components, "Get an introduction request form token", FormTokenOut, tag="requests", secured=reads_secured
+        )
+    }
+    ask = _operation(
+        components,
+        "Request an introduction",
+        IntroductionRequestOut,
+        tag="requests",
+        secured=reads_secured,
+        body=components.ref(IntroductionRequestBody),
+        success_status="201",
+    )
+    error = _json(components.ref(ErrorOut))
+    ask["responses"]["403"] = {"description": "The form token is not valid or too old (details name it)", **error}
+    ask["responses"]["404"] = {"description": "No such record (details name record_id)", **error}
+    ask["responses"]["409"] = {"description": "The same contact asked for this record a short while ago", **error}
+    ask["responses"]["429"] = {
+        "description": "Sent too soon after the token was issued, or too many requests from this client; "
+        "wait Retry-After seconds",
+        **error,
+    }
+    paths["/api/v1/introduction-requests"] = {"post": ask}
     for body in (NeedTextBody, ProjectTextBody):
         components.schemas[body.__name__]["properties"]["text"]["maxLength"] = max_text_chars
         components.schemas[body.__name__]["properties"]["top_k"]["anyOf"][0]["maximum"] = max_top_k

@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from matcher.errors import NotFound
-from matcher.filters import Filters, FilterType
+from matcher.filters import FILTERS, Filters, FilterType
 from matcher.records import Kind, Record
 from matcher.storage.migrations import CATALOGUE
 from matcher.storage.sqlite import ThreadConnections, select_in
@@ -234,6 +234,15 @@ class Catalogue:
             ).fetchall()
         return [(str(value), int(count)) for value, count in rows]
 
+    def vocabularies(self, kind: Kind) -> dict[str, list[tuple[str, int]]]:
+        """Each text filter of ``kind`` (one name per field: ``field`` and ``industry`` share one) with the
+        values its field takes in the catalogue and their counts: what a drop-down of that filter offers."""
+        fields: dict[str, str] = {}
+        for name, spec in FILTERS[kind].items():
+            if spec.takes_values:
+                fields.setdefault(spec.field, name)
+        return {name: self.values_of(kind, field) for field, name in fields.items()}
+
     def document_frequencies(self, terms: Iterable[str]) -> dict[str, int]:
         return self.term_statistics(terms)[0]
 
@@ -322,6 +331,9 @@ def _filter_clauses(filters: Filters) -> tuple[list[str], list[Any]]:
         elif spec.type is FilterType.LIST_ANY_OF:
             clauses.append(f"EXISTS (SELECT 1 FROM json_each(data, ?) WHERE lower(value) IN ({marks}))")
             parameters += [path, *condition.values]
+        elif spec.type is FilterType.ON_OR_AFTER:
+            clauses.append("json_extract(data, ?) >= ?")
+            parameters += [path, condition.values[0]]
         else:
             clauses.append(f"json_extract(data, ?) {'>=' if spec.type is FilterType.MIN else '<='} ?")
             parameters += [path, condition.bound]

@@ -17,7 +17,7 @@ from matcher.errors import MatcherError
 from service.errors import STATUS_OF
 
 # Each view module adds its pages to the blueprint when imported.
-from service.staff import catalogue, dashboard, events, exports, sign_in  # noqa: F401
+from service.staff import catalogue, dashboard, events, exports, requests, sign_in  # noqa: F401
 from service.staff.blueprint import staff
 from service.staff.sessions import configure_sessions
 from service.staff.texts import choose_language, language, translate

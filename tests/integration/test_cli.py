@@ -92,7 +92,7 @@ def test_init_ingest_and_index_a_fresh_folder(tmp_path, sample_dir):
     data_dir.mkdir()
     shutil.copy(sample_dir / "embeddings.sqlite", data_dir / "embeddings.sqlite")  # no encoding needed
     assert run("--data-dir", str(data_dir), "init").output.strip() == (
-        f"Catalogue {data_dir / 'catalogue.sqlite'}: schema version 3 (created)"
+        f"Catalogue {data_dir / 'catalogue.sqlite'}: schema version 4 (created)"
     )
     result = run("--data-dir", str(data_dir), "ingest", str(SAMPLE_DATA / "projects.csv"), "--kind", "projects")
     assert result.exit_code == 0 and " created, 0 updated, 0 unchanged, 0 deleted" in result.output

@@ -228,7 +228,7 @@ def test_unknown_filter_lists_the_valid_ones(matcher):
         matcher.match(matcher.request(text="x", filters={"colour": "red"}))
     assert str(caught.value) == (
         "Unknown filter(s) ['colour'] for projects; valid filters are "
-        "['field', 'industry', 'institution', 'language', 'trl_max', 'trl_min']"
+        "['field', 'industry', 'institution', 'ip_status', 'language', 'trl_max', 'trl_min']"
     )
     with pytest.raises(InvalidInput, match="Filter 'trl_min' takes a whole number from 1 to 9, got 12"):
         matcher.match(matcher.request(text="x", filters={"trl_min": 12}))

@@ -13,7 +13,7 @@ from click.testing import CliRunner
 from matcher.config import load_settings
 from matcher.engine import open as open_matcher
 from matcher.evaluation.runner import METHODS, SPLITS, method_policies
-from matcher.filters import FILTERS, INTEGER_FILTERS, INTEGER_RANGE, query_filter_value, takes_integer
+from matcher.filters import DATE_FILTERS, FILTERS, INTEGER_FILTERS, INTEGER_RANGE, query_filter_value, takes_integer
 from matcher.introductions.export import FORMATS
 from matcher.introductions.solver import SOLVERS, Solver
 from matcher.outcomes.store import AgreementType, DeclineReason, OutcomeStatus
@@ -24,6 +24,8 @@ from matcher.retrieval.ranking import Fusion, Method
 from matcher.strength.model import Band
 from service import create_app
 from service.cli import main
+from service.contract import DATE
+from service.intro_requests import AnswerLanguage, RequestState
 
 # Every enum-typed field of the contract, by schema and property.
 ENUM_FIELDS: dict[tuple[str, str], type[Enum]] = {
@@ -41,6 +43,10 @@ ENUM_FIELDS: dict[tuple[str, str], type[Enum]] = {
     ("OutcomeOut", "status"): OutcomeStatus,
     ("OutcomeOut", "agreement_type"): AgreementType,
     ("OutcomeOut", "decline_reason"): DeclineReason,
+    ("IntroductionRequestBody", "language"): AnswerLanguage,
+    ("IntroductionRequestBody", "kind"): Kind,
+    ("IntroductionRequestOut", "kind"): Kind,
+    ("IntroductionRequestOut", "state"): RequestState,
 }
 # Fields whose values are split over the variants of a body (one variant per direction or status).
 VARIANT_FIELDS: dict[tuple[tuple[str, ...], str], type[Enum]] = {
@@ -117,9 +123,12 @@ def test_filter_parameters_are_the_librarys_and_integer_exactly_where_the_librar
             if schema["type"] == "integer":
                 integer_parameters.add(parameter["name"])
                 assert (schema["minimum"], schema["maximum"]) == INTEGER_RANGE
+            elif parameter["name"] in DATE_FILTERS:
+                assert schema == {"type": "string", "format": "date", "pattern": DATE}
             else:
                 assert schema == {"type": "string"}
     assert integer_parameters == INTEGER_FILTERS == {"trl_min", "trl_max"}
+    assert {"deadline_from"} == DATE_FILTERS
     assert all(takes_integer(name) for name in INTEGER_FILTERS) and not takes_integer("field")
 
 
