@@ -15,7 +15,13 @@ CHINESE: dict[str, str] = {}
 
 
 def add(entries: Mapping[str, str]) -> None:
-    """Chinese for English texts of the console (later entries win)."""
+    """Chinese for English texts of the console. One English text has one Chinese across every page
+    (a state called 已剔除 on one page and 已否决 on the next would confuse): a clash is an error."""
+    clashes = {
+        text: (CHINESE[text], chinese) for text, chinese in entries.items() if CHINESE.get(text, chinese) != chinese
+    }
+    if clashes:
+        raise ValueError(f"Console texts translated twice, differently: {clashes}")
     CHINESE.update(entries)
 
 

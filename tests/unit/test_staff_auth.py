@@ -155,3 +155,12 @@ def test_passwords_are_set_from_the_cli_and_stored_as_hashes(settings):
     assert PASSWORD not in stored and stored.startswith("scrypt:")
     result = runner.invoke(main, [*data, "keys", "disable", "Wang Fang"])
     assert result.exit_code == 0 and accounts.check("Wang Fang", PASSWORD) is None
+
+
+def test_one_english_text_has_one_chinese_across_the_console():
+    from service.staff import texts
+
+    texts.add({"Events": "活动"})  # the same again is fine
+    with pytest.raises(ValueError, match="translated twice"):
+        texts.add({"Events": "事件"})
+    assert texts.translate("Events", "zh") == "活动"
