@@ -103,6 +103,7 @@ def test_filter_names_are_one_per_field():
         "field",
         "institution",
         "language",
+        "ip_status",
         "trl_min",
         "trl_max",
     ]
