@@ -69,6 +69,7 @@ LABELS = {
     "field": "Field",
     "trl_min": "TRL at least",
     "trl_max": "TRL at most",
+    "deadline_from": "Deadline on or after",
 }
 
 
@@ -93,6 +94,7 @@ class FilterBox:
     value: str
     options: list[tuple[str, str]]  # (value, label)
     drop_down: bool
+    date: bool = False  # a date bound (deadline on or after): a date picker
 
 
 def filter_names(kind: Kind) -> list[tuple[str, FilterSpec]]:
@@ -125,6 +127,9 @@ def _filter_boxes(kind: Kind) -> tuple[list[FilterBox], dict[str, Any]]:
         value = request.args.get(name, "").strip()
         if value:
             chosen[name] = query_filter_value(name, [value])
+        if spec.takes_date:
+            boxes.append(FilterBox(name, LABELS.get(name, name), value, [], False, date=True))
+            continue
         if spec.takes_integer:
             low, high = TRL_RANGE
             options = [(str(level), str(level)) for level in range(low, high + 1)]
@@ -484,6 +489,7 @@ texts.add(
         "TRL": "成熟度",
         "TRL at least": "成熟度不低于",
         "TRL at most": "成熟度不高于",
+        "Deadline on or after": "截止日期不早于",
         "projects": "项目",
         "needs": "需求",
         "project": "项目",

@@ -107,7 +107,13 @@ def test_filter_names_are_one_per_field():
         "trl_min",
         "trl_max",
     ]
-    assert [name for name, _ in filter_names(Kind.NEEDS)] == ["industry", "region", "enterprise", "language"]
+    assert [name for name, _ in filter_names(Kind.NEEDS)] == [
+        "industry",
+        "region",
+        "enterprise",
+        "language",
+        "deadline_from",
+    ]
 
 
 # -- browsing ----------------------------------------------------------------------------
