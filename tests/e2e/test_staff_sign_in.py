@@ -40,6 +40,10 @@ def test_a_password_user_signs_in_and_out(chromium, site):
     sign_in(page, site, with_password=True)
     expect(page.locator(".who")).to_contain_text("Li Wei")
     expect(page.locator("html")).to_have_attribute("lang", "zh-CN")
+    # The home page says what each part is for, outcome import included.
+    expect(page.locator(".home-cards li")).to_have_count(5)
+    expect(page.locator(".home-cards a[href='/staff/outcomes/import']")).to_have_text("导入对接结果")
+    expect(page.locator(".home-cards")).to_contain_text("策划对接活动")
     shoot(page, "sign-in", "home-zh")
     page.click("#sign-out")
     expect(page.locator("#sign-in")).to_be_visible()
