@@ -71,8 +71,8 @@ add(
         "Name": "姓名",
         "Password": "密码",
         "Sign in to the staff console": "登录工作台",
-        "Staff sign in with their API key, or with the name and password set by `matcher keys password`.": (
-            "工作人员可使用 API 密钥登录，或使用 `matcher keys password` 设置的姓名和密码登录。"
+        "Sign in with your staff API key, or with the name and password your administrator gave you.": (
+            "请使用您的工作人员 API 密钥登录，或使用管理员为您设置的姓名和密码登录。"
         ),
         "That API key, or that name and password, is not valid.": "API 密钥或姓名、密码不正确。",
         "You are signed out.": "您已退出。",
