@@ -3,10 +3,11 @@ handled or spam (the author and time recorded)."""
 
 from __future__ import annotations
 
-from flask import flash, redirect, render_template, request, url_for
+from flask import current_app, flash, redirect, render_template, request, url_for
 from flask.typing import ResponseReturnValue
 
-from matcher.errors import InvalidInput
+from matcher.errors import InvalidInput, NotFound
+from matcher.records import Kind
 from service import intro_requests
 from service.intro_requests import STATES
 from service.staff import texts
@@ -41,6 +42,8 @@ texts.add(
         "The request is marked spam.": "该申请已标为垃圾信息。",
         "The request is marked new.": "该申请已重新打开。",
         "English": "英文",
+        "no longer in the catalogue": "已不在目录中",
+        "as the public sees it": "公开页面上的样子",
         "Chinese": "中文",
     }
 )
@@ -53,14 +56,30 @@ def requests() -> ResponseReturnValue:
     if state is not None and state not in STATES:
         raise InvalidInput(f"'state' must be one of {list(STATES)}, got {state!r}", details={"parameter": "state"})
     store = intro_requests.store()
+    items = store.list(state)
     return render_template(
         "staff/requests.html",
         section="requests",
-        items=store.list(state),
+        items=items,
+        titles=_titles(items),
         counts=store.counts(),
         state=state,
         states=STATES,
     )
+
+
+def _titles(items: list[intro_requests.IntroRequest]) -> dict[tuple[str, str], str]:
+    """Each requested record's title, so staff see what was asked for (a retired record has none)."""
+    matcher = current_app.extensions["techmatch"]
+    titles: dict[tuple[str, str], str] = {}
+    for item in items:
+        key = (item.kind, item.record_id)
+        if key not in titles:
+            try:
+                titles[key] = matcher.get(Kind(item.kind), item.record_id).title
+            except (NotFound, ValueError):
+                titles[key] = ""
+    return titles
 
 
 @staff.post("/requests/<int:request_id>")

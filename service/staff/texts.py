@@ -54,6 +54,15 @@ add(
         "Dashboard": "看板",
         "Requests": "对接申请",
         "Public page": "公开页面",
+        "Plan a matchmaking event, review its pairs, print the pack, record outcomes.": (
+            "策划对接活动，审核配对，打印会谈材料，记录对接结果。"
+        ),
+        "Browse, edit and upload projects and needs; blank templates.": "浏览、编辑和上传项目与需求；空白模板。",
+        "The introductions funnel, market pull and supply gaps.": "对接漏斗、市场需求与供给缺口。",
+        "Introductions asked for on the public page.": "公开页面上提交的对接申请。",
+        "Record outcomes from a spreadsheet, all or nothing.": "从表格导入对接结果，全部成功才记录。",
+        "Open the event": "打开活动",
+        "Find ids in the catalogue": "在目录中查找编号",
         "Sign in": "登录",
         "Sign out": "退出",
         "Signed in as": "已登录：",
@@ -62,8 +71,8 @@ add(
         "Name": "姓名",
         "Password": "密码",
         "Sign in to the staff console": "登录工作台",
-        "Staff sign in with their API key, or with the name and password set by `matcher keys password`.": (
-            "工作人员可使用 API 密钥登录，或使用 `matcher keys password` 设置的姓名和密码登录。"
+        "Sign in with your staff API key, or with the name and password your administrator gave you.": (
+            "请使用您的工作人员 API 密钥登录，或使用管理员为您设置的姓名和密码登录。"
         ),
         "That API key, or that name and password, is not valid.": "API 密钥或姓名、密码不正确。",
         "You are signed out.": "您已退出。",

@@ -159,6 +159,25 @@ def test_an_event_from_scope_to_reviewed_plan_with_outcomes(chromium, site):
     row.locator(".save-outcome").click()
     expect(page.locator(".flash-error")).to_contain_text("agreement_type")
 
+    # Agreement types and decline reasons read as words, not as codes.
+    row = _row(page, locked_need, locked_project)
+    assert "joint research" in row.locator(".agreement-type-select option").all_text_contents()
+    assert "too early stage" in row.locator(".decline-reason-select option").all_text_contents()
+    # Each pair links to both records, and the event to its dashboard view and back.
+    expect(row.locator("a.record-id").first).to_have_attribute("href", f"/staff/catalogue/needs/{locked_need}")
+    expect(row.locator("a.record-id").nth(1)).to_have_attribute("href", f"/staff/catalogue/projects/{locked_project}")
+    page.click("#event-dashboard")
+    expect(page.locator("#event-select")).to_have_value(str(event_id))
+    page.click("#open-event")
+    expect(page.locator("#review-table")).to_be_visible()
+    # At phone width each pair is a card whose buttons are in reach without scrolling sideways.
+    page.set_viewport_size({"width": 390, "height": 844})
+    expect(page.locator("#review-table thead")).to_be_hidden()
+    button = _row(page, struck_need, struck_project).locator("button.approve")
+    box = button.bounding_box()
+    assert box is not None and box["x"] + box["width"] <= 390, box
+    page.set_viewport_size({"width": 1280, "height": 900})
+
     # The audit trail: every change with its author.
     page.goto(event_url + "?lang=en")
     page.click("#audit-link")
@@ -176,6 +195,12 @@ def test_an_event_from_scope_to_reviewed_plan_with_outcomes(chromium, site):
     expect(page.locator(".events-table tbody tr")).to_have_count(1)
     expect(page.locator(".events-table tbody tr").first).to_contain_text("Changchun matchmaking day")
     shoot(page, FLOW, "events-list")
+    # At phone width the list drops its Open column (the name is the link) so the counts fit.
+    expect(page.locator(".events-table .open-event")).to_be_visible()
+    page.set_viewport_size({"width": 390, "height": 844})
+    expect(page.locator(".events-table .open-event")).to_be_hidden()
+    expect(page.locator(".events-table tbody a").first).to_be_visible()
+    page.set_viewport_size({"width": 1280, "height": 900})
 
     # Chinese.
     page.goto(event_url + "?lang=zh")

@@ -173,6 +173,8 @@ def test_an_outcomes_file_with_a_bad_row_is_refused_whole_then_a_good_one_is_sto
     page = new_page(chromium)
     sign_in(page, planned.site)
     page.goto(f"{planned.site.root}/staff/outcomes/import?lang=en")
+    expect(page.locator("#back-to-event")).to_have_count(0)  # no event chosen, no way back to one
+    expect(page.locator("#outcomes-encoding option").first).to_have_text("UTF-8")
     shoot(page, FLOW, "import-form")
     template = download(page, "#template-xlsx", tmp_path)
     assert next(iter(load_workbook(template).active.values))[:3] == ("project_id", "need_id", "status")
@@ -207,6 +209,8 @@ def test_an_outcomes_file_with_a_bad_row_is_refused_whole_then_a_good_one_is_sto
         [(need_a, project_a, "meeting"), (need_b, project_b, "declined")]
     )
     assert {o.plan_id for o in stored} == {PLAN_ID} and {o.author for o in stored} == {"web:e2e staff"}
+    # The page offers the way back to the event whose outcomes were just recorded.
+    expect(page.locator("#back-to-event")).to_have_attribute("href", f"/staff/events/{planned.event_id}")
     shoot(page, FLOW, "import-done")
 
     page.goto(f"{planned.site.root}/staff/outcomes/import?lang=zh")

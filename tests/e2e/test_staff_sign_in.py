@@ -24,6 +24,7 @@ def test_a_signed_out_visitor_is_sent_to_sign_in_and_back(chromium, site):
     page.goto(site.root + "/staff/?lang=en")
     expect(page).to_have_url(site.root + "/staff/sign-in?next=/staff/?lang%3Den")
     shoot(page, "sign-in", "sign-in")
+    expect(page.locator("main")).not_to_contain_text("matcher keys")  # no command line for a committee member
     page.fill("#api-key", "tm_not_a_key")
     page.click("#sign-in")
     expect(page.locator(".flash-error")).to_contain_text("not valid")
@@ -40,6 +41,10 @@ def test_a_password_user_signs_in_and_out(chromium, site):
     sign_in(page, site, with_password=True)
     expect(page.locator(".who")).to_contain_text("Li Wei")
     expect(page.locator("html")).to_have_attribute("lang", "zh-CN")
+    # The home page says what each part is for, outcome import included.
+    expect(page.locator(".home-cards li")).to_have_count(5)
+    expect(page.locator(".home-cards a[href='/staff/outcomes/import']")).to_have_text("导入对接结果")
+    expect(page.locator(".home-cards")).to_contain_text("策划对接活动")
     shoot(page, "sign-in", "home-zh")
     page.click("#sign-out")
     expect(page.locator("#sign-in")).to_be_visible()
