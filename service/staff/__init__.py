@@ -48,6 +48,16 @@ def _http_error(error: HTTPException) -> tuple[str, int] | HTTPException:
     return _error_page(error.code, error.description or error.name)
 
 
+def person(author: str | None) -> str:
+    """An author as staff read it: ``web:Li Wei`` is Li Wei; ``key:importer`` is importer (API)."""
+    if not author:
+        return ""
+    origin, _, name = author.partition(":")
+    if not name:
+        return author
+    return name if origin == "web" else f"{name} ({translate('API')})" if origin == "key" else author
+
+
 def install_staff(app: Flask, settings: Settings, exempt: tuple[Blueprint, ...]) -> CSRFProtect:
     """Sessions, CSRF protection (all but ``exempt``), the console's template helpers, and its blueprint."""
     configure_sessions(app, settings)
@@ -69,6 +79,7 @@ def install_staff(app: Flask, settings: Settings, exempt: tuple[Blueprint, ...])
             response.headers.setdefault("Cache-Control", "no-store")
         return response
 
+    app.add_template_filter(person, "person")
     app.register_blueprint(staff)
     app.extensions[CSRF_EXTENSION] = csrf
     return csrf

@@ -164,3 +164,11 @@ def test_one_english_text_has_one_chinese_across_the_console():
     with pytest.raises(ValueError, match="translated twice"):
         texts.add({"Events": "事件"})
     assert texts.translate("Events", "zh") == "活动"
+
+
+def test_authors_read_as_people():
+    from service.staff import person
+
+    assert person("web:Li Wei") == "Li Wei"
+    assert person("key:importer") == "importer (API)"
+    assert person("cli") == "cli" and person(None) == ""
