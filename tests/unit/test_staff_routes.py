@@ -1,0 +1,148 @@
+"""Every console route over ``app.url_map``: a signed-out visitor is sent to sign in and changes nothing,
+a POST without a CSRF token is refused (400) and changes nothing, and hostile input never makes a 500.
+
+The routes are read from the app itself, so a new route is tested without anyone remembering to add it.
+"""
+
+from __future__ import annotations
+
+import re
+import sqlite3
+from urllib.parse import urlsplit
+
+import pytest
+
+from matcher.engine import open as open_matcher
+from matcher.events.store import EventStore
+from matcher.records import Kind
+from service import create_app
+from service.api_keys import ApiKeys
+from service.intro_requests import IntroRequests
+
+PROJECT = {
+    "id": "P1",
+    "title": "Laser welding",
+    "abstract": "laser welding of aluminium battery trays",
+    "contact": "li@jlu.edu.cn",
+}
+NEED = {
+    "id": "N1",
+    "title": "电池托盘焊接",
+    "description": "aluminium battery tray welding for electric buses",
+    "enterprise": "FAW",
+    "contact": "wang@faw.example.cn",
+}
+# A value for each argument a console route takes (a new argument fails test_every_route_argument_has_a_sample).
+SAMPLES = {
+    "kind": "projects",
+    "record_id": "P1",
+    "event_id": 1,
+    "request_id": 1,
+    "file_format": "csv",
+    "chart": "funnel",
+}
+
+
+def _staff_rules() -> list[tuple[str, str, str]]:
+    """(endpoint, method, rule) of every console route but sign-in, from the app's own url_map."""
+    app = create_app({"data_dir": "/tmp/unused-techmatch"})
+    found = []
+    for rule in app.url_map.iter_rules():
+        if not rule.endpoint.startswith("staff.") or rule.endpoint == "staff.sign_in":
+            continue
+        for method in sorted((rule.methods or set()) - {"HEAD", "OPTIONS"}):
+            found.append((rule.endpoint, method, rule.rule))
+    return sorted(found)
+
+
+RULES = _staff_rules()
+POSTS = [entry for entry in RULES if entry[1] == "POST"]
+
+
+def _url(app, endpoint: str) -> str:
+    rule = next(rule for rule in app.url_map.iter_rules() if rule.endpoint == endpoint)
+    with app.test_request_context():
+        from flask import url_for
+
+        return url_for(endpoint, **{name: SAMPLES[name] for name in rule.arguments})
+
+
+@pytest.fixture
+def console(settings, fake_embedder):
+    """An app with a project, a need, an event with one pair and an introduction request, and a staff key."""
+    matcher = open_matcher(settings, embedder=fake_embedder)
+    matcher.ingest_batch(Kind.PROJECTS, [PROJECT])
+    matcher.ingest_batch(Kind.NEEDS, [NEED])
+    key, _ = ApiKeys(settings.catalogue_path).create("ana")
+    app = create_app(settings, matcher=matcher)
+    events = EventStore(settings.catalogue_path)
+    event = events.create("Spring fair", "web:ana")
+    events.add_pair(event.id, "N1", "P1", "web:ana")
+    IntroRequests(settings.catalogue_path).create(Kind.PROJECTS, "P1", "Zhao", "zhao@example.cn")
+    return app, key, settings
+
+
+def _token(client, path: str = "/staff/sign-in") -> str:
+    found = re.search(r'name="csrf_token" value="([^"]+)"', client.get(path).get_data(as_text=True))
+    assert found
+    return found.group(1)
+
+
+def signed_in(app, key):
+    client = app.test_client()
+    answer = client.post("/staff/sign-in", data={"csrf_token": _token(client), "api_key": key})
+    assert answer.status_code == 302
+    return client
+
+
+def state_of(settings) -> list[str]:
+    """Every row of the catalogue database (records, events, pairs, audit, outcomes, requests), as SQL."""
+    with sqlite3.connect(settings.catalogue_path) as connection:
+        return [line for line in connection.iterdump() if "rate_limit" not in line]
+
+
+def test_every_route_argument_has_a_sample(console):
+    app, _, _ = console
+    for endpoint, _, _ in RULES:
+        assert _url(app, endpoint).startswith("/staff/")
+    assert len(RULES) >= 25  # the console's routes were found at all
+
+
+@pytest.mark.parametrize(("endpoint", "method", "rule"), RULES)
+def test_a_signed_out_visitor_is_sent_to_sign_in_and_changes_nothing(console, endpoint, method, rule):
+    app, _, settings = console
+    client = app.test_client()
+    url = _url(app, endpoint)
+    before = state_of(settings)
+    if method == "GET":
+        answer = client.get(url)
+        assert answer.status_code == 302
+        location = urlsplit(answer.headers["Location"])
+        assert location.path == "/staff/sign-in" and location.query == "next=" + url
+    else:  # with a valid CSRF token: only the session is missing
+        answer = client.post(url, data={"csrf_token": _token(client), "need_id": "N1", "project_id": "P1"})
+        assert answer.status_code == 302 and answer.headers["Location"] == "/staff/sign-in"
+    assert state_of(settings) == before
+
+
+@pytest.mark.parametrize(("endpoint", "method", "rule"), POSTS)
+def test_a_post_without_a_csrf_token_is_refused_even_signed_in(console, endpoint, method, rule):
+    app, key, settings = console
+    client = signed_in(app, key)
+    before = state_of(settings)
+    answer = client.post(
+        _url(app, endpoint),
+        data={
+            "need_id": "N1",
+            "project_id": "P1",
+            "action": "strike",
+            "reason": "x",
+            "status": "contacted",
+            "name": "Renamed",
+            "state": "answered",
+            "title": "Changed",
+        },
+    )
+    assert answer.status_code == 400
+    assert state_of(settings) == before
+    assert client.get("/staff/").status_code == 200  # still signed in: the refusal ended nothing
