@@ -146,3 +146,38 @@ def test_a_post_without_a_csrf_token_is_refused_even_signed_in(console, endpoint
     assert answer.status_code == 400
     assert state_of(settings) == before
     assert client.get("/staff/").status_code == 200  # still signed in: the refusal ended nothing
+
+
+HOSTILE = ["", "x" * 20000, "a\x00b", "\u202e<script>alert(1)</script>", "-1", "1e9", "9" * 30, "NaN", "2026-13-45"]
+GETS = [entry for entry in RULES if entry[1] == "GET"]
+HUGE_ID = 10**30  # beyond SQLite's integers
+
+
+@pytest.mark.parametrize(("endpoint", "method", "rule"), GETS)
+def test_hostile_query_strings_never_make_a_500(console, endpoint, method, rule):
+    app, key, _ = console
+    client = signed_in(app, key)
+    url = _url(app, endpoint)
+    for name in ("page", "state", "event", "event_id", "lang", "kind", "q", "sort", "mode", "headers"):
+        for value in HOSTILE:
+            answer = client.get(url, query_string={name: value})
+            assert answer.status_code < 500, (name, value[:40], answer.get_data(as_text=True)[:500])
+
+
+def test_ids_beyond_sqlite_are_not_found_and_a_huge_page_is_refused(console):
+    app, key, settings = console
+    client = signed_in(app, key)
+    for url in (f"/staff/events/{HUGE_ID}", f"/staff/events/{HUGE_ID}/audit", f"/staff/events/{HUGE_ID}/pack"):
+        assert client.get(url).status_code == 404, url
+    assert client.get(f"/staff/outcomes/template.csv?event_id={HUGE_ID}").status_code == 404
+    refused = client.get(f"/staff/catalogue?page={HUGE_ID}")
+    assert refused.status_code == 422 and "&#39;page&#39; is at most" in refused.get_data(as_text=True)
+    long_word = client.get("/staff/catalogue", query_string={"q": "x" * 60000})
+    assert long_word.status_code == 422 and "A search word has at most" in long_word.get_data(as_text=True)
+    token = _token(client, "/staff/events")
+    before = state_of(settings)
+    for url in (f"/staff/events/{HUGE_ID}/state", f"/staff/requests/{HUGE_ID}", "/staff/outcomes/import"):
+        data = {"csrf_token": token, "need_id": "N1", "project_id": "P1", "action": "approve", "state": "handled"}
+        answer = client.post(url, data={**data, "event_id": str(HUGE_ID)})
+        assert answer.status_code in (404, 422), (url, answer.status_code)
+    assert state_of(settings) == before
