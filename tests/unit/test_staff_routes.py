@@ -181,3 +181,28 @@ def test_ids_beyond_sqlite_are_not_found_and_a_huge_page_is_refused(console):
         answer = client.post(url, data={**data, "event_id": str(HUGE_ID)})
         assert answer.status_code in (404, 422), (url, answer.status_code)
     assert state_of(settings) == before
+
+
+@pytest.mark.parametrize(("endpoint", "method", "rule"), GETS)
+def test_every_console_answer_is_kept_out_of_caches(console, endpoint, method, rule):
+    app, key, _ = console
+    client = signed_in(app, key)
+    answer = client.get(_url(app, endpoint))
+    assert answer.status_code < 500
+    assert answer.headers["Cache-Control"] == "no-store", answer.headers.get("Cache-Control")
+
+
+def test_an_outcome_dated_out_of_range_by_its_offset_is_refused_by_name(console):
+    import io
+
+    app, key, settings = console
+    client = signed_in(app, key)
+    before = state_of(settings)
+    data = b"project_id,need_id,status,recorded_at\nP1,N1,contacted,0001-01-01T00:00+05:00\n"
+    answer = client.post(
+        "/staff/outcomes/import",
+        data={"csrf_token": _token(client, "/staff/events"), "file": (io.BytesIO(data), "outcomes.csv")},
+        content_type="multipart/form-data",
+    )
+    assert answer.status_code == 422 and "recorded_at" in answer.get_data(as_text=True)
+    assert state_of(settings) == before
