@@ -206,3 +206,47 @@ def test_an_outcome_dated_out_of_range_by_its_offset_is_refused_by_name(console)
     )
     assert answer.status_code == 422 and "recorded_at" in answer.get_data(as_text=True)
     assert state_of(settings) == before
+
+
+SHOWS_STORED_TEXT = {
+    "staff.catalogue",
+    "staff.catalogue_record",
+    "staff.dashboard",
+    "staff.event",
+    "staff.event_pack",
+    "staff.events",
+    "staff.event_audit",
+    "staff.requests",
+}
+XSS = '<script>alert(1)</script><img src=x onerror=alert(2)>"'
+
+
+@pytest.fixture
+def hostile_console(settings, fake_embedder):
+    """A console whose every stored text (records, metadata, event, pair note, request) is markup."""
+    matcher = open_matcher(settings, embedder=fake_embedder)
+    matcher.ingest_batch(
+        Kind.PROJECTS,
+        [{**PROJECT, "title": "laser welding " + XSS, "institution": XSS, "fields": [XSS], "metadata": {XSS: XSS}}],
+    )
+    matcher.ingest_batch(Kind.NEEDS, [{**NEED, "enterprise": XSS, "industry": XSS, "region": XSS}])
+    key, _ = ApiKeys(settings.catalogue_path).create("ana")
+    app = create_app(settings, matcher=matcher)
+    events = EventStore(settings.catalogue_path)
+    event = events.create(XSS, "web:ana")
+    events.add_pair(event.id, "N1", "P1", "web:ana", note=XSS)
+    IntroRequests(settings.catalogue_path).create(Kind.PROJECTS, "P1", XSS, "zhao@example.cn", message=XSS)
+    return app, key, settings
+
+
+@pytest.mark.parametrize(("endpoint", "method", "rule"), GETS)
+def test_stored_markup_is_shown_as_text_on_every_console_page(hostile_console, endpoint, method, rule):
+    app, key, _ = hostile_console
+    client = signed_in(app, key)
+    answer = client.get(_url(app, endpoint))
+    assert answer.status_code < 500
+    if answer.mimetype in ("text/html", "image/svg+xml"):
+        body = answer.get_data(as_text=True)
+        assert "<script>alert" not in body and "<img src=x" not in body
+        if endpoint in SHOWS_STORED_TEXT:  # the markup did reach the page, as text
+            assert "&lt;script&gt;alert(1)&lt;/script&gt;" in body
