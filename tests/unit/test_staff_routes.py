@@ -250,3 +250,48 @@ def test_stored_markup_is_shown_as_text_on_every_console_page(hostile_console, e
         assert "<script>alert" not in body and "<img src=x" not in body
         if endpoint in SHOWS_STORED_TEXT:  # the markup did reach the page, as text
             assert "&lt;script&gt;alert(1)&lt;/script&gt;" in body
+
+
+FORMULAS = ('=HYPERLINK("http://x.example","a")', "+1+cmd|' /C calc'!A0", "-2+3", "@SUM(A1)")
+
+
+def _number(cell: str) -> bool:
+    try:
+        float(cell)
+    except ValueError:
+        return False
+    return True
+
+
+def test_no_console_csv_holds_a_live_formula(settings, fake_embedder):
+    import csv
+    import io
+
+    from service.staff.dashboard import TABLES
+
+    matcher = open_matcher(settings, embedder=fake_embedder)
+    matcher.ingest_batch(
+        Kind.PROJECTS,
+        [{**PROJECT, "title": FORMULAS[0] + " laser welding", "institution": FORMULAS[1], "fields": [FORMULAS[3]]}],
+    )
+    matcher.ingest_batch(
+        Kind.NEEDS, [{**NEED, "enterprise": FORMULAS[2], "industry": FORMULAS[3], "region": FORMULAS[1]}]
+    )
+    key, _ = ApiKeys(settings.catalogue_path).create("ana")
+    app = create_app(settings, matcher=matcher)
+    events = EventStore(settings.catalogue_path)
+    event = events.create(FORMULAS[2], "web:ana")
+    events.add_pair(event.id, "N1", "P1", "web:ana", note=FORMULAS[0])
+    matcher.outcomes.record(
+        project_id="P1", need_id="N1", status="agreement", author="web:ana", agreement_type="licence", note=FORMULAS[1]
+    )
+    client = signed_in(app, key)
+    urls = [f"/staff/dashboard/{name}.csv?event={event.id}" for name in TABLES]
+    urls += [f"/staff/events/{event.id}/export.csv", f"/staff/outcomes/template.csv?event_id={event.id}"]
+    urls += ["/staff/catalogue/template/projects.csv", "/staff/catalogue/template/needs.csv"]
+    for url in urls:
+        answer = client.get(url)
+        assert answer.status_code == 200, url
+        for row in csv.reader(io.StringIO(answer.get_data(as_text=True).lstrip("\ufeff"))):
+            for cell in row:
+                assert _number(cell) or not cell.startswith(("=", "+", "-", "@", "\t", "\r")), (url, cell)
