@@ -72,3 +72,18 @@ def test_unkeyed_api_answers_hold_no_private_value(settings, fake_embedder):
         assert answer.status_code == 200
         body = answer.get_data(as_text=True)
         assert "SECRET" not in body and "Contact person" not in body and "手机号" not in body
+
+
+def test_a_staff_callers_api_answers_are_kept_out_of_caches(settings, fake_embedder):
+    from matcher.engine import open as open_matcher
+    from matcher.records import Kind
+    from service import create_app
+    from service.api_keys import ApiKeys
+
+    matcher = open_matcher(settings, embedder=fake_embedder)
+    matcher.ingest_batch(Kind.PROJECTS, [{"id": "P1", "title": "Laser", "abstract": "laser", "contact": "a@b.cn"}])
+    key, _ = ApiKeys(settings.catalogue_path).create("ana")
+    client = create_app(settings, matcher=matcher).test_client()
+    keyed = client.get("/api/v1/projects/P1", headers={"X-API-Key": key})
+    assert "a@b.cn" in keyed.get_data(as_text=True) and keyed.headers["Cache-Control"] == "no-store"
+    assert client.get("/api/v1/projects/P1").headers.get("Cache-Control") != "no-store"  # public reads may be cached
