@@ -295,3 +295,12 @@ def test_no_console_csv_holds_a_live_formula(settings, fake_embedder):
         for row in csv.reader(io.StringIO(answer.get_data(as_text=True).lstrip("\ufeff"))):
             for cell in row:
                 assert _number(cell) or not cell.startswith(("=", "+", "-", "@", "\t", "\r")), (url, cell)
+
+
+def test_a_next_with_a_line_break_signs_in_to_the_console_home(console):
+    app, key, _ = console
+    client = app.test_client()
+    answer = client.post(
+        "/staff/sign-in?next=/staff/%0d%0aSet-Cookie:x=1", data={"csrf_token": _token(client), "api_key": key}
+    )
+    assert answer.status_code == 302 and answer.headers["Location"] == "/staff/"
