@@ -70,6 +70,16 @@ def _url(app, endpoint: str) -> str:
 @pytest.fixture
 def console(settings, fake_embedder):
     """An app with a project, a need, an event with one pair and an introduction request, and a staff key."""
+    return _console(settings, fake_embedder)
+
+
+@pytest.fixture
+def unlimited_console(settings, fake_embedder):
+    """:func:`console` without rate limits, for tests that send thousands of requests."""
+    return _console(settings.replace(rate_limit="", write_rate_limit=""), fake_embedder)
+
+
+def _console(settings, fake_embedder):
     matcher = open_matcher(settings, embedder=fake_embedder)
     matcher.ingest_batch(Kind.PROJECTS, [PROJECT])
     matcher.ingest_batch(Kind.NEEDS, [NEED])
@@ -304,3 +314,57 @@ def test_a_next_with_a_line_break_signs_in_to_the_console_home(console):
         "/staff/sign-in?next=/staff/%0d%0aSet-Cookie:x=1", data={"csrf_token": _token(client), "api_key": key}
     )
     assert answer.status_code == 302 and answer.headers["Location"] == "/staff/"
+
+
+FORM_FIELDS = (
+    "action",
+    "reason",
+    "note",
+    "need_id",
+    "project_id",
+    "status",
+    "agreement_type",
+    "decline_reason",
+    "name",
+    "event_date",
+    "updated_since",
+    "min_score",
+    "max_per_project",
+    "project_field",
+    "state",
+    "kind",
+    "mode",
+    "encoding",
+    "event_id",
+    "version",
+    "title",
+    "abstract",
+    "trl",
+    "deadline",
+    "metadata",
+    "shown",
+)
+
+
+@pytest.mark.parametrize(("endpoint", "method", "rule"), [entry for entry in POSTS if entry[0] != "staff.sign_out"])
+def test_hostile_form_values_never_make_a_500(unlimited_console, endpoint, method, rule):
+    app, key, _ = unlimited_console
+    client = signed_in(app, key)
+    token = _token(client, "/staff/events")
+    url = _url(app, endpoint)
+    for name in FORM_FIELDS:
+        for value in HOSTILE:
+            data = {
+                "csrf_token": token,
+                "need_id": "N1",
+                "project_id": "P1",
+                "action": "approve",
+                "name": "E",
+                "status": "contacted",
+                "title": "T",
+                "abstract": "A",
+                "state": "handled",
+                name: value,
+            }
+            answer = client.post(url, data=data)
+            assert answer.status_code < 500, (name, value[:40], answer.get_data(as_text=True)[:500])
