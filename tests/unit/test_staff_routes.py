@@ -368,3 +368,28 @@ def test_hostile_form_values_never_make_a_500(unlimited_console, endpoint, metho
             }
             answer = client.post(url, data=data)
             assert answer.status_code < 500, (name, value[:40], answer.get_data(as_text=True)[:500])
+
+
+def test_an_outcome_of_an_unplanned_events_pair_counts_in_that_event_only(console):
+    from matcher.introductions.insights import event_funnels
+    from service.staff.dashboard import planned_event
+
+    app, key, settings = console
+    events = EventStore(settings.catalogue_path)
+    other = events.create("Autumn fair", "web:ana")
+    events.add_pair(other.id, "N1", "P1", "web:ana")  # the same pair, in a second event without a plan
+    client = signed_in(app, key)
+    answer = client.post(
+        "/staff/events/1/outcome",
+        data={
+            "csrf_token": _token(client, "/staff/events"),
+            "need_id": "N1",
+            "project_id": "P1",
+            "status": "contacted",
+        },
+    )
+    assert answer.status_code == 302
+    outcomes = app.extensions["techmatch"].outcomes.list()
+    planned = [planned_event(events, event, 0.5) for event in events.list()]
+    contacted = {funnel.label: funnel.contacted for funnel in event_funnels(planned, outcomes)}
+    assert contacted == {"Spring fair": 1, "Autumn fair": 0}
