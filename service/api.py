@@ -36,6 +36,15 @@ from service.request_body import json_body
 
 api = Blueprint("api", __name__)
 
+
+@api.after_request
+def _keep_staff_answers_out_of_caches(response: Response) -> Response:
+    """A staff caller's answer may hold private fields: no cache (a shared one ignores X-API-Key) may keep it."""
+    if is_staff():
+        response.headers["Cache-Control"] = "no-store"
+    return response
+
+
 QUERY_PARAMETERS = {"top_k", "min_score", "explain"}
 
 

@@ -23,7 +23,7 @@ from itsdangerous import BadSignature, SignatureExpired, TimestampSigner
 
 from matcher.errors import InvalidInput, NotFound
 from matcher.records import Kind
-from matcher.storage.sqlite import ThreadConnections
+from matcher.storage.sqlite import MAX_ID, ThreadConnections
 from matcher.support.clock import utc_now
 
 
@@ -173,6 +173,10 @@ class IntroRequests:
         return self.get(request_id)
 
     def get(self, request_id: int) -> IntroRequest:
+        if not 0 < request_id <= MAX_ID:  # SQLite cannot even look up a larger id (OverflowError)
+            raise NotFound(
+                f"There is no introduction request {request_id}", details={"parameter": "id", "value": request_id}
+            )
         with self._connect() as connection:
             row = connection.execute(
                 f"SELECT {_COLUMNS} FROM introduction_requests WHERE id = ?", (request_id,)

@@ -7,7 +7,10 @@ errs on the safe side; an office that publishes contacts on purpose sets ``priva
 
 from __future__ import annotations
 
+import re
 from typing import Any
+
+_SEPARATORS = re.compile(r"[\s_\-.:/()]+")
 
 
 def private_names(setting: str) -> frozenset[str]:
@@ -15,14 +18,28 @@ def private_names(setting: str) -> frozenset[str]:
     return frozenset(name.strip().lower() for name in setting.split(",") if name.strip())
 
 
+def _words(name: str) -> str:
+    """``name`` lower-cased with its separators as single spaces and a space at each end: " contact person "."""
+    return " " + " ".join(_SEPARATORS.split(name.lower())).strip() + " "
+
+
+def is_private(name: str, private: frozenset[str]) -> bool:
+    """Whether a field or metadata key is private: one of ``private``, or a spreadsheet's longer name holding one
+    as a word ("Contact person", "phone_number", "E-mail address") or, for a Chinese name, anywhere ("联系人姓名")."""
+    words = _words(str(name))
+    return any(
+        _words(hidden) in words or (not hidden.isascii() and hidden in words) for hidden in private if hidden.strip()
+    )
+
+
 def redact_record(record: dict[str, Any], private: frozenset[str]) -> dict[str, Any]:
     """A record's dict (or a match's) without its private fields and private metadata keys."""
     if not private:
         return record
-    public = {name: value for name, value in record.items() if name.lower() not in private}
+    public = {name: value for name, value in record.items() if not is_private(name, private)}
     metadata = record.get("metadata")
     if isinstance(metadata, dict):
-        public["metadata"] = {key: value for key, value in metadata.items() if str(key).lower() not in private}
+        public["metadata"] = {key: value for key, value in metadata.items() if not is_private(str(key), private)}
     return public
 
 

@@ -20,7 +20,7 @@ from typing import Any
 
 from matcher.errors import InvalidInput, NotFound
 from matcher.records import Kind
-from matcher.storage.sqlite import ThreadConnections, select_in
+from matcher.storage.sqlite import MAX_ID, ThreadConnections, select_in
 from matcher.support.clock import utc_now
 
 MAX_NAME_CHARS = 200
@@ -238,6 +238,8 @@ class EventStore:
         return self.get(event_id)
 
     def get(self, event_id: int) -> Event:
+        if not 0 < event_id <= MAX_ID:  # SQLite cannot even look up a larger id (OverflowError)
+            raise NotFound(f"Event {event_id} does not exist", details={"event_id": event_id})
         with self._connections.connect() as connection:
             row = connection.execute(f"SELECT {_EVENT_COLUMNS} FROM events WHERE id = ?", (event_id,)).fetchone()
         if row is None:
@@ -272,6 +274,7 @@ class EventStore:
         return pairs
 
     def pair(self, event_id: int, need_id: str, project_id: str) -> EventPair:
+        self.get(event_id)
         with self._connections.connect() as connection:
             row = _pair_row(connection, event_id, need_id, project_id)
         if row is None:

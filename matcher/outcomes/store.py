@@ -197,13 +197,14 @@ def _timestamp(value: Any) -> str:
             moment = dt.datetime.combine(value, dt.time())
         else:
             moment = dt.datetime.fromisoformat(str(value).strip())
-    except ValueError:
+        if moment.tzinfo is None:
+            moment = moment.replace(tzinfo=dt.UTC)
+        moment = moment.astimezone(dt.UTC)
+    except (ValueError, OverflowError):  # OverflowError: year 1 or 9999 moved out of range by its offset
         raise _Invalid(
             "recorded_at", "invalid_date", f"'recorded_at' must be a date (YYYY-MM-DD) or ISO date-time, got {value!r}"
         ) from None
-    if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=dt.UTC)
-    return moment.astimezone(dt.UTC).isoformat(timespec="seconds")
+    return moment.isoformat(timespec="seconds")
 
 
 def parse_outcome(values: Mapping[str, Any], author: str, recorded_at: Any = None) -> NewOutcome:

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from matcher.errors import NotFound
+from matcher.errors import InvalidInput, NotFound
 from matcher.filters import FILTERS, Filters, FilterType
 from matcher.records import Kind, Record
 from matcher.storage.migrations import CATALOGUE
@@ -58,6 +58,8 @@ class ListedPage:
 
 # A search's words: at most this many, each matched with LIKE anywhere in the id, title or body.
 MAX_SEARCH_WORDS = 8
+# ... each at most this long: SQLite refuses a LIKE pattern over 50,000 bytes ("pattern too complex").
+MAX_SEARCH_WORD_CHARS = 1000
 
 
 @dataclass(frozen=True)
@@ -199,6 +201,11 @@ class Catalogue:
         there are in all."""
         clauses, parameters = _filter_clauses(filters or Filters(kind))
         for word in text.split()[:MAX_SEARCH_WORDS]:
+            if len(word) > MAX_SEARCH_WORD_CHARS:
+                raise InvalidInput(
+                    f"A search word has at most {MAX_SEARCH_WORD_CHARS} characters, got {len(word)}",
+                    details={"parameter": "q", "length": len(word)},
+                )
             pattern = "%" + word.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
             clauses.append(
                 "(id LIKE ? ESCAPE '\\' OR json_extract(data, '$.title') LIKE ? ESCAPE '\\'"

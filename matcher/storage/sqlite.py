@@ -28,6 +28,7 @@ PRAGMAS: tuple[str, ...] = ("PRAGMA journal_mode=WAL", "PRAGMA synchronous=NORMA
 
 # Values per ``IN (?, ...)`` statement: well under SQLite's limit on bound parameters (999 before 3.32).
 BATCH_SIZE = 500
+MAX_ID = 2**63 - 1  # the largest INTEGER SQLite stores: a larger id cannot even be looked up (OverflowError)
 
 TIMEOUT_SECONDS = 30  # how long a writer waits for another's lock before "database is locked"
 

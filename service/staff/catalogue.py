@@ -139,14 +139,20 @@ def _filter_boxes(kind: Kind) -> tuple[list[FilterBox], dict[str, Any]]:
     return boxes, chosen
 
 
+MAX_PAGE = 1_000_000_000
+
+
 def _page_number() -> int:
     raw = request.args.get("page", "1")
     try:
-        return max(int(raw), 1)
+        page = max(int(raw), 1)
     except ValueError:
         raise InvalidInput(
             f"'page' must be a whole number, got {raw!r}", details={"parameter": "page", "value": raw}
         ) from None
+    if page > MAX_PAGE:  # its offset would overflow SQLite's integers
+        raise InvalidInput(f"'page' is at most {MAX_PAGE}, got {raw}", details={"parameter": "page", "value": raw})
+    return page
 
 
 def _by_meaning(kind: Kind, text: str, raw_filters: dict[str, Any]) -> list[tuple[str, float | None]]:

@@ -67,7 +67,8 @@ def _events() -> EventStore:
 def planned_event(store: EventStore, event: Event, default_floor: float) -> PlannedEvent:
     """An event's plan as :mod:`insights` reads it: pairs not struck, every plan id it has had, its floor."""
     pairs = [pair for pair in store.pairs(event.id) if pair.state is not PairState.STRUCK]
-    plan_ids = {event.plan_id, *(pair.plan_id for pair in pairs)}
+    # event-<id>-0: the plan id an outcome of a pair gets before the event has any plan (events.py)
+    plan_ids = {event.plan_id, f"event-{event.id}-0", *(pair.plan_id for pair in pairs)}
     plan_ids |= {str(entry.detail.get("plan_id")) for entry in store.audit(event.id) if entry.action == "planned"}
     floor = event.parameters.get("min_score")
     return PlannedEvent(

@@ -24,7 +24,8 @@ def _safe_next(target: str | None) -> str:
     """Where to go after signing in: a path of this site's console, never another site."""
     if target:
         parts = urlsplit(target)
-        if not parts.scheme and not parts.netloc and parts.path.startswith("/staff/") and "\\" not in target:
+        plain = not any(ord(char) < 0x20 or ord(char) == 0x7F for char in target)  # no header splitting
+        if plain and not parts.scheme and not parts.netloc and parts.path.startswith("/staff/") and "\\" not in target:
             return target
     return url_for("staff.home")
 

@@ -128,7 +128,15 @@ def test_sign_in_attempts_are_limited_per_client(staffed):
 def test_sign_in_returns_only_to_console_paths():
     with create_app({"data_dir": "/tmp/unused-techmatch"}).test_request_context():
         assert _safe_next("/staff/events?x=1") == "/staff/events?x=1"
-        for hostile in ("//evil.example/staff/", "https://evil.example/staff/", "/api/v1/health", "/staff\\..", None):
+        for hostile in (
+            "//evil.example/staff/",
+            "https://evil.example/staff/",
+            "/api/v1/health",
+            "/staff\\..",
+            "/staff/\r\nSet-Cookie: x=1",
+            "/staff/\x00",
+            None,
+        ):
             assert _safe_next(hostile) == "/staff/"
 
 
