@@ -55,7 +55,7 @@ def person(author: str | None) -> str:
     origin, _, name = author.partition(":")
     if not name:
         return author
-    return name if origin == "web" else f"{name} ({translate('API')})" if origin == "key" else author
+    return name if origin == "web" else f"{name} (API)" if origin == "key" else author
 
 
 def install_staff(app: Flask, settings: Settings, exempt: tuple[Blueprint, ...]) -> CSRFProtect:
