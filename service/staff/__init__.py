@@ -38,7 +38,11 @@ def _matcher_error(error: MatcherError) -> tuple[str, int]:
 
 @staff.errorhandler(CSRFError)
 def _csrf_error(error: CSRFError) -> tuple[str, int]:
-    return _error_page(400, f"This form cannot be accepted: {error.description} Reload the page and try again.")
+    return _error_page(
+        400,
+        f"This form cannot be accepted: {error.description} Reload the page and try again.",
+        {"field": "csrf_token"},
+    )
 
 
 @staff.errorhandler(HTTPException)

@@ -521,8 +521,9 @@ texts.add(
         "agreement pairs": "个签约配对",
         "unscored pairs (added by hand)": "个未评分配对（手动添加）",
         "Outcomes are counted for the event when they name a pair of its plan; a pair counts at the furthest "
-        "stage it reached (a decline counts as contacted).": (
-            "结果若对应本活动方案中的配对即计入本活动；每个配对按其达到的最远阶段计数（婉拒计为已联系）。"
+        "stage it reached (a decline counts as contacted); each percentage is of the stage before.": (
+            "结果若对应本活动方案中的配对即计入本活动；每个配对按其达到的最远阶段计数（婉拒计为已联系）；"
+            "百分比均相对于上一阶段。"
         ),
         "automotive": "汽车",
         "new-energy vehicles": "新能源汽车",

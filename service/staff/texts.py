@@ -49,6 +49,7 @@ def translate(text: str, language_code: str | None = None) -> str:
 add(
     {
         "techmatch staff console": "techmatch 工作台",
+        "Staff console": "工作台",
         "Events": "活动",
         "Catalogue": "目录",
         "Dashboard": "看板",
