@@ -401,7 +401,6 @@ texts.add(
         "Problems": "问题",
         "Rows are numbered as a spreadsheet shows them: the header is row 1.": "行号与电子表格一致：表头为第 1 行。",
         "Row": "行",
-        "Data field": "字段",
         "Problem": "问题",
         "The whole file": "整个文件",
         "The file has {count} problem(s); nothing was recorded.": "文件有 {count} 个问题，未记录任何内容。",

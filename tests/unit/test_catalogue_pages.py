@@ -296,7 +296,8 @@ def test_an_upload_with_a_bad_row_is_reported_row_by_row_and_stores_nothing(site
     page = text_of(response)
     assert response.status_code == 422
     rows = re.findall(
-        r"<tr><td>([^<]*)</td><td class=\"number\">(\d*)</td><td>(?:<code>([^<]*)</code>)?</td><td>([^<]*)</td></tr>",
+        r"<tr data-row=\"\d*\" data-field=\"[^\"]*\">\s*<td>([^<]*)</td>\s*<td class=\"number\">(\d*)</td>\s*"
+        r"<td>(?:<code>([^<]*)</code>)?</td>\s*<td>([^<]*)</td>",
         page,
     )
     assert [(file, row, field) for file, row, field, _ in rows] == [
