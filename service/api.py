@@ -31,7 +31,7 @@ from service.contract import (
 from service.errors import ApiError
 from service.openapi import openapi_document
 from service.plan_jobs import PlanJobs
-from service.privacy import private_names, redact_matches, redact_record
+from service.privacy import is_private, private_names, redact_matches, redact_record
 from service.request_body import json_body
 
 api = Blueprint("api", __name__)
@@ -357,7 +357,7 @@ def vocabularies() -> ResponseReturnValue:
             answer[kind.value] = {
                 name: [{"value": value, "count": count} for value, count in values]
                 for name, values in catalogue.vocabularies(kind).items()
-                if FILTERS[kind][name].field.lower() not in hidden
+                if not is_private(FILTERS[kind][name].field, hidden)
             }
         cache.clear()  # only the newest revision is asked for
         cache[cache_key] = answer

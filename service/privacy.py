@@ -8,6 +8,7 @@ errs on the safe side; an office that publishes contacts on purpose sets ``priva
 from __future__ import annotations
 
 import re
+from functools import lru_cache
 from typing import Any
 
 _SEPARATORS = re.compile(r"[\s_\-.:/()]+")
@@ -18,6 +19,7 @@ def private_names(setting: str) -> frozenset[str]:
     return frozenset(name.strip().lower() for name in setting.split(",") if name.strip())
 
 
+@lru_cache(maxsize=4096)
 def _words(name: str) -> str:
     """``name`` lower-cased with its separators as single spaces and a space at each end: " contact person "."""
     return " " + " ".join(_SEPARATORS.split(name.lower())).strip() + " "
