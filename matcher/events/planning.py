@@ -36,23 +36,23 @@ class EventPlan:
     introductions: int
 
 
-def _parameters(parameters: Mapping[str, Any]) -> dict[str, Any]:
-    unknown = sorted(set(parameters) - set(PARAMETER_KEYS))
+def _only(values: Mapping[str, Any], valid: tuple[str, ...], what: str) -> None:
+    """Refuse names outside ``valid``, naming the first (``what``: "event parameter", "scope field")."""
+    unknown = sorted(set(values) - set(valid))
     if unknown:
         raise InvalidInput(
-            f"Unknown event parameter(s) {unknown}; valid ones are {sorted(PARAMETER_KEYS)}",
-            details={"parameter": unknown[0], "valid": sorted(PARAMETER_KEYS)},
+            f"Unknown {what}(s) {unknown}; valid ones are {sorted(valid)}",
+            details={"parameter": unknown[0], "valid": sorted(valid)},
         )
+
+
+def _parameters(parameters: Mapping[str, Any]) -> dict[str, Any]:
+    _only(parameters, PARAMETER_KEYS, "event parameter")
     return {**DEFAULT_PARAMETERS, **{key: value for key, value in parameters.items() if value is not None}}
 
 
 def _scope(scope: Mapping[str, Any]) -> dict[str, Any]:
-    unknown = sorted(set(scope) - set(SCOPE_KEYS))
-    if unknown:
-        raise InvalidInput(
-            f"Unknown scope field(s) {unknown}; valid ones are {sorted(SCOPE_KEYS)}",
-            details={"parameter": unknown[0], "valid": sorted(SCOPE_KEYS)},
-        )
+    _only(scope, SCOPE_KEYS, "scope field")
     return {key: scope[key] for key in SCOPE_KEYS if scope.get(key) not in (None, {}, "")}
 
 
