@@ -17,10 +17,9 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlencode
 
-from flask import Response, current_app, flash, redirect, render_template, request, url_for
+from flask import Response, flash, redirect, render_template, request, url_for
 from flask.typing import ResponseReturnValue
 
-from matcher.engine import Matcher
 from matcher.errors import Busy, InvalidInput, NotFound, Problem, ValidationFailed
 from matcher.filters import FILTERS, Filters, FilterSpec, FilterType, query_filter_value
 from matcher.ingest.headers import CHINESE_HEADERS
@@ -33,8 +32,8 @@ from matcher.storage.catalogue import ListedRecord
 from service.api import _checked_records
 from service.staff import texts
 from service.staff.blueprint import staff
+from service.staff.context import author, staff_matcher
 from service.staff.texts import translate
-from service.staff_session import current_staff
 
 log = logging.getLogger(__name__)
 
@@ -71,15 +70,6 @@ LABELS = {
     "trl_max": "TRL at most",
     "deadline_from": "Deadline on or after",
 }
-
-
-def _matcher() -> Matcher:
-    return current_app.extensions["techmatch"]  # type: ignore[no-any-return]
-
-
-def _author() -> str:
-    member = current_staff()
-    return member.author if member is not None else "web:unknown"
 
 
 # -- browsing ----------------------------------------------------------------------------
@@ -120,7 +110,7 @@ def _kind_argument() -> Kind:
 
 def _filter_boxes(kind: Kind) -> tuple[list[FilterBox], dict[str, Any]]:
     """The filter boxes with the request's values, and those values as raw filters for :meth:`Filters.parse`."""
-    catalogue = _matcher().catalogue
+    catalogue = staff_matcher().catalogue
     boxes: list[FilterBox] = []
     chosen: dict[str, Any] = {}
     for name, spec in filter_names(kind):
@@ -157,7 +147,7 @@ def _page_number() -> int:
 
 def _by_meaning(kind: Kind, text: str, raw_filters: dict[str, Any]) -> list[tuple[str, float | None]]:
     """The ids of the records of ``kind`` nearest ``text`` in meaning (the matcher's ranking), with their strength."""
-    matcher = _matcher()
+    matcher = staff_matcher()
     direction = Direction.NEED_TO_PROJECTS if kind is Kind.PROJECTS else Direction.PROJECT_TO_NEEDS
     top_k = min(MEANING_RESULTS, matcher.settings.max_top_k)
     result = matcher.match(
@@ -171,7 +161,7 @@ def _entries(kind: Kind, record_ids: list[str]) -> list[ListedRecord]:
     found = []
     for record_id in record_ids:
         try:
-            found.append(_matcher().catalogue.entry(kind, record_id))
+            found.append(staff_matcher().catalogue.entry(kind, record_id))
         except NotFound:
             continue
     return found
@@ -187,7 +177,7 @@ def catalogue() -> ResponseReturnValue:
     mode = "meaning" if request.args.get("mode") == "meaning" and text else "words"
     newest_first = request.args.get("sort") == "updated"
     page = _page_number()
-    store = _matcher().catalogue
+    store = staff_matcher().catalogue
     strengths: dict[str, float | None] = {}
     if mode == "meaning":
         ranked = _by_meaning(kind, text, raw_filters)
@@ -247,7 +237,7 @@ def form_values(record: Record) -> dict[str, str]:
 @staff.get(f"/catalogue/<{KINDS}:kind>/<record_id>")
 def catalogue_record(kind: str, record_id: str) -> ResponseReturnValue:
     """Every field of one record (the private ones too: this is staff's), its metadata and stored times."""
-    entry = _matcher().catalogue.entry(Kind(kind), record_id)
+    entry = staff_matcher().catalogue.entry(Kind(kind), record_id)
     return render_template(
         "staff/catalogue_record.html",
         section="catalogue",
@@ -333,7 +323,7 @@ def _edit_page(
 
 @staff.get(f"/catalogue/<{KINDS}:kind>/<record_id>/edit")
 def catalogue_edit(kind: str, record_id: str) -> ResponseReturnValue:
-    record = _matcher().get(Kind(kind), record_id)
+    record = staff_matcher().get(Kind(kind), record_id)
     return _edit_page(Kind(kind), record, form_values(record))
 
 
@@ -341,7 +331,7 @@ def catalogue_edit(kind: str, record_id: str) -> ResponseReturnValue:
 def catalogue_save(kind: str, record_id: str) -> ResponseReturnValue:
     """Save an edit through the API's PUT checks; problems are shown under their fields (422)."""
     side = Kind(kind)
-    matcher = _matcher()
+    matcher = staff_matcher()
     stored = matcher.get(side, record_id)
     values = {name: str(value) for name, value in request.form.items() if name not in ("csrf_token", "version")}
     if request.form.get("version") != stored.content_hash:
@@ -363,7 +353,7 @@ def catalogue_save(kind: str, record_id: str) -> ResponseReturnValue:
     except Busy as busy:
         flash(_busy_message(busy), "error")
         return _edit_page(side, stored, values, 503)
-    log.info("%s edited %s %s: %s", _author(), side.value, record_id, report)
+    log.info("%s edited %s %s: %s", author(), side.value, record_id, report)
     flash("Saved." if report.updated else "Nothing changed: the record already held these values.", "success")
     return redirect(url_for("staff.catalogue_record", kind=side.value, record_id=record_id))
 
@@ -377,14 +367,14 @@ def _busy_message(busy: Busy) -> str:
 @staff.get(f"/catalogue/<{KINDS}:kind>/<record_id>/retire")
 def catalogue_retire(kind: str, record_id: str) -> ResponseReturnValue:
     """A confirmation form: retiring takes the record out of the catalogue and its indexes."""
-    record = _matcher().get(Kind(kind), record_id)
+    record = staff_matcher().get(Kind(kind), record_id)
     return render_template("staff/catalogue_retire.html", section="catalogue", kind=Kind(kind), record=record)
 
 
 @staff.post(f"/catalogue/<{KINDS}:kind>/<record_id>/retire")
 def catalogue_retire_confirmed(kind: str, record_id: str) -> ResponseReturnValue:
     side = Kind(kind)
-    matcher = _matcher()
+    matcher = staff_matcher()
     record = matcher.get(side, record_id)
     try:
         matcher.delete(side, [record_id])
@@ -392,7 +382,7 @@ def catalogue_retire_confirmed(kind: str, record_id: str) -> ResponseReturnValue
         flash(_busy_message(busy), "error")
         page = render_template("staff/catalogue_retire.html", section="catalogue", kind=side, record=record)
         return page, 503
-    log.info("%s retired %s %s", _author(), side.value, record_id)
+    log.info("%s retired %s %s", author(), side.value, record_id)
     message = translate("{kind} {id} was retired from the catalogue.").format(
         kind=translate(side.singular.capitalize()), id=record_id
     )
@@ -445,7 +435,7 @@ def catalogue_upload_file() -> ResponseReturnValue:
         flash("Choose a file to upload.", "error")
         return _upload_page(422, kind=kind)
     name = Path(upload.filename.replace("\\", "/")).name or "upload"
-    matcher = _matcher()
+    matcher = staff_matcher()
     try:
         table = read_data(upload.read(), name, encoding)
         records = validate_table(table, kind, matcher.settings.max_text_chars)
@@ -459,7 +449,7 @@ def catalogue_upload_file() -> ResponseReturnValue:
     except Busy as busy:
         flash(_busy_message(busy), "error")
         return _upload_page(503, kind=kind, encoding=encoding)
-    log.info("%s uploaded %s (%s): %s", _author(), name, kind.value, report)
+    log.info("%s uploaded %s (%s): %s", author(), name, kind.value, report)
     flash(
         translate("{name}: {created} added, {updated} updated, {unchanged} unchanged.").format(
             name=name, created=report.created, updated=report.updated, unchanged=report.unchanged

@@ -19,7 +19,6 @@ from flask import Response, current_app, render_template, request
 from flask.typing import ResponseReturnValue
 from markupsafe import Markup
 
-from matcher.engine import Matcher
 from matcher.errors import InvalidInput, NotFound, Unavailable
 from matcher.events.store import Event, EventStore, PairState
 from matcher.introductions import insights
@@ -27,6 +26,7 @@ from matcher.introductions.insights import InsightCache, PlannedEvent, StrongMat
 from matcher.records import Kind
 from service.staff import charts, texts
 from service.staff.blueprint import staff
+from service.staff.context import event_store, staff_matcher
 from service.staff.texts import translate as _
 
 CACHE_EXTENSION = "techmatch.insights"
@@ -54,14 +54,6 @@ class Table:
 
 def insight_cache() -> InsightCache:
     return cast(InsightCache, current_app.extensions.setdefault(CACHE_EXTENSION, InsightCache()))
-
-
-def _matcher() -> Matcher:
-    return cast(Matcher, current_app.extensions["techmatch"])
-
-
-def _events() -> EventStore:
-    return cast(EventStore, current_app.extensions["techmatch.events"])
 
 
 def planned_event(store: EventStore, event: Event, default_floor: float) -> PlannedEvent:
@@ -98,8 +90,8 @@ class Dashboard:
     """The numbers of every chart for one page view (or one CSV), computed when first asked for."""
 
     def __init__(self) -> None:
-        matcher = _matcher()
-        store = _events()
+        matcher = staff_matcher()
+        store = event_store()
         self.settings = matcher.settings
         self.events = [planned_event(store, event, self.settings.plan_min_score) for event in store.list()]
         self.event = _selected(self.events)
@@ -112,7 +104,7 @@ class Dashboard:
     def matches(self) -> StrongMatches:
         """Every strong pair of the catalogue (none while a side has no index yet)."""
         if self._matches is None:
-            matcher, cache = _matcher(), insight_cache()
+            matcher, cache = staff_matcher(), insight_cache()
             try:
                 if insights.pair_count(matcher) <= insights.INLINE_PAIRS:
                     found: StrongMatches | None = cache.get(matcher)
@@ -243,7 +235,7 @@ class Dashboard:
         matches = self.matches
         languages: dict[tuple[Kind, str], str] = {}
         for kind, records in ((Kind.NEEDS, matches.needs), (Kind.PROJECTS, matches.projects)):
-            detected = _matcher().index(kind).languages if records else {}
+            detected = staff_matcher().index(kind).languages if records else {}
             languages.update({(kind, record.id): detected[key] for key, record in records.items() if key in detected})
         needs = {record.id: record for record in matches.needs.values()}
         projects = {record.id: record for record in matches.projects.values()}

@@ -12,22 +12,22 @@ from __future__ import annotations
 import datetime as dt
 import logging
 from collections import Counter
-from typing import Any, cast
+from typing import Any
 
-from flask import current_app, flash, redirect, render_template, request, url_for
+from flask import flash, redirect, render_template, request, url_for
 from flask.typing import ResponseReturnValue
 
 from matcher.engine import Matcher
 from matcher.errors import InvalidInput, MatcherError, ValidationFailed
 from matcher.events.planning import SCOPE_KEYS, checked, plan_event
-from matcher.events.store import Event, EventPair, EventStore, PairState
+from matcher.events.store import Event, EventPair, PairState
 from matcher.introductions.scoring import pair_strengths
 from matcher.outcomes.store import AgreementType, DeclineReason, OutcomeStatus
 from matcher.records import Kind, Record
 from matcher.strength.model import pair_kind
 from service.staff import texts
 from service.staff.blueprint import staff
-from service.staff_session import StaffMember, current_staff
+from service.staff.context import author, event_store, staff_matcher
 
 log = logging.getLogger(__name__)
 
@@ -47,18 +47,6 @@ ACTIONS = {
     "strike": PairState.STRUCK,
     "propose": PairState.PROPOSED,
 }
-
-
-def _matcher() -> Matcher:
-    return cast(Matcher, current_app.extensions["techmatch"])
-
-
-def _store() -> EventStore:
-    return cast(EventStore, current_app.extensions["techmatch.events"])
-
-
-def _author() -> str:
-    return cast(StaffMember, current_staff()).author
 
 
 # -- the form of a new event -----------------------------------------------------------------
@@ -104,13 +92,13 @@ def event_from_form(form: dict[str, str]) -> tuple[str, str | None, dict[str, An
             raise InvalidInput(
                 f"'min_score' must be a number from 0 to 1, got {raw_floor!r}", details={"field": "min_score"}
             ) from None
-    scope, parameters = checked(_matcher().settings, scope, parameters)
+    scope, parameters = checked(staff_matcher().settings, scope, parameters)
     return name, _date(form, "event_date"), scope, parameters
 
 
 def _facets() -> dict[str, list[str]]:
     """The catalogue's own values of each scope field, for drop-downs (empty where a side is too big)."""
-    catalogue = _matcher().catalogue
+    catalogue = staff_matcher().catalogue
     values: dict[str, set[str]] = {field: set() for field, *_ in SCOPE_FIELDS}
     for kind in (Kind.PROJECTS, Kind.NEEDS):
         if catalogue.count(kind) > FACET_LIMIT:
@@ -131,7 +119,7 @@ def _state_counts(pairs: list[EventPair]) -> dict[str, int]:
 
 
 def _list_page(form: dict[str, str] | None = None, status: int = 200) -> tuple[str, int]:
-    store = _store()
+    store = event_store()
     events = [(event, _state_counts(store.pairs(event.id))) for event in store.list()]
     return (
         render_template(
@@ -140,7 +128,7 @@ def _list_page(form: dict[str, str] | None = None, status: int = 200) -> tuple[s
             events=events,
             form=form or {},
             facets=_facets(),
-            defaults=_matcher().settings,
+            defaults=staff_matcher().settings,
         ),
         status,
     )
@@ -155,7 +143,7 @@ def events() -> ResponseReturnValue:
 @staff.get("/events/new")
 def new_event() -> ResponseReturnValue:
     return render_template(
-        "staff/event_new.html", section="events", form={}, facets=_facets(), defaults=_matcher().settings
+        "staff/event_new.html", section="events", form={}, facets=_facets(), defaults=staff_matcher().settings
     )
 
 
@@ -164,7 +152,7 @@ def create_event() -> ResponseReturnValue:
     form = request.form.to_dict()
     try:
         name, event_date, scope, parameters = event_from_form(form)
-        event = _store().create(name, _author(), event_date=event_date, scope=scope, parameters=parameters)
+        event = event_store().create(name, author(), event_date=event_date, scope=scope, parameters=parameters)
     except InvalidInput as error:
         flash(error.message, "error")
         return _list_page(form, 422)
@@ -220,7 +208,7 @@ def _form_of(event: Event) -> dict[str, str]:
 
 
 def _event_page(event_id: int, status: int = 200, edit_form: dict[str, str] | None = None) -> tuple[str, int]:
-    store, matcher = _store(), _matcher()
+    store, matcher = event_store(), staff_matcher()
     event = store.get(event_id)
     every = store.pairs(event_id)
     counts = _state_counts(every)
@@ -284,7 +272,7 @@ def _back(event_id: int) -> ResponseReturnValue:
 @staff.post("/events/<int:event_id>/plan")
 def plan(event_id: int) -> ResponseReturnValue:
     """Generate the plan, or re-plan around the locked pairs and without the struck ones."""
-    planned = plan_event(_matcher(), _store(), event_id, _author())
+    planned = plan_event(staff_matcher(), event_store(), event_id, author())
     if planned.introductions:
         flash(
             texts.translate("Planned %(plan)s: %(count)d introductions.")
@@ -313,8 +301,8 @@ def set_pair_state(event_id: int) -> ResponseReturnValue:
         raise InvalidInput(f"'action' must be one of {sorted(ACTIONS)}, got {action!r}", details={"field": "action"})
     need_id, project_id = _pair_ids()
     try:
-        _store().set_state(
-            event_id, need_id, project_id, ACTIONS[action], _author(), reason=request.form.get("reason", "")
+        event_store().set_state(
+            event_id, need_id, project_id, ACTIONS[action], author(), reason=request.form.get("reason", "")
         )
     except InvalidInput as error:
         flash(error.message, "error")
@@ -328,12 +316,12 @@ def add_event_pair(event_id: int) -> ResponseReturnValue:
     """A pair added by hand: locked, so that every re-plan keeps it."""
     try:
         need_id, project_id = _pair_ids()
-        strength = pair_strengths(_matcher(), [(project_id, need_id)]).get((project_id, need_id))
-        _store().add_pair(
+        strength = pair_strengths(staff_matcher(), [(project_id, need_id)]).get((project_id, need_id))
+        event_store().add_pair(
             event_id,
             need_id,
             project_id,
-            _author(),
+            author(),
             note=request.form.get("note", "").strip(),
             strength=None if strength is None else round(strength, 4),
         )
@@ -347,18 +335,18 @@ def add_event_pair(event_id: int) -> ResponseReturnValue:
 @staff.post("/events/<int:event_id>/outcome")
 def record_event_outcome(event_id: int) -> ResponseReturnValue:
     """What happened to one of the event's pairs, stored with the event's plan id and noted in the trail."""
-    store = _store()
+    store = event_store()
     event = store.get(event_id)
     need_id, project_id = _pair_ids()
     pair = store.pair(event_id, need_id, project_id)
     plan_id = event.plan_id or pair.plan_id or f"event-{event_id}-0"
     form = request.form
     try:
-        outcome = _matcher().outcomes.record(
+        outcome = staff_matcher().outcomes.record(
             project_id=project_id,
             need_id=need_id,
             status=form.get("status", ""),
-            author=_author(),
+            author=author(),
             agreement_type=form.get("agreement_type") or None,
             decline_reason=form.get("decline_reason") or None,
             note=form.get("note") or None,
@@ -376,7 +364,7 @@ def record_event_outcome(event_id: int) -> ResponseReturnValue:
         detail["agreement_type"] = outcome.agreement_type.value
     if outcome.decline_reason:
         detail["decline_reason"] = outcome.decline_reason.value
-    store.log(event_id, "outcome", _author(), need_id, project_id, detail)
+    store.log(event_id, "outcome", author(), need_id, project_id, detail)
     flash(f"{need_id} / {project_id}: {texts.translate(outcome.status.value)}", "success")
     return _back(event_id)
 
@@ -385,10 +373,12 @@ def record_event_outcome(event_id: int) -> ResponseReturnValue:
 def edit_event(event_id: int) -> ResponseReturnValue:
     """Change the name, date, scope or caps; the plan stays as it is until the next re-plan."""
     form = request.form.to_dict()
-    _store().get(event_id)
+    event_store().get(event_id)
     try:
         name, event_date, scope, parameters = event_from_form(form)
-        _store().update(event_id, _author(), name=name, event_date=event_date or "", scope=scope, parameters=parameters)
+        event_store().update(
+            event_id, author(), name=name, event_date=event_date or "", scope=scope, parameters=parameters
+        )
     except InvalidInput as error:
         flash(error.message, "error")
         return _event_page(event_id, 422, edit_form=form)
@@ -399,7 +389,7 @@ def edit_event(event_id: int) -> ResponseReturnValue:
 @staff.get("/events/<int:event_id>/audit")
 def event_audit(event_id: int) -> ResponseReturnValue:
     """Every change to the event and its pairs, newest first, with author and time."""
-    store = _store()
+    store = event_store()
     event = store.get(event_id)
     entries = list(reversed(store.audit(event_id)))
     return render_template("staff/event_audit.html", section="events", event=event, entries=entries)

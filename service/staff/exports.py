@@ -18,15 +18,14 @@ import tempfile
 from collections import Counter
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, cast
+from typing import Any
 
-from flask import Response, current_app, flash, redirect, render_template, request, url_for
+from flask import Response, flash, redirect, render_template, request, url_for
 from flask.typing import ResponseReturnValue
 from werkzeug.utils import secure_filename
 
-from matcher.engine import Matcher
 from matcher.errors import InvalidInput, NotFound, Problem, ValidationFailed
-from matcher.events.store import Event, EventPair, EventStore, PairState
+from matcher.events.store import Event, EventPair, PairState
 from matcher.ingest.readers import Table, read_table
 from matcher.introductions import pack as packs
 from matcher.introductions.export import (
@@ -41,8 +40,8 @@ from matcher.outcomes.store import FIELDS as OUTCOME_FIELDS, AgreementType, Decl
 from matcher.records import Kind
 from service.staff import texts
 from service.staff.blueprint import staff
+from service.staff.context import author, event_store, staff_matcher
 from service.staff.texts import translate
-from service.staff_session import current_staff
 
 log = logging.getLogger(__name__)
 
@@ -65,23 +64,9 @@ DETAIL_LABELS = {
 BAND_WORDS = {"strong": "Strong match", "possible": "Possible match", "weak": "Weak match"}
 
 
-def _matcher() -> Matcher:
-    return cast(Matcher, current_app.extensions["techmatch"])
-
-
-def _events() -> EventStore:
-    return cast(EventStore, current_app.extensions["techmatch.events"])
-
-
 def _pairs(event_id: int, states: Sequence[PairState]) -> list[EventPair]:
     """The event's pairs in ``states`` (by need, best first)."""
-    return _events().pairs(event_id, states)
-
-
-def _author() -> str:
-    member = current_staff()
-    assert member is not None  # the blueprint lets no signed-out visitor in
-    return member.author
+    return event_store().pairs(event_id, states)
 
 
 def chosen_states(values: Sequence[str], allowed: Sequence[PairState]) -> list[PairState]:
@@ -127,15 +112,15 @@ def event_export(event_id: int, file_format: str) -> ResponseReturnValue:
         raise NotFound(
             f"An event's plan exports as {' or '.join(FORMATS)}, not {file_format!r}", details={"format": file_format}
         )
-    event = _events().get(event_id)
+    event = event_store().get(event_id)
     states = chosen_states(request.args.getlist("state"), list(PairState))
     pairs = _pairs(event_id, states)
-    catalogue = _matcher().catalogue
+    catalogue = staff_matcher().catalogue
     needs = catalogue.by_ids(Kind.NEEDS, {pair.need_id for pair in pairs})
     projects = catalogue.by_ids(Kind.PROJECTS, {pair.project_id for pair in pairs})
     rows = event_plan_rows(event.id, event.name, event.plan_id, pairs, needs, projects)
     body = table_bytes(event_plan_sheets(rows, _event_summary(event, pairs, states)), file_format)
-    log.info("Exported event %d's plan as %s: %d rows for %s", event.id, file_format, len(rows), _author())
+    log.info("Exported event %d's plan as %s: %d rows for %s", event.id, file_format, len(rows), author())
     return Response(
         body,
         mimetype=MEDIA_TYPES[file_format],
@@ -149,10 +134,10 @@ def event_export(event_id: int, file_format: str) -> ResponseReturnValue:
 @staff.get("/events/<int:event_id>/pack")
 def event_pack(event_id: int) -> ResponseReturnValue:
     """A cover page, then one page per introduction and recipient, in the recipient's language."""
-    event = _events().get(event_id)
+    event = event_store().get(event_id)
     states = chosen_states(request.args.getlist("state"), SHOWN_STATES)
     pairs = _pairs(event_id, states)
-    pack = packs.build_pack(_matcher(), pairs)
+    pack = packs.build_pack(staff_matcher(), pairs)
     return render_template(
         "staff/pack.html",
         section="events",
@@ -209,7 +194,7 @@ def _import_form(**context: Any) -> str:
     return render_template(
         "staff/outcomes_import.html",
         section="events",
-        events=_events().list(),
+        events=event_store().list(),
         encodings=IMPORT_ENCODINGS,
         columns=TEMPLATE_COLUMNS,
         statuses=[status.value for status in OutcomeStatus],
@@ -234,7 +219,7 @@ def outcomes_import() -> ResponseReturnValue:
         if chosen_event:
             if not chosen_event.isdigit():
                 raise InvalidInput(f"No event {chosen_event!r}", details={"field": "event_id"})
-            event = _events().get(int(chosen_event))
+            event = event_store().get(int(chosen_event))
             if not event.plan_id:
                 raise InvalidInput(
                     f"Event {event.id} ({event.name}) has no plan yet, so its plan id cannot be attached",
@@ -246,7 +231,7 @@ def outcomes_import() -> ResponseReturnValue:
             raise InvalidInput("Choose a CSV or XLSX file of outcomes", details={"field": "file"})
         name, table = _read_upload(upload, encoding)
         rows = _with_plan(table, plan_id) if plan_id else [(row.number, row.values) for row in table.rows]
-        stored = _matcher().outcomes.record_many(rows, name, author=_author())
+        stored = staff_matcher().outcomes.record_many(rows, name, author=author())
     except ValidationFailed as error:
         count = len(error.problems)
         flash(translate("The file has {count} problem(s); nothing was recorded.").format(count=count), "error")
@@ -262,7 +247,7 @@ def outcomes_import() -> ResponseReturnValue:
     if plan_id:
         message += " " + translate("Plan id {plan_id} attached where a row had none.").format(plan_id=plan_id)
     flash(message, "success")
-    log.info("Imported %d outcomes from %s for %s", len(stored), name, _author())
+    log.info("Imported %d outcomes from %s for %s", len(stored), name, author())
     return redirect(url_for("staff.outcomes_import_form", event_id=chosen_event or None))
 
 
@@ -281,7 +266,7 @@ def _template_example() -> dict[str, Any]:
     }
     chosen = request.args.get("event_id", "")
     if chosen.isdigit():
-        event = _events().get(int(chosen))
+        event = event_store().get(int(chosen))
         pairs = _pairs(event.id, SHOWN_STATES)
         if pairs:
             example.update(project_id=pairs[0].project_id, need_id=pairs[0].need_id)

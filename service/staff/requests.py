@@ -3,7 +3,7 @@ handled or spam (the author and time recorded)."""
 
 from __future__ import annotations
 
-from flask import current_app, flash, redirect, render_template, request, url_for
+from flask import flash, redirect, render_template, request, url_for
 from flask.typing import ResponseReturnValue
 
 from matcher.errors import InvalidInput, NotFound
@@ -12,7 +12,7 @@ from service import intro_requests
 from service.intro_requests import STATES
 from service.staff import texts
 from service.staff.blueprint import staff
-from service.staff_session import current_staff
+from service.staff.context import author, staff_matcher
 
 texts.add(
     {
@@ -70,7 +70,7 @@ def requests() -> ResponseReturnValue:
 
 def _titles(items: list[intro_requests.IntroRequest]) -> dict[tuple[str, str], str]:
     """Each requested record's title, so staff see what was asked for (a retired record has none)."""
-    matcher = current_app.extensions["techmatch"]
+    matcher = staff_matcher()
     titles: dict[tuple[str, str], str] = {}
     for item in items:
         key = (item.kind, item.record_id)
@@ -85,10 +85,8 @@ def _titles(items: list[intro_requests.IntroRequest]) -> dict[tuple[str, str], s
 @staff.post("/requests/<int:request_id>")
 def mark_request(request_id: int) -> ResponseReturnValue:
     """Mark one request handled, spam or new again; the signed-in person is its handler."""
-    member = current_staff()
-    assert member is not None  # the blueprint lets no one else in
     state = request.form.get("state", "")
-    stored = intro_requests.store().mark(request_id, state, member.author)
+    stored = intro_requests.store().mark(request_id, state, author())
     flash(f"The request is marked {stored.state}.", "success")
     back = request.form.get("shown", "")
     target = url_for("staff.requests", state=back) if back in STATES else url_for("staff.requests")
