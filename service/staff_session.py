@@ -39,8 +39,11 @@ def accounts() -> StaffAccounts:
 
 
 def sign_in_session(member: StaffMember) -> None:
-    """A fresh session for ``member`` (nothing of a signed-out session is carried over)."""
+    """A fresh session for ``member``: nothing of the signed-out session is carried over but its language."""
+    language = session.get("lang")
     session.clear()
+    if language is not None:
+        session["lang"] = language
     session.permanent = True
     session[SESSION_FIELD] = {
         "name": member.name,

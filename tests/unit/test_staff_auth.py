@@ -180,3 +180,11 @@ def test_authors_read_as_people():
     assert person("web:Li Wei") == "Li Wei"
     assert person("key:importer") == "importer (API)"
     assert person("cli") == "cli" and person(None) == ""
+
+
+def test_signing_in_keeps_the_chosen_language(staffed):
+    app, key, _ = staffed()
+    client = app.test_client()
+    client.get("/staff/sign-in?lang=zh")
+    sign_in(client, api_key=key)
+    assert "工作台" in client.get("/staff/").get_data(as_text=True)
