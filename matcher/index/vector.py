@@ -17,9 +17,21 @@ import numpy as np
 
 from matcher.errors import IndexMismatch
 from matcher.records import Kind
+from matcher.support.arrays import ranges
 
 PASSAGE_BITS = 8
 MAX_PASSAGES = 1 << PASSAGE_BITS
+
+
+def keys_in(keys: np.ndarray, allowed: np.ndarray) -> np.ndarray:
+    """A mask over ``keys`` (ascending) of those in ``allowed``: one search per allowed key, no sort of ``keys``."""
+    wanted = np.asarray(allowed, dtype=np.int64)
+    positions = np.searchsorted(keys, wanted)
+    inside = positions < len(keys)
+    positions, wanted = positions[inside], wanted[inside]
+    mask = np.zeros(len(keys), dtype=bool)
+    mask[positions[keys[positions] == wanted]] = True
+    return mask
 
 
 @dataclass(frozen=True)
@@ -58,7 +70,7 @@ class VectorIndex:
         layout = self._layout
         if layout is None:
             ids = faiss.vector_to_array(self.ids_index.id_map)
-            flat = cast(faiss.IndexFlat, faiss.downcast_index(self.ids_index.index))
+            flat = self._flat_storage()
             stored = (
                 faiss.rev_swig_ptr(flat.get_xb(), len(ids) * self.dimension) if len(ids) else np.zeros(0, np.float32)
             )
@@ -67,6 +79,62 @@ class VectorIndex:
             vectors = np.asarray(stored, dtype=np.float32).reshape(len(ids), self.dimension)[order]
             layout = self._layout = _Layout(keys, starts, counts, ids[order], np.ascontiguousarray(vectors))
         return layout
+
+    def _flat_storage(self) -> faiss.IndexFlat:
+        """The flat array of the stored vectors, in insertion order (an approximate index keeps one too)."""
+        return cast(faiss.IndexFlat, faiss.downcast_index(self.ids_index.index))
+
+    @property
+    def index_kind(self) -> str:
+        """What the manifest records: the kind of FAISS index this is now."""
+        return "flat"
+
+    @classmethod
+    def loads_kind(cls, saved_kind: str) -> bool:
+        """Whether an index saved as ``saved_kind`` (manifest ``index_kind``) may be loaded as this class."""
+        return saved_kind == "flat"
+
+    @property
+    def approximate(self) -> bool:
+        """Whether retrieval should take its dense candidates from :meth:`nearest` (else exhaustive)."""
+        return False
+
+    def candidate_depth(self, top_k: int) -> int:
+        """How many dense candidates :meth:`nearest` should give retrieval for ``top_k`` results."""
+        return max(10 * top_k, 300)
+
+    def nearest(self, query_vectors: np.ndarray, depth: int, allowed: np.ndarray | None = None) -> np.ndarray:
+        """The keys (ascending) of about ``depth`` records nearest the query, among ``allowed`` keys when given.
+
+        Exact here: the best ``depth`` of :meth:`best_passages`. An approximate index overrides it.
+        """
+        keys, scores, _ = self.best_passages(query_vectors)
+        if allowed is not None:
+            keep = np.isin(keys, allowed)
+            keys, scores = keys[keep], scores[keep]
+        if len(keys) > depth:
+            keys = keys[np.argpartition(-scores, depth - 1)[:depth]]
+        return np.sort(keys)
+
+    def scores_of(self, query_vectors: np.ndarray, keys: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """:meth:`best_passages` for just the records ``keys`` (those the index holds), exact, keys ascending."""
+        queries = self._check(query_vectors)
+        layout = self.layout()
+        positions = np.unique(np.searchsorted(layout.keys, keys))
+        positions = positions[positions < len(layout.keys)]
+        positions = positions[np.isin(layout.keys[positions], keys)]
+        if not len(positions):
+            empty = np.zeros(0, dtype=np.int64)
+            return empty, np.zeros(0, dtype=np.float32), empty
+        counts = layout.counts[positions]
+        rows = ranges(layout.starts[positions], counts)
+        similarities = queries @ layout.vectors[rows].T
+        best_of_row = similarities.max(axis=0)
+        starts = np.concatenate([[0], np.cumsum(counts)[:-1]])
+        scores = np.maximum.reduceat(best_of_row, starts)
+        winners = np.where(best_of_row == np.repeat(scores, counts), np.arange(len(rows)), len(rows))
+        first = np.minimum.reduceat(winners, starts)
+        return layout.keys[positions], scores.astype(np.float32), layout.ids[rows[first]]
 
     @property
     def count(self) -> int:

@@ -74,20 +74,28 @@ def _aligned(multilingual: np.ndarray, english: np.ndarray, reference: np.ndarra
     )
 
 
-def dense_scores(side: SideIndex, query: QueryVectors) -> DenseScores:
-    """Every record's dense score for ``query``, each pair from the channel its languages call for."""
+def dense_scores(side: SideIndex, query: QueryVectors, candidates: np.ndarray | None = None) -> DenseScores:
+    """Every record's dense score for ``query``, each pair from the channel its languages call for.
+
+    With ``candidates`` (keys ascending), only those records are scored (exactly, by their best
+    passage): what retrieval does on an approximate index, whose candidates come from its graph.
+    """
+
+    def best(index: VectorIndex, vectors: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        return index.best_passages(vectors) if candidates is None else index.scores_of(vectors, candidates)
+
     channel = side.multilingual if query.multilingual is not None else None
     if channel is None or query.multilingual is None:
-        keys, scores, best = side.vector.best_passages(query.english)
-        return DenseScores(keys, scores, np.zeros(len(keys), dtype=bool), best, None)
+        keys, scores, english_best = best(side.vector, query.english)
+        return DenseScores(keys, scores, np.zeros(len(keys), dtype=bool), english_best, None)
     if query.language == "zh":
-        keys, scores, best = channel.best_passages(query.multilingual)
-        return DenseScores(keys, scores, np.ones(len(keys), dtype=bool), None, best)
-    keys, english, english_best = side.vector.best_passages(query.english)
+        keys, scores, multilingual_best = best(channel, query.multilingual)
+        return DenseScores(keys, scores, np.ones(len(keys), dtype=bool), None, multilingual_best)
+    keys, english, english_best = best(side.vector, query.english)
     chinese = np.isin(keys, side.chinese_keys())
     if not chinese.any():
         return DenseScores(keys, english, chinese, english_best, None)
-    other_keys, other, other_best = channel.best_passages(query.multilingual)
+    other_keys, other, other_best = best(channel, query.multilingual)
     multilingual, found = _on(keys, other_keys, other)
     best_multilingual, _ = _on(keys, other_keys, other_best)
     use = chinese & found

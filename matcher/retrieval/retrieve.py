@@ -1,4 +1,14 @@
-"""Retrieval on one side's indexes: dense and BM25 scores, pseudo-relevance feedback, fused ranking."""
+"""Retrieval on one side's indexes: dense and BM25 scores, pseudo-relevance feedback, fused ranking.
+
+On an exact (flat) index every record is scored, as the ranking expects. On an approximate one
+(a large catalogue, :mod:`matcher.index.hnsw`) scoring every record is what the graph avoids, so
+the ranking sees a candidate set instead: the graph's best records (filtered inside the search),
+BM25's best records, and a fixed spread sample of the side as the query's background, all scored
+exactly. The sample keeps min-max normalisation and the strength z-scores (:mod:`standing`)
+close to what the whole side gives; BM25's best keep lexical matches the graph would not bring.
+Its size is the same ``candidate_depth`` (at least 10 x ``top_k``, default 300): deeper than
+fusion, feedback and the re-ranker (30) look.
+"""
 
 from __future__ import annotations
 
@@ -7,6 +17,7 @@ import dataclasses
 import numpy as np
 
 from matcher.index.store import SideIndex
+from matcher.index.vector import keys_in
 from matcher.retrieval.channels import DenseScores, QueryVectors, dense_scores, feedback_query
 from matcher.retrieval.ranking import Ranked, RankingPolicy, Scores, rank
 from matcher.retrieval.standing import standing
@@ -29,9 +40,15 @@ def retrieve(
     and ``Ranked.dense`` reports that similarity even when feedback moved the query for ranking.
     """
     query = query_vectors if isinstance(query_vectors, QueryVectors) else QueryVectors(query_vectors)
-    first = dense_scores(side, query) if policy.needs_dense or min_similarity is not None else None
-    dense: Scores | None = (first.keys, first.scores) if first is not None else None
+    wants_dense = policy.needs_dense or min_similarity is not None
     lexical = lexical_scores(side, query_tokens, query.language, policy.bridge_weight) if policy.needs_lexical else None
+    candidates = (
+        dense_candidates(side, query, lexical, side.vector.candidate_depth(top_k), allowed)
+        if wants_dense and side.vector.approximate
+        else None
+    )
+    first = dense_scores(side, query, candidates) if wants_dense else None
+    dense: Scores | None = (first.keys, first.scores) if first is not None else None
     if min_similarity is not None and dense is not None:
         strong = set(dense[0][dense[1] >= min_similarity].tolist())
         allowed = strong if allowed is None else allowed & strong
@@ -44,13 +61,41 @@ def retrieve(
     if not first_pass:
         return first_pass
     moved = feedback_query(side, query, first, [hit.key for hit in first_pass], policy.feedback_weight)
-    again = dense_scores(side, moved)
+    again = dense_scores(side, moved, candidates)
     hits = rank(policy, (again.keys, again.scores), lexical, top_k, allowed, cross)
     original = dict(zip(dense[0].tolist(), dense[1].tolist()))
     hits = [
         Ranked(hit.key, hit.score, original[hit.key], hit.lexical, hit.dense_part, hit.lexical_part) for hit in hits
     ]
     return _with_background(hits, first, lexical, allowed)
+
+
+BACKGROUND_SAMPLE = 2_000  # records scored on an approximate index as the query's background
+
+
+def dense_candidates(
+    side: SideIndex, query: QueryVectors, lexical: Scores | None, depth: int, allowed: set[int] | None
+) -> np.ndarray:
+    """The records an approximate index scores for a query (keys ascending): see the module's docstring."""
+    passing = None if allowed is None else np.sort(np.fromiter(allowed, dtype=np.int64, count=len(allowed)))
+    parts = [side.vector.nearest(query.english, depth, passing)]
+    if (
+        side.multilingual is not None
+        and query.multilingual is not None
+        and (query.language == "zh" or len(side.chinese_keys()))
+    ):
+        parts.append(side.multilingual.nearest(query.multilingual, depth, passing))
+    if lexical is not None and len(lexical[0]):
+        keys, scores = lexical
+        if passing is not None:
+            keep = keys_in(keys, passing)
+            keys, scores = keys[keep], scores[keep]
+        if len(keys) > depth:
+            keys = keys[np.argpartition(-scores, depth - 1)[:depth]]
+        parts.append(keys)
+    every = side.vector.layout().keys
+    parts.append(every[:: max(1, len(every) // BACKGROUND_SAMPLE)])
+    return np.unique(np.concatenate(parts))
 
 
 def _other_language(side: SideIndex, first: DenseScores, language: str) -> Scores | None:
@@ -91,17 +136,22 @@ def _with_background(
     among = None if allowed is None else np.isin(first.keys, list(allowed))
     dense_z, dense_lead = standing(first.scores, among)
     lexical_z = lexical_lead = None
+    rows = np.searchsorted(first.keys, [hit.key for hit in hits])
+    lexical_rows = rows
     if lexical is not None and np.array_equal(lexical[0], first.keys):
         lexical_z, lexical_lead = standing(lexical[1], among)
-    rows = np.searchsorted(first.keys, [hit.key for hit in hits])
+    elif lexical is not None and len(first.keys) < len(lexical[0]):  # an approximate index's candidates
+        passing = None if allowed is None else keys_in(lexical[0], np.fromiter(allowed, dtype=np.int64))
+        lexical_z, lexical_lead = standing(lexical[1], passing)
+        lexical_rows = np.searchsorted(lexical[0], [hit.key for hit in hits])
     return [
         dataclasses.replace(
             hit,
             dense_z=float(dense_z[row]),
             lead_z=float(dense_lead[row]),
-            lexical_z=float(lexical_z[row]) if lexical_z is not None else None,
-            lexical_lead_z=float(lexical_lead[row]) if lexical_lead is not None else None,
+            lexical_z=float(lexical_z[lexical_row]) if lexical_z is not None else None,
+            lexical_lead_z=float(lexical_lead[lexical_row]) if lexical_lead is not None else None,
             multilingual=bool(first.multilingual[row]),
         )
-        for hit, row in zip(hits, rows)
+        for hit, row, lexical_row in zip(hits, rows, lexical_rows)
     ]

@@ -1,0 +1,20 @@
+"""How the approximate vector index is built and searched (kept apart so settings need not import FAISS)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class ANNParameters:
+    """Settings ``index_exact_below``, ``hnsw_*``, ``index_exact_filter_below``, ``dense_candidates``.
+
+    Chosen by measurement (benchmarks/RESULTS.md, "Indexes that scale").
+    """
+
+    exact_below: int = 50_000  # passages: "auto" stays exact (flat) below this many
+    hnsw_m: int = 32  # graph neighbours per node
+    ef_construction: int = 64
+    ef_search: int = 128  # raised to the passages asked for when more
+    exact_filter_below: int = 20_000  # passing passages: at most this many are scanned exactly instead
+    dense_candidates: int = 300  # records the graph hands to fusion (at least 10 x top_k)

@@ -1,0 +1,182 @@
+"""The approximate (HNSW) vector index and "auto": same results as exact for most queries, filters inside
+the search, saving and loading by kind, and retrieval on top of it. Real FAISS, clustered random vectors."""
+
+from __future__ import annotations
+
+import faiss
+import numpy as np
+import pytest
+
+from matcher.errors import ConfigError, IndexMismatch
+from matcher.index.factory import vector_index_class
+from matcher.index.lexical import BM25Parameters, LexicalIndex
+from matcher.index.parameters import ANNParameters
+from matcher.index.store import IndexStore, SideIndex
+from matcher.index.vector import VectorIndex
+from matcher.records import Kind
+from matcher.retrieval.ranking import Method, RankingPolicy
+from matcher.retrieval.retrieve import retrieve
+from matcher.text.passages import PassagePolicy
+
+DIMENSION = 32
+RECORDS = 2_000
+SMALL_GRAPH = {"hnsw_m": 16, "ef_construction": 40}  # a quick build: 2,000 records need no more
+
+
+@pytest.fixture(autouse=True, scope="module")
+def one_thread():
+    """One FAISS thread, as the service runs: OpenMP's spinning threads crawl on a busy shared machine."""
+    threads = faiss.omp_get_max_threads()
+    faiss.omp_set_num_threads(1)
+    yield
+    faiss.omp_set_num_threads(threads)
+
+
+def unit(rows: np.ndarray) -> np.ndarray:
+    return (rows / np.linalg.norm(rows, axis=1, keepdims=True)).astype(np.float32)
+
+
+@pytest.fixture(scope="module")
+def corpus() -> tuple[list[int], list[np.ndarray], np.ndarray]:
+    """Records of 1 to 3 passages around 60 centres, and 40 queries near the centres."""
+    rng = np.random.default_rng(7)
+    centres = rng.normal(size=(60, DIMENSION))
+    keys = list(range(10, 10 + RECORDS))
+    blocks = [
+        unit(centres[rng.integers(60)] + 0.5 * rng.normal(size=(int(rng.integers(1, 4)), DIMENSION))) for _ in keys
+    ]
+    queries = unit(centres[rng.integers(60, size=40)] + 0.5 * rng.normal(size=(40, DIMENSION)))
+    return keys, blocks, queries
+
+
+def built(kind: type[VectorIndex], corpus: tuple[list[int], list[np.ndarray], np.ndarray]) -> VectorIndex:
+    keys, blocks, _ = corpus
+    index = kind(Kind.PROJECTS, "model-a", DIMENSION)
+    index.add(keys, blocks, [f"h{key}" for key in keys])
+    return index
+
+
+def hnsw(**parameters: int) -> type[VectorIndex]:
+    return vector_index_class("hnsw", ANNParameters(**{**SMALL_GRAPH, **parameters}))
+
+
+@pytest.fixture(scope="module")
+def flat(corpus) -> VectorIndex:
+    return built(VectorIndex, corpus)
+
+
+@pytest.fixture(scope="module")
+def graph(corpus) -> VectorIndex:
+    """At most 100 passing passages are scanned exactly; retrieval takes 30 candidates from the graph."""
+    return built(hnsw(exact_filter_below=100, dense_candidates=30), corpus)
+
+
+def top(index: VectorIndex, query: np.ndarray, k: int, allowed: np.ndarray | None = None) -> list[int]:
+    keys, scores, _ = index.scores_of(query[None, :], index.nearest(query[None, :], k, allowed))
+    return [int(keys[i]) for i in np.argsort(-scores, kind="stable")[:k]]
+
+
+def overlap(first: list[int], second: list[int]) -> float:
+    return len(set(first) & set(second)) / len(first)
+
+
+def test_index_kinds_by_setting():
+    assert vector_index_class("flat") is VectorIndex
+    with pytest.raises(ConfigError, match="index_kind"):
+        vector_index_class("ivf-someday")
+
+
+def test_auto_is_flat_below_its_threshold_and_hnsw_from_it(corpus):
+    keys, blocks, _ = corpus
+    auto = vector_index_class("auto", ANNParameters(exact_below=2_000))(Kind.PROJECTS, "model-a", DIMENSION)
+    auto.add(keys[:500], blocks[:500], ["h"] * 500)
+    assert auto.index_kind == "flat" and not auto.approximate
+    auto.add(keys[500:], blocks[500:], ["h"] * (len(keys) - 500))
+    assert auto.index_kind == "hnsw" and auto.approximate and auto.passage_count > 2_000
+    auto.remove(keys[300:])
+    assert auto.index_kind == "flat" and auto.count == 300
+
+
+def test_hnsw_finds_the_exact_top_ten_for_most_queries(corpus, flat, graph):
+    queries = corpus[2]
+    overlaps = [overlap(top(flat, query, 10), top(graph, query, 10)) for query in queries]
+    assert np.mean(overlaps) >= 0.95
+    assert sum(o == 1.0 for o in overlaps) >= 0.8 * len(queries)
+
+
+@pytest.mark.parametrize("share", [0.2, 0.01])
+def test_a_tight_filter_still_gives_top_k_records_that_pass(corpus, flat, graph, share):
+    """20%: the bitmap selector inside the graph walk; 1%: the few passing passages scanned exactly."""
+    keys = corpus[0]
+    allowed = np.sort(np.random.default_rng(3).choice(keys, int(share * len(keys)), replace=False))
+    overlaps = []
+    for query in corpus[2]:
+        found = top(graph, query, 10, allowed)
+        assert len(found) == 10 and set(found) <= set(allowed.tolist())
+        overlaps.append(overlap(top(flat, query, 10, allowed), found))
+    assert np.mean(overlaps) >= 0.95
+
+
+def test_a_record_scores_by_its_best_passage_on_the_graph_too(corpus, flat, graph):
+    query = corpus[2][:1]
+    found = graph.nearest(query, 20)
+    assert [array.tolist() for array in graph.scores_of(query, found)] == [
+        array.tolist() for array in flat.scores_of(query, found)
+    ]
+
+
+def test_changing_or_removing_records_rebuilds_the_graph_without_them(corpus):
+    keys, blocks, queries = corpus
+    graph = built(hnsw(), corpus)
+    best = top(graph, queries[0], 5)
+    graph.remove(best[:2])
+    graph.add([best[2]], [unit(-queries[:1])], ["changed"])  # now the farthest from the query
+    assert graph.count == len(keys) - 2 and graph.index_kind == "hnsw"
+    assert not set(top(graph, queries[0], 10)) & set(best[:3])
+    assert graph.record_vectors(best[2], "changed") is not None
+
+
+def side_of(vector: VectorIndex, keys: list[int]) -> SideIndex:
+    tokens = {key: [f"topic{key % 50}", f"word{key % 7}"] for key in keys}
+    return SideIndex(vector, LexicalIndex(BM25Parameters(), tokens), PassagePolicy(), revision=3)
+
+
+def test_saved_and_loaded_by_kind(tmp_path, corpus, graph):
+    keys = corpus[0]
+    store = IndexStore(tmp_path, hnsw())
+    store.save(side_of(graph, keys))
+    assert store.manifest(Kind.PROJECTS)["index_kind"] == "hnsw"
+    loaded = store.load(Kind.PROJECTS, "model-a", PassagePolicy(), BM25Parameters())
+    assert loaded is not None and loaded.vector.index_kind == "hnsw" and loaded.count == len(keys)
+    assert all(top(loaded.vector, q, 10) == top(graph, q, 10) for q in corpus[2][:5])
+    with pytest.raises(IndexMismatch, match="index_kind"):
+        IndexStore(tmp_path, VectorIndex).load(Kind.PROJECTS, "model-a", PassagePolicy(), BM25Parameters())
+    # "auto" loads either kind, and makes of it what the catalogue's size calls for.
+    auto = IndexStore(tmp_path, vector_index_class("auto", ANNParameters(exact_below=10**6)))
+    small = auto.load(Kind.PROJECTS, "model-a", PassagePolicy(), BM25Parameters())
+    assert small is not None and small.vector.index_kind == "flat" and small.count == len(keys)
+
+
+def test_a_saved_flat_index_is_refused_by_hnsw(tmp_path, corpus, flat):
+    keys = corpus[0]
+    IndexStore(tmp_path, VectorIndex).save(side_of(flat, keys))
+    with pytest.raises(IndexMismatch, match="is a flat index"):
+        IndexStore(tmp_path, hnsw()).load(Kind.PROJECTS, "model-a", PassagePolicy(), BM25Parameters())
+
+
+@pytest.mark.parametrize("method", [Method.DENSE, Method.HYBRID])
+def test_retrieval_on_the_graph_matches_exact_retrieval_for_most_queries(corpus, flat, graph, method):
+    """Fusion over the graph's candidates (not every record) still ranks like the exhaustive one."""
+    keys = corpus[0]
+    exact, approximate = side_of(flat, keys), side_of(graph, keys)
+    policy = RankingPolicy(method)
+    allowed = set(np.random.default_rng(5).choice(keys, 60, replace=False).tolist())
+    for among in (None, allowed):
+        overlaps = []
+        for number, query in enumerate(corpus[2]):
+            tokens = [f"topic{number}"]
+            want = retrieve(exact, policy, query[None, :], tokens, 10, among)
+            got = retrieve(approximate, policy, query[None, :], tokens, 10, among)
+            assert len(got) == 10 and (among is None or {hit.key for hit in got} <= among)
+            overlaps.append(overlap([hit.key for hit in want], [hit.key for hit in got]))
+        assert np.mean(overlaps) >= 0.9, among is not None
