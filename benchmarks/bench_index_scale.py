@@ -24,7 +24,6 @@ import gc
 import json
 import os
 import resource
-import sys
 import time
 from pathlib import Path
 from typing import Any
@@ -72,7 +71,8 @@ def real_vectors(shared: Path, cache: Path) -> np.ndarray:
     """MiniLM vectors of BASES + QUERIES real passages (a random choice), encoded once and cached."""
     path = cache / f"minilm-{BASES + QUERIES}.npy"
     if path.is_file():
-        return np.load(path)
+        cached: np.ndarray = np.load(path)
+        return cached
     from matcher.embedding.encoder import SentenceTransformerEmbedder
 
     texts = real_texts(shared)
@@ -149,11 +149,12 @@ def exact_top(index: Any, allowed: np.ndarray | None) -> Any:
 def bench_vectors(args: argparse.Namespace) -> list[dict[str, Any]]:
     import faiss
 
-    from matcher.index.hnsw import ANNParameters, HNSWIndex
+    from matcher.index.hnsw import HNSWIndex
+    from matcher.index.parameters import ANNParameters
     from matcher.index.vector import VectorIndex
     from matcher.records import Kind
 
-    faiss.omp_set_num_threads(args.threads)
+    faiss.omp_set_num_threads(1)  # searches: one thread, as the service (setting faiss_threads)
     cache = work_dir("index_scale")
     real = real_vectors(SHARED_DATA, cache)
     bases, queries = real[:BASES], real[BASES:][: args.queries]
@@ -191,10 +192,12 @@ def bench_vectors(args: argparse.Namespace) -> list[dict[str, Any]]:
             print(rows[-1], flush=True)
         del flat
         gc.collect()
+        for nlist_factor in args.ivf:
+            rows += bench_ivf(vectors, keys, slices, allowed, queries, truth, nlist_factor, args)
         for m, ef_construction in args.hnsw:
             parameters = ANNParameters(hnsw_m=m, ef_construction=ef_construction)
             saved = cache / f"hnsw-{size}-M{m}-efc{ef_construction}.faiss"
-            kind = type("BenchHNSW", (HNSWIndex,), {"parameters": parameters, "exact_below": 0})
+            kind: Any = type("BenchHNSW", (HNSWIndex,), {"parameters": parameters, "exact_below": 0})
             before = rss_mb()
             started = time.perf_counter()
             if saved.is_file():
@@ -208,7 +211,9 @@ def bench_vectors(args: argparse.Namespace) -> list[dict[str, Any]]:
                 build = float(json.loads(saved.with_suffix(".json").read_text())["build_s"])
             else:
                 index = kind(Kind.PROJECTS, "bench", vectors.shape[1])
+                faiss.omp_set_num_threads(args.threads)
                 index.add(keys, blocks, hashes)
+                faiss.omp_set_num_threads(1)
                 build = time.perf_counter() - started
                 faiss.write_index(index.ids_index, str(saved))
                 saved.with_suffix(".json").write_text(json.dumps({"build_s": build, "threads": args.threads}))
@@ -240,8 +245,6 @@ def bench_vectors(args: argparse.Namespace) -> list[dict[str, Any]]:
                     print(rows[-1], flush=True)
             del index
             gc.collect()
-        for nlist_factor in args.ivf:
-            rows += bench_ivf(vectors, keys, slices, allowed, queries, truth, nlist_factor, args)
     return rows
 
 
@@ -276,8 +279,10 @@ def bench_ivf(
     quantizer = faiss.IndexFlatIP(vectors.shape[1])
     ivf = faiss.IndexIVFFlat(quantizer, vectors.shape[1], nlist, faiss.METRIC_INNER_PRODUCT)
     sample = np.random.default_rng(SEED).choice(size, min(size, 64 * nlist), replace=False)
+    faiss.omp_set_num_threads(args.threads)
     ivf.train(vectors[np.sort(sample)])
     ivf.add(vectors)
+    faiss.omp_set_num_threads(1)
     build = time.perf_counter() - started
     memory = rss_mb() - before
     print(f"ivf nlist={nlist}: build {build:.0f} s, +{memory:.0f} MB; load {load_average()}", flush=True)
@@ -433,4 +438,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    main()

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import logging
 import math
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import ClassVar, cast
 
@@ -101,8 +102,8 @@ class HNSWIndex(VectorIndex):
         layout = self.layout()
         self._rebuild(layout.ids, layout.vectors)
 
-    def remove(self, keys: list[int] | set[int] | object) -> None:  # type: ignore[override]
-        keys = list(cast(list[int], keys))
+    def remove(self, keys: Iterable[int]) -> None:
+        keys = list(keys)
         if not self._is_graph():
             super().remove(keys)
             if self._is_graph() != self._wants_graph():
@@ -146,7 +147,7 @@ class HNSWIndex(VectorIndex):
             return np.zeros(0, dtype=np.int64)
         passages = len(layout.ids)
         wanted = min(passages, depth * max(1, math.ceil(passages / len(layout.keys))))
-        params = faiss.SearchParametersHNSW()
+        params = faiss.SearchParametersHNSW()  # type: ignore[attr-defined]  # in the SWIG module, not the stubs
         bits = None
         if allowed is not None:
             passing = keys_in(layout.keys, allowed)

@@ -106,12 +106,13 @@ class VectorIndex:
     def nearest(self, query_vectors: np.ndarray, depth: int, allowed: np.ndarray | None = None) -> np.ndarray:
         """The keys (ascending) of about ``depth`` records nearest the query, among ``allowed`` keys when given.
 
-        Exact here: the best ``depth`` of :meth:`best_passages`. An approximate index overrides it.
+        Exact here: the best ``depth`` of every record's score, or of just the ``allowed`` records'
+        (a filter scans only their passages). An approximate index overrides it.
         """
-        keys, scores, _ = self.best_passages(query_vectors)
-        if allowed is not None:
-            keep = np.isin(keys, allowed)
-            keys, scores = keys[keep], scores[keep]
+        if allowed is None:
+            keys, scores, _ = self.best_passages(query_vectors)
+        else:
+            keys, scores, _ = self.scores_of(query_vectors, np.sort(np.asarray(allowed, dtype=np.int64)))
         if len(keys) > depth:
             keys = keys[np.argpartition(-scores, depth - 1)[:depth]]
         return np.sort(keys)
@@ -120,9 +121,11 @@ class VectorIndex:
         """:meth:`best_passages` for just the records ``keys`` (those the index holds), exact, keys ascending."""
         queries = self._check(query_vectors)
         layout = self.layout()
-        positions = np.unique(np.searchsorted(layout.keys, keys))
-        positions = positions[positions < len(layout.keys)]
-        positions = positions[np.isin(layout.keys[positions], keys)]
+        wanted = np.asarray(keys, dtype=np.int64)
+        positions = np.searchsorted(layout.keys, wanted)
+        inside = positions < len(layout.keys)
+        positions, wanted = positions[inside], wanted[inside]
+        positions = np.unique(positions[layout.keys[positions] == wanted])
         if not len(positions):
             empty = np.zeros(0, dtype=np.int64)
             return empty, np.zeros(0, dtype=np.float32), empty

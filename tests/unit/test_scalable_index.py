@@ -126,7 +126,7 @@ def test_a_record_scores_by_its_best_passage_on_the_graph_too(corpus, flat, grap
 
 
 def test_changing_or_removing_records_rebuilds_the_graph_without_them(corpus):
-    keys, blocks, queries = corpus
+    keys, _, queries = corpus
     graph = built(hnsw(), corpus)
     best = top(graph, queries[0], 5)
     graph.remove(best[:2])
