@@ -433,8 +433,27 @@ def main() -> None:
     print(f"load average at start: {load_average()}; {os.cpu_count()} cores", flush=True)
     rows = bench_vectors(args) if args.part == "vectors" else bench_bm25(args)
     print(f"load average at end: {load_average()}; peak RSS {peak_rss_mb():.0f} MB", flush=True)
+    print(markdown(rows))
     if args.out:
         args.out.write_text(json.dumps(rows, indent=1))
+
+
+def markdown(rows: list[dict[str, Any]]) -> str:
+    """The rows as the table in benchmarks/RESULTS.md."""
+    lines = [
+        "| n | kind | parameters | filter | build s | memory MB | p50 ms | p95 ms | recall@10 |",
+        "|---|---|---|---|---|---|---|---|---|",
+    ]
+    for row in rows:
+        lines.append(
+            f"| {row['size']:,} | {row['kind']} | {row.get('params', '')} | {row['filter']} | {row['build_s']:.1f} | "
+            f"{row['memory_mb']:.0f} | {row['p50']:.2f} | {row['p95']:.2f} | "
+            f"{row['recall']:.3f} |"
+            if "recall" in row
+            else f"| {row['size']:,} | {row['kind']} | {row.get('params', '')} | {row['filter']} | {row['build_s']:.1f} | "
+            f"{row['memory_mb']:.0f} | {row['p50']:.2f} | {row['p95']:.2f} | - |"
+        )
+    return "\n".join(lines)
 
 
 if __name__ == "__main__":
