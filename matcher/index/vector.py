@@ -24,8 +24,12 @@ MAX_PASSAGES = 1 << PASSAGE_BITS
 
 
 def keys_in(keys: np.ndarray, allowed: np.ndarray) -> np.ndarray:
-    """A mask over ``keys`` (ascending) of those in ``allowed``: one search per allowed key, no sort of ``keys``."""
-    wanted = np.asarray(allowed, dtype=np.int64)
+    """A mask over ``keys`` (ascending) of those in ``allowed``: one search per allowed key, no sort of ``keys``.
+
+    ``allowed`` is sorted first: searches in ascending order stay in cache, where a million keys
+    searched in a set's order cost more than ``np.isin`` (benchmarks/RESULTS.md).
+    """
+    wanted = np.sort(np.asarray(allowed, dtype=np.int64))
     positions = np.searchsorted(keys, wanted)
     inside = positions < len(keys)
     positions, wanted = positions[inside], wanted[inside]
