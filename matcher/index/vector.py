@@ -38,6 +38,16 @@ def keys_in(keys: np.ndarray, allowed: np.ndarray) -> np.ndarray:
     return mask
 
 
+def _inner_products(queries: np.ndarray, vectors: np.ndarray) -> np.ndarray:
+    """``queries @ vectors.T`` by FAISS's one-thread SIMD products (no BLAS thread pool on two busy cores)."""
+    out = np.empty((len(queries), len(vectors)), dtype=np.float32)
+    for row, query in enumerate(queries):
+        faiss.fvec_inner_products_ny(  # type: ignore[attr-defined]  # in the SWIG module, not in faiss's stubs
+            faiss.swig_ptr(out[row]), faiss.swig_ptr(query), faiss.swig_ptr(vectors), vectors.shape[1], len(vectors)
+        )
+    return out
+
+
 @dataclass(frozen=True)
 class _Layout:
     """The stored passages ordered by record: record ``i`` owns rows ``starts[i]`` up to the next start."""
@@ -74,19 +84,17 @@ class VectorIndex:
         layout = self._layout
         if layout is None:
             ids = faiss.vector_to_array(self.ids_index.id_map)
-            flat = self._flat_storage()
-            stored = (
-                faiss.rev_swig_ptr(flat.get_xb(), len(ids) * self.dimension) if len(ids) else np.zeros(0, np.float32)
-            )
+            stored = self._stored_vectors(len(ids))
             order = np.argsort(ids, kind="stable")  # a record's passages have consecutive ids
             keys, starts, counts = np.unique(ids[order] >> PASSAGE_BITS, return_index=True, return_counts=True)
             vectors = np.asarray(stored, dtype=np.float32).reshape(len(ids), self.dimension)[order]
             layout = self._layout = _Layout(keys, starts, counts, ids[order], np.ascontiguousarray(vectors))
         return layout
 
-    def _flat_storage(self) -> faiss.IndexFlat:
-        """The flat array of the stored vectors, in insertion order (an approximate index keeps one too)."""
-        return cast(faiss.IndexFlat, faiss.downcast_index(self.ids_index.index))
+    def _stored_vectors(self, count: int) -> np.ndarray:
+        """The ``count`` stored vectors in insertion order (an approximate index overrides where they live)."""
+        flat = cast(faiss.IndexFlat, faiss.downcast_index(self.ids_index.index))
+        return faiss.rev_swig_ptr(flat.get_xb(), count * self.dimension) if count else np.zeros(0, np.float32)
 
     @property
     def index_kind(self) -> str:
@@ -97,6 +105,11 @@ class VectorIndex:
     def loads_kind(cls, saved_kind: str) -> bool:
         """Whether an index saved as ``saved_kind`` (manifest ``index_kind``) may be loaded as this class."""
         return saved_kind == "flat"
+
+    @classmethod
+    def configured_kind(cls) -> str:
+        """The setting ``index_kind`` this class stands for."""
+        return "flat"
 
     @property
     def approximate(self) -> bool:
@@ -135,7 +148,7 @@ class VectorIndex:
             return empty, np.zeros(0, dtype=np.float32), empty
         counts = layout.counts[positions]
         rows = ranges(layout.starts[positions], counts)
-        similarities = queries @ layout.vectors[rows].T
+        similarities = _inner_products(queries, np.ascontiguousarray(layout.vectors[rows]))
         best_of_row = similarities.max(axis=0)
         starts = np.concatenate([[0], np.cumsum(counts)[:-1]])
         scores = np.maximum.reduceat(best_of_row, starts)

@@ -1,5 +1,6 @@
-"""The approximate (HNSW) vector index and "auto": same results as exact for most queries, filters inside
-the search, saving and loading by kind, and retrieval on top of it. Real FAISS, clustered random vectors."""
+"""The approximate vector indexes (HNSW, IVF) and "auto": same results as exact for most queries, filters
+inside the search, saving and loading by kind, and retrieval on top of them. Real FAISS, clustered random
+vectors."""
 
 from __future__ import annotations
 
@@ -57,7 +58,11 @@ def built(kind: type[VectorIndex], corpus: tuple[list[int], list[np.ndarray], np
 
 
 def hnsw(**parameters: int) -> type[VectorIndex]:
-    return vector_index_class("hnsw", ANNParameters(**{**SMALL_GRAPH, **parameters}))
+    return approximate("hnsw", **parameters)
+
+
+def approximate(kind: str, **parameters: int) -> type[VectorIndex]:
+    return vector_index_class(kind, ANNParameters(**{**SMALL_GRAPH, **parameters}))
 
 
 @pytest.fixture(scope="module")
@@ -65,10 +70,10 @@ def flat(corpus) -> VectorIndex:
     return built(VectorIndex, corpus)
 
 
-@pytest.fixture(scope="module")
-def graph(corpus) -> VectorIndex:
-    """At most 100 passing passages are scanned exactly; retrieval takes 30 candidates from the graph."""
-    return built(hnsw(exact_filter_below=100, dense_candidates=30), corpus)
+@pytest.fixture(scope="module", params=["hnsw", "ivf"])
+def graph(request, corpus) -> VectorIndex:
+    """At most 100 passing passages are scanned exactly; retrieval takes 30 candidates from the index."""
+    return built(approximate(request.param, exact_filter_below=100, dense_candidates=30), corpus)
 
 
 def top(index: VectorIndex, query: np.ndarray, k: int, allowed: np.ndarray | None = None) -> list[int]:
@@ -86,18 +91,20 @@ def test_index_kinds_by_setting():
         vector_index_class("ivf-someday")
 
 
-def test_auto_is_flat_below_its_threshold_and_hnsw_from_it(corpus):
+@pytest.mark.parametrize("kind", ["ivf", "hnsw"])
+def test_auto_is_flat_below_its_threshold_and_approximate_from_it(corpus, kind):
     keys, blocks, _ = corpus
-    auto = vector_index_class("auto", ANNParameters(exact_below=2_000))(Kind.PROJECTS, "model-a", DIMENSION)
+    parameters = ANNParameters(exact_below=2_000, approximate_kind=kind)
+    auto = vector_index_class("auto", parameters)(Kind.PROJECTS, "model-a", DIMENSION)
     auto.add(keys[:500], blocks[:500], ["h"] * 500)
     assert auto.index_kind == "flat" and not auto.approximate
     auto.add(keys[500:], blocks[500:], ["h"] * (len(keys) - 500))
-    assert auto.index_kind == "hnsw" and auto.approximate and auto.passage_count > 2_000
+    assert auto.index_kind == kind and auto.approximate and auto.passage_count > 2_000
     auto.remove(keys[300:])
     assert auto.index_kind == "flat" and auto.count == 300
 
 
-def test_hnsw_finds_the_exact_top_ten_for_most_queries(corpus, flat, graph):
+def test_the_approximate_index_finds_the_exact_top_ten_for_most_queries(corpus, flat, graph):
     queries = corpus[2]
     overlaps = [overlap(top(flat, query, 10), top(graph, query, 10)) for query in queries]
     assert np.mean(overlaps) >= 0.95
@@ -125,13 +132,14 @@ def test_a_record_scores_by_its_best_passage_on_the_graph_too(corpus, flat, grap
     ]
 
 
-def test_changing_or_removing_records_rebuilds_the_graph_without_them(corpus):
+@pytest.mark.parametrize("kind", ["hnsw", "ivf"])
+def test_changing_or_removing_records_rebuilds_the_index_without_them(corpus, kind):
     keys, _, queries = corpus
-    graph = built(hnsw(), corpus)
+    graph = built(approximate(kind), corpus)
     best = top(graph, queries[0], 5)
     graph.remove(best[:2])
     graph.add([best[2]], [unit(-queries[:1])], ["changed"])  # now the farthest from the query
-    assert graph.count == len(keys) - 2 and graph.index_kind == "hnsw"
+    assert graph.count == len(keys) - 2 and graph.index_kind == kind
     assert not set(top(graph, queries[0], 10)) & set(best[:3])
     assert graph.record_vectors(best[2], "changed") is not None
 
@@ -142,12 +150,12 @@ def side_of(vector: VectorIndex, keys: list[int]) -> SideIndex:
 
 
 def test_saved_and_loaded_by_kind(tmp_path, corpus, graph):
-    keys = corpus[0]
-    store = IndexStore(tmp_path, hnsw())
+    keys, kind = corpus[0], graph.index_kind
+    store = IndexStore(tmp_path, type(graph))
     store.save(side_of(graph, keys))
-    assert store.manifest(Kind.PROJECTS)["index_kind"] == "hnsw"
+    assert store.manifest(Kind.PROJECTS)["index_kind"] == kind
     loaded = store.load(Kind.PROJECTS, "model-a", PassagePolicy(), BM25Parameters())
-    assert loaded is not None and loaded.vector.index_kind == "hnsw" and loaded.count == len(keys)
+    assert loaded is not None and loaded.vector.index_kind == kind and loaded.count == len(keys)
     assert all(top(loaded.vector, q, 10) == top(graph, q, 10) for q in corpus[2][:5])
     with pytest.raises(IndexMismatch, match="index_kind"):
         IndexStore(tmp_path, VectorIndex).load(Kind.PROJECTS, "model-a", PassagePolicy(), BM25Parameters())
