@@ -484,7 +484,7 @@ def main() -> None:
         type=lambda t: [int(x) for x in t.split(",") if x],
         help="also measure IVF through matcher.index at these nprobe values",
     )
-    parser.add_argument("--exact-filter-below", type=int, default=20_000)
+    parser.add_argument("--exact-filter-below", type=int, default=5_000)
     parser.add_argument("--out", type=Path, default=None, help="write the rows as JSON here")
     args = parser.parse_args()
     missing = missing_shared(SHARED_DATA, SOURCES)

@@ -110,7 +110,7 @@ class Settings:
     hnsw_m: int = 32
     hnsw_ef_construction: int = 64
     hnsw_ef_search: int = 128
-    index_exact_filter_below: int = 20_000
+    index_exact_filter_below: int = 5_000
     dense_candidates: int = 300
     bm25_k1: float = 1.2
     bm25_b: float = 0.75
