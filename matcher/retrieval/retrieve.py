@@ -1,13 +1,14 @@
 """Retrieval on one side's indexes: dense and BM25 scores, pseudo-relevance feedback, fused ranking.
 
 On an exact (flat) index every record is scored, as the ranking expects. On an approximate one
-(a large catalogue, :mod:`matcher.index.hnsw`) scoring every record is what the graph avoids, so
-the ranking sees a candidate set instead: the graph's best records (filtered inside the search),
+(a large catalogue, :mod:`matcher.index.hnsw`) scoring every record is what the index avoids, so
+the ranking sees a candidate set instead: the index's best records (filtered inside the search),
 BM25's best records, and a fixed spread sample of the side as the query's background, all scored
 exactly. The sample keeps min-max normalisation and the strength z-scores (:mod:`standing`)
-close to what the whole side gives; BM25's best keep lexical matches the graph would not bring.
-Its size is the same ``candidate_depth`` (at least 10 x ``top_k``, default 300): deeper than
-fusion, feedback and the re-ranker (30) look.
+close to what the whole side gives; BM25's best keep lexical matches the index would not bring.
+The index and BM25 each give ``candidate_depth`` records (at least 10 x ``top_k``, default 300):
+deeper than fusion, feedback and the re-ranker (30) look. Kept simple on purpose: one candidate
+set per query, scored once; feedback re-scores the same set with the moved query.
 """
 
 from __future__ import annotations
