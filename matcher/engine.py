@@ -20,7 +20,7 @@ from matcher import __version__
 from matcher.config import Settings
 from matcher.embedding.cache import VectorCache
 from matcher.embedding.encoder import Embedder
-from matcher.embedding.factory import make_embedder, make_multilingual_embedder, phrase_embedder
+from matcher.embedding.factory import EncoderOptions, make_embedder, make_multilingual_embedder, phrase_embedder
 from matcher.errors import ConfigError
 from matcher.explanation.explain import Explanation
 from matcher.explanation.explainer import Explainer
@@ -55,7 +55,7 @@ STALE_TEMPORARY_SECONDS = 3600
 
 # Ranking stages by the names the ``ranking_stages`` setting uses; a new stage is one entry here.
 STAGES: dict[str, Callable[[Settings, Embedder], RankingStage]] = {
-    "reranker": lambda settings, embedder: LearntReranker(settings, embedder.name),
+    "reranker": lambda settings, embedder: LearntReranker(settings, embedder.identity),
 }
 
 
@@ -78,11 +78,12 @@ def open(settings: Settings, embedder: Embedder | None = None, multilingual: Emb
     (:mod:`matcher.support.permissions`); the process umask is left to the application.
     """
     tighten_folder(settings.data_dir)
-    embedder = embedder or make_embedder(
-        settings.embedding_backend, settings.model_name, settings.model_path, settings.batch_size
+    options = EncoderOptions(
+        settings.batch_size, settings.embedding_quantisation, settings.models_dir, settings.model_threads
     )
+    embedder = embedder or make_embedder(settings.embedding_backend, settings.model_name, settings.model_path, options)
     multilingual = multilingual or make_multilingual_embedder(
-        settings.multilingual_backend, settings.multilingual_model_name, settings.multilingual_model_path
+        settings.multilingual_backend, settings.multilingual_model_name, settings.multilingual_model_path, options
     )
     catalogue = Catalogue(settings.catalogue_path)
     vectors = VectorCache(

@@ -32,6 +32,10 @@ class FakeEmbedder:
         self.encoded: list[str] = []
 
     @property
+    def identity(self) -> str:
+        return f"{self.name}/fake"
+
+    @property
     def dimension(self) -> int:
         return self._dimension
 

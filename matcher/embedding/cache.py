@@ -32,8 +32,9 @@ def _setup(connection: sqlite3.Connection) -> None:
     connection.execute("CREATE TABLE IF NOT EXISTS sentences (key BLOB PRIMARY KEY, data BLOB NOT NULL)")
 
 
-def cache_key(model_name: str, text: str) -> bytes:
-    return hashlib.sha256(f"{model_name}\x00{text}".encode()).digest()
+def cache_key(identity: str, text: str) -> bytes:
+    """The key of ``text``'s vector by the encoder of ``identity`` (:attr:`Embedder.identity`)."""
+    return hashlib.sha256(f"{identity}\x00{text}".encode()).digest()
 
 
 class VectorCache:
@@ -99,7 +100,7 @@ class VectorCache:
         With ``with_sentences`` the texts encoded now also get their sentence sums stored (at no
         extra model cost); texts already stored are not encoded again for them.
         """
-        model = self.embedder.name
+        model = self.embedder.identity
         keys = [cache_key(model, text) for text in texts]
         found = self._lookup(list(set(keys)))
         missing: dict[bytes, str] = {}
@@ -132,7 +133,7 @@ class VectorCache:
 
     def sentence_vectors(self, texts: list[str]) -> list[SpanVectors]:
         """The sentence sums of ``texts``; a text stored without them is encoded once more to get them."""
-        keys = [cache_key(self.embedder.name, text) for text in texts]
+        keys = [cache_key(self.embedder.identity, text) for text in texts]
         found: dict[bytes, SpanVectors] = {}
         with self._lock:
             for key in keys:
@@ -157,7 +158,7 @@ class VectorCache:
         Phrases come heaviest first, so a spent budget drops the lightest. New ones are encoded
         and kept in memory only (a query's phrases are not written to disk).
         """
-        keys = {phrase: cache_key(self.embedder.name, phrase) for phrase in phrases}
+        keys = {phrase: cache_key(self.embedder.identity, phrase) for phrase in phrases}
         with self._lock:
             known = {phrase: self._memory[key][0] for phrase, key in keys.items() if key in self._memory}
         unknown = [phrase for phrase in phrases if phrase not in known]
@@ -179,7 +180,7 @@ class VectorCache:
         With ``with_sentences`` their sentence sums are made in the same pass and remembered too.
         ``embedder`` encodes what is new (default: the cache's own).
         """
-        keys = [cache_key(self.embedder.name, text) for text in texts]
+        keys = [cache_key(self.embedder.identity, text) for text in texts]
 
         def usable(held: tuple[np.ndarray, SpanVectors | None]) -> bool:
             # A text known only as a phrase has no sentence sums; asked with them, it is encoded again.
