@@ -18,8 +18,8 @@ from matcher.embedding.loading import load_sentence_transformer
 from matcher.embedding.runtimes import (
     AUTO,
     QUANTISATIONS,
-    automatic,
     RUNTIMES,
+    automatic,
     ensure_export,
     export_folder,
     load_runner,
@@ -184,7 +184,9 @@ class SentenceTransformerEmbedder:
         """
         with self._lock:
             if self._twin is None:
-                self._twin = SentenceTransformerEmbedder(self.name, self._path, self.batch_size, self.device, self.runtime)
+                self._twin = SentenceTransformerEmbedder(
+                    self.name, self._path, self.batch_size, self.device, self.runtime
+                )
                 self._twin._is_twin = True
             return self._twin
 

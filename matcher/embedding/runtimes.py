@@ -190,8 +190,9 @@ def ensure_export(model: Any, folder: Path, runtime: str, quantisation: str, dig
 
 
 def _example(model: Any, inputs: _Inputs, tensors: str) -> Any:
-    encoded = model.tokenizer(["An example text.", "A second, somewhat longer example text."], padding=True,
-                              return_tensors=tensors)
+    encoded = model.tokenizer(
+        ["An example text.", "A second, somewhat longer example text."], padding=True, return_tensors=tensors
+    )
     return inputs.of(encoded)
 
 
