@@ -48,7 +48,7 @@ log = logging.getLogger("bench_ray_embed")
 VARIANTS = ("local-1t", "local-2t", "ray-1w", "ray-2w")
 # Catalogue sizes of the extrapolation: the issue's 100,000 long needs at 4.7 passages each.
 TARGET_PASSAGES = 470_000
-MACHINES = (1, 2, 4, 8, 16, 32)
+MACHINES = (1, 2, 4, 8, 16, 32, 64, 128)
 CORES_PER_MACHINE = 2
 
 
@@ -71,7 +71,7 @@ class Results:
     ray_1w_vs_local_1t: float = 0.0
     ray_2w_vs_local_2t: float = 0.0
     max_vector_difference: float = 0.0  # ray-2w against local-2t, same texts
-    extrapolation: list[dict[str, float]] = field(default_factory=list)
+    extrapolation: list[dict[str, float | str]] = field(default_factory=list)
 
 
 class ZeroEmbedder:
@@ -140,7 +140,21 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--batch-size", type=int, default=bench_settings().ray_batch_size)
     parser.add_argument("--json", action="store_true")
+    parser.add_argument(
+        "--extrapolate-from", type=Path, help="Only redo the extrapolation from a run's --json line (a file)."
+    )
     arguments = parser.parse_args()
+    if arguments.extrapolate_from:
+        saved = Results(**json.loads(arguments.extrapolate_from.read_text().strip().splitlines()[-1]))
+        saved.extrapolation = extrapolate(
+            saved.texts_per_s["local-1t"],
+            saved.ray_batch_overhead_seconds,
+            saved.driver_store_texts_per_s,
+            saved.batch_size,
+            saved.pool_start_seconds,
+        )
+        report(saved)
+        return
     logging.basicConfig(level=logging.WARNING)
     results = Results(batch_size=arguments.batch_size, rounds=arguments.rounds, load_average_start=load())
     print(f"load average at start: {results.load_average_start}")
@@ -219,12 +233,11 @@ def main() -> None:
         store_cache.store(chunk, vectors[: len(chunk)], sums[: len(chunk)])
     results.driver_store_texts_per_s = round(len(store_texts) / (time.perf_counter() - started), 1)
 
-    per_worker = results.ray_steady_texts_per_s["ray-1w"]
     results.scaling_1_to_2 = round(results.texts_per_s["ray-2w"] / results.texts_per_s["ray-1w"], 3)
     results.ray_1w_vs_local_1t = round(results.texts_per_s["ray-1w"] / results.texts_per_s["local-1t"], 3)
     results.ray_2w_vs_local_2t = round(results.texts_per_s["ray-2w"] / results.texts_per_s["local-2t"], 3)
     results.extrapolation = extrapolate(
-        per_worker,
+        results.texts_per_s["local-1t"],
         results.ray_batch_overhead_seconds,
         results.driver_store_texts_per_s,
         arguments.batch_size,
@@ -239,25 +252,29 @@ def main() -> None:
 
 def extrapolate(
     per_worker: float, batch_overhead: float, store_rate: float, batch_size: int, pool_start: float
-) -> list[dict[str, float]]:
+) -> list[dict[str, float | str]]:
     """Throughput on N machines of CORES_PER_MACHINE one-thread workers, by arithmetic.
 
-    Each worker encodes ``per_worker`` texts/s and pays ``batch_overhead`` per batch (counted on
-    the worker: scheduling, serialisation); the driver writes every vector alone, at ``store_rate``.
-    The rate is the lesser of the workers' and the driver's; the time adds one pool start.
+    ``per_worker`` is one thread's encoding rate without Ray (local-1t), ``batch_overhead`` Ray's
+    cost per batch (zero-cost encoders: scheduling, serialisation both ways, the driver's
+    receive and store), ``store_rate`` the driver's cache writes. Two bounds: the overhead paid by
+    each worker in parallel (the rate is then the workers' or the driver's writes, the lesser),
+    and the overhead paid serially by the driver (at most one batch per ``batch_overhead``).
+    The hours add one pool start to ``TARGET_PASSAGES`` at the rate.
     """
-    rows = []
+    rows: list[dict[str, float | str]] = []
     for machines in MACHINES:
         workers = machines * CORES_PER_MACHINE
-        workers_rate = workers * batch_size / (batch_size / per_worker + batch_overhead)
-        rate = min(workers_rate, store_rate)
+        parallel = min(workers * batch_size / (batch_size / per_worker + batch_overhead), store_rate)
+        serial = min(workers * per_worker, batch_size / batch_overhead if batch_overhead else store_rate, store_rate)
         rows.append(
             {
                 "machines": machines,
                 "workers": workers,
-                "texts_per_s": round(rate, 1),
-                "bound": "driver" if store_rate < workers_rate else "workers",
-                "hours_for_target": round((pool_start + TARGET_PASSAGES / rate) / 3600, 2),
+                "texts_per_s": round(parallel, 1),
+                "texts_per_s_serial_overhead": round(serial, 1),
+                "hours_for_target": round((pool_start + TARGET_PASSAGES / parallel) / 3600, 2),
+                "hours_for_target_serial_overhead": round((pool_start + TARGET_PASSAGES / serial) / 3600, 2),
             }
         )
     return rows
@@ -277,11 +294,12 @@ def report(results: Results) -> None:
     print(f"Ray's cost per batch (zero-cost encoders): {results.ray_batch_overhead_seconds * 1000:.1f} ms")
     print(f"driver's cache writes: {results.driver_store_texts_per_s} texts/s")
     print(f"largest vector difference ray-2w vs local-2t: {results.max_vector_difference:.2e}")
-    print(f"extrapolation to {TARGET_PASSAGES} passages:")
+    print(f"extrapolation to {TARGET_PASSAGES} passages (overhead on each worker / serial on the driver):")
     for row in results.extrapolation:
         print(
-            f"  {row['machines']:>3} machines ({row['workers']:>3} workers): {row['texts_per_s']:>8.1f} texts/s "
-            f"({row['bound']}-bound), {row['hours_for_target']} h"
+            f"  {row['machines']:>3} machines ({row['workers']:>3} workers): {row['texts_per_s']:>8} / "
+            f"{row['texts_per_s_serial_overhead']:>8} texts/s, {row['hours_for_target']} / "
+            f"{row['hours_for_target_serial_overhead']} h"
         )
     print(f"load average at end: {results.load_average_end}; after each run: {results.load_averages}")
 
