@@ -157,7 +157,7 @@ def ingest(
 @click.argument("file", type=click.Path(path_type=Path))
 @click.option("--kind", type=KINDS, required=True, help="What the file holds.")
 @click.option("--encoding", default="utf-8", show_default=True, help="Text encoding of CSV/JSON files (e.g. gb18030).")
-@click.option("--ray-address", help=RAY_ADDRESS_HELP.replace("the new passages", "them"))
+@click.option("--ray-address", help=RAY_ADDRESS_HELP.replace("the new passages", "them").replace(" first:", ":"))
 @click.pass_context
 @_fail_cleanly
 def embed(context: click.Context, file: Path, kind: str, encoding: str, ray_address: str | None) -> None:

@@ -163,13 +163,11 @@ def ray_connection(options: ClusterOptions) -> Iterator[None]:
             configure_logging=False,
         )
     except (ConnectionError, RuntimeError, ValueError, ray.exceptions.RayError) as error:
-        if isinstance(error, ray.exceptions.AuthenticationError) or isinstance(
-            error.__cause__, ray.exceptions.AuthenticationError
-        ):
+        if _refused_token(error, ray.exceptions.AuthenticationError):
             raise Unavailable(
                 f"The Ray cluster at {address} ({options.source}) uses token authentication and "
                 "refused this process: set RAY_AUTH_MODE=token and give the cluster's token "
-                "(RAY_AUTH_TOKEN, or the file ~/.ray/auth_token)",
+                "(RAY_AUTH_TOKEN, a file named by RAY_AUTH_TOKEN_PATH, or ~/.ray/auth_token)",
                 details={"setting": SETTING, "address": address},
             ) from None
         raise Unavailable(
@@ -180,6 +178,21 @@ def ray_connection(options: ClusterOptions) -> Iterator[None]:
         yield
     finally:
         ray.shutdown()
+
+
+def _refused_token(error: BaseException, kind: type[BaseException]) -> bool:
+    """Whether ``error``, or an error it was raised from, is the cluster refusing this process's token.
+
+    Ray wraps the refusal (``kind``) in a RuntimeError whose text quotes it, inside a ConnectionError.
+    """
+    seen: set[int] = set()
+    current: BaseException | None = error
+    while current is not None and id(current) not in seen:
+        if isinstance(current, kind) or any(mark in str(current) for mark in ("InvalidAuthToken", kind.__name__)):
+            return True
+        seen.add(id(current))
+        current = current.__cause__ or current.__context__
+    return False
 
 
 def _encoder_name(factory: EmbedderFactory) -> str:

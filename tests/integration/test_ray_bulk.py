@@ -10,6 +10,7 @@ import contextlib
 import csv
 import importlib.util
 import os
+import secrets
 import shutil
 import signal
 import socket
@@ -57,37 +58,40 @@ def _require_ray() -> None:
         pytest.skip(f"{message}; under CI this fails")
 
 
-@pytest.fixture(scope="module")
-def ray_address() -> Iterator[str]:
-    """A one-node Ray cluster of 2 CPUs on loopback, in a session of its own: stopped by its process
-    group (never `ray stop`, which would stop every cluster of the machine)."""
+@contextlib.contextmanager
+def _cluster(cpus: int, environment: dict[str, str]) -> Iterator[str]:
+    """A one-node Ray cluster on loopback, in a session of its own (its address): stopped by its
+    process group, never by `ray stop`, which would stop every cluster of the machine."""
     _require_ray()
     port = _free_port()
     temp_dir = Path(tempfile.mkdtemp(prefix="ray-", dir="/tmp"))  # short: Ray's socket paths must fit
-    log_file = (temp_dir / "ray-start.log").open("w")
-    # A loopback cluster of the test alone: no token (Ray 2.60 enables one when ~/.ray/auth_token exists).
-    saved_mode = os.environ.get("RAY_AUTH_MODE")
-    os.environ["RAY_AUTH_MODE"] = "disabled"
+    log_path = temp_dir / "ray-start.log"
     command = [
         str(RAY),
         "start",
         "--head",
         "--block",
         f"--port={port}",
-        "--num-cpus=2",
+        f"--num-cpus={cpus}",
         "--include-dashboard=false",
         f"--dashboard-port={_free_port()}",
         f"--dashboard-agent-listen-port={_free_port()}",
         "--disable-usage-stats",
         f"--temp-dir={temp_dir}",
     ]
-    process = subprocess.Popen(command, stdout=log_file, stderr=subprocess.STDOUT, start_new_session=True)
+    with log_path.open("w") as log_file:
+        process = subprocess.Popen(
+            command,
+            stdout=log_file,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+            env={**os.environ, **environment},
+        )
     try:
         deadline = time.monotonic() + CLUSTER_START_SECONDS
         while not _answers(port):
             if process.poll() is not None or time.monotonic() > deadline:
-                log_file.flush()
-                pytest.fail(f"`ray start --head` did not come up:\n{(temp_dir / 'ray-start.log').read_text()[-3000:]}")
+                pytest.fail(f"`ray start --head` did not come up:\n{log_path.read_text()[-3000:]}")
             time.sleep(0.2)
         yield f"127.0.0.1:{port}"
     finally:
@@ -98,8 +102,19 @@ def ray_address() -> Iterator[str]:
         with contextlib.suppress(ProcessLookupError):
             os.killpg(process.pid, signal.SIGKILL)
         process.wait()
-        log_file.close()
         shutil.rmtree(temp_dir, ignore_errors=True)
+
+
+@pytest.fixture(scope="module")
+def ray_address() -> Iterator[str]:
+    """The module's cluster: 2 CPUs, no token (a loopback cluster of the test alone; Ray 2.60 turns
+    token authentication on where ~/.ray/auth_token exists), and this process set to match."""
+    saved_mode = os.environ.get("RAY_AUTH_MODE")
+    os.environ["RAY_AUTH_MODE"] = "disabled"
+    try:
+        with _cluster(2, {"RAY_AUTH_MODE": "disabled"}) as address:
+            yield address
+    finally:
         if saved_mode is None:
             os.environ.pop("RAY_AUTH_MODE", None)
         else:
@@ -245,3 +260,17 @@ def test_embed_without_an_address_encodes_here_once(tmp_path):
     assert first.stdout.splitlines() == [f"{head}; {model}: {passages} encoded, 0 already cached" for model in models]
     second = run(tmp_path / "var", "embed", str(needs), "--kind", "needs")
     assert second.stdout.splitlines() == [f"{head}; {model}: 0 encoded, {passages} already cached" for model in models]
+
+
+@pytest.mark.slow  # a second cluster, and Ray retries a refused connection for seconds: about 25 s
+def test_a_cluster_that_wants_a_token_says_so(tmp_path, monkeypatch):
+    needs = _sample_rows("needs.csv", 2, tmp_path)
+    token = tmp_path / "token"
+    token.write_text(secrets.token_hex(32))
+    monkeypatch.setenv("RAY_AUTH_MODE", "disabled")  # this process has no token
+    monkeypatch.delenv("RAY_AUTH_TOKEN", raising=False)
+    with _cluster(1, {"RAY_AUTH_MODE": "token", "RAY_AUTH_TOKEN_PATH": str(token)}) as address:
+        result = run(tmp_path / "var", "embed", str(needs), "--kind", "needs", "--ray-address", address)
+    assert result.exit_code == 1
+    assert f"The Ray cluster at {address} (option --ray-address) uses token authentication" in result.output
+    assert "RAY_AUTH_MODE=token" in result.output
