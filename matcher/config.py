@@ -167,6 +167,16 @@ class Settings:
     introduction_request_rate_limit: str = "5 per hour"
     introduction_request_min_seconds: float = 3.0
     introduction_request_duplicate_minutes: float = 60.0
+    # Bulk encoding on a Ray cluster (matcher.embedding.bulk; README "Encoding on a Ray cluster"):
+    # `matcher embed` and `matcher ingest` hand the encoding of a file's new passages to the cluster
+    # at ray_address: "local" starts one in the command's process, HOST:PORT (or "auto", or
+    # ray://HOST:10001 with ray[client]) joins a running one; empty encodes in the process, as always.
+    # ray_workers encoder actors, each reserving and using ray_worker_threads cores, take
+    # ray_batch_size texts (of like lengths) at a time.
+    ray_address: str = ""
+    ray_workers: int = 2
+    ray_batch_size: int = 64
+    ray_worker_threads: int = 1
 
     @property
     def catalogue_path(self) -> Path:
