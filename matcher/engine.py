@@ -70,6 +70,29 @@ def make_stages(settings: Settings, embedder: Embedder) -> list[RankingStage]:
     return [STAGES[name](settings, embedder) for name in names]
 
 
+def _encoder_options(settings: Settings) -> EncoderOptions:
+    return EncoderOptions(
+        settings.batch_size, settings.embedding_quantisation, settings.models_dir, settings.model_threads
+    )
+
+
+def english_embedder(settings: Settings) -> Embedder:
+    """The English channel's encoder the settings choose (nothing loads yet); picklable with its settings."""
+    return make_embedder(
+        settings.embedding_backend, settings.model_name, settings.model_path, _encoder_options(settings)
+    )
+
+
+def multilingual_embedder(settings: Settings) -> Embedder | None:
+    """The multilingual channel's encoder the settings choose, or None when the channel is off."""
+    return make_multilingual_embedder(
+        settings.multilingual_backend,
+        settings.multilingual_model_name,
+        settings.multilingual_model_path,
+        _encoder_options(settings),
+    )
+
+
 # Shadows the builtin on purpose: `matcher.engine.open(settings)` is the library's entry point.
 def open(settings: Settings, embedder: Embedder | None = None, multilingual: Embedder | None = None) -> Matcher:
     """A data folder's matcher with the collaborators the settings choose; nothing heavy loads yet.
@@ -78,13 +101,8 @@ def open(settings: Settings, embedder: Embedder | None = None, multilingual: Emb
     (:mod:`matcher.support.permissions`); the process umask is left to the application.
     """
     tighten_folder(settings.data_dir)
-    options = EncoderOptions(
-        settings.batch_size, settings.embedding_quantisation, settings.models_dir, settings.model_threads
-    )
-    embedder = embedder or make_embedder(settings.embedding_backend, settings.model_name, settings.model_path, options)
-    multilingual = multilingual or make_multilingual_embedder(
-        settings.multilingual_backend, settings.multilingual_model_name, settings.multilingual_model_path, options
-    )
+    embedder = embedder or english_embedder(settings)
+    multilingual = multilingual or multilingual_embedder(settings)
     catalogue = Catalogue(settings.catalogue_path)
     vectors = VectorCache(
         settings.embedding_cache_path,

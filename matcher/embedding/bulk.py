@@ -196,8 +196,8 @@ def _refused_token(error: BaseException, kind: type[BaseException]) -> bool:
 
 
 def _encoder_name(factory: EmbedderFactory) -> str:
-    """Run on a worker: the name (identity) of the encoder the factory builds there (nothing is loaded)."""
-    return factory().name
+    """Run on a worker: the identity of the encoder the factory builds there (nothing is loaded)."""
+    return factory().identity
 
 
 class _EncoderActor:
@@ -229,7 +229,7 @@ def length_batches(texts: Sequence[str], batch_size: int) -> list[list[int]]:
 
 def _check_identity(ray: Any, channel: Channel, source: str) -> None:
     """Refuse when the workers' encoder is not the cache's: its vectors would be stored under the wrong key."""
-    wanted = channel.cache.embedder.name
+    wanted = channel.cache.embedder.identity
     try:
         found = ray.get(ray.remote(num_cpus=0)(_encoder_name).remote(channel.factory))
     except ray.exceptions.RayError as error:
@@ -254,7 +254,7 @@ def _first_line(error: BaseException) -> str:
 def encode_on_cluster(channel: Channel, texts: Sequence[str], options: ClusterOptions) -> None:
     """Encode ``texts`` (distinct, none cached) on the connected cluster and store them batch by batch."""
     ray = _import_ray(options.source)
-    import pyarrow as pa  # type: ignore[import-untyped]  # (a dependency of ray[data]; no stubs)
+    import pyarrow as pa  # a dependency of ray[data]
 
     _check_identity(ray, channel, options.source)
     context = ray.data.DataContext.get_current()

@@ -224,7 +224,7 @@ class VectorCache:
         """The distinct texts of ``texts`` that have no stored vector, in the order first given."""
         keys: dict[bytes, str] = {}
         for text in texts:
-            keys.setdefault(cache_key(self.embedder.name, text), text)
+            keys.setdefault(cache_key(self.embedder.identity, text), text)
         with self._connect() as connection:
             stored = {
                 row[0] for row in select_in(connection, "SELECT key FROM vectors WHERE key IN ({marks})", list(keys))
@@ -243,5 +243,5 @@ class VectorCache:
                 f"store() got {len(texts)} texts, vectors of shape {vectors.shape} and "
                 f"{'no' if sentences is None else len(sentences)} sentence sums"
             )
-        keys = [cache_key(self.embedder.name, text) for text in texts]
+        keys = [cache_key(self.embedder.identity, text) for text in texts]
         self._store(keys, vectors, list(sentences) if sentences is not None else None)
