@@ -3,7 +3,7 @@
 
 The texts are real (../shared/data): pap2pat papers and NFCorpus abstracts as projects, SBIR topics
 and pap2pat patents as needs, Chinese TICO-19 sentences on both sides. There are about 15,000
-distinct texts, so a 100,000-record catalogue repeats them: each copy is a record of its own (its
+distinct texts; ``--distinct`` of each side's are drawn at random, and the catalogue repeats them: each copy is a record of its own (its
 id, institution or enterprise, region, industry, TRL and date vary), in the catalogue, the FAISS
 and BM25 indexes and every match, while its text is encoded once (the cache never encodes a text
 twice). The encoding time of 100,000 distinct texts is extrapolated from the measured rate.
@@ -211,7 +211,7 @@ def serve_and_query(data_dir: Path, environment: dict[str, str], records: int, r
         started = time.perf_counter()
         while True:
             try:
-                _, health = get(f"http://127.0.0.1:{port}/health")
+                _, health = get(f"{root}/health")
                 if health.get("status") == "ok":
                     break
             except OSError:
@@ -265,6 +265,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--shared-data", type=Path, default=SHARED_DATA)
     parser.add_argument("--records", type=int, default=100_000, help="projects + needs, half each")
+    parser.add_argument("--distinct", type=int, default=3000, help="distinct texts per side, repeated to --records")
     parser.add_argument("--work", type=Path, default=work_dir("catalogue-scale"))
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args()
@@ -279,7 +280,8 @@ def main() -> None:
     shutil.rmtree(args.work, ignore_errors=True)
     args.work.mkdir(parents=True)
     data_dir = args.work / "var"
-    projects, needs = distinct_texts(args.shared_data, PROJECT_SOURCES), distinct_texts(args.shared_data, NEED_SOURCES)
+    projects = rng.sample(distinct_texts(args.shared_data, PROJECT_SOURCES), args.distinct)
+    needs = rng.sample(distinct_texts(args.shared_data, NEED_SOURCES), args.distinct)
     half = args.records // 2
     write_projects(args.work / "projects.csv", projects, half, rng)
     write_needs(args.work / "needs.csv", needs, args.records - half, rng)
