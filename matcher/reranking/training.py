@@ -276,7 +276,7 @@ def train_reranker(
             scorer=fit(best.model, dataset, seed),
             cv=best.to_dict(),
             training=dataset.counts(),
-            embedding_model=reader.embedder.name,
+            embedding_model=reader.embedder.identity,
             base_ranking=base_signature(reader.settings),
             trained_at=utc_now(),
         )

@@ -138,7 +138,8 @@ def test_index_of_another_model_is_refused_until_rebuilt(copied_settings, real_e
     other_settings = copied_settings.replace(model_name="local/minilm-copy")
     other = open_matcher(other_settings, embedder=SentenceTransformerEmbedder("local/minilm-copy", real_embedder.path))
     with pytest.raises(
-        IndexMismatch, match=r"built with model 'sentence-transformers/all-MiniLM-L6-v2' .*`matcher index --rebuild`"
+        IndexMismatch,
+        match=r"built with model 'sentence-transformers/all-MiniLM-L6-v2@[0-9a-f]{12}/[a-z0-9-]+' .*`matcher index --rebuild`",
     ):
         other.match(other.request(text="laser welding"))
     other.indexes._loaded.clear()
