@@ -29,7 +29,9 @@ def keys_in(keys: np.ndarray, allowed: np.ndarray) -> np.ndarray:
     ``allowed`` is sorted first: searches in ascending order stay in cache, where a million keys
     searched in a set's order cost more than ``np.isin`` (benchmarks/RESULTS.md).
     """
-    wanted = np.sort(np.asarray(allowed, dtype=np.int64))
+    wanted = np.asarray(allowed, dtype=np.int64)
+    if len(wanted) > 1 and not bool((wanted[1:] >= wanted[:-1]).all()):  # sorting a sorted array still costs
+        wanted = np.sort(wanted)
     positions = np.searchsorted(keys, wanted)
     inside = positions < len(keys)
     positions, wanted = positions[inside], wanted[inside]
