@@ -135,7 +135,6 @@ def main() -> int:
         label: encoders["numpy (package)"].encode(texts) for label, texts in (("en", english), ("zh", chinese))
     }
     recalls = {name: recall_at_1(encoder, args.shared) for name, encoder in encoders.items()}
-    base = {label: float(np.median(speed[("numpy (package)", label)])) for label in ("en", "zh")}
     print(
         f"\n{args.threads} thread(s), {args.rounds} alternating rounds, median texts/s: "
         f"{len(english)} English abstracts, {len(chinese)} Chinese sentences"
@@ -152,7 +151,8 @@ def main() -> int:
         cosines = []
         for label, texts in (("en", english), ("zh", chinese)):
             rate = float(np.median(speed[(name, label)]))
-            row += [f"{rate:.1f}", f"{rate / base[label]:.2f}"]
+            ratio = float(np.median(np.array(speed[(name, label)]) / np.array(speed[("numpy (package)", label)])))
+            row += [f"{rate:.1f}", f"{ratio:.2f}"]
             cos = np.sum(encoder.encode(texts) * reference[label], axis=1)
             cosines.append(f"{cos.min():.5f} / {cos.mean():.5f}")
         row.append(", ".join(cosines))

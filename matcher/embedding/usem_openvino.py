@@ -30,9 +30,9 @@ log = logging.getLogger(__name__)
 GRAPH_VERSION = 1
 MODEL_FILE = "usem3.xml"
 DIMENSION = 512
-LENGTH_STEP = 16
+LENGTH_STEP = 8
 TOKEN_BUDGET = 4_096
-MAX_BATCH_TEXTS = 64
+MAX_BATCH_TEXTS = 256
 
 
 def weights_digest(path: Path) -> str:
