@@ -49,6 +49,12 @@ class Settings:
     multilingual_backend: str = "usem3"
     multilingual_model_name: str = "google/universal-sentence-encoder-multilingual-3"
     multilingual_model_path: str = ""
+    # How USE-m runs (matcher.embedding.multilingual): "openvino" (its graph converted once into
+    # models_dir) or "numpy" (the package as it is); precision "" is OpenVINO's default for the CPU
+    # (bf16 with AVX-512 BF16, else f32), or "f32" / "bf16"; threads 0 means every core.
+    multilingual_runtime: str = "openvino"
+    multilingual_precision: str = ""
+    multilingual_threads: int = 0
     # Where embeddings are cached; empty means <data_dir>/embeddings.sqlite.
     embedding_cache: str = ""
     batch_size: int = 32
@@ -306,6 +312,7 @@ _MAY_BE_ZERO = {
     "query_phrases",
     "plan_min_score",
     "model_threads",
+    "multilingual_threads",
     "trusted_proxies",
     "plan_queue",
     "write_lock_timeout",

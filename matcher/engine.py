@@ -8,6 +8,7 @@ stages, explanation.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
@@ -85,11 +86,14 @@ def english_embedder(settings: Settings) -> Embedder:
 
 def multilingual_embedder(settings: Settings) -> Embedder | None:
     """The multilingual channel's encoder the settings choose, or None when the channel is off."""
-    return make_multilingual_embedder(
-        settings.multilingual_backend,
-        settings.multilingual_model_name,
-        settings.multilingual_model_path,
+    options = dataclasses.replace(
         _encoder_options(settings),
+        threads=settings.multilingual_threads,
+        runtime=settings.multilingual_runtime,
+        precision=settings.multilingual_precision,
+    )
+    return make_multilingual_embedder(
+        settings.multilingual_backend, settings.multilingual_model_name, settings.multilingual_model_path, options
     )
 
 

