@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import re
-from itertools import pairwise
 import threading
+from itertools import pairwise
 
 import pytest
 
