@@ -8,6 +8,10 @@ between the sizings: only those need new vectors (a text that fits keeps its exa
 
     HF_HUB_OFFLINE=1 .venv/bin/python benchmarks/bench_passage_sizing.py [--json]
 
+``--subset SET QUERIES DOCS OUT`` instead writes a reproducible BEIR subset of a labelled set (for
+sets too slow to encode whole here): QUERIES queries drawn with a fixed seed, all their relevant
+documents, and random other documents as distractors up to DOCS documents.
+
 The quality half (nDCG@10 of both sizings) runs through ``matcher evaluate``; see RESULTS.md,
 "Passages sized by the tokenizer".
 """
@@ -15,8 +19,10 @@ The quality half (nDCG@10 of both sizings) runs through ``matcher evaluate``; se
 from __future__ import annotations
 
 import argparse
+import csv
 import json
 import logging
+import random
 from pathlib import Path
 from typing import Any
 
@@ -65,13 +71,43 @@ def measure(rows: list[dict[str, Any]], titled: bool) -> dict[str, Any]:
     return figures
 
 
+def write_subset(folder: Path, queries: int, docs: int, out: Path, seed: int = 18) -> None:
+    """A BEIR subset of ``folder`` in ``out``: sampled queries, their relevant documents, distractors."""
+    with (folder / "qrels" / "test.tsv").open(encoding="utf-8") as handle:
+        qrels = [row for row in csv.DictReader(handle, delimiter="\t") if int(row["score"]) > 0]
+    query_rows = read_jsonl(folder / "queries.jsonl", -1)
+    judged = sorted({row["query-id"] for row in qrels})
+    chosen = set(random.Random(seed).sample(judged, min(queries, len(judged))))
+    relevant = {row["corpus-id"] for row in qrels if row["query-id"] in chosen}
+    corpus = read_jsonl(folder / "corpus.jsonl", -1)
+    others = sorted(row["_id"] for row in corpus if row["_id"] not in relevant)
+    distractors = set(random.Random(seed + 1).sample(others, max(0, min(len(others), docs - len(relevant)))))
+    kept = relevant | distractors
+    (out / "qrels").mkdir(parents=True, exist_ok=True)
+    with (out / "corpus.jsonl").open("w", encoding="utf-8") as handle:
+        handle.writelines(json.dumps(row, ensure_ascii=False) + "\n" for row in corpus if row["_id"] in kept)
+    with (out / "queries.jsonl").open("w", encoding="utf-8") as handle:
+        handle.writelines(json.dumps(row, ensure_ascii=False) + "\n" for row in query_rows if row["_id"] in chosen)
+    with (out / "qrels" / "test.tsv").open("w", encoding="utf-8") as handle:
+        handle.write("query-id\tcorpus-id\tscore\n")
+        handle.writelines(
+            f"{row['query-id']}\t{row['corpus-id']}\t{row['score']}\n" for row in qrels if row["query-id"] in chosen
+        )
+    print(f"{out}: {len(chosen)} queries, {len(kept)} documents ({len(relevant)} relevant, seed {seed})")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--shared", type=Path, default=SHARED_DATA)
     parser.add_argument("--limit", type=int, default=0, help="records per corpus (0: all)")
     parser.add_argument("--json", action="store_true")
+    parser.add_argument("--subset", nargs=4, metavar=("SET", "QUERIES", "DOCS", "OUT"))
     args = parser.parse_args()
     logging.basicConfig(level=logging.WARNING)
+    if args.subset:
+        name, queries, docs, out = args.subset
+        write_subset(args.shared / name, int(queries), int(docs), Path(out))
+        return
     missing = missing_shared(args.shared, [path for _, path, _ in CORPORA])
     if missing:
         print(skip_message(args.shared, missing))

@@ -28,7 +28,10 @@ def test_index_and_free_text_queries_use_token_sizing(tmp_path, real_embedder):
     long = Record(Kind.PROJECTS, "p-long", "Nanofibre production", BODY)
     short = Record(Kind.PROJECTS, "p-short", "Laser welding", "Laser welding of aluminium alloys.")
     expected = record_passages(long, policy)
-    assert len(expected) == 2 and len(record_passages(long, load_settings(environ={}).passage_policy)) == 1
+    assert (
+        len(expected) == 2
+        and len(record_passages(long, load_settings(environ={}, passage_sizing="words").passage_policy)) == 1
+    )
     assert all(len(TokenizerPieces()(text)) <= 256 for text in expected)
 
     matcher = open_matcher(settings, embedder=real_embedder)

@@ -119,9 +119,11 @@ def test_threads_share_one_tokenizer():
 
 
 def test_settings_choose_the_sizing_and_name_bad_values():
-    policy = load_settings(environ={"MATCHER_PASSAGE_SIZING": "tokens"}).passage_policy
+    policy = load_settings(environ={}).passage_policy  # the default
     assert policy.sizing == "tokens" and policy.max_tokens == 256 and isinstance(policy.pieces, TokenizerPieces)
-    assert load_settings(environ={}).passage_policy.identity() == {"max_units": 160, "overlap": 40, "max_passages": 8}
+    words = load_settings(environ={"MATCHER_PASSAGE_SIZING": "words"}).passage_policy
+    assert words.pieces is None
+    assert words.identity() == {"max_units": 160, "overlap": 40, "max_passages": 8}  # as manifests hold it
     with pytest.raises(ConfigError) as error:
         load_settings(environ={"MATCHER_PASSAGE_SIZING": "pieces"})
     assert error.value.details["setting"] == "passage_sizing"
