@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from matcher.embedding.pieces import TokenizerPieces
 from matcher.errors import ConfigError
 from matcher.explanation.explain import ExplainPolicy
 from matcher.index.lexical import BM25Parameters
@@ -131,6 +132,14 @@ class Settings:
     passage_units: int = 160
     passage_overlap: int = 40
     max_passages: int = 8
+    # Passages sized by the tokenizer (issue 18): passage_sizing "tokens" measures each passage,
+    # title and special pieces included, with the English model's tokenizer, at most passage_tokens
+    # pieces (its window: 256 for all-MiniLM-L6-v2), overlapping by passage_token_overlap pieces;
+    # "words" sizes by passage_units words as before. Tokens by default: no passage is cut by the
+    # model, at the same quality (benchmarks/RESULTS.md: "Passages sized by the tokenizer").
+    passage_sizing: str = "tokens"
+    passage_tokens: int = 256
+    passage_token_overlap: int = 64
     show_progress: bool = True
     log_level: str = "INFO"
     # Service: reads (match, get) without a key unless public_reads is off; writes always need one.
@@ -228,7 +237,16 @@ class Settings:
 
     @property
     def passage_policy(self) -> PassagePolicy:
-        return PassagePolicy(self.passage_units, self.passage_overlap, self.max_passages)
+        tokens = self.passage_sizing == "tokens"
+        return PassagePolicy(
+            self.passage_units,
+            self.passage_overlap,
+            self.max_passages,
+            self.passage_sizing,
+            self.passage_tokens,
+            self.passage_token_overlap,
+            TokenizerPieces(self.model_path) if tokens else None,
+        )
 
     @property
     def ranking_policy(self) -> RankingPolicy:
@@ -303,6 +321,7 @@ _MAY_BE_ZERO = {
     "dense_weight",
     "bm25_b",
     "passage_overlap",
+    "passage_token_overlap",
     "feedback_docs",
     "feedback_weight",
     "bridge_weight",
@@ -407,10 +426,23 @@ def load_settings(
     try:
         settings.passage_policy  # noqa: B018
     except ValueError as error:
-        raise ConfigError(str(error), details={"setting": "passage_overlap"}) from None
+        raise ConfigError(str(error), details={"setting": _passage_setting(str(error))}) from None
     if settings.default_top_k > settings.max_top_k:
         raise ConfigError(
             f"default_top_k ({settings.default_top_k}) exceeds max_top_k ({settings.max_top_k})",
             details={"setting": "default_top_k"},
         )
     return settings
+
+
+def _passage_setting(message: str) -> str:
+    """The setting a PassagePolicy error is about, named by the start of its message."""
+    for prefix, setting in (
+        ("passage sizing", "passage_sizing"),
+        ("max_tokens", "passage_tokens"),
+        ("token_overlap", "passage_token_overlap"),
+        ("max_passages", "max_passages"),
+    ):
+        if message.startswith(prefix):
+            return setting
+    return "passage_overlap"

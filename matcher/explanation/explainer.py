@@ -71,7 +71,7 @@ class Explainer:
         version = (
             f"p{PROFILE_VERSION}-t{TOKENIZER_VERSION}-g{generic.VERSION}-{vectors.embedder.identity}"
             f"-c{self.policy.candidates}"
-            f"-w{passage_policy.max_units}.{passage_policy.overlap}.{passage_policy.max_passages}"
+            f"-w{passage_policy.label}"
         )
         self.store = ProfileStore(profile_path, version, profile_cache_size)
         self._idf: dict[str, float] = {}

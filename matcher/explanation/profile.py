@@ -278,7 +278,7 @@ class ProfileBuilder:
 
     def finish(self, sources: list[Source], candidates: list[Candidates]) -> list[Profile]:
         """Whole profiles: ``candidates`` (of the same ``sources``) with the texts' sentences and their sums."""
-        windows = [passage_windows(source.body, self.passages) for source in sources]
+        windows = [passage_windows(source.body, self.passages, source.title) for source in sources]
         heads = [f"{source.title}\n" if source.title else "" for source in sources]
         texts = [
             f"{head}{source.body[start:end]}"

@@ -118,9 +118,9 @@ def _check_manifest(
             index_model=manifest["model"],
             configured_model=model_name,
         )
-    if manifest["passage_policy"] != asdict(passages):
+    if manifest["passage_policy"] != passages.identity():
         raise refuse(
-            f"was built with passages {manifest['passage_policy']} but the configuration asks for {asdict(passages)}",
+            f"was built with passages {manifest['passage_policy']} but the configuration asks for {passages.identity()}",
             index_passages=manifest["passage_policy"],
         )
     if manifest["lexical"]["tokenizer_version"] != TOKENIZER_VERSION:
@@ -212,7 +212,7 @@ class IndexStore:
             "dimension": index.vector.dimension,
             "count": index.count,
             "passages": index.vector.passage_count,
-            "passage_policy": asdict(index.passages),
+            "passage_policy": index.passages.identity(),
             "lexical": {"tokenizer_version": TOKENIZER_VERSION, "bm25": asdict(index.lexical.parameters)},
             "revision": index.revision,
             "multilingual": {"model": index.multilingual.model_name, "dimension": index.multilingual.dimension}
