@@ -21,7 +21,7 @@ from matcher import __version__
 from matcher.config import Settings
 from matcher.embedding.cache import VectorCache
 from matcher.embedding.encoder import Embedder
-from matcher.embedding.factory import EncoderOptions, make_embedder, make_multilingual_embedder, phrase_embedder
+from matcher.embedding.factory import EncoderOptions, EncoderSpec, phrase_embedder
 from matcher.errors import ConfigError
 from matcher.explanation.explain import Explanation
 from matcher.explanation.explainer import Explainer
@@ -77,23 +77,27 @@ def _encoder_options(settings: Settings) -> EncoderOptions:
     )
 
 
-def english_embedder(settings: Settings) -> Embedder:
-    """The English channel's encoder the settings choose (nothing loads yet); picklable with its settings."""
-    return make_embedder(
-        settings.embedding_backend, settings.model_name, settings.model_path, _encoder_options(settings)
-    )
+def english_spec(settings: Settings) -> EncoderSpec:
+    """What builds the English channel's encoder the settings choose (picklable, no other setting in it)."""
+    return EncoderSpec(settings.embedding_backend, settings.model_name, settings.model_path, _encoder_options(settings))
 
 
-def multilingual_embedder(settings: Settings) -> Embedder | None:
-    """The multilingual channel's encoder the settings choose, or None when the channel is off."""
+def multilingual_spec(settings: Settings) -> EncoderSpec | None:
+    """What builds the multilingual channel's encoder, or None when the channel is off."""
+    if not settings.multilingual_backend:
+        return None
     options = dataclasses.replace(
         _encoder_options(settings),
         threads=settings.multilingual_threads,
         runtime=settings.multilingual_runtime,
         precision=settings.multilingual_precision,
     )
-    return make_multilingual_embedder(
-        settings.multilingual_backend, settings.multilingual_model_name, settings.multilingual_model_path, options
+    return EncoderSpec(
+        settings.multilingual_backend,
+        settings.multilingual_model_name,
+        settings.multilingual_model_path,
+        options,
+        setting="multilingual_backend",
     )
 
 
@@ -105,8 +109,9 @@ def open(settings: Settings, embedder: Embedder | None = None, multilingual: Emb
     (:mod:`matcher.support.permissions`); the process umask is left to the application.
     """
     tighten_folder(settings.data_dir)
-    embedder = embedder or english_embedder(settings)
-    multilingual = multilingual or multilingual_embedder(settings)
+    embedder = embedder or english_spec(settings)()
+    if multilingual is None and (spec := multilingual_spec(settings)) is not None:
+        multilingual = spec()
     catalogue = Catalogue(settings.catalogue_path)
     vectors = VectorCache(
         settings.embedding_cache_path,

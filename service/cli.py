@@ -11,7 +11,7 @@ import time
 from collections.abc import Callable
 from enum import Enum
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, cast
+from typing import TYPE_CHECKING, Any
 
 import click
 
@@ -27,7 +27,6 @@ from matcher.support.permissions import PRIVATE_UMASK, tighten_folder
 
 if TYPE_CHECKING:
     from matcher.embedding.bulk import FillReport
-    from matcher.embedding.encoder import Embedder
 
 
 def _choice(enum: type[Enum]) -> click.Choice[str]:
@@ -189,13 +188,13 @@ def _embed_records(context: click.Context, matcher: Any, records: list[Record], 
     """Every record's passages into both channels' caches: on the Ray cluster when an address is given,
     else here (as an ingest would encode them). Returns one FillReport per channel."""
     from matcher.embedding.bulk import Channel, ClusterOptions, FillReport, fill_caches
-    from matcher.engine import english_embedder, multilingual_embedder
+    from matcher.engine import english_spec, multilingual_spec
 
     settings = _settings(context)
     texts = [text for record in records for text in matcher.passages_of(record)]
-    channels = [Channel(matcher.vectors, functools.partial(english_embedder, settings), with_sentences=True)]
-    if matcher.multilingual_vectors is not None:
-        multilingual = cast("Callable[[], Embedder]", functools.partial(multilingual_embedder, settings))
+    channels = [Channel(matcher.vectors, english_spec(settings), with_sentences=True)]
+    multilingual = multilingual_spec(settings)
+    if matcher.multilingual_vectors is not None and multilingual is not None:
         channels.append(Channel(matcher.multilingual_vectors, multilingual, with_sentences=False))
     address = _ray_address(context, option)
     if not address:

@@ -203,8 +203,16 @@ def _encoder_name(factory: EmbedderFactory) -> str:
 class _EncoderActor:
     """One actor of the pool: builds its encoder once, then encodes the batches it is given."""
 
-    def __init__(self, factory: EmbedderFactory, with_sentences: bool, threads: int) -> None:
+    def __init__(self, factory: EmbedderFactory, with_sentences: bool, threads: int, identity: str) -> None:
         self.embedder = factory()
+        # Every actor checks itself: on a mixed cluster one node may compute in another precision,
+        # or lack a runtime, and its vectors must never be stored under the cache's identity.
+        if self.embedder.identity != identity:
+            raise ConfigError(
+                f"This Ray worker builds the encoder {self.embedder.identity!r}, not the data folder's {identity!r}; "
+                "give every worker the same environment and model settings",
+                details={"setting": SETTING, "model": identity, "workers_model": self.embedder.identity},
+            )
         limit = getattr(self.embedder, "limit_threads", None)
         if callable(limit):
             limit(threads)
@@ -277,7 +285,12 @@ def encode_on_cluster(channel: Channel, texts: Sequence[str], options: ClusterOp
     )
     dataset = ray.data.from_arrow(blocks).map_batches(
         _EncoderActor,
-        fn_constructor_args=(channel.factory, channel.with_sentences, options.worker_threads),
+        fn_constructor_args=(
+            channel.factory,
+            channel.with_sentences,
+            options.worker_threads,
+            channel.cache.embedder.identity,
+        ),
         batch_size=options.batch_size,
         batch_format="numpy",
         compute=ray.data.ActorPoolStrategy(size=workers),

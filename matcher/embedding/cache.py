@@ -235,7 +235,7 @@ class VectorCache:
         """Store vectors of ``texts`` that another process encoded with this cache's model (one transaction).
 
         ``sentences`` are the texts' sentence sums (see :func:`sentence_bounds`), for the channel whose
-        explanations read them; the caller vouches that the encoder was this cache's (same name).
+        explanations read them; the caller vouches that the encoder was this cache's (same identity).
         """
         vectors = np.ascontiguousarray(vectors, dtype=np.float32)
         if vectors.ndim != 2 or len(vectors) != len(texts) or (sentences is not None and len(sentences) != len(texts)):

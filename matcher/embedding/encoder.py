@@ -24,6 +24,7 @@ from matcher.embedding.runtimes import (
     export_folder,
     load_runner,
     precision,
+    recipe,
     swap_transformer,
 )
 from matcher.errors import Unavailable
@@ -170,8 +171,9 @@ class SentenceTransformerEmbedder:
         if self._identity is None:
             self._resolve()
             digest = model_digest(self.path)
+            runtime, quantisation = self.runtime.name, self.runtime.quantisation
             self._identity = encoder_identity(
-                self.name, digest, self.runtime.name, precision(self.runtime.name, self.runtime.quantisation)
+                self.name, digest, runtime, precision(runtime, quantisation), recipe(runtime, quantisation)
             )
         return self._identity
 
@@ -200,6 +202,8 @@ class SentenceTransformerEmbedder:
         torch.set_num_threads(threads)
         if self.runtime.name != "torch" and not self.loaded:
             self.runtime = dataclasses.replace(self.runtime, threads=threads)
+        if self._twin is not None and self._twin is not self:
+            self._twin.limit_threads(threads)
 
     def _resolve(self) -> None:
         """Replace an ``auto`` runtime by the one this CPU runs fastest (:func:`runtimes.automatic`)."""
@@ -228,7 +232,8 @@ class SentenceTransformerEmbedder:
                         self.runtime.models_dir, self.name, digest, self.runtime.name, self.runtime.quantisation
                     )
                     ensure_export(model, folder, self.runtime.name, self.runtime.quantisation, digest)
-                    swap_transformer(model, load_runner(folder, self.runtime.name, self.runtime.threads))
+                    runner = load_runner(folder, self.runtime.name, self.runtime.quantisation, self.runtime.threads)
+                    swap_transformer(model, runner)
                 self._model = model
         return self._model
 

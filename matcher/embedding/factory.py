@@ -13,8 +13,9 @@ from matcher.embedding.runtimes import AUTO
 from matcher.errors import ConfigError
 
 # What each sentence-transformers backend runs on, and its quantisation when none is set: int8 on
-# OpenVINO (static, calibrated: vectors within 0.01 cosine of torch's), none on ONNX (its dynamic
-# int8 moved cosines by up to 0.11). "sentence-transformers" is the torch backend's older name.
+# OpenVINO (static, calibrated: vectors within 0.03 cosine of torch's), none on ONNX (its dynamic
+# int8 moved cosines by up to 0.10; benchmarks/RESULTS.md). "sentence-transformers" is the torch
+# backend's older name.
 _RUNTIME_OF = {"auto": AUTO, "torch": "torch", "sentence-transformers": "torch", "openvino": "openvino", "onnx": "onnx"}
 _DEFAULT_QUANTISATION = {AUTO: "none", "torch": "none", "openvino": "int8", "onnx": "none"}
 
@@ -93,6 +94,26 @@ def make_embedder(
             details={"setting": setting, "value": backend},
         ) from None
     return make(backend, model_name, model_path, options or EncoderOptions(), setting)
+
+
+@dataclass(frozen=True)
+class EncoderSpec:
+    """What builds one channel's encoder: picklable, holding the encoder's settings and nothing else
+    (it travels to Ray workers, so no secret of the data folder's settings goes with it)."""
+
+    backend: str
+    model_name: str
+    model_path: str
+    options: EncoderOptions
+    setting: str = "embedding_backend"
+
+    def __call__(self) -> Embedder:
+        if self.setting == "multilingual_backend":
+            made = make_multilingual_embedder(self.backend, self.model_name, self.model_path, self.options)
+            if made is None:
+                raise ConfigError("The multilingual channel is off", details={"setting": self.setting})
+            return made
+        return make_embedder(self.backend, self.model_name, self.model_path, self.options, self.setting)
 
 
 def phrase_embedder(embedder: Embedder, parallel: bool) -> Embedder:

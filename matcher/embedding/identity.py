@@ -1,4 +1,4 @@
-"""What identifies an encoder's vectors: a hash of the model's files, its runtime and precision; and the CPU.
+"""What identifies an encoder's vectors: a hash of the model's files, its runtime, precision and export recipe.
 
 Vectors made by one identity are never mixed with another's: the embedding cache and the index
 manifests key on :func:`encoder_identity`. Two copies of the same weights in different folders
@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import functools
 import hashlib
-import platform
 from pathlib import Path
 
 # The files whose bytes decide the vectors: weights, configuration, tokenizer, pooling.
@@ -38,30 +37,17 @@ def model_digest(folder: Path) -> str:
     files = sorted(
         path
         for path in folder.rglob("*")
-        if path.is_file() and path.suffix in _MODEL_FILE_SUFFIXES and ".cache" not in path.parts
+        if path.is_file()
+        and path.suffix in _MODEL_FILE_SUFFIXES
+        # not what a tool left beside the model: caches, staging and hidden folders
+        and not any(part.startswith(".") for part in path.relative_to(folder).parts)
     )
     signature = tuple((str(path.relative_to(folder)), path.stat().st_size, path.stat().st_mtime_ns) for path in files)
     return _folder_digest(str(folder.resolve()), signature)
 
 
-def encoder_identity(name: str, digest: str, runtime: str, precision: str) -> str:
-    """``name@<12 hex of the weights>/<runtime>-<precision>``, e.g. ``...MiniLM-L6-v2@5f1c.../openvino-int8``."""
-    return f"{name}@{digest[:12]}/{runtime}-{precision}"
-
-
-@functools.cache
-def cpu_signature() -> str:
-    """The CPU's model name and the vector-instruction flags that change which runtime is fastest."""
-    model, flags = platform.processor() or platform.machine(), set[str]()
-    try:
-        for line in Path("/proc/cpuinfo").read_text(encoding="utf-8", errors="replace").splitlines():
-            key, _, value = line.partition(":")
-            if key.strip() == "model name":
-                model = value.strip()
-            elif key.strip() == "flags":
-                flags = set(value.split())
-                break
-    except OSError:
-        pass
-    wanted = sorted(flag for flag in flags if flag.startswith(("avx", "amx")) or flag in {"fma", "f16c"})
-    return f"{model} [{' '.join(wanted)}]"
+def encoder_identity(name: str, digest: str, runtime: str, precision: str, recipe: str = "") -> str:
+    """``name@<12 hex of the weights>/<runtime>-<precision>[-<recipe>]``, e.g.
+    ``...MiniLM-L6-v2@a0bcc0c748d5/openvino-bf16-e1``; ``recipe`` names how an export was made
+    (its format, and for int8 its calibration texts), so a new recipe is a new identity."""
+    return f"{name}@{digest[:12]}/{runtime}-{precision}" + (f"-{recipe}" if recipe else "")

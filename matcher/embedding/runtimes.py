@@ -14,6 +14,8 @@ texts (``calibration_texts.json``); for ONNX, ONNX Runtime's dynamic quantisatio
 from __future__ import annotations
 
 import fcntl
+import functools
+import hashlib
 import json
 import logging
 import re
@@ -68,37 +70,60 @@ def automatic() -> tuple[str, str]:
     cosine of torch's) and about 1.5x where it computes in f32. Its int8 is faster still but moves
     vectors more, so it is chosen by setting only.
     """
-    problem = runtime_problem("openvino")
-    if problem is None:
-        try:
-            capability = precision("openvino", "none")
-        except RuntimeError as error:  # the CPU plugin cannot start on this machine
-            problem = f"its CPU plugin failed ({error})"
-        else:
-            return "openvino", f"computes in {capability} on this CPU, faster than torch"
+    try:
+        capability = precision("openvino", "none")
+    except Unavailable as error:
+        problem = error.message
+    else:
+        return "openvino", f"computes in {capability} on this CPU, faster than torch"
     log.warning("The encoder runs on torch: OpenVINO cannot run here (%s)", problem)
     return "torch", f"OpenVINO cannot run here: {problem}"
 
 
 def precision(runtime: str, quantisation: str) -> str:
-    """What the runtime computes in: int8, or the float type its CPU plugin uses by default.
+    """What the runtime computes in: int8, or for a float model bf16 where OpenVINO's CPU plugin has
+    bf16 instructions (its default there, and what :func:`load_runner` asks for), else fp32.
 
-    OpenVINO computes a float model in bf16 where the CPU has bf16 instructions (its default
-    inference precision); that is part of the vectors' identity.
+    Part of the vectors' identity; a runtime that cannot run here is refused, naming the setting.
     """
+    problem = runtime_problem(runtime, quantisation)
+    if problem is not None:
+        raise Unavailable(
+            f"The encoder runtime {runtime!r} cannot run here: {problem}",
+            details={"setting": "embedding_backend", "runtime": runtime},
+        )
     if quantisation == "int8":
         return "int8"
     if runtime == "openvino":
         import openvino
 
-        capabilities = openvino.Core().get_property("CPU", "OPTIMIZATION_CAPABILITIES")
+        try:
+            capabilities = openvino.Core().get_property("CPU", "OPTIMIZATION_CAPABILITIES")
+        except RuntimeError as error:
+            raise Unavailable(
+                f"OpenVINO's CPU plugin cannot start here: {error}",
+                details={"setting": "embedding_backend", "runtime": runtime},
+            ) from None
         return "bf16" if "BF16" in capabilities else "fp32"
     return "fp32"
 
 
+@functools.cache
+def _calibration_digest() -> str:
+    return hashlib.sha256("\x00".join(calibration_texts()[:CALIBRATION_SIZE]).encode()).hexdigest()
+
+
+def recipe(runtime: str, quantisation: str) -> str:
+    """How an export is made, for the identity: its format, and for int8 a hash of the calibration texts."""
+    if runtime == "torch":
+        return ""
+    made = f"e{EXPORT_FORMAT}"
+    return f"{made}c{_calibration_digest()[:6]}" if runtime == "openvino" and quantisation == "int8" else made
+
+
 def export_folder(models_dir: Path, name: str, digest: str, runtime: str, quantisation: str) -> Path:
     slug = re.sub(r"[^A-Za-z0-9._-]+", "-", name).strip("-")
-    return models_dir / f"{slug}-{digest[:12]}-{runtime}-{quantisation}-v{EXPORT_FORMAT}"
+    return models_dir / f"{slug}-{digest[:12]}-{runtime}-{quantisation}-{recipe(runtime, quantisation)}"
 
 
 def calibration_texts() -> list[str]:
@@ -163,30 +188,41 @@ def ensure_export(model: Any, folder: Path, runtime: str, quantisation: str, dig
             f"Cannot export the model for {runtime}: {problem}",
             details={"setting": "embedding_backend", "runtime": runtime},
         )
-    with file_lock(folder.parent / f".{folder.name}.lock"):
-        if (folder / "export.json").is_file():
-            return folder
-        staging = folder.parent / f".staging-{folder.name}-{uuid.uuid4().hex[:8]}"
-        staging.mkdir()
-        try:
-            log.info("Exporting the model for %s (%s) into %s", runtime, quantisation, folder)
-            started = time.monotonic()
-            with warnings.catch_warnings():  # tracing warns about Python control flow it freezes
-                warnings.simplefilter("ignore")
-                _EXPORTERS[runtime](model, staging, quantisation)
-            about = {
-                "format": EXPORT_FORMAT,
-                "runtime": runtime,
-                "quantisation": quantisation,
-                "weights_sha256": digest,
-                "made": utc_now(),
-                "seconds": round(time.monotonic() - started, 1),
-            }
-            (staging / "export.json").write_text(json.dumps(about, indent=1) + "\n", encoding="utf-8")
-            staging.rename(folder)
-        finally:
-            shutil.rmtree(staging, ignore_errors=True)
+    try:
+        with file_lock(folder.parent / f".{folder.name}.lock"):
+            if (folder / "export.json").is_file():
+                return folder
+            _export(model, folder, runtime, quantisation, digest)
+    except OSError as error:
+        raise Unavailable(
+            f"Cannot write the exported model into {folder.parent}: {error}",
+            details={"setting": "model_cache_dir", "path": str(folder.parent)},
+        ) from None
     return folder
+
+
+def _export(model: Any, folder: Path, runtime: str, quantisation: str, digest: str) -> None:
+    """Export into a staging folder beside ``folder``, then rename it into place (the caller holds the lock)."""
+    staging = folder.parent / f".staging-{folder.name}-{uuid.uuid4().hex[:8]}"
+    staging.mkdir()
+    try:
+        log.info("Exporting the model for %s (%s) into %s", runtime, quantisation, folder)
+        started = time.monotonic()
+        with warnings.catch_warnings():  # tracing warns about Python control flow it freezes
+            warnings.simplefilter("ignore")
+            _EXPORTERS[runtime](model, staging, quantisation)
+        about = {
+            "format": EXPORT_FORMAT,
+            "runtime": runtime,
+            "quantisation": quantisation,
+            "weights_sha256": digest,
+            "made": utc_now(),
+            "seconds": round(time.monotonic() - started, 1),
+        }
+        (staging / "export.json").write_text(json.dumps(about, indent=1) + "\n", encoding="utf-8")
+        staging.rename(folder)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
 
 
 def _example(model: Any, inputs: _Inputs, tensors: str) -> Any:
@@ -259,12 +295,14 @@ def _export_onnx(model: Any, staging: Path, quantisation: str) -> None:
 _EXPORTERS: dict[str, Callable[[Any, Path, str], None]] = {"openvino": _export_openvino, "onnx": _export_onnx}
 
 
-def load_runner(folder: Path, runtime: str, threads: int) -> Runner:
+def load_runner(folder: Path, runtime: str, quantisation: str, threads: int) -> Runner:
     """A function from the tokenizer's numpy inputs to the token vectors, run by ``runtime``."""
     if runtime == "openvino":
         import openvino
 
-        config = {"INFERENCE_NUM_THREADS": threads} if threads else {}
+        config: dict[str, Any] = {"INFERENCE_NUM_THREADS": threads} if threads else {}
+        if quantisation == "none":  # the precision the identity names, not whatever the plugin defaults to
+            config["INFERENCE_PRECISION_HINT"] = {"bf16": "bf16", "fp32": "f32"}[precision(runtime, quantisation)]
         compiled = openvino.Core().compile_model(str(folder / "model.xml"), "CPU", config)
         request = compiled.create_infer_request()
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 import shutil
 
 import numpy as np
@@ -60,10 +61,12 @@ def test_int8_is_calibrated_once_on_the_sample_texts_and_reused(tmp_path, torch_
     first = SentenceTransformerEmbedder("minilm", runtime=Runtime("openvino", "int8", models))
     got = first.encode(TEXTS)
     assert (got * vectors).sum(axis=1).min() > 0.9
-    (folder,) = models.glob("minilm-*-openvino-int8-v*")
+    float_model = SentenceTransformerEmbedder("minilm", runtime=Runtime("openvino", "none", TEST_MODELS))
+    assert not np.allclose(got, float_model.encode(TEXTS), atol=1e-4)  # quantised: not the float model's vectors
+    (folder,) = models.glob("minilm-*-openvino-int8-e*")
     about = json.loads((folder / "export.json").read_text())
     assert about["quantisation"] == "int8" and len(about["weights_sha256"]) == 64
-    assert first.identity.endswith("/openvino-int8")
+    assert re.search(r"/openvino-int8-e\d+c[0-9a-f]{6}$", first.identity)
     caplog.set_level(logging.INFO, logger="matcher.embedding.runtimes")
     again = SentenceTransformerEmbedder("minilm", runtime=Runtime("openvino", "int8", models))
     assert np.array_equal(again.encode(TEXTS), got)
@@ -83,17 +86,23 @@ def test_changed_weights_make_a_new_identity_and_a_new_export(tmp_path, real_emb
     after = SentenceTransformerEmbedder("minilm", copy, runtime=Runtime("openvino", "none", models))
     after.encode(["x"])
     assert after.identity != identity
-    assert len(list(models.glob("minilm-*-openvino-none-v*"))) == 2
+    assert len(list(models.glob("minilm-*-openvino-none-e*"))) == 2
 
 
 def test_auto_runs_on_openvino_here_and_on_torch_where_it_cannot(monkeypatch, caplog):
     auto = SentenceTransformerEmbedder("m", runtime=Runtime("auto", "none", TEST_MODELS))
-    assert auto.identity.split("/")[-1] in {"openvino-bf16", "openvino-fp32"}
-    monkeypatch.setattr(runtimes, "runtime_problem", lambda runtime, quantisation="none": "not installed (test)")
+    assert re.search(r"/openvino-(bf16|fp32)-e\d+$", auto.identity)
+    monkeypatch.setattr(
+        runtimes,
+        "runtime_problem",
+        lambda runtime, quantisation="none": None if runtime == "torch" else "not installed (test)",
+    )
     caplog.set_level(logging.WARNING)
     fallback = SentenceTransformerEmbedder("m", runtime=Runtime("auto", "none", TEST_MODELS))
     assert fallback.identity.endswith("/torch-fp32")
-    assert "OpenVINO cannot run here (not installed (test))" in caplog.text
+    assert (
+        "The encoder runs on torch: OpenVINO cannot run here" in caplog.text and "not installed (test)" in caplog.text
+    )
 
 
 def test_vectors_of_another_runtime_are_never_mixed_in(tmp_path, real_embedder):
