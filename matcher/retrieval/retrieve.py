@@ -1,7 +1,7 @@
 """Retrieval on one side's indexes: dense and BM25 scores, pseudo-relevance feedback, fused ranking.
 
 On an exact (flat) index every record is scored, as the ranking expects. On an approximate one
-(a large catalogue, :mod:`matcher.index.hnsw`) scoring every record is what the index avoids, so
+(a large catalogue, :mod:`matcher.index.approximate`) scoring every record is what the index avoids, so
 the ranking sees a candidate set instead: the index's best records (filtered inside the search),
 BM25's best records, and a fixed spread sample of the side as the query's background, all scored
 exactly. The sample keeps min-max normalisation and the strength z-scores (:mod:`standing`)

@@ -58,10 +58,10 @@ def built(kind: type[VectorIndex], corpus: tuple[list[int], list[np.ndarray], np
 
 
 def hnsw(**parameters: int) -> type[VectorIndex]:
-    return approximate("hnsw", **parameters)
+    return approximate_class("hnsw", **parameters)
 
 
-def approximate(kind: str, **parameters: int) -> type[VectorIndex]:
+def approximate_class(kind: str, **parameters: int) -> type[VectorIndex]:
     return vector_index_class(kind, ANNParameters(**{**SMALL_GRAPH, **parameters}))
 
 
@@ -71,9 +71,9 @@ def flat(corpus) -> VectorIndex:
 
 
 @pytest.fixture(scope="module", params=["hnsw", "ivf"])
-def graph(request, corpus) -> VectorIndex:
+def approximate(request, corpus) -> VectorIndex:
     """At most 100 passing passages are scanned exactly; retrieval takes 30 candidates from the index."""
-    return built(approximate(request.param, exact_filter_below=100, dense_candidates=30), corpus)
+    return built(approximate_class(request.param, exact_filter_below=100, dense_candidates=30), corpus)
 
 
 def top(index: VectorIndex, query: np.ndarray, k: int, allowed: np.ndarray | None = None) -> list[int]:
@@ -104,30 +104,30 @@ def test_auto_is_flat_below_its_threshold_and_approximate_from_it(corpus, kind):
     assert auto.index_kind == "flat" and auto.count == 300
 
 
-def test_the_approximate_index_finds_the_exact_top_ten_for_most_queries(corpus, flat, graph):
+def test_the_approximate_index_finds_the_exact_top_ten_for_most_queries(corpus, flat, approximate):
     queries = corpus[2]
-    overlaps = [overlap(top(flat, query, 10), top(graph, query, 10)) for query in queries]
+    overlaps = [overlap(top(flat, query, 10), top(approximate, query, 10)) for query in queries]
     assert np.mean(overlaps) >= 0.95
     assert sum(o == 1.0 for o in overlaps) >= 0.8 * len(queries)
 
 
 @pytest.mark.parametrize("share", [0.2, 0.01])
-def test_a_tight_filter_still_gives_top_k_records_that_pass(corpus, flat, graph, share):
+def test_a_tight_filter_still_gives_top_k_records_that_pass(corpus, flat, approximate, share):
     """20%: the bitmap selector inside the graph walk; 1%: the few passing passages scanned exactly."""
     keys = corpus[0]
     allowed = np.sort(np.random.default_rng(3).choice(keys, int(share * len(keys)), replace=False))
     overlaps = []
     for query in corpus[2]:
-        found = top(graph, query, 10, allowed)
+        found = top(approximate, query, 10, allowed)
         assert len(found) == 10 and set(found) <= set(allowed.tolist())
         overlaps.append(overlap(top(flat, query, 10, allowed), found))
     assert np.mean(overlaps) >= 0.95
 
 
-def test_a_record_scores_by_its_best_passage_on_the_graph_too(corpus, flat, graph):
+def test_a_record_scores_by_its_best_passage_on_the_approximate_index_too(corpus, flat, approximate):
     query = corpus[2][:1]
-    found = graph.nearest(query, 20)
-    assert [array.tolist() for array in graph.scores_of(query, found)] == [
+    found = approximate.nearest(query, 20)
+    assert [array.tolist() for array in approximate.scores_of(query, found)] == [
         array.tolist() for array in flat.scores_of(query, found)
     ]
 
@@ -135,13 +135,13 @@ def test_a_record_scores_by_its_best_passage_on_the_graph_too(corpus, flat, grap
 @pytest.mark.parametrize("kind", ["hnsw", "ivf"])
 def test_changing_or_removing_records_rebuilds_the_index_without_them(corpus, kind):
     keys, _, queries = corpus
-    graph = built(approximate(kind), corpus)
-    best = top(graph, queries[0], 5)
-    graph.remove(best[:2])
-    graph.add([best[2]], [unit(-queries[:1])], ["changed"])  # now the farthest from the query
-    assert graph.count == len(keys) - 2 and graph.index_kind == kind
-    assert not set(top(graph, queries[0], 10)) & set(best[:3])
-    assert graph.record_vectors(best[2], "changed") is not None
+    index = built(approximate_class(kind), corpus)
+    best = top(index, queries[0], 5)
+    index.remove(best[:2])
+    index.add([best[2]], [unit(-queries[:1])], ["changed"])  # now the farthest from the query
+    assert index.count == len(keys) - 2 and index.index_kind == kind
+    assert not set(top(index, queries[0], 10)) & set(best[:3])
+    assert index.record_vectors(best[2], "changed") is not None
 
 
 def side_of(vector: VectorIndex, keys: list[int]) -> SideIndex:
@@ -149,14 +149,14 @@ def side_of(vector: VectorIndex, keys: list[int]) -> SideIndex:
     return SideIndex(vector, LexicalIndex(BM25Parameters(), tokens), PassagePolicy(), revision=3)
 
 
-def test_saved_and_loaded_by_kind(tmp_path, corpus, graph):
-    keys, kind = corpus[0], graph.index_kind
-    store = IndexStore(tmp_path, type(graph))
-    store.save(side_of(graph, keys))
+def test_saved_and_loaded_by_kind(tmp_path, corpus, approximate):
+    keys, kind = corpus[0], approximate.index_kind
+    store = IndexStore(tmp_path, type(approximate))
+    store.save(side_of(approximate, keys))
     assert store.manifest(Kind.PROJECTS)["index_kind"] == kind
     loaded = store.load(Kind.PROJECTS, "model-a", PassagePolicy(), BM25Parameters())
     assert loaded is not None and loaded.vector.index_kind == kind and loaded.count == len(keys)
-    assert all(top(loaded.vector, q, 10) == top(graph, q, 10) for q in corpus[2][:5])
+    assert all(top(loaded.vector, q, 10) == top(approximate, q, 10) for q in corpus[2][:5])
     with pytest.raises(IndexMismatch, match="index_kind"):
         IndexStore(tmp_path, VectorIndex).load(Kind.PROJECTS, "model-a", PassagePolicy(), BM25Parameters())
     # "auto" loads either kind, and makes of it what the catalogue's size calls for.
@@ -173,10 +173,10 @@ def test_a_saved_flat_index_is_refused_by_hnsw(tmp_path, corpus, flat):
 
 
 @pytest.mark.parametrize("method", [Method.DENSE, Method.HYBRID])
-def test_retrieval_on_the_graph_matches_exact_retrieval_for_most_queries(corpus, flat, graph, method):
-    """Fusion over the graph's candidates (not every record) still ranks like the exhaustive one."""
+def test_retrieval_on_the_approximate_index_matches_exact_retrieval_for_most_queries(corpus, flat, approximate, method):
+    """Fusion over the approximate index's candidates (not every record) still ranks like the exhaustive one."""
     keys = corpus[0]
-    exact, approximate = side_of(flat, keys), side_of(graph, keys)
+    exact, candidates = side_of(flat, keys), side_of(approximate, keys)
     policy = RankingPolicy(method)
     allowed = set(np.random.default_rng(5).choice(keys, 60, replace=False).tolist())
     for among in (None, allowed):
@@ -184,7 +184,7 @@ def test_retrieval_on_the_graph_matches_exact_retrieval_for_most_queries(corpus,
         for number, query in enumerate(corpus[2]):
             tokens = [f"topic{number}"]
             want = retrieve(exact, policy, query[None, :], tokens, 10, among)
-            got = retrieve(approximate, policy, query[None, :], tokens, 10, among)
+            got = retrieve(candidates, policy, query[None, :], tokens, 10, among)
             assert len(got) == 10 and (among is None or {hit.key for hit in got} <= among)
             overlaps.append(overlap([hit.key for hit in want], [hit.key for hit in got]))
         assert np.mean(overlaps) >= 0.9, among is not None

@@ -1,7 +1,7 @@
 """Approximate vector indexes (FAISS IVF-Flat or HNSW) for catalogues too large to scan, filters inside the search.
 
 Same interface and id layout as :class:`~matcher.index.vector.VectorIndex` (ids ``key << 8 | passage``,
-a record scores by its best passage); what changes is :meth:`HNSWIndex.nearest`, which searches
+a record scores by its best passage); what changes is :meth:`ApproximateIndex.nearest`, which searches
 IVF lists or an HNSW graph instead of scanning every passage. Both sit in an ``IndexIDMap2`` and
 number their rows in insertion order, so a filter becomes a FAISS ``IDSelectorBitmap`` over those
 rows, checked inside the search: ``depth`` records still come back when few records pass. When
@@ -56,8 +56,8 @@ def _new_search_index(kind: str, dimension: int, parameters: ANNParameters, vect
 
 
 @dataclass
-class HNSWIndex(VectorIndex):
-    """A vector index searched through an HNSW graph from ``exact_below`` passages (0: always)."""
+class ApproximateIndex(VectorIndex):
+    """A vector index searched through IVF lists or an HNSW graph from ``exact_below`` passages (0: always)."""
 
     parameters: ClassVar[ANNParameters] = ANNParameters()
     exact_below: ClassVar[int] = 0
@@ -83,7 +83,7 @@ class HNSWIndex(VectorIndex):
     def _inner(self) -> faiss.Index:
         return faiss.downcast_index(self.ids_index.index)
 
-    def _is_graph(self) -> bool:
+    def _is_approximate(self) -> bool:
         """Whether the index is approximate now (an HNSW graph or IVF lists), not flat."""
         return not isinstance(self._inner(), faiss.IndexFlat)
 
@@ -112,10 +112,10 @@ class HNSWIndex(VectorIndex):
 
     @property
     def approximate(self) -> bool:
-        return self._is_graph()
+        return self._is_approximate()
 
     def candidate_depth(self, top_k: int) -> int:
-        """How many records the graph hands to fusion: enough for BM25 fusion, feedback and re-ranking."""
+        """How many records the index hands to fusion: enough for BM25 fusion, feedback and re-ranking."""
         return max(10 * top_k, self.parameters.dense_candidates)
 
     def _rebuild(self, ids: np.ndarray, vectors: np.ndarray) -> None:
@@ -149,7 +149,7 @@ class HNSWIndex(VectorIndex):
 
     def remove(self, keys: Iterable[int]) -> None:
         keys = list(keys)
-        if not self._is_graph():
+        if not self._is_approximate():
             super().remove(keys)
             if self.index_kind != self._wanted_kind():
                 self._rebuild_as_needed()
@@ -187,7 +187,7 @@ class HNSWIndex(VectorIndex):
         unfiltered recall (benchmarks/RESULTS.md). When the passing passages are few, they are
         scanned exactly instead (a bounded cost, and exact, where a walk would find too few).
         """
-        if not self._is_graph():
+        if not self._is_approximate():
             return super().nearest(query_vectors, depth, allowed)
         queries = self._check(query_vectors)
         layout = self.layout()
