@@ -144,6 +144,38 @@ def test_changing_or_removing_records_rebuilds_the_index_without_them(corpus, ki
     assert index.record_vectors(best[2], "changed") is not None
 
 
+def ivf_lists(index: VectorIndex) -> int:
+    return int(faiss.downcast_index(index.ids_index.index).nlist)
+
+
+def ready_for_readers(index: VectorIndex) -> bool:
+    """Whether what queries read is made already (IVF direct map, layout), so no query mutates the index."""
+    inner = faiss.downcast_index(index.ids_index.index)
+    mapped = not isinstance(inner, faiss.IndexIVF) or inner.direct_map.type != faiss.DirectMap.NoMap
+    return mapped and index._layout is not None
+
+
+def test_ivf_grown_eightfold_over_several_adds_is_trained_again_for_its_size():
+    """An IVF index extended in place retrains once its lists fall 2x behind what its size calls for."""
+    rng = np.random.default_rng(11)
+    centres = rng.normal(size=(60, DIMENSION))
+    total, step = 8_000, 1_000
+    vectors = unit(centres[rng.integers(60, size=total)] + 0.5 * rng.normal(size=(total, DIMENSION)))
+    kind = approximate_class("ivf")
+    grown = kind(Kind.PROJECTS, "model-a", DIMENSION)
+    first_lists = 0
+    for start in range(0, total, step):
+        keys = list(range(start, start + step))
+        grown.add(keys, [vectors[key : key + 1] for key in keys], ["h"] * step)
+        assert grown.index_kind == "ivf" and ready_for_readers(grown)
+        first_lists = first_lists or ivf_lists(grown)
+    fresh = kind(Kind.PROJECTS, "model-a", DIMENSION)
+    fresh.add(list(range(total)), [vectors[key : key + 1] for key in range(total)], ["h"] * total)
+    assert grown.passage_count == total and ivf_lists(fresh) > 4 * first_lists  # the growth matters
+    assert 0.5 <= ivf_lists(grown) / ivf_lists(fresh) <= 2, (ivf_lists(grown), ivf_lists(fresh))
+    assert len(grown.nearest(vectors[:1], 10)) == 10
+
+
 def side_of(vector: VectorIndex, keys: list[int]) -> SideIndex:
     tokens = {key: [f"topic{key % 50}", f"word{key % 7}"] for key in keys}
     return SideIndex(vector, LexicalIndex(BM25Parameters(), tokens), PassagePolicy(), revision=3)
