@@ -149,7 +149,7 @@ def exact_top(index: Any, allowed: np.ndarray | None) -> Any:
 def bench_vectors(args: argparse.Namespace) -> list[dict[str, Any]]:
     import faiss
 
-    from matcher.index.hnsw import HNSWIndex
+    from matcher.index.approximate import ApproximateIndex
     from matcher.index.parameters import ANNParameters
     from matcher.index.vector import VectorIndex
     from matcher.records import Kind
@@ -199,7 +199,7 @@ def bench_vectors(args: argparse.Namespace) -> list[dict[str, Any]]:
         for m, ef_construction in args.hnsw:
             parameters = ANNParameters(hnsw_m=m, ef_construction=ef_construction)
             saved = cache / f"hnsw-{size}-M{m}-efc{ef_construction}.faiss"
-            kind: Any = type("BenchHNSW", (HNSWIndex,), {"parameters": parameters, "exact_below": 0})
+            kind: Any = type("BenchHNSW", (ApproximateIndex,), {"parameters": parameters, "exact_below": 0})
             before = rss_mb()
             started = time.perf_counter()
             if saved.is_file():
@@ -262,13 +262,13 @@ def bench_ivf_class(
     """IVF through ``matcher.index`` ("ivf" kind, as "auto" builds it above its threshold)."""
     import faiss
 
-    from matcher.index.hnsw import HNSWIndex
+    from matcher.index.approximate import ApproximateIndex
     from matcher.index.parameters import ANNParameters
     from matcher.records import Kind
 
     size = len(vectors)
     kind: Any = type(
-        "BenchIVF", (HNSWIndex,), {"parameters": ANNParameters(), "exact_below": 0, "approximate_kind": "ivf"}
+        "BenchIVF", (ApproximateIndex,), {"parameters": ANNParameters(), "exact_below": 0, "approximate_kind": "ivf"}
     )
     gc.collect()
     before = rss_mb()

@@ -112,7 +112,7 @@ class Settings:
     rerank_depth: int = 30
     # The stages that re-score the base ranking, in order, comma-separated (matcher.engine.STAGES).
     ranking_stages: str = "reranker"
-    # Indexes that scale (issue 18): index_kind "auto" keeps the exact flat index below
+    # Indexes that scale to large catalogues: index_kind "auto" keeps the exact flat index below
     # index_exact_below passages and searches an index_approximate_kind index ("ivf": ivf_*, or
     # "hnsw": hnsw_*) from there; filters run inside the search, and at most
     # index_exact_filter_below passing passages are scanned exactly instead. An approximate index

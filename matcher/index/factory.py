@@ -11,7 +11,7 @@ from __future__ import annotations
 from typing import cast
 
 from matcher.errors import ConfigError
-from matcher.index.hnsw import HNSWIndex
+from matcher.index.approximate import ApproximateIndex
 from matcher.index.parameters import ANNParameters
 from matcher.index.vector import VectorIndex
 
@@ -36,4 +36,4 @@ def vector_index_class(kind: str, parameters: ANNParameters | None = None) -> ty
     exact_below = chosen.exact_below if kind == "auto" else 0
     approximate = chosen.approximate_kind if kind == "auto" else kind
     attributes = {"parameters": chosen, "exact_below": exact_below, "approximate_kind": approximate}
-    return cast(type[VectorIndex], type(f"{kind.upper()}Index", (HNSWIndex,), attributes))
+    return cast(type[VectorIndex], type(f"{kind.upper()}Index", (ApproximateIndex,), attributes))

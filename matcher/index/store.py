@@ -309,7 +309,7 @@ class IndexStore:
 
     def _check_index_kind(self, kind: Kind, folder: Path, manifest: dict[str, Any]) -> None:
         """Refuse a saved index of a kind (flat, hnsw) the configured ``index_kind`` does not load."""
-        saved = str(manifest.get("index_kind", "flat"))  # saves before issue 18 were all flat
+        saved = str(manifest.get("index_kind", "flat"))  # no field: saved when every index was flat
         if not self.vector_class.loads_kind(saved):
             configured = self.vector_class.configured_kind()
             raise IndexMismatch(

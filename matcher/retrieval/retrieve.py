@@ -1,7 +1,7 @@
 """Retrieval on one side's indexes: dense and BM25 scores, pseudo-relevance feedback, fused ranking.
 
 On an exact (flat) index every record is scored, as the ranking expects. On an approximate one
-(a large catalogue, :mod:`matcher.index.hnsw`) scoring every record is what the index avoids, so
+(a large catalogue, :mod:`matcher.index.approximate`) scoring every record is what the index avoids, so
 the ranking sees a candidate set instead: the index's best records (filtered inside the search),
 BM25's best records, and a fixed spread sample of the side as the query's background, all scored
 exactly. The sample keeps min-max normalisation and the strength z-scores (:mod:`standing`)
@@ -57,7 +57,7 @@ def retrieve(
     cross = _other_language(side, first, query.language) if first is not None else None
     if not policy.uses_feedback(len(query_tokens)) or first is None or dense is None:
         hits = rank(policy, ranking_dense, lexical, top_k, allowed, cross)
-        return _with_background(hits, first, lexical, allowed) if first is not None else hits
+        return _with_background(hits, first, lexical, candidates is not None, allowed) if first is not None else hits
     first_pass = rank(policy, ranking_dense, lexical, policy.feedback_docs, allowed, cross)
     if not first_pass:
         return first_pass
@@ -68,7 +68,7 @@ def retrieve(
     hits = [
         Ranked(hit.key, hit.score, original[hit.key], hit.lexical, hit.dense_part, hit.lexical_part) for hit in hits
     ]
-    return _with_background(hits, first, lexical, allowed)
+    return _with_background(hits, first, lexical, candidates is not None, allowed)
 
 
 BACKGROUND_SAMPLE = 2_000  # records scored on an approximate index as the query's background
@@ -131,9 +131,17 @@ def lexical_scores(side: SideIndex, tokens: list[str], language: str, bridge_wei
 
 
 def _with_background(
-    hits: list[Ranked], first: DenseScores, lexical: Scores | None, allowed: set[int] | None = None
+    hits: list[Ranked],
+    first: DenseScores,
+    lexical: Scores | None,
+    from_candidates: bool,
+    allowed: set[int] | None = None,
 ) -> list[Ranked]:
-    """``hits`` with their dense and lexical standing against the query's background, and their channel."""
+    """``hits`` with their dense and lexical standing against the query's background, and their channel.
+
+    ``from_candidates``: ``first`` scores an approximate index's candidate set, not every record,
+    so the lexical standing is taken over BM25's scores of every record instead.
+    """
     among = None if allowed is None else np.isin(first.keys, list(allowed))
     dense_z, dense_lead = standing(first.scores, among)
     lexical_z = lexical_lead = None
@@ -141,7 +149,7 @@ def _with_background(
     lexical_rows = rows
     if lexical is not None and np.array_equal(lexical[0], first.keys):
         lexical_z, lexical_lead = standing(lexical[1], among)
-    elif lexical is not None and len(first.keys) < len(lexical[0]):  # an approximate index's candidates
+    elif lexical is not None and from_candidates:
         passing = None if allowed is None else keys_in(lexical[0], np.fromiter(allowed, dtype=np.int64))
         lexical_z, lexical_lead = standing(lexical[1], passing)
         lexical_rows = np.searchsorted(lexical[0], [hit.key for hit in hits])

@@ -1,7 +1,7 @@
 """Approximate vector indexes (FAISS IVF-Flat or HNSW) for catalogues too large to scan, filters inside the search.
 
 Same interface and id layout as :class:`~matcher.index.vector.VectorIndex` (ids ``key << 8 | passage``,
-a record scores by its best passage); what changes is :meth:`HNSWIndex.nearest`, which searches
+a record scores by its best passage); what changes is :meth:`ApproximateIndex.nearest`, which searches
 IVF lists or an HNSW graph instead of scanning every passage. Both sit in an ``IndexIDMap2`` and
 number their rows in insertion order, so a filter becomes a FAISS ``IDSelectorBitmap`` over those
 rows, checked inside the search: ``depth`` records still come back when few records pass. When
@@ -14,9 +14,14 @@ vectors once the catalogue reaches that size. IVF is trained on a sample of them
 ``ivf_nlist_factor * sqrt(passages)`` lists).
 
 Neither removes points in place here (HNSW cannot; IVF's row numbers would shift under the id
-map): a removal or a changed record rebuilds the index from the stored vectors, keeping IVF's
-trained lists while the size stays within 2x of the trained size (HNSW: minutes at a million
-passages; the catalogue sync batches its changes). Adding new records extends the index in place.
+map): a removal or a changed record rebuilds the index from the stored vectors (HNSW: minutes at a
+million passages; the catalogue sync batches its changes). Adding new records extends the index in
+place. IVF keeps its trained lists while their number stays within 2x of what the current size calls
+for; past that (a catalogue grown or shrunk over many ingests) it is trained again, as the lists
+would otherwise grow long and each probe scan too many vectors.
+
+Whatever changes the index also prepares what queries read (the IVF direct map, the passage layout,
+the row keys) before the index is handed to readers, so concurrent queries never mutate it.
 """
 
 from __future__ import annotations
@@ -41,6 +46,11 @@ MAX_FILTER_BREADTH = 4.0  # a filtered walk's efSearch is at most this many time
 IVF_TRAINING_PER_LIST = 64  # training vectors per IVF list (FAISS warns below 39)
 
 
+def ivf_list_count(passages: int, parameters: ANNParameters) -> int:
+    """How many IVF lists an index of ``passages`` is trained with (at least 39 training vectors each)."""
+    return max(1, min(int(parameters.ivf_nlist_factor * math.sqrt(passages)), passages // 39))
+
+
 def _new_search_index(kind: str, dimension: int, parameters: ANNParameters, vectors: np.ndarray) -> faiss.Index:
     """An empty approximate index of ``kind``; IVF is trained on (a sample of) ``vectors``."""
     if kind == "hnsw":
@@ -48,7 +58,7 @@ def _new_search_index(kind: str, dimension: int, parameters: ANNParameters, vect
         graph.hnsw.efConstruction = parameters.ef_construction
         return graph
     count = len(vectors)
-    lists = max(1, min(int(parameters.ivf_nlist_factor * math.sqrt(count)), count // 39))
+    lists = ivf_list_count(count, parameters)
     ivf = faiss.IndexIVFFlat(faiss.IndexFlatIP(dimension), dimension, lists, faiss.METRIC_INNER_PRODUCT)
     sample = np.random.default_rng(0).choice(count, min(count, IVF_TRAINING_PER_LIST * lists), replace=False)
     ivf.train(np.ascontiguousarray(vectors[np.sort(sample)], dtype=np.float32))
@@ -56,8 +66,8 @@ def _new_search_index(kind: str, dimension: int, parameters: ANNParameters, vect
 
 
 @dataclass
-class HNSWIndex(VectorIndex):
-    """A vector index searched through an HNSW graph from ``exact_below`` passages (0: always)."""
+class ApproximateIndex(VectorIndex):
+    """A vector index searched through IVF lists or an HNSW graph from ``exact_below`` passages (0: always)."""
 
     parameters: ClassVar[ANNParameters] = ANNParameters()
     exact_below: ClassVar[int] = 0
@@ -70,6 +80,8 @@ class HNSWIndex(VectorIndex):
             self.faiss_index = faiss.IndexIDMap2(faiss.IndexFlatIP(self.dimension))
         if self.index_kind != self._wanted_kind():
             self._rebuild_as_needed()
+        else:
+            self._prepare_for_readers()
 
     @classmethod
     def loads_kind(cls, saved_kind: str) -> bool:
@@ -83,7 +95,7 @@ class HNSWIndex(VectorIndex):
     def _inner(self) -> faiss.Index:
         return faiss.downcast_index(self.ids_index.index)
 
-    def _is_graph(self) -> bool:
+    def _is_approximate(self) -> bool:
         """Whether the index is approximate now (an HNSW graph or IVF lists), not flat."""
         return not isinstance(self._inner(), faiss.IndexFlat)
 
@@ -91,6 +103,20 @@ class HNSWIndex(VectorIndex):
         if self.exact_below > 0 and self.passage_count < self.exact_below:
             return "flat"
         return self.approximate_kind if self.passage_count else "flat"
+
+    def _lists_fit(self, passages: int) -> bool:
+        """Whether the IVF index's trained lists are within 2x of the number ``passages`` call for."""
+        inner = self._inner()
+        if not isinstance(inner, faiss.IndexIVF):
+            return False
+        return 0.5 <= inner.nlist / ivf_list_count(passages, self.parameters) <= 2
+
+    def _prepare_for_readers(self) -> None:
+        """Make what queries read (IVF direct map, layout, row keys) now, so no query mutates the index."""
+        inner = self._inner()
+        if isinstance(inner, faiss.IndexIVF) and inner.direct_map.type == faiss.DirectMap.NoMap:  # type: ignore[attr-defined]
+            inner.make_direct_map()
+        self._row_keys()
 
     def _stored_vectors(self, count: int) -> np.ndarray:
         inner = self._inner()
@@ -112,17 +138,17 @@ class HNSWIndex(VectorIndex):
 
     @property
     def approximate(self) -> bool:
-        return self._is_graph()
+        return self._is_approximate()
 
     def candidate_depth(self, top_k: int) -> int:
-        """How many records the graph hands to fusion: enough for BM25 fusion, feedback and re-ranking."""
+        """How many records the index hands to fusion: enough for BM25 fusion, feedback and re-ranking."""
         return max(10 * top_k, self.parameters.dense_candidates)
 
     def _rebuild(self, ids: np.ndarray, vectors: np.ndarray) -> None:
         """Replace the FAISS index by one of the kind the size calls for, holding ``ids`` / ``vectors``.
 
-        An IVF index that is rebuilt at about its trained size keeps its trained lists (training
-        a million-passage IVF takes minutes); otherwise it is trained again.
+        An IVF index whose list count is within 2x of what ``len(ids)`` passages call for keeps its
+        trained lists (training a million-passage IVF takes minutes); otherwise it is trained again.
         """
         kind = (
             "flat" if (self.exact_below > 0 and len(ids) < self.exact_below) or not len(ids) else self.approximate_kind
@@ -130,7 +156,7 @@ class HNSWIndex(VectorIndex):
         current = self._inner()
         if kind == "flat":
             inner: faiss.Index = faiss.IndexFlatIP(self.dimension)
-        elif kind == "ivf" and isinstance(current, faiss.IndexIVF) and 0.5 <= len(ids) / max(1, current.ntotal) <= 2:
+        elif kind == "ivf" and self._lists_fit(len(ids)):
             inner = faiss.clone_index(current)
             inner.reset()
         else:
@@ -142,6 +168,7 @@ class HNSWIndex(VectorIndex):
         self.faiss_index = rebuilt
         self._layout = None
         self._rows = None
+        self._prepare_for_readers()
 
     def _rebuild_as_needed(self) -> None:
         layout = self.layout()
@@ -149,10 +176,12 @@ class HNSWIndex(VectorIndex):
 
     def remove(self, keys: Iterable[int]) -> None:
         keys = list(keys)
-        if not self._is_graph():
+        if not self._is_approximate():
             super().remove(keys)
             if self.index_kind != self._wanted_kind():
                 self._rebuild_as_needed()
+            else:
+                self._prepare_for_readers()
             return
         doomed = np.asarray([key for key in keys if key in self.entries], dtype=np.int64)
         if len(doomed):
@@ -161,12 +190,16 @@ class HNSWIndex(VectorIndex):
             self._rebuild(layout.ids[keep], layout.vectors[keep])
         for key in keys:
             self.entries.pop(key, None)
+        self._prepare_for_readers()
 
     def add(self, keys: list[int], passage_vectors: list[np.ndarray], text_hashes: list[str]) -> None:
         super().add(keys, passage_vectors, text_hashes)
         self._rows = None
-        if self.index_kind != self._wanted_kind():
+        outgrown = self.index_kind == "ivf" and not self._lists_fit(self.passage_count)
+        if outgrown or self.index_kind != self._wanted_kind():
             self._rebuild_as_needed()
+        else:
+            self._prepare_for_readers()
 
     def _row_keys(self) -> tuple[np.ndarray, np.ndarray]:
         """For each index row (insertion order): its passage id and its record's position in the layout."""
@@ -187,7 +220,7 @@ class HNSWIndex(VectorIndex):
         unfiltered recall (benchmarks/RESULTS.md). When the passing passages are few, they are
         scanned exactly instead (a bounded cost, and exact, where a walk would find too few).
         """
-        if not self._is_graph():
+        if not self._is_approximate():
             return super().nearest(query_vectors, depth, allowed)
         queries = self._check(query_vectors)
         layout = self.layout()
