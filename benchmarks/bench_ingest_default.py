@@ -50,7 +50,12 @@ CONFIGURATIONS: dict[str, dict[str, Any]] = {
 def ingest_round(data_dir: Path, models: Path, files: dict[Kind, Path], overrides: dict[str, Any]) -> dict[str, Any]:
     """Seconds to ingest both files into a fresh ``data_dir`` (models loaded first), and texts encoded."""
     settings = load_settings(
-        environ={}, data_dir=data_dir, show_progress=False, model_cache_dir=str(models), **overrides
+        environ={},
+        data_dir=data_dir,
+        show_progress=False,
+        model_cache_dir=str(models),
+        max_text_chars=MAX_TEXT_CHARS,
+        **overrides,
     )
     matcher = open_matcher(settings)
     matcher.embedder.encode(["warm up"])
