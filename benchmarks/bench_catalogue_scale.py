@@ -25,6 +25,7 @@ import json
 import logging
 import os
 import random
+import re
 import resource
 import shutil
 import socket
@@ -39,6 +40,9 @@ from typing import Any
 from common import REPO_ROOT, SHARED_DATA, percentile, read_jsonl, work_dir
 
 log = logging.getLogger("bench_catalogue_scale")
+
+# Characters the validator rejects (control characters, U+FFFD): texts holding them are left out.
+_REJECTED = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\ufffd]")
 
 PROJECT_SOURCES = ("pap2pat-title/corpus.jsonl", "nfcorpus/corpus.jsonl", "xling-tico19-zh2en/queries.jsonl")
 NEED_SOURCES = ("sbir-topics/needs.jsonl", "pap2pat-reverse/corpus.jsonl", "xling-tico19-en2zh/corpus.jsonl")
@@ -83,7 +87,7 @@ def distinct_texts(shared: Path, sources: tuple[str, ...]) -> list[tuple[str, st
     for source in sources:
         for row in read_jsonl(shared / source, 10**9):
             body = " ".join(str(row.get("text", "")).split())
-            if len(body) < 8 or body in seen:
+            if len(body) < 8 or body in seen or _REJECTED.search(body):
                 continue
             seen.add(body)
             title = " ".join(str(row.get("title") or "").split()) or body[:60]
@@ -267,6 +271,8 @@ def main() -> None:
     parser.add_argument("--records", type=int, default=100_000, help="projects + needs, half each")
     parser.add_argument("--distinct", type=int, default=3000, help="distinct texts per side, repeated to --records")
     parser.add_argument("--work", type=Path, default=work_dir("catalogue-scale"))
+    parser.add_argument("--sides", nargs="+", default=["projects", "needs"], help="the sides to ingest now")
+    parser.add_argument("--keep", action="store_true", help="keep the work folder (e.g. to ingest the other side)")
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
@@ -277,14 +283,17 @@ def main() -> None:
         )
         return
     rng = random.Random(18)
-    shutil.rmtree(args.work, ignore_errors=True)
-    args.work.mkdir(parents=True)
+    if not args.keep:
+        shutil.rmtree(args.work, ignore_errors=True)
+    args.work.mkdir(parents=True, exist_ok=True)
     data_dir = args.work / "var"
     projects = rng.sample(distinct_texts(args.shared_data, PROJECT_SOURCES), args.distinct)
     needs = rng.sample(distinct_texts(args.shared_data, NEED_SOURCES), args.distinct)
     half = args.records // 2
-    write_projects(args.work / "projects.csv", projects, half, rng)
-    write_needs(args.work / "needs.csv", needs, args.records - half, rng)
+    if "projects" in args.sides:
+        write_projects(args.work / "projects.csv", projects, half, rng)
+    if "needs" in args.sides:
+        write_needs(args.work / "needs.csv", needs, args.records - half, rng)
     distinct = min(half, len(projects)) + min(args.records - half, len(needs))
     log.info("%d records (%d distinct texts) written", args.records, distinct)
     environment = {
@@ -296,6 +305,8 @@ def main() -> None:
     matcher = [sys.executable, "-m", "service.cli", "--quiet", "--data-dir", str(data_dir)]
     results: dict[str, Any] = {"records": args.records, "distinct_texts": distinct, "load_start": os.getloadavg()[0]}
     for kind, file in (("projects", "projects.csv"), ("needs", "needs.csv")):
+        if kind not in args.sides:
+            continue
         log.info("ingesting %s", kind)
         results[f"ingest {kind}"] = timed_command(
             [*matcher, "ingest", str(args.work / file), "--kind", kind], environment
