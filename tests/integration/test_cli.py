@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import shutil
 
 from click.testing import CliRunner
@@ -98,9 +99,8 @@ def test_init_ingest_and_index_a_fresh_folder(tmp_path, sample_dir):
     assert result.exit_code == 0 and " created, 0 updated, 0 unchanged, 0 deleted" in result.output
     result = run("--data-dir", str(data_dir), "index", "--kind", "projects", "--rebuild")
     assert result.exit_code == 0, result.output
-    assert (
-        result.output.startswith("projects: 66 records, ")
-        and "(sentence-transformers/all-MiniLM-L6-v2, 384 dimensions)" in result.output
+    assert result.output.startswith("projects: 66 records, ") and re.search(
+        r"\(sentence-transformers/all-MiniLM-L6-v2@[0-9a-f]{12}/[a-z0-9-]+, 384 dimensions\)", result.output
     )
     result = run("--data-dir", str(data_dir), "index")
     assert result.exit_code == 0 and result.output.splitlines()[1].startswith("needs: 0 records, 0 passages")

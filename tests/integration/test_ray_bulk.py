@@ -176,7 +176,7 @@ def test_embed_fills_the_cache_and_ingest_then_encodes_nothing(ray_address, real
     assert result.exit_code == 0, result.output
     lines = result.stdout.splitlines()
     passages = int(lines[0].split(", ")[1].split()[0])
-    assert passages > RECORDS  # long abstracts make several passages
+    assert passages >= RECORDS  # every record at least one passage (an abstract of the sample fits in one)
     assert lines == [
         f"{projects}: {RECORDS} projects, {passages} passages; sentence-transformers/all-MiniLM-L6-v2: "
         f"{passages} encoded, 0 already cached",
