@@ -36,10 +36,16 @@ CLUSTER_START_SECONDS = 60
 CLUSTER_STOP_SECONDS = 5
 
 
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
+def _free_ports(count: int) -> list[int]:
+    """``count`` distinct free ports: all held open while chosen, so none is handed out twice."""
+    probes = [socket.socket() for _ in range(count)]
+    try:
+        for probe in probes:
+            probe.bind(("127.0.0.1", 0))
+        return [int(probe.getsockname()[1]) for probe in probes]
+    finally:
+        for probe in probes:
+            probe.close()
 
 
 def _answers(port: int) -> bool:
@@ -63,7 +69,7 @@ def _cluster(cpus: int, environment: dict[str, str]) -> Iterator[str]:
     """A one-node Ray cluster on loopback, in a session of its own (its address): stopped by its
     process group, never by `ray stop`, which would stop every cluster of the machine."""
     _require_ray()
-    port = _free_port()
+    port, dashboard_port, agent_port = _free_ports(3)
     temp_dir = Path(tempfile.mkdtemp(prefix="ray-", dir="/tmp"))  # short: Ray's socket paths must fit
     log_path = temp_dir / "ray-start.log"
     command = [
@@ -74,8 +80,8 @@ def _cluster(cpus: int, environment: dict[str, str]) -> Iterator[str]:
         f"--port={port}",
         f"--num-cpus={cpus}",
         "--include-dashboard=false",
-        f"--dashboard-port={_free_port()}",
-        f"--dashboard-agent-listen-port={_free_port()}",
+        f"--dashboard-port={dashboard_port}",
+        f"--dashboard-agent-listen-port={agent_port}",
         "--disable-usage-stats",
         f"--temp-dir={temp_dir}",
     ]
@@ -220,7 +226,7 @@ def test_embed_fills_the_cache_and_ingest_then_encodes_nothing(ray_address, real
 def test_an_unreachable_address_fails_naming_the_option_and_changes_nothing(tmp_path):
     _require_ray()
     needs = _sample_rows("needs.csv", 2, tmp_path)
-    closed = f"127.0.0.1:{_free_port()}"
+    closed = f"127.0.0.1:{_free_ports(1)[0]}"
     result = run(tmp_path / "var", "ingest", str(needs), "--kind", "needs", "--ray-address", closed)
     assert result.exit_code == 1
     assert f"No Ray cluster answers at {closed} (option --ray-address)" in result.output
@@ -234,7 +240,7 @@ def test_an_unreachable_address_fails_naming_the_option_and_changes_nothing(tmp_
 def test_a_bad_file_fails_before_the_cluster_is_asked(tmp_path):
     bad = tmp_path / "bad.csv"
     bad.write_text("id,title,abstract,trl\nP900,New,Text,3\nP901,,Text,12\n")
-    unused = f"127.0.0.1:{_free_port()}"  # never contacted: validation comes first
+    unused = f"127.0.0.1:{_free_ports(1)[0]}"  # never contacted: validation comes first
     for command in ("embed", "ingest"):
         result = run(tmp_path / "var", command, str(bad), "--kind", "projects", "--ray-address", unused)
         assert result.exit_code == 1
