@@ -19,6 +19,9 @@ SAMPLE_DATA = REPO / "data"
 # The encoder exports (OpenVINO, ONNX) every test and every server or CLI the tests start shares:
 # made once, by the first that needs one (exports are pure functions of the weights).
 TEST_MODELS = REPO / "var" / "test-models"
+# For settings made without the process's environment: without it, each data folder would hold its
+# own exports (the USE-m conversion alone is 79 MB a folder, and takes seconds).
+SHARED_MODELS = {"MATCHER_MODEL_CACHE_DIR": str(TEST_MODELS)}
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
@@ -73,7 +76,7 @@ class FakeEmbedder:
 
 @pytest.fixture
 def settings(tmp_path: Path) -> Settings:
-    return load_settings(environ={}, data_dir=tmp_path / "var", show_progress=False)
+    return load_settings(environ=SHARED_MODELS, data_dir=tmp_path / "var", show_progress=False)
 
 
 @pytest.fixture

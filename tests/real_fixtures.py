@@ -11,7 +11,7 @@ from matcher.config import Settings, load_settings
 from matcher.embedding.encoder import Runtime, SentenceTransformerEmbedder
 from matcher.engine import Matcher, open as open_matcher
 from matcher.records import Kind
-from tests.conftest import SAMPLE_DATA, TEST_MODELS
+from tests.conftest import SAMPLE_DATA, SHARED_MODELS, TEST_MODELS
 
 
 @pytest.fixture(scope="session")
@@ -26,7 +26,9 @@ def real_embedder() -> SentenceTransformerEmbedder:
 def sample_dir(tmp_path_factory, real_embedder) -> Path:
     """A data folder holding the sample catalogue and its indexes (built once; treat as read-only)."""
     data_dir = tmp_path_factory.mktemp("sample") / "var"
-    matcher = open_matcher(load_settings(environ={}, data_dir=data_dir, show_progress=False), embedder=real_embedder)
+    matcher = open_matcher(
+        load_settings(environ=SHARED_MODELS, data_dir=data_dir, show_progress=False), embedder=real_embedder
+    )
     matcher.ingest_file(SAMPLE_DATA / "projects.csv", Kind.PROJECTS)
     matcher.ingest_file(SAMPLE_DATA / "needs.csv", Kind.NEEDS)
     return data_dir
@@ -34,7 +36,9 @@ def sample_dir(tmp_path_factory, real_embedder) -> Path:
 
 @pytest.fixture(scope="session")
 def sample_matcher(sample_dir, real_embedder) -> Matcher:
-    return open_matcher(load_settings(environ={}, data_dir=sample_dir, show_progress=False), embedder=real_embedder)
+    return open_matcher(
+        load_settings(environ=SHARED_MODELS, data_dir=sample_dir, show_progress=False), embedder=real_embedder
+    )
 
 
 @pytest.fixture
@@ -42,7 +46,7 @@ def copied_settings(sample_dir, tmp_path) -> Settings:
     """Settings on a private copy of the sample data folder, for tests that change it."""
     data_dir = tmp_path / "var"
     shutil.copytree(sample_dir, data_dir)
-    return load_settings(environ={}, data_dir=data_dir, show_progress=False)
+    return load_settings(environ=SHARED_MODELS, data_dir=data_dir, show_progress=False)
 
 
 @pytest.fixture

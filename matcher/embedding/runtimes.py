@@ -13,18 +13,14 @@ texts (``calibration_texts.json``); for ONNX, ONNX Runtime's dynamic quantisatio
 
 from __future__ import annotations
 
-import fcntl
 import functools
 import hashlib
 import json
 import logging
 import re
-import shutil
 import time
-import uuid
 import warnings
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
@@ -32,6 +28,7 @@ from typing import Any
 
 import numpy as np
 
+from matcher.embedding.staged import made_once
 from matcher.errors import Unavailable
 from matcher.support.clock import utc_now
 
@@ -166,18 +163,6 @@ def _hidden_states_module(transformer: Any, inputs: _Inputs) -> Any:
     return HiddenStates().eval()
 
 
-@contextmanager
-def file_lock(path: Path) -> Iterator[None]:
-    """Hold an exclusive lock on ``path`` (made if missing) across processes for the block."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with path.open("a") as handle:
-        fcntl.flock(handle, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(handle, fcntl.LOCK_UN)
-
-
 def ensure_export(model: Any, folder: Path, runtime: str, quantisation: str, digest: str) -> Path:
     """``folder`` holding ``model``'s transformer exported for ``runtime``; made now unless it exists."""
     if (folder / "export.json").is_file():
@@ -188,41 +173,27 @@ def ensure_export(model: Any, folder: Path, runtime: str, quantisation: str, dig
             f"Cannot export the model for {runtime}: {problem}",
             details={"setting": "embedding_backend", "runtime": runtime},
         )
-    try:
-        with file_lock(folder.parent / f".{folder.name}.lock"):
-            if (folder / "export.json").is_file():
-                return folder
-            _export(model, folder, runtime, quantisation, digest)
-    except OSError as error:
-        raise Unavailable(
-            f"Cannot write the exported model into {folder.parent}: {error}",
-            details={"setting": "model_cache_dir", "path": str(folder.parent)},
-        ) from None
-    return folder
+    return made_once(
+        folder, "export.json", functools.partial(_export, model, runtime, quantisation, digest), "model_cache_dir"
+    )
 
 
-def _export(model: Any, folder: Path, runtime: str, quantisation: str, digest: str) -> None:
-    """Export into a staging folder beside ``folder``, then rename it into place (the caller holds the lock)."""
-    staging = folder.parent / f".staging-{folder.name}-{uuid.uuid4().hex[:8]}"
-    staging.mkdir()
-    try:
-        log.info("Exporting the model for %s (%s) into %s", runtime, quantisation, folder)
-        started = time.monotonic()
-        with warnings.catch_warnings():  # tracing warns about Python control flow it freezes
-            warnings.simplefilter("ignore")
-            _EXPORTERS[runtime](model, staging, quantisation)
-        about = {
-            "format": EXPORT_FORMAT,
-            "runtime": runtime,
-            "quantisation": quantisation,
-            "weights_sha256": digest,
-            "made": utc_now(),
-            "seconds": round(time.monotonic() - started, 1),
-        }
-        (staging / "export.json").write_text(json.dumps(about, indent=1) + "\n", encoding="utf-8")
-        staging.rename(folder)
-    finally:
-        shutil.rmtree(staging, ignore_errors=True)
+def _export(model: Any, runtime: str, quantisation: str, digest: str, staging: Path) -> None:
+    """Export into the empty ``staging`` folder, ``export.json`` (what was made, from what) last."""
+    log.info("Exporting the model for %s (%s)", runtime, quantisation)
+    started = time.monotonic()
+    with warnings.catch_warnings():  # tracing warns about Python control flow it freezes
+        warnings.simplefilter("ignore")
+        _EXPORTERS[runtime](model, staging, quantisation)
+    about = {
+        "format": EXPORT_FORMAT,
+        "runtime": runtime,
+        "quantisation": quantisation,
+        "weights_sha256": digest,
+        "made": utc_now(),
+        "seconds": round(time.monotonic() - started, 1),
+    }
+    (staging / "export.json").write_text(json.dumps(about, indent=1) + "\n", encoding="utf-8")
 
 
 def _example(model: Any, inputs: _Inputs, tensors: str) -> Any:

@@ -3,8 +3,8 @@
 The torch re-expression of the numpy forward (:mod:`matcher.embedding.usem_graph`) is converted
 with ``openvino.convert_model`` (dynamic batch and length) and saved under the caller's folder as
 ``usem3-<weights hash>-openvino-v<graph version>/``: a change of the weights (or of the graph code)
-makes a new folder, never a stale model. The folder is written to a temporary sibling and renamed
-into place, so two processes starting at once both end up reading one complete copy.
+makes a new folder, never a stale model. It is made once across processes
+(:func:`matcher.embedding.staged.made_once`), so two starting at once read one complete copy.
 
 Texts are run in batches of similar length (sorted by piece count, padded to a multiple of
 :data:`LENGTH_STEP` so the CPU plugin sees few distinct shapes), at most :data:`TOKEN_BUDGET` slots
@@ -13,16 +13,16 @@ a batch.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import logging
-import os
-import shutil
-import tempfile
 import threading
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+
+from matcher.embedding.staged import made_once
 
 log = logging.getLogger(__name__)
 
@@ -63,25 +63,16 @@ def convert(weights_path: Path) -> Any:
 
 def cached_model(cache_dir: Path, weights_path: Path, digest: str) -> Path:
     """The converted model's XML under ``cache_dir``, converting and saving it first if absent."""
+    folder = converted_folder(cache_dir, digest)
+    if not (folder / MODEL_FILE).is_file():
+        log.info("Converting USE-m to OpenVINO into %s (once per weights)", folder)
+    return made_once(folder, MODEL_FILE, functools.partial(_save, weights_path), "model_cache_dir") / MODEL_FILE
+
+
+def _save(weights_path: Path, staging: Path) -> None:
     import openvino as ov
 
-    folder = converted_folder(cache_dir, digest)
-    if (folder / MODEL_FILE).is_file():
-        return folder / MODEL_FILE
-    cache_dir.mkdir(parents=True, exist_ok=True)
-    log.info("Converting USE-m to OpenVINO into %s (once per weights)", folder)
-    temporary = Path(tempfile.mkdtemp(prefix=f".{folder.name}.", dir=cache_dir))
-    try:
-        ov.save_model(convert(weights_path), temporary / MODEL_FILE, compress_to_fp16=False)
-        try:
-            os.rename(temporary, folder)
-        except OSError:
-            if not (folder / MODEL_FILE).is_file():
-                raise
-            log.info("Another process saved %s first; using its copy", folder)
-    finally:
-        shutil.rmtree(temporary, ignore_errors=True)
-    return folder / MODEL_FILE
+    ov.save_model(convert(weights_path), staging / MODEL_FILE, compress_to_fp16=False)
 
 
 class OpenVinoForward:

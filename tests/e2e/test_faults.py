@@ -32,7 +32,7 @@ from matcher.ingest.readers import rows_from_objects
 from matcher.ingest.validate import validate_table
 from matcher.records import Kind
 from service.server import repair_interrupted_writes
-from tests.conftest import REPO, SAMPLE_DATA
+from tests.conftest import REPO, SAMPLE_DATA, SHARED_MODELS
 from tests.e2e.conftest import call, copy_sample, serve
 
 SEED = 20261201
@@ -268,7 +268,7 @@ def test_ingest_killed_at_any_point_leaves_nothing_partial_and_heals_itself(
     sample_dir, tmp_path_factory, tmp_path, real_embedder, forker
 ):
     data_dir = copy_sample(sample_dir, tmp_path_factory, "faults")
-    settings = load_settings(environ={}, data_dir=data_dir, show_progress=False, explain_at_index=False)
+    settings = load_settings(environ=SHARED_MODELS, data_dir=data_dir, show_progress=False, explain_at_index=False)
     base = open_fresh(settings, real_embedder)
     expected_ids = set(base.catalogue.content_hashes(Kind.PROJECTS))
     needs = base.catalogue.count(Kind.NEEDS)
@@ -326,7 +326,7 @@ def test_matcher_index_removes_leftovers_of_an_interrupted_save(sample_dir, tmp_
     output = forker.run("index", "--data-dir", str(data_dir), "index")
     assert output.count("left by an interrupted write") == 4
     assert leftovers(data_dir) == []
-    settings = load_settings(environ={}, data_dir=data_dir, show_progress=False)
+    settings = load_settings(environ=SHARED_MODELS, data_dir=data_dir, show_progress=False)
     assert open_fresh(settings, real_embedder).health()["status"] == "ok"
 
 
@@ -359,7 +359,7 @@ def wait_for(condition, timeout: float, what: str) -> None:  # type: ignore[no-u
 def make_degraded(data_dir: Path, real_embedder) -> int:
     """What an ingest killed between the catalogue's commit and the index's switch leaves behind,
     with the leftovers of a save that was under way."""
-    matcher = open_fresh(load_settings(environ={}, data_dir=data_dir, show_progress=False), real_embedder)
+    matcher = open_fresh(load_settings(environ=SHARED_MODELS, data_dir=data_dir, show_progress=False), real_embedder)
     before = matcher.catalogue.count(Kind.PROJECTS)
     with (SAMPLE_DATA / "projects.csv").open(encoding="utf-8", newline="") as handle:
         row = next(iter(csv.DictReader(handle)))

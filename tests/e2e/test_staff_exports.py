@@ -25,6 +25,7 @@ from matcher.introductions.export import EVENT_COLUMNS
 from matcher.introductions.planner import PlanRequest, plan_introductions
 from matcher.outcomes.store import OutcomeStore
 from matcher.pipeline.explain import record_language
+from tests.conftest import SHARED_MODELS
 from tests.e2e.conftest import copy_sample
 from tests.e2e.console import ARTEFACTS, Console, console, new_page, shoot, sign_in
 
@@ -44,7 +45,7 @@ class Planned:
 
 def plan_event(data_dir: Path, embedder) -> tuple[int, list[tuple[str, str]], dict[str, str], tuple[str, str]]:
     """An event with a real plan of the rail-equipment records; its first pair approved."""
-    settings = load_settings(environ={}, data_dir=data_dir, show_progress=False)
+    settings = load_settings(environ=SHARED_MODELS, data_dir=data_dir, show_progress=False)
     matcher = open_matcher(settings, embedder=embedder)
     scope = {"project_filters": {"field": ["rail equipment"]}, "need_filters": {"industry": ["rail equipment"]}}
     request = PlanRequest.build(settings, max_per_project=1, max_per_need=1, **scope)

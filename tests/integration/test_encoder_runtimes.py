@@ -17,7 +17,7 @@ from matcher.embedding.factory import EncoderOptions, make_embedder
 from matcher.engine import open as open_matcher
 from matcher.errors import ConfigError, IndexMismatch
 from matcher.records import Kind
-from tests.conftest import SAMPLE_DATA, TEST_MODELS
+from tests.conftest import SAMPLE_DATA, SHARED_MODELS, TEST_MODELS
 
 TEXTS = [
     "Laser welding of aluminium battery trays for electric vehicles, with seam tracking and porosity control.",
@@ -106,7 +106,9 @@ def test_auto_runs_on_openvino_here_and_on_torch_where_it_cannot(monkeypatch, ca
 
 
 def test_vectors_of_another_runtime_are_never_mixed_in(tmp_path, real_embedder):
-    settings = load_settings(environ={}, data_dir=tmp_path / "var", show_progress=False, multilingual_backend="")
+    settings = load_settings(
+        environ=SHARED_MODELS, data_dir=tmp_path / "var", show_progress=False, multilingual_backend=""
+    )
     torch = SentenceTransformerEmbedder(real_embedder.name, real_embedder.path)
     built = open_matcher(settings, embedder=torch)
     built.ingest_file(SAMPLE_DATA / "projects.csv", Kind.PROJECTS)

@@ -18,7 +18,7 @@ from matcher.text.sentences import sentence_spans
 from matcher.text.tokenize import tokenize
 from service import create_app
 from service.cli import main
-from tests.conftest import SAMPLE_DATA
+from tests.conftest import SAMPLE_DATA, SHARED_MODELS
 from tests.unit.test_evaluation import DOCS, QRELS, QUERIES, write_beir
 
 
@@ -47,7 +47,9 @@ def test_a_sentence_past_the_models_window_gets_no_tokens(real_embedder):
 @pytest.fixture(scope="module")
 def small_matcher(tmp_path_factory, real_embedder) -> Matcher:
     data_dir = tmp_path_factory.mktemp("explain") / "var"
-    matcher = open_matcher(load_settings(environ={}, data_dir=data_dir, show_progress=False), embedder=real_embedder)
+    matcher = open_matcher(
+        load_settings(environ=SHARED_MODELS, data_dir=data_dir, show_progress=False), embedder=real_embedder
+    )
     matcher.ingest_batch(
         Kind.PROJECTS,
         [

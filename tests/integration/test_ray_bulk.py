@@ -28,7 +28,7 @@ from matcher.config import load_settings
 from matcher.engine import Matcher, open as open_matcher
 from matcher.records import Kind
 from service.cli import main
-from tests.conftest import SAMPLE_DATA
+from tests.conftest import SAMPLE_DATA, SHARED_MODELS
 
 RAY = Path(sys.executable).with_name("ray")
 RECORDS = 6  # of each sample file: English and Chinese, short and long (several passages)
@@ -138,7 +138,7 @@ def _sample_rows(name: str, count: int, folder: Path) -> Path:
 
 # Explanation profiles off: made at index time, they encode each record's key phrases (not its
 # passages, which are what the cluster encodes) and would blur the count of texts encoded.
-NO_PROFILES = {"MATCHER_EXPLAIN_AT_INDEX": "false"}
+NO_PROFILES = {"MATCHER_EXPLAIN_AT_INDEX": "false", **SHARED_MODELS}
 
 
 def run(data_dir: Path, *args: str, env: dict[str, str] | None = None) -> Result:

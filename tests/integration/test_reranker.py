@@ -24,7 +24,7 @@ from matcher.reranking.dataset import base_ranking, need_query
 from matcher.reranking.simulate import ingest_beir, record_outcomes, simulate_outcomes, subset
 from matcher.reranking.training import train_reranker
 from service.cli import main
-from tests.conftest import REPO
+from tests.conftest import REPO, SHARED_MODELS
 
 PAP2PAT_TITLE = REPO.parent / "shared" / "data" / "pap2pat-title"
 QUERIES = 30
@@ -45,7 +45,9 @@ def slice_set() -> BeirSet:
 def slice_dir(slice_set, tmp_path_factory, real_embedder):
     """A data folder with the slice ingested (indexes and explanation profiles made); treat as read-only."""
     data_dir = tmp_path_factory.mktemp("pap2pat-slice") / "var"
-    matcher = open_matcher(load_settings(environ={}, data_dir=data_dir, show_progress=False), embedder=real_embedder)
+    matcher = open_matcher(
+        load_settings(environ=SHARED_MODELS, data_dir=data_dir, show_progress=False), embedder=real_embedder
+    )
     ingest_beir(matcher, slice_set)
     return data_dir
 
@@ -54,7 +56,9 @@ def slice_dir(slice_set, tmp_path_factory, real_embedder):
 def slice_matcher(slice_dir, tmp_path, real_embedder) -> Matcher:
     data_dir = tmp_path / "var"
     shutil.copytree(slice_dir, data_dir)
-    return open_matcher(load_settings(environ={}, data_dir=data_dir, show_progress=False), embedder=real_embedder)
+    return open_matcher(
+        load_settings(environ=SHARED_MODELS, data_dir=data_dir, show_progress=False), embedder=real_embedder
+    )
 
 
 def _base_top(matcher: Matcher, need_id: str, depth: int) -> list[str]:

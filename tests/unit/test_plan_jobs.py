@@ -19,10 +19,11 @@ from matcher.storage.catalogue import Catalogue
 from service import create_app, plan_jobs as jobs
 from service.api_keys import ApiKeys
 from service.plan_jobs import PlanJobs, QueueFull
+from tests.conftest import SHARED_MODELS
 
 
 def test_a_failed_plan_keeps_the_errors_code_and_a_dead_worker_fails_its_job(tmp_path, monkeypatch):
-    settings = load_settings(environ={}, data_dir=tmp_path / "var")
+    settings = load_settings(environ=SHARED_MODELS, data_dir=tmp_path / "var")
     Catalogue(settings.catalogue_path).migrate()
     store = PlanJobs(settings.catalogue_path)
     request = PlanRequest.build(settings, max_per_project=1, max_per_need=1)
@@ -84,7 +85,7 @@ def _job_count(path) -> int:
 
 
 def test_plans_run_in_a_bounded_pool_and_a_full_queue_is_refused_before_a_job_is_stored(tmp_path, monkeypatch):
-    settings = load_settings(environ={}, data_dir=tmp_path / "var")
+    settings = load_settings(environ=SHARED_MODELS, data_dir=tmp_path / "var")
     Catalogue(settings.catalogue_path).migrate()
     gate = _Gate()
     monkeypatch.setattr(jobs, "plan_introductions", gate)
