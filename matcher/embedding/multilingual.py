@@ -151,12 +151,15 @@ class UniversalSentenceEncoder:
 
     @property
     def identity(self) -> str:
-        """The model, its weights' hash, the runtime and the precision: what the vectors depend on."""
+        """The model, its weights' hash, the runtime, the precision and (OpenVINO) the converted graph's
+        version: what the vectors depend on."""
+        from matcher.embedding.usem_openvino import GRAPH_VERSION
+
         plan = self.plan()
         # "fp32" as the English encoder's identities name it (OpenVINO's own name is "f32").
-        return encoder_identity(
-            self.name, self.digest, plan.runtime, "fp32" if plan.precision == "f32" else plan.precision
-        )
+        precision = "fp32" if plan.precision == "f32" else plan.precision
+        recipe = f"g{GRAPH_VERSION}" if plan.runtime == "openvino" else ""
+        return encoder_identity(self.name, self.digest, plan.runtime, precision, recipe)
 
     def _key(self) -> tuple[str, str, int, str]:
         plan = self.plan()

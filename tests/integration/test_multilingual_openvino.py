@@ -61,7 +61,9 @@ def test_openvino_vectors_agree_with_the_package(
     assert vectors.shape == (len(TEXTS), 512) and vectors.dtype == np.float32
     assert np.allclose(np.linalg.norm(vectors, axis=1), 1.0, atol=1e-5)
     assert np.sum(vectors * reference, axis=1).min() >= threshold
-    assert encoder.identity.endswith("/openvino-" + {"f32": "fp32"}.get(precision, precision))
+    assert encoder.identity.endswith(
+        "/openvino-" + {"f32": "fp32"}.get(precision, precision) + f"-g{usem_openvino.GRAPH_VERSION}"
+    )
     assert encoder.identity.startswith(f"{encoder.name}@{encoder.digest[:12]}/")
 
 
