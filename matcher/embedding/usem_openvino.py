@@ -22,6 +22,7 @@ from typing import Any
 
 import numpy as np
 
+from matcher.embedding.batching import token_batches
 from matcher.embedding.staged import made_once
 
 log = logging.getLogger(__name__)
@@ -96,27 +97,12 @@ class OpenVinoForward:
     def encode(self, pieces: list[list[int]]) -> np.ndarray:
         out = np.empty((len(pieces), DIMENSION), dtype=np.float32)
         lengths = np.fromiter(map(len, pieces), dtype=np.int64, count=len(pieces))
-        order = np.argsort(lengths, kind="stable")
+        widths = [-(-int(length) // LENGTH_STEP) * LENGTH_STEP for length in lengths]  # padded as run
         with self._lock:
-            for batch in _batches(lengths, order):
-                width = int(-(-lengths[batch[-1]] // LENGTH_STEP) * LENGTH_STEP)
-                ids = np.zeros((len(batch), width), dtype=np.int64)
+            for batch in token_batches(widths, TOKEN_BUDGET, MAX_BATCH_TEXTS):
+                ids = np.zeros((len(batch), widths[batch[0]]), dtype=np.int64)  # the longest comes first
                 for row, index in enumerate(batch):
                     ids[row, : lengths[index]] = pieces[index]
                 result = self._request.infer([ids, lengths[batch]])
                 out[batch] = next(iter(result.values()))
         return out
-
-
-def _batches(lengths: np.ndarray, order: np.ndarray) -> list[np.ndarray]:
-    """Runs of ``order`` (texts by increasing length) of at most MAX_BATCH_TEXTS texts and TOKEN_BUDGET slots."""
-    batches: list[np.ndarray] = []
-    start = 0
-    for end in range(1, len(order) + 1):
-        width = -(-int(lengths[order[end - 1]]) // LENGTH_STEP) * LENGTH_STEP
-        if end - start > 1 and (end - start > MAX_BATCH_TEXTS or (end - start) * width > TOKEN_BUDGET):
-            batches.append(order[start : end - 1])
-            start = end - 1
-    if start < len(order):
-        batches.append(order[start:])
-    return batches
