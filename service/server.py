@@ -6,6 +6,8 @@ import gc
 import logging
 import os
 import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 from gunicorn.app.base import BaseApplication
@@ -28,6 +30,8 @@ GC_THRESHOLDS = (20_000, 20, 100)
 # The longest a starting worker waits for another writer before it serves and repairs in the
 # background: gunicorn stops a worker that has not started within its timeout (120 s).
 WARM_UP_LOCK_WAIT_SECONDS = 30.0
+# How often a warming worker tells the master it is alive (well inside gunicorn's 120 s timeout).
+WARM_UP_HEARTBEAT_SECONDS = 10.0
 
 
 def threads_per_worker(model_threads: int, workers: int) -> int:
@@ -35,12 +39,40 @@ def threads_per_worker(model_threads: int, workers: int) -> int:
     return model_threads or max(1, (os.cpu_count() or 1) // workers)
 
 
+@contextmanager
+def heartbeat(worker: Any, every: float = WARM_UP_HEARTBEAT_SECONDS) -> Iterator[None]:
+    """Notify gunicorn's master every ``every`` seconds during the block.
+
+    The master stops a worker it has not heard from within the timeout, and a worker is silent
+    until it serves. A first model export made during warm-up (about 30 s for OpenVINO's float
+    model, four minutes for its int8 calibration) must not pass for a hung worker.
+    """
+    done = threading.Event()
+
+    def beat() -> None:
+        while not done.wait(every):
+            worker.notify()
+
+    thread = threading.Thread(target=beat, name="warm-up-heartbeat", daemon=True)
+    thread.start()
+    try:
+        yield
+    finally:
+        done.set()
+        thread.join()
+
+
 def warm(worker: Any) -> None:
-    """Load the model and the indexes in a new worker, before it takes requests.
+    """Load the model and the indexes in a new worker, before it takes requests (see :func:`heartbeat`).
 
     Each worker loads its own copy: torch's thread pools do not survive a fork, so the model is
     never loaded in the master.
     """
+    with heartbeat(worker):
+        _warm(worker)
+
+
+def _warm(worker: Any) -> None:
     matcher = worker.wsgi.extensions[EXTENSION]
     threads = threads_per_worker(matcher.settings.model_threads, worker.cfg.workers)
     limit = getattr(matcher.embedder, "limit_threads", None)
