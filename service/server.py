@@ -83,7 +83,11 @@ def _warm(worker: Any) -> None:
     _ = matcher.embedder.dimension
     _ = matcher.vectors.phrase_embedder.dimension  # the model's twin for free-text phrases, when configured
     if matcher.multilingual_vectors is not None:
-        _ = matcher.multilingual_vectors.embedder.encode(["warm up"])
+        multilingual = matcher.multilingual_vectors.embedder
+        limit_multilingual = getattr(multilingual, "limit_threads", None)
+        if limit_multilingual is not None and not matcher.settings.multilingual_threads:
+            limit_multilingual(threads)  # its default, every core, in each worker would oversubscribe too
+        _ = multilingual.encode(["warm up"])
         # The dictionary's reverse index takes seconds to build: beside the first requests, not before them.
         threading.Thread(target=bilingual.warm, name="bridge-warm-up", daemon=True).start()
     repair_interrupted_writes(matcher, worker.pid)

@@ -169,6 +169,12 @@ class UniversalSentenceEncoder:
     def loaded(self) -> bool:
         return self._plan is not None and self._key() in _LOADED
 
+    def limit_threads(self, threads: int) -> None:
+        """Run on at most ``threads`` threads (e.g. one per server worker) from the next load on."""
+        if threads < 1:
+            raise ValueError(f"threads must be at least 1, got {threads}")
+        self.threads = min(self.threads, threads)
+
     def _load(self) -> _Loaded:
         key = self._key()
         with _LOADING:

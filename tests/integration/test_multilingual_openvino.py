@@ -148,3 +148,19 @@ def test_bad_settings_are_named() -> None:
         UniversalSentenceEncoder(precision="int4")
     with pytest.raises(ConfigError, match="multilingual_threads"):
         UniversalSentenceEncoder(threads=0)
+
+
+def test_a_limit_on_threads_is_what_the_model_loads_with(models: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    seen: list[int] = []
+    compile_forward = usem_openvino.OpenVinoForward
+
+    def recording(model: object, precision: str, threads: int) -> usem_openvino.OpenVinoForward:
+        seen.append(threads)
+        return compile_forward(model, precision, threads)
+
+    monkeypatch.setattr(usem_openvino, "OpenVinoForward", recording)
+    encoder = UniversalSentenceEncoder(runtime="openvino", threads=3, cache_dir=models)
+    encoder.limit_threads(2)  # what a server worker does on a machine with workers x 2 cores
+    encoder.limit_threads(4)  # a limit never raises the count
+    assert encoder.encode(TEXTS[:1]).shape == (1, 512)
+    assert seen == [2]
