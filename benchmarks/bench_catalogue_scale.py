@@ -6,7 +6,7 @@ and pap2pat patents as needs, Chinese TICO-19 sentences on both sides. There are
 distinct texts; ``--distinct`` of each side's are drawn at random, and the catalogue repeats them: each copy is a record of its own (its
 id, institution or enterprise, region, industry, TRL and date vary), in the catalogue, the FAISS
 and BM25 indexes and every match, while its text is encoded once (the cache never encodes a text
-twice). The encoding time of 100,000 distinct texts is extrapolated from the measured rate.
+twice). The encoding time of 100,000 distinct texts is not measured here.
 
 Steps, each timed with the process's peak memory: write the two CSV files; ``matcher ingest`` of
 each in a subprocess (validate, catalogue, both dense channels, FAISS, BM25, explanation

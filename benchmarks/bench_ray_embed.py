@@ -4,11 +4,11 @@
 The same real passages (pap2pat-title papers, cut into passages as the ingest cuts them) are
 encoded by the English channel, with their sentence sums, into a fresh embedding cache by:
 
-- ``local-1t`` / ``local-2t``: ``VectorCache.vectors`` in this process, torch at 1 / 2 threads
-  (2 is today's default on this 2-core machine);
+- ``local-1t`` / ``local-2t``: ``VectorCache.vectors`` in this process, the default encoder
+  (``embedding_backend = "auto"``: OpenVINO where it runs) at 1 / 2 threads;
 - ``ray-1w`` / ``ray-2w``: ``fill_caches`` on a local Ray cluster (``ray.init(num_cpus=2)``, joined
-  once) with 1 / 2 encoder actors of 1 thread each; each run starts its own actor pool, so its
-  time includes the pool's start (a worker process, torch, the model).
+  once) with 1 / 2 encoder actors of 1 thread each, building the same encoder; each run starts its
+  own actor pool, so its time includes the pool's start (a worker process, the model).
 
 The variants alternate over ``--rounds`` rounds (order rotated each round); the median round of
 each is reported. Besides, once: the pool's start (a fill of one text), Ray's own cost per batch
@@ -23,6 +23,7 @@ Run from the repository root::
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import functools
 import json
 import logging
@@ -36,11 +37,12 @@ from pathlib import Path
 
 import numpy as np
 
-from common import SHARED_DATA, bench_settings, real_corpus
+from common import SHARED_DATA, bench_settings, real_corpus, work_dir
 from matcher.embedding.bulk import Channel, ClusterOptions, fill_caches, length_batches
 from matcher.embedding.cache import VectorCache, sentence_bounds
-from matcher.embedding.encoder import SentenceTransformerEmbedder, SpanVectors
-from matcher.embedding.factory import make_embedder
+from matcher.embedding.encoder import SpanVectors
+from matcher.embedding.factory import EncoderSpec
+from matcher.engine import english_spec
 from matcher.text.passages import record_passages
 
 log = logging.getLogger("bench_ray_embed")
@@ -56,6 +58,7 @@ CORES_PER_MACHINE = 2
 class Results:
     texts: int = 0
     characters: int = 0
+    encoder: str = ""  # the identity every variant encodes with
     batch_size: int = 0
     rounds: int = 0
     load_average_start: float = 0.0
@@ -63,7 +66,7 @@ class Results:
     load_averages: list[float] = field(default_factory=list)  # after each measured run
     seconds: dict[str, list[float]] = field(default_factory=dict)  # every round of each variant
     texts_per_s: dict[str, float] = field(default_factory=dict)  # median round
-    pool_start_seconds: float = 0.0  # a fill of one text: worker, torch, model, one batch
+    pool_start_seconds: float = 0.0  # a fill of one text: worker, model, one batch
     ray_steady_texts_per_s: dict[str, float] = field(default_factory=dict)  # pool start taken off
     ray_batch_overhead_seconds: float = 0.0  # Ray's cost per batch with zero-cost encoders
     driver_store_texts_per_s: float = 0.0
@@ -77,8 +80,9 @@ class Results:
 class ZeroEmbedder:
     """An encoder that costs nothing: zero vectors and sums of the real shapes, to measure Ray alone."""
 
-    def __init__(self, name: str, dimension: int = 384) -> None:
+    def __init__(self, name: str, identity: str, dimension: int = 384) -> None:
         self.name = name
+        self.identity = identity  # the real encoder's, which the fill checks the workers against
         self._dimension = dimension
 
     @property
@@ -128,6 +132,10 @@ def fresh_cache(folder: Path, embedder: object) -> VectorCache:
     return VectorCache(path, embedder, show_progress=False)  # type: ignore[arg-type]
 
 
+def _with_threads(spec: EncoderSpec, threads: int) -> EncoderSpec:
+    return dataclasses.replace(spec, options=dataclasses.replace(spec.options, threads=threads))
+
+
 def timed(run: Callable[[], object]) -> float:
     started = time.perf_counter()
     run()
@@ -166,12 +174,12 @@ def main() -> None:
     import ray
 
     ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False, logging_level=logging.WARNING)
-    settings = bench_settings()
-    factory = functools.partial(
-        make_embedder, settings.embedding_backend, settings.model_name, settings.model_path, settings.batch_size
-    )
-    local = SentenceTransformerEmbedder(settings.model_name, settings.model_path or None, settings.batch_size)
-    local.encode(["warm up the model once; its load is not measured"])
+    factory = english_spec(bench_settings(model_cache_dir=str(work_dir("bench-models"))))
+    locals_by_threads = {threads: _with_threads(factory, threads)() for threads in (1, 2)}
+    for encoder in locals_by_threads.values():
+        encoder.encode(["warm up the model once; its load (and first export) is not measured"])
+    local = locals_by_threads[2]
+    results.encoder = local.identity
     folder = Path(tempfile.mkdtemp(prefix="bench-ray-"))
 
     def ray_options(workers: int) -> ClusterOptions:
@@ -183,10 +191,9 @@ def main() -> None:
     caches: dict[str, VectorCache] = {}
 
     def run(variant: str) -> float:
-        cache = fresh_cache(folder, local)
+        cache = fresh_cache(folder, locals_by_threads[int(variant[-2])] if variant.startswith("local") else local)
         caches[variant] = cache
         if variant.startswith("local"):
-            SentenceTransformerEmbedder.limit_threads(int(variant[-2]))
             return timed(lambda: cache.vectors(texts, with_sentences=True))
         return timed(lambda: ray_fill(cache, int(variant[-2]), texts))
 
@@ -205,7 +212,7 @@ def main() -> None:
     reference = caches["local-2t"].vectors(texts)
     results.max_vector_difference = float(np.abs(caches["ray-2w"].vectors(texts) - reference).max())
 
-    # The pool's start: a fill of one text (worker process, torch, the model, one batch).
+    # The pool's start: a fill of one text (worker process, the model, one batch).
     one = [texts[-1]]
     results.pool_start_seconds = round(
         statistics.median(timed(lambda: ray_fill(fresh_cache(folder, local), 1, one)) for _ in range(2)), 2
@@ -215,7 +222,7 @@ def main() -> None:
         results.ray_steady_texts_per_s[variant] = round(len(texts) / steady, 2)
 
     # Ray's own cost per batch: encoders that return zeros at once, all texts against one batch.
-    zero = functools.partial(ZeroEmbedder, settings.model_name)
+    zero = functools.partial(ZeroEmbedder, local.name, local.identity)
     batches = len(length_batches(texts, arguments.batch_size))
     all_zero = statistics.median(timed(lambda: ray_fill(fresh_cache(folder, local), 1, texts, zero)) for _ in range(3))
     one_zero = statistics.median(timed(lambda: ray_fill(fresh_cache(folder, local), 1, one, zero)) for _ in range(3))

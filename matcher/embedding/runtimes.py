@@ -42,6 +42,11 @@ CALIBRATION_SIZE = 300
 _MODULE_FOR = {"openvino": "openvino", "onnx": "onnxruntime"}
 
 Runner = Callable[[dict[str, np.ndarray]], np.ndarray]
+# OpenVINO pins a compiled model's threads to cores, and a process that asks for one thread gets
+# the first core: two server workers or Ray actors of one thread each then share one core and the
+# other idles (measured: two one-thread processes took 2.0x as long each as one alone; 1.0x
+# unpinned). The processes here share the machine, so the kernel places the threads.
+OPENVINO_SHARED_CPU: dict[str, Any] = {"ENABLE_CPU_PINNING": False}
 
 
 def runtime_problem(runtime: str, quantisation: str = "none") -> str | None:
@@ -266,15 +271,23 @@ def _export_onnx(model: Any, staging: Path, quantisation: str) -> None:
 _EXPORTERS: dict[str, Callable[[Any, Path, str], None]] = {"openvino": _export_openvino, "onnx": _export_onnx}
 
 
+def compile_on_cpu(model: Any, config: dict[str, Any]) -> Any:
+    """``model`` (an ``openvino.Model`` or the path of its XML) compiled for the CPU with ``config``,
+    its threads left unpinned (:data:`OPENVINO_SHARED_CPU`)."""
+    import openvino
+
+    core = openvino.Core()
+    source = core.read_model(str(model)) if isinstance(model, (str, Path)) else model
+    return core.compile_model(source, "CPU", {**config, **OPENVINO_SHARED_CPU})
+
+
 def load_runner(folder: Path, runtime: str, quantisation: str, threads: int) -> Runner:
     """A function from the tokenizer's numpy inputs to the token vectors, run by ``runtime``."""
     if runtime == "openvino":
-        import openvino
-
         config: dict[str, Any] = {"INFERENCE_NUM_THREADS": threads} if threads else {}
         if quantisation == "none":  # the precision the identity names, not whatever the plugin defaults to
             config["INFERENCE_PRECISION_HINT"] = {"bf16": "bf16", "fp32": "f32"}[precision(runtime, quantisation)]
-        compiled = openvino.Core().compile_model(str(folder / "model.xml"), "CPU", config)
+        compiled = compile_on_cpu(folder / "model.xml", config)
         request = compiled.create_infer_request()
 
         def run_openvino(features: dict[str, np.ndarray]) -> np.ndarray:

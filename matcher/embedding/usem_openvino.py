@@ -23,6 +23,7 @@ from typing import Any
 import numpy as np
 
 from matcher.embedding.batching import token_batches
+from matcher.embedding.runtimes import compile_on_cpu
 from matcher.embedding.staged import made_once
 
 log = logging.getLogger(__name__)
@@ -82,14 +83,11 @@ class OpenVinoForward:
     def __init__(self, model: Any, precision: str, threads: int) -> None:
         """``model``: an ``openvino.Model`` or the path of its XML; ``precision``: "f32", "bf16" or ""
         (the plugin's default for this CPU)."""
-        import openvino as ov
 
         config: dict[str, Any] = {"INFERENCE_NUM_THREADS": threads, "PERFORMANCE_HINT": "LATENCY"}
         if precision:
             config["INFERENCE_PRECISION_HINT"] = precision
-        core = ov.Core()
-        source = core.read_model(str(model)) if isinstance(model, (str, Path)) else model
-        self._compiled = core.compile_model(source, "CPU", config)
+        self._compiled = compile_on_cpu(model, config)
         self.precision = str(self._compiled.get_property("INFERENCE_PRECISION_HINT").get_type_name())
         self._request = self._compiled.create_infer_request()
         self._lock = threading.Lock()

@@ -18,6 +18,7 @@ ov = pytest.importorskip("openvino")
 
 from matcher.embedding import usem_openvino  # noqa: E402
 from matcher.embedding.multilingual import UniversalSentenceEncoder  # noqa: E402
+from matcher.embedding.runtimes import compile_on_cpu  # noqa: E402
 from matcher.embedding.usem_tokenizer import UsemTokenizer  # noqa: E402
 from matcher.errors import ConfigError  # noqa: E402
 
@@ -164,3 +165,10 @@ def test_a_limit_on_threads_is_what_the_model_loads_with(models: Path, monkeypat
     encoder.limit_threads(4)  # a limit never raises the count
     assert encoder.encode(TEXTS[:1]).shape == (1, 512)
     assert seen == [2]
+
+
+def test_compiled_models_leave_their_threads_unpinned() -> None:
+    # Pinned, one-thread models of two processes (server workers, Ray actors) share the first core.
+    assert compile_on_cpu(_tiny_model(Path()), {"INFERENCE_NUM_THREADS": 1}).get_property("ENABLE_CPU_PINNING") is False
+    forward = usem_openvino.OpenVinoForward(_tiny_model(Path()), "", threads=1)
+    assert forward._compiled.get_property("ENABLE_CPU_PINNING") is False
