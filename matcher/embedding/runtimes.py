@@ -44,7 +44,7 @@ _MODULE_FOR = {"openvino": "openvino", "onnx": "onnxruntime"}
 Runner = Callable[[dict[str, np.ndarray]], np.ndarray]
 # OpenVINO pins a compiled model's threads to cores, and a process that asks for one thread gets
 # the first core: two server workers or Ray actors of one thread each then share one core and the
-# other idles (measured: two one-thread processes took 2.0x as long each as one alone; 1.0x
+# other idles (measured: two one-thread processes took 1.9x as long each as one alone; 1.0x
 # unpinned). The processes here share the machine, so the kernel places the threads.
 OPENVINO_SHARED_CPU: dict[str, Any] = {"ENABLE_CPU_PINNING": False}
 
