@@ -44,8 +44,8 @@ def heartbeat(worker: Any, every: float = WARM_UP_HEARTBEAT_SECONDS) -> Iterator
     """Notify gunicorn's master every ``every`` seconds during the block.
 
     The master stops a worker it has not heard from within the timeout, and a worker is silent
-    until it serves. A first model export made during warm-up (about 30 s for OpenVINO's float
-    model, four minutes for its int8 calibration) must not pass for a hung worker.
+    until it serves. A first model export made during warm-up (half a minute on an idle machine
+    here, four minutes for int8's calibration beside other work) must not pass for a hung worker.
     """
     done = threading.Event()
 
