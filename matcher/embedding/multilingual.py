@@ -124,7 +124,7 @@ class UniversalSentenceEncoder:
         if self.runtime == "numpy":
             return _Plan("numpy", "f32")
         try:
-            import openvino as ov
+            import openvino  # noqa: F401
         except ImportError as error:
             return _Plan("numpy", "f32", f"openvino cannot be imported ({error})")
         from matcher.embedding.usem_openvino import MODEL_FILE, converted_folder
@@ -134,10 +134,10 @@ class UniversalSentenceEncoder:
         )
         if not converted and importlib.util.find_spec("torch") is None:
             return _Plan("numpy", "f32", "torch, needed once to convert the model, is not installed")
-        precision = self.precision
-        if not precision:
-            capabilities = ov.Core().get_property("CPU", "OPTIMIZATION_CAPABILITIES")
-            precision = "bf16" if "BF16" in capabilities else "f32"
+        from matcher.embedding.runtimes import precision as runtime_precision
+
+        # The English encoder's rule (bf16 where the CPU plugin has it), in OpenVINO's own names.
+        precision = self.precision or {"bf16": "bf16", "fp32": "f32"}[runtime_precision("openvino", "none")]
         return _Plan("openvino", precision)
 
     @property

@@ -42,11 +42,6 @@ CALIBRATION_SIZE = 300
 _MODULE_FOR = {"openvino": "openvino", "onnx": "onnxruntime"}
 
 Runner = Callable[[dict[str, np.ndarray]], np.ndarray]
-# OpenVINO pins a compiled model's threads to cores, and a process that asks for one thread gets
-# the first core: two server workers or Ray actors of one thread each then share one core and the
-# other idles (measured: two one-thread processes took 1.9x as long each as one alone; 1.0x
-# unpinned). The processes here share the machine, so the kernel places the threads.
-OPENVINO_SHARED_CPU: dict[str, Any] = {"ENABLE_CPU_PINNING": False}
 
 
 def runtime_problem(runtime: str, quantisation: str = "none") -> str | None:
@@ -273,12 +268,18 @@ _EXPORTERS: dict[str, Callable[[Any, Path, str], None]] = {"openvino": _export_o
 
 def compile_on_cpu(model: Any, config: dict[str, Any]) -> Any:
     """``model`` (an ``openvino.Model`` or the path of its XML) compiled for the CPU with ``config``,
-    its threads left unpinned (:data:`OPENVINO_SHARED_CPU`)."""
+    its threads left unpinned.
+
+    OpenVINO pins a compiled model's threads to cores, and a process that asks for one thread gets
+    the first core: two server workers or Ray actors of one thread each then share one core while
+    the other idles (measured: two one-thread processes took 1.9x as long each as one alone; 1.0x
+    unpinned). The processes here share the machine, so the kernel places the threads.
+    """
     import openvino
 
     core = openvino.Core()
     source = core.read_model(str(model)) if isinstance(model, (str, Path)) else model
-    return core.compile_model(source, "CPU", {**config, **OPENVINO_SHARED_CPU})
+    return core.compile_model(source, "CPU", {**config, "ENABLE_CPU_PINNING": False})
 
 
 def load_runner(folder: Path, runtime: str, quantisation: str, threads: int) -> Runner:

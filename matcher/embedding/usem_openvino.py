@@ -66,14 +66,13 @@ def convert(weights_path: Path) -> Any:
 def cached_model(cache_dir: Path, weights_path: Path, digest: str) -> Path:
     """The converted model's XML under ``cache_dir``, converting and saving it first if absent."""
     folder = converted_folder(cache_dir, digest)
-    if not (folder / MODEL_FILE).is_file():
-        log.info("Converting USE-m to OpenVINO into %s (once per weights)", folder)
     return made_once(folder, MODEL_FILE, functools.partial(_save, weights_path), "model_cache_dir") / MODEL_FILE
 
 
 def _save(weights_path: Path, staging: Path) -> None:
     import openvino as ov
 
+    log.info("Converting USE-m to OpenVINO into %s (once per weights)", staging.parent)
     ov.save_model(convert(weights_path), staging / MODEL_FILE, compress_to_fp16=False)
 
 
